@@ -1,0 +1,60 @@
+"""The one exception type for bad input, with a message that says where and what was expected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class InputError(ValueError):
+    """Bad input in a study file or data table.
+
+    The message names the study file, the data file, the row and the column, and what was
+    expected, so that a user can go straight to the cell at fault.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        study_file: str | Path | None = None,
+        data_file: str | Path | None = None,
+        row: int | None = None,
+        column: str | None = None,
+        expected: str | None = None,
+    ) -> None:
+        self.problem = message
+        self.study_file = str(study_file) if study_file is not None else None
+        self.data_file = str(data_file) if data_file is not None else None
+        self.row = row
+        self.column = column
+        self.expected = expected
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        where = [part for part in (self.study_file, self.data_file) if part]
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.column is not None:
+            where.append(f"column '{self.column}'")
+        text = self.problem
+        if self.expected:
+            text = f"{text}; expected {self.expected}"
+        return f"{', '.join(where)}: {text}" if where else text
+
+    def located(
+        self,
+        *,
+        study_file: str | Path | None = None,
+        data_file: str | Path | None = None,
+        row: int | None = None,
+        column: str | None = None,
+    ) -> "InputError":
+        """The same error with the location filled in where it was not known yet."""
+        return InputError(
+            self.problem,
+            study_file=self.study_file or study_file,
+            data_file=self.data_file or data_file,
+            row=self.row if self.row is not None else row,
+            column=self.column or column,
+            expected=self.expected,
+        )
