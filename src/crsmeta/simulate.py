@@ -1,0 +1,690 @@
+"""Seeded simulator of SYNTHETIC studies with a known truth, for tests, validation and the demo.
+
+The generating model mirrors the statistical model's assumptions:
+
+* each study arm s reporting marker m gets a random effect u[s, m] ~ Normal(0, tau[m]);
+* each patient's change (log ratio post/pre, or the difference in °C for temperature) is
+  Normal(theta[intervention, m] + u[s, m], sigma[m]); the pre value is log-normal (normal for
+  temperature) with settings of the simulation, not clinical facts;
+* values below a marker's limit of detection are written as ``<LOD`` (``<`` and the limit in the
+  study's unit), never as a number.
+
+``theta`` is the mean log ratio (the median ratio). A ratio of *means* of log-normal values is
+``exp(theta + u + sigma**2 / 2)``, a ratio of medians ``exp(theta + u)``: summary rows carry that
+difference and the model has to account for it.
+
+Every study carries ``synthetic: true``, a citation and URL that say SYNTHETIC, a caveat, and
+every quote is ``SYNTHETIC``. The same spec (seed included) gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import pint
+import yaml
+from scipy import stats
+
+SYNTHETIC = "SYNTHETIC"
+CONTROL = "standard_care"
+TEMPERATURE = "temperature"
+
+CASE_COLUMNS = (
+    "study_id", "patient_id", "population", "design", "intervention", "co_interventions",
+    "marker", "timepoint", "hours", "value", "unit", "censoring", "source_value", "source_unit",
+    "source_marker", "source_intervention", "grading_scale", "source_grade", "astct_grades",
+    "digitised", "flags", "locator", "quote", "source_file", "source_row", "source_column",
+    "synthetic",
+)
+SUMMARY_COLUMNS = (
+    "study_id", "population", "design", "arm", "intervention", "source_intervention",
+    "co_interventions", "marker", "source_marker", "timepoint", "hours", "n", "statistic",
+    "value", "unit", "spread_type", "spread", "spread_low", "spread_high", "p_value",
+    "p_relation", "effect_type", "estimate", "ci_low", "ci_high", "se", "source_value",
+    "source_unit", "source_effect_type", "digitised", "flags", "locator", "quote", "source_file",
+    "source_row", "synthetic",
+)
+TRUTH_COLUMNS = ("intervention", "marker", "theta", "tau", "sigma")
+
+SOURCE_CASE_LONG_COLUMNS = (
+    "patient", "intervention", "marker", "timepoint", "hours", "value", "unit", "crs_grade",
+    "digitised", "locator", "quote",
+)
+SOURCE_SUMMARY_COLUMNS = (
+    "arm", "intervention", "marker", "timepoint", "hours", "n", "statistic", "value", "unit",
+    "spread_type", "spread", "spread_low", "spread_high", "p_value", "effect_type", "estimate",
+    "ci_low", "ci_high", "se", "locator", "quote",
+)
+
+CANONICAL_UNITS = {TEMPERATURE: "degC", "ferritin": "ng/mL", "CRP": "mg/L"}
+DEFAULT_CANONICAL_UNIT = "pg/mL"
+
+_UREG = pint.UnitRegistry()
+
+
+def canonical_unit(marker: str) -> str:
+    """The canonical unit of a marker in the harmonised tables."""
+    return CANONICAL_UNITS.get(marker, DEFAULT_CANONICAL_UNIT)
+
+
+def _convert(value: float, source_unit: str, target_unit: str) -> float:
+    return float(_UREG.Quantity(value, source_unit).to(target_unit).magnitude)
+
+
+def _convert_spread(value: float, source_unit: str, target_unit: str) -> float:
+    """Convert a spread (SD or SE): a difference, so offset units (°F) scale without the offset."""
+    zero = _convert(0.0, source_unit, target_unit)
+    return _convert(value, source_unit, target_unit) - zero
+
+
+# ---------------------------------------------------------------------------------------------
+# The specification
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HyperPrior:
+    """Seeded hyperprior for the truth when it is not given: theta = a[m] + b[i] + c[i, m].
+
+    Marker terms are on the log-ratio scale; for temperature they are multiplied by
+    ``temperature_scale`` (°C per log-ratio unit).
+    """
+
+    marker_mean: float = -0.6
+    marker_sd: float = 0.4
+    intervention_sd: float = 0.3
+    cell_sd: float = 0.2
+    tau_scale: float = 0.3
+    sigma_low: float = 0.3
+    sigma_scale: float = 0.3
+    temperature_scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class SimulationSpec:
+    """Everything the simulator needs; all numbers are simulation settings, not clinical facts."""
+
+    interventions: tuple[str, ...] = (
+        "tocilizumab", "plasma_exchange", "emapalumab", "corticosteroids", "hemoadsorption", CONTROL,
+    )
+    markers: tuple[str, ...] = (
+        "IL-6", "IFN-gamma", "IL-10", "TNF-alpha", "ferritin", "CRP", TEMPERATURE,
+    )
+    populations: tuple[str, ...] = ("car_t_crs", "car_t_crs", "viral_cytokine_storm", "hlh_mas")
+    theta: Mapping[tuple[str, str], float] | None = None
+    tau: Mapping[str, float] | None = None
+    sigma: Mapping[str, float] | None = None
+    hyperprior: HyperPrior = field(default_factory=HyperPrior)
+    n_case_reports: int = 6
+    n_case_series: int = 4
+    n_cohorts_mean_sd: int = 2
+    n_cohorts_mean_p: int = 2
+    n_cohorts_median_iqr: int = 2
+    n_cohorts_pct_change: int = 1
+    n_cohorts_effect_se: int = 0
+    n_trials: int = 1
+    case_series_size: tuple[int, int] = (3, 8)
+    cohort_size: tuple[int, int] = (12, 40)
+    markers_per_study: tuple[int, int] = (3, 7)
+    baseline: Mapping[str, tuple[float, float]] = field(default_factory=lambda: {
+        "IL-6": (300.0, 1.2), "IFN-gamma": (100.0, 1.2), "IL-10": (50.0, 1.0),
+        "IL-2": (15.0, 0.8), "TNF-alpha": (20.0, 0.8), "ferritin": (3000.0, 1.0),
+        "CRP": (120.0, 0.6), TEMPERATURE: (39.3, 0.5),
+    })
+    lod: Mapping[str, float] = field(default_factory=lambda: {
+        "IL-6": 2.0, "IFN-gamma": 5.0, "IL-10": 5.0, "IL-2": 2.0, "TNF-alpha": 2.0,
+    })
+    source_units: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: {
+        "IL-6": ("pg/mL", "ng/L"), "IFN-gamma": ("pg/mL",), "IL-10": ("pg/mL", "ng/mL"),
+        "IL-2": ("pg/mL",), "TNF-alpha": ("pg/mL", "ng/L"), "ferritin": ("ng/mL", "µg/L"),
+        "CRP": ("mg/L", "mg/dL"), TEMPERATURE: ("°C", "°F"),
+    })
+    frac_missing_sd: float = 0.3
+    frac_digitised_series: float = 0.25
+    post_hours: float = 24.0
+    seed: int = 20261121
+
+    def with_truth(
+        self,
+        theta: Mapping[tuple[str, str], float],
+        tau: Mapping[str, float],
+        sigma: Mapping[str, float],
+        seed: int | None = None,
+    ) -> "SimulationSpec":
+        """The same spec with a given truth (e.g. drawn from the model's prior for SBC)."""
+        return replace(self, theta=dict(theta), tau=dict(tau), sigma=dict(sigma),
+                       seed=self.seed if seed is None else seed)
+
+
+@dataclass
+class StudyDraft:
+    """One synthetic study: its study-file fields and its source tables as strings."""
+
+    id: str
+    design: str
+    population: str
+    grading_scale: str
+    cases: pd.DataFrame | None = None
+    case_layout: str = "long"
+    measurements: dict[str, dict[str, Any]] = field(default_factory=dict)
+    summaries: pd.DataFrame | None = None
+
+
+@dataclass
+class SimulatedDataset:
+    """Harmonised-format tables, the truth they were drawn from, and the studies to write."""
+
+    spec: SimulationSpec
+    cases: pd.DataFrame
+    summaries: pd.DataFrame
+    truth: pd.DataFrame
+    studies: list[StudyDraft]
+
+
+# ---------------------------------------------------------------------------------------------
+# Truth
+# ---------------------------------------------------------------------------------------------
+
+
+def draw_truth(spec: SimulationSpec, rng: np.random.Generator) -> pd.DataFrame:
+    """The (intervention, marker) truth table: given in the spec, or drawn from its hyperprior."""
+    hp = spec.hyperprior
+    n_i, n_m = len(spec.interventions), len(spec.markers)
+    a = rng.normal(hp.marker_mean, hp.marker_sd, size=n_m)
+    b = rng.normal(0.0, hp.intervention_sd, size=n_i)
+    c = rng.normal(0.0, hp.cell_sd, size=(n_i, n_m))
+    tau = np.abs(rng.normal(0.0, hp.tau_scale, size=n_m))
+    sigma = hp.sigma_low + np.abs(rng.normal(0.0, hp.sigma_scale, size=n_m))
+    scale = np.array([hp.temperature_scale if m == TEMPERATURE else 1.0 for m in spec.markers])
+    drawn_theta = (a[None, :] + b[:, None] + c) * scale[None, :]
+    rows = []
+    for i, intervention in enumerate(spec.interventions):
+        for j, marker in enumerate(spec.markers):
+            rows.append({
+                "intervention": intervention,
+                "marker": marker,
+                "theta": _given(spec.theta, (intervention, marker), drawn_theta[i, j]),
+                "tau": _given(spec.tau, marker, tau[j] * scale[j]),
+                "sigma": _given(spec.sigma, marker, sigma[j] * scale[j]),
+            })
+    return pd.DataFrame(rows, columns=TRUTH_COLUMNS)
+
+
+def _given(mapping: Mapping[Any, float] | None, key: Any, drawn: float) -> float:
+    if mapping is None:
+        return float(drawn)
+    if key not in mapping:
+        raise ValueError(f"the spec's truth has no value for {key!r}")
+    return float(mapping[key])
+
+
+# ---------------------------------------------------------------------------------------------
+# Patients
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Arm:
+    """The latent (exact) pre and post values of one study arm, in canonical units."""
+
+    intervention: str
+    marker: str
+    pre: np.ndarray
+    post: np.ndarray
+
+
+def _draw_arm(
+    spec: SimulationSpec, truth: pd.DataFrame, rng: np.random.Generator,
+    intervention: str, marker: str, n: int,
+) -> Arm:
+    cell = truth[(truth["intervention"] == intervention) & (truth["marker"] == marker)].iloc[0]
+    arm_shift = rng.normal(0.0, cell["tau"])
+    change = rng.normal(cell["theta"] + arm_shift, cell["sigma"], size=n)
+    centre, spread = spec.baseline[marker]
+    if marker == TEMPERATURE:
+        pre = rng.normal(centre, spread, size=n)
+        return Arm(intervention, marker, pre, pre + change)
+    pre = np.exp(rng.normal(np.log(centre), spread, size=n))
+    return Arm(intervention, marker, pre, pre * np.exp(change))
+
+
+# ---------------------------------------------------------------------------------------------
+# Number formatting (the source tables are text, as printed)
+# ---------------------------------------------------------------------------------------------
+
+
+def _text(value: float, digits: int = 4) -> str:
+    """A number as a paper would print it: 4 significant figures, never in exponent form."""
+    return np.format_float_positional(value, precision=digits, unique=False, fractional=False, trim="-")
+
+
+def _p_text(p: float) -> tuple[str, float, str]:
+    """Printed P-value, its number and relation (``<0.001`` → 0.001, ``<``)."""
+    if p < 0.001:
+        return "<0.001", 0.001, "<"
+    text = _text(p, 2)
+    return text, float(text), "="
+
+
+# ---------------------------------------------------------------------------------------------
+# Studies
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Builder:
+    """Accumulates one study's source rows and the matching harmonised rows."""
+
+    spec: SimulationSpec
+    draft: StudyDraft
+    source_file: str = ""
+    case_rows: list[dict[str, Any]] = field(default_factory=list)
+    summary_rows: list[dict[str, Any]] = field(default_factory=list)
+    harmonised_cases: list[dict[str, Any]] = field(default_factory=list)
+    harmonised_summaries: list[dict[str, Any]] = field(default_factory=list)
+
+    def common(self) -> dict[str, Any]:
+        return {
+            "study_id": self.draft.id, "population": self.draft.population,
+            "design": self.draft.design, "co_interventions": "", "flags": "",
+            "locator": f"{SYNTHETIC} Table 1", "quote": SYNTHETIC, "synthetic": True,
+        }
+
+
+def _source_unit(spec: SimulationSpec, marker: str, rng: np.random.Generator, *, cases: bool) -> str:
+    units = tuple(spec.source_units.get(marker, (canonical_unit(marker),)))
+    if not cases and marker == TEMPERATURE:
+        units = tuple(u for u in units if "F" not in u) or ("°C",)
+    return str(units[rng.integers(len(units))])
+
+
+def _case_value(
+    spec: SimulationSpec, marker: str, value: float, unit: str,
+) -> tuple[str, float, str]:
+    """(cell text, canonical value, censoring) of one measurement; below the LOD → ``<LOD``."""
+    target = canonical_unit(marker)
+    lod = spec.lod.get(marker)
+    if lod is not None and value < lod:
+        text = "<" + _text(_convert(lod, target, unit))
+        return text, _convert(float(text[1:]), unit, target), "left"
+    text = _text(_convert(value, target, unit))
+    return text, _convert(float(text), unit, target), "none"
+
+
+def _add_case_study(
+    builder: _Builder, arms: Sequence[Arm], rng: np.random.Generator, *, wide: bool, digitised: bool,
+) -> None:
+    spec, draft = builder.spec, builder.draft
+    units = {arm.marker: _source_unit(spec, arm.marker, rng, cases=True) for arm in arms}
+    n = len(arms[0].pre)
+    grades = [str(g) for g in rng.integers(3, 5, size=n)] if draft.grading_scale != "not_reported" else [""] * n
+    hours = {"pre": 0.0, "post": spec.post_hours}
+    wide_rows = [
+        {"patient": f"P{k + 1}", "intervention": arms[0].intervention, "crs_grade": grades[k]}
+        for k in range(n)
+    ]
+    for arm in arms:
+        for timepoint, values in (("pre", arm.pre), ("post", arm.post)):
+            column = f"{arm.marker}_{timepoint}"
+            if wide:
+                draft.measurements[column] = {
+                    "marker": arm.marker, "timepoint": timepoint, "unit": units[arm.marker],
+                    "hours": hours[timepoint],
+                }
+                if digitised:
+                    draft.measurements[column]["digitised"] = True
+            for k, latent in enumerate(values):
+                text, value, censoring = _case_value(spec, arm.marker, float(latent), units[arm.marker])
+                if wide:
+                    wide_rows[k][column] = text
+                    row_number, source_column = k + 2, column
+                else:
+                    builder.case_rows.append({
+                        "patient": f"P{k + 1}", "intervention": arm.intervention,
+                        "marker": arm.marker, "timepoint": timepoint, "hours": _text(hours[timepoint]),
+                        "value": text, "unit": units[arm.marker], "crs_grade": grades[k],
+                        "digitised": "true" if digitised else "false",
+                        "locator": f"{SYNTHETIC} Table 1", "quote": SYNTHETIC,
+                    })
+                    row_number, source_column = len(builder.case_rows) + 1, "value"
+                builder.harmonised_cases.append({
+                    **builder.common(), "patient_id": f"P{k + 1}", "intervention": arm.intervention,
+                    "marker": arm.marker, "timepoint": timepoint, "hours": hours[timepoint],
+                    "value": value, "unit": canonical_unit(arm.marker), "censoring": censoring,
+                    "source_value": text, "source_unit": units[arm.marker],
+                    "source_marker": arm.marker, "source_intervention": arm.intervention,
+                    "grading_scale": draft.grading_scale, "source_grade": grades[k],
+                    "astct_grades": grades[k] if draft.grading_scale == "ASTCT2019" else "",
+                    "digitised": digitised, "source_file": builder.source_file,
+                    "source_row": row_number, "source_column": source_column,
+                })
+    if wide:
+        draft.case_layout = "wide"
+        draft.cases = pd.DataFrame(wide_rows, dtype=str)
+    else:
+        draft.cases = pd.DataFrame(builder.case_rows, columns=SOURCE_CASE_LONG_COLUMNS, dtype=str)
+
+
+def _summary_row(
+    builder: _Builder, *, arm_name: str, intervention: str, marker: str, timepoint: str,
+    hours: float | None, n: int, unit: str, source: Mapping[str, str], canonical: Mapping[str, Any],
+) -> None:
+    """Append one summary row: its source text and its harmonised (canonical) counterpart."""
+    row = {column: "" for column in SOURCE_SUMMARY_COLUMNS}
+    row.update(arm=arm_name, intervention=intervention, marker=marker, timepoint=timepoint,
+               hours="" if hours is None else _text(hours), n=str(n), unit=unit,
+               locator=f"{SYNTHETIC} Table 2", quote=SYNTHETIC, **source)
+    builder.summary_rows.append(row)
+    harmonised = {column: np.nan for column in SUMMARY_COLUMNS}
+    harmonised.update(builder.common())
+    harmonised.update(
+        arm=arm_name, intervention=intervention, source_intervention=intervention, marker=marker,
+        source_marker=marker, timepoint=timepoint, hours=np.nan if hours is None else hours,
+        n=float(n), statistic=source.get("statistic", ""), spread_type=source.get("spread_type", "none"),
+        p_relation="", effect_type="", source_value=source.get("value") or source.get("estimate", ""),
+        source_unit=unit, source_effect_type=source.get("effect_type", ""), digitised=False,
+        locator=f"{SYNTHETIC} Table 2", source_file=builder.source_file,
+        source_row=len(builder.summary_rows) + 1,
+    )
+    harmonised.update(canonical)
+    builder.harmonised_summaries.append(harmonised)
+
+
+def _add_descriptive_rows(
+    builder: _Builder, arm: Arm, arm_name: str, rng: np.random.Generator, *, kind: str,
+) -> None:
+    """Pre and post rows of one arm: mean±SD, mean with P only, or median with IQR."""
+    spec = builder.spec
+    unit = _source_unit(spec, arm.marker, rng, cases=False)
+    target = canonical_unit(arm.marker)
+    n = len(arm.pre)
+    drop_sd = kind == "mean_p" or (kind == "mean_sd" and rng.random() < spec.frac_missing_sd)
+    if kind == "median_iqr":
+        p_value = stats.wilcoxon(arm.post, arm.pre).pvalue
+    else:
+        p_value = stats.ttest_rel(arm.post, arm.pre).pvalue
+    p_text, p_number, p_relation = _p_text(float(p_value))
+    for timepoint, values in (("pre", arm.pre), ("post", arm.post)):
+        hours = 0.0 if timepoint == "pre" else spec.post_hours
+        source: dict[str, str] = {}
+        canonical: dict[str, Any] = {"unit": target}
+        if kind == "median_iqr":
+            low, centre, high = (_text(_convert(q, target, unit)) for q in np.percentile(values, [25, 50, 75]))
+            source.update(statistic="median", value=centre, spread_type="iqr", spread_low=low, spread_high=high)
+            canonical.update(value=_convert(float(centre), unit, target),
+                             spread_low=_convert(float(low), unit, target),
+                             spread_high=_convert(float(high), unit, target))
+        else:
+            centre = _text(_convert(float(np.mean(values)), target, unit))
+            source.update(statistic="mean", value=centre, spread_type="none")
+            canonical.update(value=_convert(float(centre), unit, target))
+            if not drop_sd:
+                sd = _text(_convert_spread(float(np.std(values, ddof=1)), target, unit))
+                source.update(spread_type="sd", spread=sd)
+                canonical.update(spread=_convert_spread(float(sd), unit, target))
+        if timepoint == "post" and (kind != "mean_sd" or drop_sd or rng.random() < 0.5):
+            source.update(p_value=p_text)
+            canonical.update(p_value=p_number, p_relation=p_relation)
+        _summary_row(builder, arm_name=arm_name, intervention=arm.intervention, marker=arm.marker,
+                     timepoint=timepoint, hours=hours, n=n, unit=unit, source=source, canonical=canonical)
+
+
+def _add_effect_row(builder: _Builder, arm: Arm, arm_name: str, *, kind: str) -> None:
+    """A reported change: % change of means only (``pct_change``) or a mean log ratio with SE."""
+    n = len(arm.pre)
+    temperature = arm.marker == TEMPERATURE
+    if kind == "pct_change":
+        pct = _text(100.0 * (np.mean(arm.post) / np.mean(arm.pre) - 1.0), 3)
+        source = {"effect_type": "percent_change", "estimate": pct}
+        canonical = {"effect_type": "log_ratio", "estimate": float(np.log1p(float(pct) / 100.0)),
+                     "unit": "log_ratio"}
+        unit = "%"
+    else:
+        changes = arm.post - arm.pre if temperature else np.log(arm.post / arm.pre)
+        estimate = _text(float(np.mean(changes)), 3)
+        se = _text(float(np.std(changes, ddof=1) / np.sqrt(n)), 3)
+        effect_type = "difference" if temperature else "log_ratio"
+        source = {"effect_type": effect_type, "estimate": estimate, "se": se}
+        canonical = {"effect_type": effect_type, "estimate": float(estimate), "se": float(se),
+                     "unit": "degC_difference" if temperature else "log_ratio"}
+        unit = "°C" if temperature else "log_ratio"
+    canonical["source_effect_type"] = source["effect_type"]
+    _summary_row(builder, arm_name=arm_name, intervention=arm.intervention, marker=arm.marker,
+                 timepoint="change", hours=builder.spec.post_hours, n=n, unit=unit,
+                 source=source, canonical=canonical)
+
+
+# ---------------------------------------------------------------------------------------------
+# The study plan
+# ---------------------------------------------------------------------------------------------
+
+_PLAN = (
+    ("case_report", "n_case_reports", "case_report"),
+    ("case_series", "n_case_series", "case_series"),
+    ("cohort_mean_sd", "n_cohorts_mean_sd", "cohort"),
+    ("cohort_mean_p", "n_cohorts_mean_p", "cohort"),
+    ("cohort_median_iqr", "n_cohorts_median_iqr", "cohort"),
+    ("cohort_pct_change", "n_cohorts_pct_change", "cohort"),
+    ("cohort_effect_se", "n_cohorts_effect_se", "cohort"),
+    ("trial", "n_trials", "trial"),
+)
+
+
+def _study_markers(spec: SimulationSpec, rng: np.random.Generator, kind: str) -> list[str]:
+    markers = [m for m in spec.markers if not (kind == "cohort_pct_change" and m == TEMPERATURE)]
+    low, high = spec.markers_per_study
+    k = int(min(len(markers), rng.integers(low, high + 1)))
+    chosen = set(rng.choice(markers, size=k, replace=False).tolist())
+    return [m for m in markers if m in chosen]
+
+
+def _study_size(spec: SimulationSpec, rng: np.random.Generator, kind: str) -> int:
+    if kind == "case_report":
+        return 1
+    low, high = spec.case_series_size if kind == "case_series" else spec.cohort_size
+    return int(rng.integers(low, high + 1))
+
+
+def _build_study(
+    spec: SimulationSpec, truth: pd.DataFrame, rng: np.random.Generator,
+    kind: str, design: str, index: int, intervention: str, out_rel: str,
+) -> _Builder:
+    study_id = f"syn_{kind}_{index:02d}"
+    population = str(spec.populations[rng.integers(len(spec.populations))])
+    grading = "ASTCT2019" if population.endswith("_crs") and design in ("case_report", "case_series") else "not_reported"
+    builder = _Builder(spec, StudyDraft(study_id, design, population, grading))
+    markers = _study_markers(spec, rng, kind)
+    n = _study_size(spec, rng, kind)
+    if design in ("case_report", "case_series"):
+        builder.source_file = f"{out_rel}/literature/{study_id}/cases.csv"
+        arms = [_draw_arm(spec, truth, rng, intervention, m, n) for m in markers]
+        wide = kind == "case_series" and index % 2 == 1
+        digitised = kind == "case_series" and rng.random() < spec.frac_digitised_series
+        _add_case_study(builder, arms, rng, wide=wide, digitised=digitised)
+        return builder
+    builder.source_file = f"{out_rel}/literature/{study_id}/summaries.csv"
+    arm_specs = [("intervention", intervention)] + ([("control", CONTROL)] if kind == "trial" else [])
+    for marker in markers:
+        for arm_name, arm_intervention in arm_specs:
+            arm = _draw_arm(spec, truth, rng, arm_intervention, marker, n)
+            label = arm_name if kind == "trial" else ""
+            if kind in ("cohort_pct_change", "cohort_effect_se"):
+                _add_effect_row(builder, arm, label, kind=kind.removeprefix("cohort_"))
+            else:
+                descriptive = "mean_sd" if kind == "trial" else kind.removeprefix("cohort_")
+                _add_descriptive_rows(builder, arm, label, rng, kind=descriptive)
+    builder.draft.summaries = pd.DataFrame(builder.summary_rows, columns=SOURCE_SUMMARY_COLUMNS, dtype=str)
+    return builder
+
+
+def simulate_dataset(spec: SimulationSpec, out_rel: str = "results/demo") -> SimulatedDataset:
+    """Simulate the studies of a spec in memory: harmonised cases and summaries plus the truth.
+
+    ``out_rel`` is the directory (relative to the project) the study files would be written to;
+    it only fills the ``source_file`` columns so they match :func:`write_study_files`.
+    """
+    rng = np.random.default_rng(spec.seed)
+    truth = draw_truth(spec, rng)
+    treatments = [i for i in spec.interventions if i != CONTROL] or list(spec.interventions)
+    order = list(rng.permutation(treatments))
+    builders: list[_Builder] = []
+    for kind, count_field, design in _PLAN:
+        for index in range(1, getattr(spec, count_field) + 1):
+            intervention = str(order[len(builders) % len(order)])
+            builders.append(_build_study(spec, truth, rng, kind, design, index, intervention, out_rel))
+    cases = pd.DataFrame([r for b in builders for r in b.harmonised_cases], columns=CASE_COLUMNS)
+    summaries = pd.DataFrame([r for b in builders for r in b.harmonised_summaries], columns=SUMMARY_COLUMNS)
+    return SimulatedDataset(spec, cases, summaries, truth, [b.draft for b in builders])
+
+
+# ---------------------------------------------------------------------------------------------
+# Study files
+# ---------------------------------------------------------------------------------------------
+
+
+def _study_document(draft: StudyDraft, seed: int, out_rel: str) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "id": draft.id,
+        "citation": f"{SYNTHETIC} study {draft.id} generated by crsmeta.simulate (seed {seed})",
+        "url": f"https://example.org/synthetic/{draft.id}",
+        "population": draft.population,
+        "design": draft.design,
+        "grading_scale": draft.grading_scale,
+        "peer_reviewed": False,
+        "source_seen": f"{SYNTHETIC}: generated by crsmeta.simulate; no publication exists",
+        "caveats": [
+            f"{SYNTHETIC}: every number in this study was generated by crsmeta.simulate from seed "
+            f"{seed}; it describes no patient and must never be read as evidence.",
+        ],
+        "synthetic": True,
+    }
+    folder = f"{out_rel}/literature/{draft.id}"
+    if draft.cases is not None:
+        cases: dict[str, Any] = {"file": f"{folder}/cases.csv", "layout": draft.case_layout}
+        if draft.case_layout == "wide":
+            cases["constants"] = {"locator": f"{SYNTHETIC} Table 1", "quote": SYNTHETIC}
+            cases["measurements"] = draft.measurements
+        document["cases"] = cases
+    if draft.summaries is not None:
+        document["summaries"] = {"file": f"{folder}/summaries.csv"}
+    return document
+
+
+def _csv_text(frame: pd.DataFrame) -> str:
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, lineterminator="\n")
+    return buffer.getvalue()
+
+
+def render_study_files(dataset: SimulatedDataset, out_rel: str) -> dict[str, str]:
+    """Path (relative to the project) → file text, for every study file and table."""
+    seed = dataset.spec.seed
+    files: dict[str, str] = {}
+    for draft in dataset.studies:
+        header = f"# {SYNTHETIC} study written by crsmeta.simulate (seed {seed}); not real data.\n"
+        document = _study_document(draft, seed, out_rel)
+        files[f"{out_rel}/studies/{draft.id}.yaml"] = header + yaml.safe_dump(
+            document, sort_keys=False, allow_unicode=True, width=100)
+        if draft.cases is not None:
+            files[document["cases"]["file"]] = _csv_text(draft.cases)
+        if draft.summaries is not None:
+            files[document["summaries"]["file"]] = _csv_text(draft.summaries)
+    return files
+
+
+def _relative_out(out_dir: Path, project_root: Path) -> str:
+    out = (out_dir if out_dir.is_absolute() else project_root / out_dir).resolve()
+    root = project_root.resolve()
+    if not out.is_relative_to(root):
+        raise ValueError(f"the output directory {out} must lie inside the project {root}")
+    return out.relative_to(root).as_posix()
+
+
+def _write_if_changed(path: Path, text: str) -> bool:
+    """Write a file only when missing or different, so reruns leave timestamps alone."""
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)
+    return True
+
+
+def write_study_files(
+    dataset_or_spec: SimulatedDataset | SimulationSpec, out_dir: Path, project_root: Path,
+) -> list[Path]:
+    """Write the SYNTHETIC study files and their source tables; returns the study file paths.
+
+    Table paths inside the study files are relative to ``project_root`` (where Snakemake runs),
+    so ``out_dir`` must lie inside it. Files whose content is unchanged are not rewritten.
+    """
+    project_root = Path(project_root)
+    out_rel = _relative_out(Path(out_dir), project_root)
+    dataset = (dataset_or_spec if isinstance(dataset_or_spec, SimulatedDataset)
+               else simulate_dataset(dataset_or_spec, out_rel))
+    studies = []
+    for relative, text in render_study_files(dataset, out_rel).items():
+        _write_if_changed(project_root / relative, text)
+        if relative.endswith(".yaml"):
+            studies.append(project_root / relative)
+    return studies
+
+
+# ---------------------------------------------------------------------------------------------
+# Demo config and CLI
+# ---------------------------------------------------------------------------------------------
+
+
+def spec_from_config(synthetic: Mapping[str, Any]) -> SimulationSpec:
+    """A spec from a config's ``synthetic`` block: ``seed`` plus any SimulationSpec count fields."""
+    counts = {key: int(value) for key, value in synthetic.items() if key.startswith("n_")}
+    return SimulationSpec(seed=int(synthetic.get("seed", SimulationSpec.seed)), **counts)
+
+
+def ensure_demo_studies(cfg: Mapping[str, Any], project_root: Path | str = ".") -> list[str]:
+    """Write the demo's SYNTHETIC study files if missing or different; return their paths.
+
+    Reads ``cfg["synthetic"]``: ``seed`` (int), ``out_dir`` (relative to the project root) and
+    optionally study counts (``n_case_reports``, ``n_case_series``, ``n_cohorts_mean_sd``, ...).
+    Idempotent: unchanged files keep their timestamps, so Snakemake reruns nothing.
+    """
+    synthetic = cfg["synthetic"]
+    root = Path(project_root)
+    paths = write_study_files(spec_from_config(synthetic), Path(synthetic["out_dir"]), root)
+    return [path.relative_to(root).as_posix() for path in paths]
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m crsmeta.simulate",
+        description="Write SYNTHETIC study files and tables from a seeded simulation.",
+    )
+    parser.add_argument("--seed", type=int, default=SimulationSpec.seed)
+    parser.add_argument("--out", type=Path, default=Path("results/demo"),
+                        help="output directory, inside the project root")
+    parser.add_argument("--config-out", type=Path, default=None,
+                        help="also write a config listing the study files here")
+    parser.add_argument("--project-root", type=Path, default=Path("."))
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parse_args(argv)
+    out_rel = _relative_out(args.out, args.project_root)
+    paths = ensure_demo_studies({"synthetic": {"seed": args.seed, "out_dir": out_rel}}, args.project_root)
+    if args.config_out is not None:
+        config = {"synthetic": {"seed": args.seed, "out_dir": out_rel}, "studies": paths}
+        text = f"# {SYNTHETIC} demo config written by crsmeta.simulate (seed {args.seed}).\n"
+        _write_if_changed(args.config_out, text + yaml.safe_dump(config, sort_keys=False))
+    print(f"wrote {len(paths)} {SYNTHETIC} study files under {out_rel}")
+
+
+if __name__ == "__main__":
+    main()
