@@ -1,0 +1,180 @@
+"""Canonical names of interventions and markers, synonyms, suggestions and clash detection."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from crsmeta import vocabulary
+from crsmeta.errors import InputError
+from crsmeta.vocabulary import MarkerInfo
+
+
+def _names(path, section):
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return [(canonical, name) for canonical, entry in document[section].items()
+            for name in (canonical, *entry["synonyms"])]
+
+
+INTERVENTION_NAMES = _names(vocabulary.INTERVENTIONS_FILE, "interventions")
+MARKER_NAMES = _names(vocabulary.MARKERS_FILE, "markers")
+
+
+@pytest.mark.parametrize(("canonical", "name"), INTERVENTION_NAMES)
+def test_every_intervention_synonym(canonical, name):
+    assert vocabulary.canonical_intervention(name) == canonical
+    assert vocabulary.canonical_intervention(name.upper()) == canonical
+    assert vocabulary.canonical_intervention(f"  {name.lower()} ") == canonical
+
+
+@pytest.mark.parametrize(("canonical", "name"), MARKER_NAMES)
+def test_every_marker_synonym(canonical, name):
+    assert vocabulary.canonical_marker(name) == canonical
+    assert vocabulary.canonical_marker(name.lower()) == canonical
+
+
+@pytest.mark.parametrize("name", ["il6", "IL 6", "Il-6", "IL_6", "il-6", "Interleukin 6", "interleukin-6"])
+def test_spacing_hyphen_and_case_variants(name):
+    assert vocabulary.canonical_marker(name) == "IL-6"
+
+
+@pytest.mark.parametrize(("name", "canonical"), [("IFN-γ", "IFN-gamma"), ("IFNγ", "IFN-gamma"), ("ifn gamma", "IFN-gamma"),
+                                                 ("TNF-α", "TNF-alpha"), ("IL-1β", "IL-1beta"),
+                                                 ("Plasma Exchange", "plasma_exchange"), ("cytosorb", "hemoadsorption"),
+                                                 ("Therapeutic plasma-exchange", "plasma_exchange")])
+def test_greek_letters_and_mixed_forms(name, canonical):
+    lookup = vocabulary.canonical_marker if canonical[0].isupper() else vocabulary.canonical_intervention
+    assert lookup(name) == canonical
+
+
+def test_unknown_intervention_suggests_the_closest():
+    with pytest.raises(InputError) as error:
+        vocabulary.canonical_intervention("Plasmapheresiss")
+    assert error.value.problem == "unknown intervention 'Plasmapheresiss'"
+    assert error.value.expected.startswith("a known intervention, e.g. the closest: plasma_exchange (plasmapheresis)")
+    assert error.value.expected.endswith("or add it to resources/vocabulary/interventions.yaml")
+
+
+def test_unknown_marker_suggests_the_closest():
+    with pytest.raises(InputError) as error:
+        vocabulary.canonical_marker("ferritine")
+    assert "the closest: ferritin" in error.value.expected
+    assert "resources/vocabulary/markers.yaml" in error.value.expected
+
+
+def test_unknown_name_without_close_match_lists_all_canonical_names():
+    with pytest.raises(InputError) as error:
+        vocabulary.canonical_intervention("xyzzy")
+    assert "one of: plasma_exchange, emapalumab" in error.value.expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", ()),
+        ("   ", ()),
+        ("tocilizumab", ("tocilizumab",)),
+        ("dexamethasone; tocilizumab", ("corticosteroids", "tocilizumab")),
+        ("toci + CytoSorb, steroids", ("corticosteroids", "hemoadsorption", "tocilizumab")),
+        ("dexamethasone; methylprednisolone; Actemra", ("corticosteroids", "tocilizumab")),
+        ("CRRT; TPE; ruxolitinib;", ("crrt", "plasma_exchange", "ruxolitinib")),
+    ],
+)
+def test_co_interventions(text, expected):
+    assert vocabulary.canonical_co_interventions(text) == expected
+
+
+def test_co_interventions_refuse_unknown_names():
+    with pytest.raises(InputError, match="unknown intervention 'magic'"):
+        vocabulary.canonical_co_interventions("tocilizumab; magic")
+
+
+def test_marker_info_of_modelled_marker():
+    assert vocabulary.marker_info("il6") == MarkerInfo("IL-6", True, None, "pg/mL", "cytokine", (0.0, 1e7))
+    assert vocabulary.marker_info("Tmax").plausible_range == (33.0, 43.0)
+    assert vocabulary.marker_info("C-reactive protein").family == "acute_phase"
+
+
+def test_marker_info_of_non_modelled_entry():
+    info = vocabulary.marker_info("vasopressors")
+    assert info.name == "vasopressor_count" and not info.modelled
+    assert info.reason == "clinical parameter, not a circulating marker or temperature"
+    assert (info.unit, info.family, info.plausible_range) == (None, None, None)
+    assert "many analytes" in vocabulary.marker_info("multi_analyte_panel").reason
+
+
+@pytest.mark.parametrize("name", ["IL-6", "IFN-gamma", "IL-10", "IL-2", "TNF-alpha", "IL-1beta", "IL-8", "IL-18",
+                                  "sIL-2R", "CXCL9", "CXCL10", "MCP-1", "GM-CSF", "ferritin", "CRP", "temperature"])
+def test_modelled_markers(name):
+    assert vocabulary.is_modelled(name)
+
+
+@pytest.mark.parametrize("name", ["vasopressor_count", "blood_pressure", "fluid_balance", "exchange_volume",
+                                  "car_t_cell_count", "car_t_cd3_ratio", "response_rate", "survival",
+                                  "patient_count", "time_to_event", "crs_grade_distribution", "normalisation_rate",
+                                  "multi_analyte_panel", "age"])
+def test_non_modelled_entries(name):
+    assert not vocabulary.is_modelled(name)
+    assert vocabulary.marker_info(name).reason
+
+
+def test_every_modelled_marker_has_unit_family_and_range():
+    for info in vocabulary.load_markers().markers.values():
+        if info.modelled:
+            assert info.unit and info.family in vocabulary.load_markers().families
+            low, high = info.plausible_range
+            assert low < high
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "vocabulary.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_duplicate_synonym_across_interventions_is_refused(tmp_path):
+    path = _write(tmp_path, "interventions:\n  a:\n    synonyms: [PE]\n  b:\n    synonyms: [p-e]\n")
+    with pytest.raises(InputError, match="'p-e' of 'b' is already a name of 'a'") as error:
+        vocabulary.load_interventions(path)
+    assert str(path) in str(error.value)
+
+
+def test_synonym_equal_to_another_canonical_name_is_refused(tmp_path):
+    path = _write(tmp_path, "interventions:\n  steroids:\n    synonyms: []\n  corticosteroids:\n    synonyms: [Steroids]\n")
+    with pytest.raises(InputError, match="already a name of 'steroids'"):
+        vocabulary.load_interventions(path)
+
+
+def test_a_synonym_repeating_its_own_canonical_name_is_fine(tmp_path):
+    path = _write(tmp_path, "interventions:\n  plasma_exchange:\n    synonyms: [plasma exchange, Plasma-Exchange]\n")
+    assert vocabulary.load_interventions(path).canonical("PLASMA EXCHANGE") == "plasma_exchange"
+
+
+def test_duplicate_marker_synonym_is_refused(tmp_path):
+    text = """
+families:
+  cytokine: {description: a cytokine, accepted_units: [pg/mL]}
+markers:
+  IL-6: {modelled: true, family: cytokine, unit: pg/mL, plausible_range: [0.0, 1.0e+7], synonyms: [IL6]}
+  IL-66: {modelled: true, family: cytokine, unit: pg/mL, plausible_range: [0.0, 1.0e+7], synonyms: [il 6]}
+"""
+    with pytest.raises(InputError, match="already a name of 'IL-6'"):
+        vocabulary.load_markers(_write(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("{modelled: false, synonyms: []}", "gives no reason"),
+        ("{modelled: true, family: cytokine, unit: pg/mL, plausible_range: [0.0, 1e7], synonyms: []}",
+         "malformed plausible_range"),
+        ("{modelled: true, family: other, unit: pg/mL, plausible_range: [0.0, 1.0], synonyms: []}",
+         "no valid family"),
+        ("{family: cytokine, synonyms: []}", "modelled"),
+        ("{modelled: false, reason: r, synonyms: IL6}", "malformed synonyms"),
+    ],
+)
+def test_malformed_marker_entries_are_refused(tmp_path, entry, message):
+    text = f"families:\n  cytokine: {{description: d, accepted_units: [pg/mL]}}\nmarkers:\n  X: {entry}\n"
+    with pytest.raises(InputError, match=message):
+        vocabulary.load_markers(_write(tmp_path, text))
