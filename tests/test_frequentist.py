@@ -30,7 +30,7 @@ def studies(yi, vi, intervention="tocilizumab", marker="IL-6") -> pd.DataFrame:
     return pd.DataFrame({
         "study_id": [f"s{i:02d}" for i in range(len(yi))], "intervention": intervention,
         "marker": marker, "population": "car_t_crs", "yi": yi, "vi": vi, "n": 10,
-        "source": "summary", "pooled": True, "note": "",
+        "source": "summary", "pooled": True, "synthetic": False, "note": "",
     })
 
 
@@ -101,10 +101,11 @@ def changes_table(values: dict[str, list[float]], censored: int = 0) -> pd.DataF
         for number, change in enumerate(changes):
             rows.append({"study_id": study, "patient_id": f"p{number}",
                          "intervention": "tocilizumab", "marker": "IL-6",
-                         "population": "car_t_crs", "change": str(change), "censoring": "none"})
+                         "population": "car_t_crs", "change": str(change), "censoring": "none",
+                         "synthetic": "False"})
         rows += [{"study_id": study, "patient_id": f"c{number}", "intervention": "tocilizumab",
                   "marker": "IL-6", "population": "car_t_crs", "change": "",
-                  "censoring": "left"} for number in range(censored)]
+                  "censoring": "left", "synthetic": "False"} for number in range(censored)]
     return pd.DataFrame(rows)
 
 
@@ -123,7 +124,7 @@ def test_summary_rows_without_a_known_se_are_kept_and_noted():
     aggregate = pd.DataFrame({
         "study_id": ["c", "d"], "arm": ["", ""], "population": "car_t_crs",
         "intervention": "tocilizumab", "marker": "IL-6", "n": [20.0, 12.0], "y": [-1.2, -0.7],
-        "se_known": [0.3, np.nan],
+        "se_known": [0.3, np.nan], "synthetic": [True, False],
     })
     per_study = per_study_estimates(changes_table({"a": [-1.0, -2.0, -3.0]}), aggregate)
     summary = per_study[per_study["source"] == "summary"].set_index("study_id")
@@ -133,12 +134,13 @@ def test_summary_rows_without_a_known_se_are_kept_and_noted():
     table = cross_check(changes_table({"a": [-1.0, -2.0, -3.0]}), aggregate)
     assert list(table.columns) == RANDOM_EFFECTS_COLUMNS
     assert table.iloc[0]["k"] == 2
+    assert table.iloc[0]["synthetic"], "a SYNTHETIC study makes the pooled row synthetic"
 
 
 def test_a_study_with_case_and_summary_estimates_is_pooled_once():
     aggregate = pd.DataFrame({
         "study_id": ["a"], "population": "car_t_crs", "intervention": "tocilizumab",
-        "marker": "IL-6", "n": [3.0], "y": [-2.0], "se_known": [0.5],
+        "marker": "IL-6", "n": [3.0], "y": [-2.0], "se_known": [0.5], "synthetic": [False],
     })
     per_study = per_study_estimates(changes_table({"a": [-1.0, -2.0, -3.0]}), aggregate)
     assert list(per_study["pooled"]) == [True, False]

@@ -8,6 +8,8 @@ or °C difference for temperature) with its sampling variance ``vi``:
 * summary-level observations from ``crsmeta.model.aggregate.aggregate_observations`` with a known
   standard error (reported SE or CI, or an exact P value): ``y`` and ``se_known²``.
 
+``synthetic`` is carried through so that simulator output stays labelled in every table.
+
 Rows without a usable variance stay in the table with ``vi`` NaN and a ``note``; a study that
 gives more than one usable estimate for the same intervention and marker (case-level and summary,
 or several arms in one population) has only the first pooled (``pooled`` False on the others),
@@ -37,13 +39,13 @@ from pymare.estimators import (
 
 STUDY_KEYS = ["study_id", "intervention", "marker", "population"]
 POOL_KEYS = ["intervention", "marker"]
-PER_STUDY_COLUMNS = [*STUDY_KEYS, "yi", "vi", "n", "source", "pooled", "note"]
+PER_STUDY_COLUMNS = [*STUDY_KEYS, "yi", "vi", "n", "source", "pooled", "synthetic", "note"]
 RANDOM_EFFECTS_COLUMNS = [
     "intervention", "marker", "k", "reml_estimate", "reml_lo95", "reml_hi95", "reml_tau2",
-    "dl_estimate", "dl_lo95", "dl_hi95", "dl_tau2", "note",
+    "dl_estimate", "dl_lo95", "dl_hi95", "dl_tau2", "synthetic", "note",
 ]
 ALPHA = 0.05
-AGGREGATE_COLUMNS = [*STUDY_KEYS, "y", "se_known", "n"]
+AGGREGATE_COLUMNS = [*STUDY_KEYS, "y", "se_known", "n", "synthetic"]
 DUPLICATE_NOTE = "another estimate of this study is pooled"
 
 
@@ -64,6 +66,7 @@ def random_effects(per_study: pd.DataFrame) -> pd.DataFrame:
     usable = per_study[_pooled(per_study) & (per_study["vi"].astype(float) > 0)]
     rows = [
         _pool(keys, group["yi"].astype(float).to_numpy(), group["vi"].astype(float).to_numpy())
+        | {"synthetic": bool(_true(group["synthetic"]).any())}
         for keys, group in usable.groupby(POOL_KEYS, sort=True)
     ]
     return pd.DataFrame(rows, columns=RANDOM_EFFECTS_COLUMNS)
@@ -78,10 +81,14 @@ def cross_check(changes: pd.DataFrame, aggregate: pd.DataFrame | None) -> pd.Dat
 
 
 def _case_estimates(changes: pd.DataFrame) -> pd.DataFrame:
-    rows = changes.assign(change=pd.to_numeric(changes["change"], errors="coerce"))
-    exact = rows["censoring"].eq("none") & np.isfinite(rows["change"])
+    rows = changes.assign(
+        change=pd.to_numeric(changes["change"], errors="coerce"),
+        synthetic=_true(changes["synthetic"]),
+    )
+    rows["exact"] = rows["censoring"].eq("none") & np.isfinite(rows["change"])
     records = [
-        _case_record(keys, group["change"][exact.loc[group.index]], int((~exact.loc[group.index]).sum()))
+        _case_record(keys, group["change"][group["exact"]], int((~group["exact"]).sum()))
+        | {"synthetic": bool(group["synthetic"].any())}
         for keys, group in rows.groupby(STUDY_KEYS, sort=True)
     ]
     return pd.DataFrame(records, columns=PER_STUDY_COLUMNS)
@@ -112,6 +119,7 @@ def _summary_estimates(aggregate: pd.DataFrame) -> pd.DataFrame:
         vi=(se**2).where(known),
         n=pd.to_numeric(aggregate["n"], errors="coerce"),
         source="summary",
+        synthetic=_true(aggregate["synthetic"]),
         note=np.where(known, "", "no known standard error: only the Bayesian model can use it"),
     )
     return frame.reset_index(drop=True)
@@ -132,7 +140,12 @@ def _mark_pooled(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _pooled(per_study: pd.DataFrame) -> pd.Series:
-    return per_study["pooled"].astype(str).str.lower().eq("true")
+    return _true(per_study["pooled"])
+
+
+def _true(flags: pd.Series) -> pd.Series:
+    """Booleans from a column typed or read back from a TSV as 'True'/'False'."""
+    return flags.astype(str).str.lower().eq("true")
 
 
 # --- stage 2 ---------------------------------------------------------------------------------
