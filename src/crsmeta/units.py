@@ -84,7 +84,7 @@ def conversion_for(
     written = unit.strip()
     source = _parse_unit(written, info)
     target = ureg.parse_units(info.unit)
-    given = (extra_factors or {}).get(written)
+    given = {key.strip(): value for key, value in (extra_factors or {}).items()}.get(written)
     if source is not None and source.dimensionality == target.dimensionality:
         conversion = _pint_conversion(written, info.unit, kind)
         if given is not None:
@@ -92,20 +92,7 @@ def conversion_for(
         return conversion
     if given is not None and info.family != "temperature":
         return _assay_conversion(written, info.unit, given)
-    if source is None:
-        raise InputError(f"unknown unit '{written}' for {info.name}", expected=_accepted_units(info))
-    if info.family != "temperature" and source.dimensionality.get("[length]") == -3:
-        raise InputError(
-            f"unit '{written}' for {info.name} is not a mass concentration; converting it to "
-            f"{info.unit} needs facts about the assay or the molecule",
-            expected=f"a factor for '{written}' → {info.unit} under unit_factors in the study file, "
-            f"or a mass concentration unit such as {', '.join(_family(info)['accepted_units'])}",
-        )
-    raise InputError(
-        f"unit '{written}' ({source.dimensionality}) cannot express {info.name}, which is "
-        f"{_family(info)['description']} in {info.unit}",
-        expected=_accepted_units(info),
-    )
+    raise _unconvertible(written, source, info)
 
 
 def convert(values: float | npt.ArrayLike, conversion: Conversion) -> float | np.ndarray:
@@ -149,6 +136,24 @@ def _parse_unit(written: str, info: MarkerInfo) -> pint.Unit | None:
         return ureg.parse_units(written)
     except Exception:  # pint's parser raises many types (UndefinedUnitError, TokenError, AssertionError, ...)
         return None
+
+
+def _unconvertible(written: str, source: pint.Unit | None, info: MarkerInfo) -> InputError:
+    """The error for a unit pint cannot read, one that needs assay facts, or one of the wrong kind."""
+    if source is None:
+        return InputError(f"unknown unit '{written}' for {info.name}", expected=_accepted_units(info))
+    if info.family != "temperature" and source.dimensionality.get("[length]") == -3:
+        return InputError(
+            f"unit '{written}' for {info.name} is not a mass concentration; converting it to "
+            f"{info.unit} needs facts about the assay or the molecule",
+            expected=f"a factor for '{written}' → {info.unit} under unit_factors in the study file, "
+            f"or a mass concentration unit such as {', '.join(_family(info)['accepted_units'])}",
+        )
+    return InputError(
+        f"unit '{written}' ({source.dimensionality}) cannot express {info.name}, which is "
+        f"{_family(info)['description']} in {info.unit}",
+        expected=_accepted_units(info),
+    )
 
 
 def _pint_conversion(written: str, target: str, kind: Kind) -> Conversion:
