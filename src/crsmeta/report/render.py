@@ -1,0 +1,327 @@
+"""Render the one self-contained HTML report from the stage outputs.
+
+Figures are inline SVG, the stylesheet is inline, nothing is fetched when the page opens; the only
+URLs are links to the publications. A missing optional input or a posterior without the expected
+variables gives a visible note in its section rather than a failure.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import arviz as az
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import yaml
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
+from crsmeta import __version__
+from crsmeta.io import read_tsv
+from crsmeta.report import plots, tables
+
+TEMPLATES = Path(__file__).parent / "templates"
+KEY_PARAMETERS = ["tau", "sigma"]
+MAX_PPC_VARIABLES = 4
+RHAT_LIMIT = 1.01
+ESS_LIMIT = 400
+REPORT_MODE = 0o644  # mkstemp creates 0o600; the report is meant to be shared
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """Everything the report shows, already loaded. Optional parts may be None."""
+
+    cases: pd.DataFrame
+    summaries: pd.DataFrame
+    rows: pd.DataFrame
+    conversions: pd.DataFrame
+    pairing: pd.DataFrame
+    changes: pd.DataFrame
+    effects: pd.DataFrame
+    studies: list[dict[str, Any]]
+    effects_all: pd.DataFrame | None = None
+    diagnostics: pd.DataFrame | None = None
+    frequentist: pd.DataFrame | None = None
+    idata: az.InferenceData | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    model_doc: str | None = None
+
+    @classmethod
+    def from_paths(
+        cls,
+        *,
+        cases: str | Path,
+        summaries: str | Path,
+        rows: str | Path,
+        conversions: str | Path,
+        pairing: str | Path,
+        changes: str | Path,
+        effects: str | Path,
+        studies: list[str | Path],
+        posterior: str | Path | None = None,
+        effects_all: str | Path | None = None,
+        diagnostics: str | Path | None = None,
+        frequentist: str | Path | None = None,
+        model_doc: str | Path | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> ReportInputs:
+        """Load the inputs from the paths of the stage outputs (docs/design.md)."""
+        return cls(
+            cases=read_tsv(cases),
+            summaries=read_tsv(summaries),
+            rows=read_tsv(rows),
+            conversions=read_tsv(conversions),
+            pairing=read_tsv(pairing),
+            changes=read_tsv(changes),
+            effects=read_tsv(effects),
+            studies=tables.load_studies(studies),
+            effects_all=_optional_tsv(effects_all),
+            diagnostics=_optional_tsv(diagnostics),
+            frequentist=_optional_tsv(frequentist),
+            idata=az.from_netcdf(str(posterior)) if posterior and Path(posterior).exists() else None,
+            settings=dict(settings or {}),
+            model_doc=Path(model_doc).read_text(encoding="utf-8") if model_doc and Path(model_doc).exists() else None,
+        )
+
+
+def _optional_tsv(path: str | Path | None) -> pd.DataFrame | None:
+    return read_tsv(path) if path and Path(path).exists() else None
+
+
+def render_report(inputs: ReportInputs, out_path: Path) -> None:
+    """Write the HTML report to ``out_path`` (atomically: a failure leaves no partial file)."""
+    html = report_html(inputs)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(html)
+        os.chmod(temporary, REPORT_MODE)
+        os.replace(temporary, out_path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def report_html(inputs: ReportInputs) -> str:
+    """The report as one HTML string."""
+    attrs = tables.posterior_attrs(inputs.idata)
+    synthetic = tables.synthetic_flags(
+        [inputs.cases, inputs.summaries, inputs.changes], inputs.studies, attrs
+    )
+    context = {
+        "synthetic": synthetic,
+        "today": date.today().isoformat(),
+        "version": __version__,
+        **_summary_section(inputs),
+        **_data_sections(inputs),
+        **_forest_section(inputs, synthetic),
+        **_heterogeneity_section(inputs, synthetic),
+        **_diagnostics_section(inputs, synthetic),
+        **_sensitivity_section(inputs, synthetic),
+        "frequentist": _frequentist_rows(inputs),
+        **_methods_section(inputs, attrs),
+        "provenance": tables.provenance(inputs.effects, inputs.changes, inputs.cases, inputs.summaries),
+    }
+    return _environment().get_template("report.html.j2").render(**context)
+
+
+def _environment() -> Environment:
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True,
+    )
+    environment.filters["change"] = _format_theta
+    environment.filters["num"] = _format_number
+    environment.globals["interval"] = _format_interval
+    return environment
+
+
+def _format_interval(centre: Any, low: Any, high: Any, marker: str) -> str:
+    """``-45% (-70% to -5%)``, or ``–`` when there is no estimate."""
+    if not np.isfinite(_float(centre)):
+        return "–"
+    return f"{_format_theta(centre, marker)} ({_format_theta(low, marker)} to {_format_theta(high, marker)})"
+
+
+def _format_theta(theta: Any, marker: str) -> str:
+    """θ on the model scale → the change a reader reads (% or °C)."""
+    value = _float(theta)
+    if not np.isfinite(value):
+        return "–"
+    scale = tables.scale_of(marker)
+    return tables.format_change(value if scale == "degC_difference" else tables.percent(value), scale)
+
+
+def _format_number(value: Any, digits: int = 2) -> str:
+    number = _float(value)
+    return "–" if not np.isfinite(number) else f"{number:.{digits}f}"
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _svg(figure: plt.Figure, name: str, synthetic: bool) -> Markup:
+    return Markup(plots.figure_svg(figure, name=name, synthetic=synthetic))
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _summary_section(inputs: ReportInputs) -> dict[str, Any]:
+    summary = tables.summary_rows(inputs.effects)
+    has_contrast = bool(np.isfinite(summary.get("contrast_median", pd.Series(dtype=float))).any()) if len(summary) else False
+    return {"summary": summary.to_dict("records"), "has_contrast": has_contrast}
+
+
+def _data_sections(inputs: ReportInputs) -> dict[str, Any]:
+    flow = tables.inclusion_flow(inputs.rows)
+    pairing_reasons = (
+        inputs.pairing.groupby("reason").size().rename("n").reset_index().to_dict("records")
+        if len(inputs.pairing) and "reason" in inputs.pairing else []
+    )
+    return {
+        "flow": {**flow, "reasons": flow["reasons"].to_dict("records"), "per_study": flow["per_study"].to_dict("records")},
+        "pairing_reasons": pairing_reasons,
+        "n_changes": len(inputs.changes),
+        "studies": tables.study_table(inputs.studies, inputs.cases, inputs.summaries, inputs.rows).to_dict("records"),
+        "conversions": {kind: frame.to_dict("records") for kind, frame in tables.conversion_log(inputs.conversions).items()},
+        "censored": tables.censored_values(inputs.cases).to_dict("records"),
+    }
+
+
+def _forest_section(inputs: ReportInputs, synthetic: bool) -> dict[str, Any]:
+    estimates = tables.study_estimates(inputs.changes, inputs.summaries)
+    markers = sorted(inputs.effects["marker"].unique(), key=lambda m: (m == tables.TEMPERATURE, m))
+    forests = []
+    for marker in markers:
+        data = tables.forest_data(inputs.effects, estimates, marker)
+        figure, ax = plt.subplots(figsize=(8, 0.3 * len(data) + 1.3))
+        plots.forest_plot(data, scale=tables.scale_of(marker), ax=ax)
+        ax.set_title(marker)
+        anchors = [
+            {"anchor": tables.anchor_id(i, marker), "intervention": i}
+            for i in data.loc[data["kind"] == "pooled", "intervention"]
+        ]
+        forests.append({"marker": marker, "svg": _svg(figure, f"forest-{marker}", synthetic), "anchors": anchors})
+    return {"forests": forests}
+
+
+def _heterogeneity_section(inputs: ReportInputs, synthetic: bool) -> dict[str, Any]:
+    notes = []
+    tau = tables.tau_summary(inputs.idata)
+    if tau is None:
+        notes.append("The posterior has no 'tau' with a 'marker' dimension; τ is shown from effects.tsv only.")
+        tau_rows = inputs.effects.groupby("marker")["tau_median"].first().reset_index().rename(columns={"tau_median": "median"})
+        tau_rows = tau_rows.assign(lo=math.nan, hi=math.nan)
+    else:
+        tau_rows = tau
+    comparisons = []
+    for marker in sorted(inputs.effects["marker"].unique()):
+        matrix = tables.superiority_matrix(inputs.idata, inputs.effects, marker)
+        if matrix is None:
+            continue
+        figure, ax = plt.subplots(figsize=(1.1 * len(matrix) + 2.5, 0.8 * len(matrix) + 1.5))
+        plots.superiority_heatmap(matrix, ax=ax)
+        ax.set_title(marker)
+        comparisons.append({"marker": marker, "svg": _svg(figure, f"compare-{marker}", synthetic)})
+    if not comparisons:
+        notes.append("No between-intervention comparison: the posterior has no 'theta' with dims "
+                      "(intervention, marker), or no marker has two interventions.")
+    return {"tau": tau_rows.to_dict("records"), "comparisons": comparisons, "heterogeneity_notes": notes}
+
+
+def _diagnostics_section(inputs: ReportInputs, synthetic: bool) -> dict[str, Any]:
+    context: dict[str, Any] = {"diagnostic_notes": [], "rank_svg": None, "trace_svg": None,
+                               "ppc_svgs": [], "tau_prior_svg": None, "rhat_limit": RHAT_LIMIT, "ess_limit": ESS_LIMIT}
+    if inputs.diagnostics is not None:
+        context["diagnostics_overview"] = tables.diagnostics_overview(inputs.diagnostics).to_dict("records")
+        main = inputs.diagnostics[inputs.diagnostics["analysis"] == "main"]
+        context["diagnostics_main"] = tables.floats(
+            main, [c for c in ("r_hat", "ess_bulk", "ess_tail") if c in main], source="results/model/diagnostics.tsv"
+        ).to_dict("records")
+    else:
+        context["diagnostics_overview"], context["diagnostics_main"] = [], []
+        context["diagnostic_notes"].append("results/model/diagnostics.tsv was not given.")
+    idata = inputs.idata
+    key = [name for name in KEY_PARAMETERS if tables.posterior_variable(idata, name) is not None]
+    if not key:
+        context["diagnostic_notes"].append(
+            f"The posterior has none of {', '.join(KEY_PARAMETERS)}: no rank or trace plots."
+        )
+    else:
+        axes = plots.rank_plots(idata, key[:1])
+        context["rank_svg"] = _svg(axes.flat[0].figure, "rank", synthetic)
+        axes = plots.trace_plots(idata, key)
+        axes.flat[0].figure.tight_layout()
+        context["trace_svg"] = _svg(axes.flat[0].figure, "trace", synthetic)
+    context["ppc_svgs"] = _ppc_figures(idata, synthetic, context["diagnostic_notes"])
+    prior_posterior = tables.tau_prior_posterior(idata)
+    if prior_posterior is None:
+        context["diagnostic_notes"].append("No prior and posterior 'tau' in the posterior file: no prior-vs-posterior plot.")
+    else:
+        figure, ax = plt.subplots(figsize=(7, 0.45 * prior_posterior["marker"].nunique() + 1.2))
+        plots.tau_prior_posterior_plot(prior_posterior, ax=ax)
+        context["tau_prior_svg"] = _svg(figure, "tau-prior", synthetic)
+    return context
+
+
+def _ppc_figures(idata: Any, synthetic: bool, notes: list[str]) -> list[Markup]:
+    if idata is None or not {"posterior_predictive", "observed_data"} <= set(idata.groups()):
+        notes.append("The posterior file has no posterior predictive draws with observed data: no predictive checks.")
+        return []
+    names = [n for n in idata.posterior_predictive.data_vars if n in idata.observed_data.data_vars]
+    figures = []
+    for name in names[:MAX_PPC_VARIABLES]:
+        figure, ax = plt.subplots(figsize=(6, 3))
+        plots.ppc_plot(idata, name, ax=ax)
+        ax.set_title(f"posterior predictive check: {name}")
+        figures.append(_svg(figure, f"ppc-{name}", synthetic))
+    return figures
+
+
+def _sensitivity_section(inputs: ReportInputs, synthetic: bool) -> dict[str, Any]:
+    if inputs.effects_all is None or "analysis" not in inputs.effects_all:
+        return {"sensitivity_svg": None, "analyses": []}
+    data = tables.sensitivity_data(inputs.effects_all)
+    scales = [s for s in ("log_ratio", "degC_difference") if (data["scale"] == s).any()]
+    heights = [data.loc[data["scale"] == s, "cell"].nunique() for s in scales]
+    figure, axes = plt.subplots(len(scales), 1, figsize=(8, 0.35 * sum(heights) + 1.5 * len(scales)),
+                                height_ratios=[h + 2 for h in heights], squeeze=False)
+    for ax, scale in zip(axes.flat, scales):
+        plots.sensitivity_plot(data[data["scale"] == scale], scale=scale, ax=ax)
+    return {"sensitivity_svg": _svg(figure, "sensitivity", synthetic), "analyses": sorted(data["analysis"].unique())}
+
+
+def _frequentist_rows(inputs: ReportInputs) -> list[dict[str, Any]]:
+    if inputs.frequentist is None:
+        return []
+    return tables.frequentist_comparison(inputs.effects, inputs.frequentist).to_dict("records")
+
+
+def _methods_section(inputs: ReportInputs, attrs: dict[str, str]) -> dict[str, Any]:
+    sampler = {}
+    if inputs.idata is not None and "posterior" in inputs.idata.groups():
+        posterior = inputs.idata.posterior
+        sampler = {"chains": posterior.sizes.get("chain"), "draws per chain": posterior.sizes.get("draw")}
+        if "sample_stats" in inputs.idata.groups() and "diverging" in inputs.idata.sample_stats:
+            sampler["divergent transitions"] = int(inputs.idata.sample_stats["diverging"].sum())
+    return {
+        "attrs": attrs,
+        "sampler": sampler,
+        "settings_yaml": yaml.safe_dump(inputs.settings, sort_keys=True) if inputs.settings else "",
+        "model_doc": inputs.model_doc,
+    }

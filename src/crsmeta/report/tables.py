@@ -1,0 +1,556 @@
+"""Tidy tables for the report: every plot and section is drawn from one of these frames.
+
+The functions read the stage outputs described in docs/design.md (all cells as strings, as
+written by :func:`crsmeta.io.write_tsv`) and the posterior InferenceData of the main analysis.
+They never compute a clinical number that is not in those outputs, except simple per-study
+summaries of the harmonised values (a study's own mean change) shown beside the pooled estimate.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from crsmeta.errors import InputError
+from crsmeta.io import load_yaml
+
+HDI_PROB = 0.95
+"""The one credible-interval mass used everywhere in the report."""
+
+TEMPERATURE = "temperature"
+POPULATION_LABELS = {
+    "car_t_crs": "CAR-T CRS",
+    "bispecific_crs": "bispecific CRS",
+    "viral_cytokine_storm": "viral cytokine storm",
+    "hlh_mas": "HLH/MAS",
+}
+FEW_PATIENTS = 5
+TRUE_TEXT = {"true", "1", "yes"}
+
+
+def is_true(value: Any) -> bool:
+    """Read a boolean cell or attribute written as text (``True``/``False``) or as a bool."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return bool(value)
+    return str(value).strip().lower() in TRUE_TEXT
+
+
+def floats(frame: pd.DataFrame, columns: Iterable[str], *, source: str = "table") -> pd.DataFrame:
+    """A copy of ``frame`` with ``columns`` as floats (empty cells → NaN); bad cells raise InputError."""
+    frame = frame.copy()
+    for column in columns:
+        if column not in frame.columns:
+            raise InputError(f"column '{column}' is missing", data_file=source, expected="the columns in docs/design.md")
+        text = frame[column].astype(str).str.strip().replace({"": "nan"})
+        converted = pd.to_numeric(text, errors="coerce")
+        bad = converted.isna() & ~text.str.lower().isin({"nan", "inf", "-inf"})
+        if bad.any():
+            first = bad[bad].index[0]
+            raise InputError(
+                f"cannot read '{frame.at[first, column]}' as a number",
+                data_file=source,
+                row=int(first) + 2,
+                column=column,
+                expected="a number or an empty cell",
+            )
+        frame[column] = converted.astype(float)
+    return frame
+
+
+def scale_of(marker: str) -> str:
+    """The effect scale of a marker: a °C difference for temperature, a log ratio otherwise."""
+    return "degC_difference" if marker == TEMPERATURE else "log_ratio"
+
+
+def anchor_id(intervention: str, marker: str) -> str:
+    """The HTML id of the provenance block of one pooled estimate."""
+    return "prov-" + re.sub(r"[^A-Za-z0-9_-]+", "_", f"{intervention}-{marker}")
+
+
+def population_label(populations: str) -> str:
+    """``car_t_crs;hlh_mas`` → ``CAR-T CRS, HLH/MAS``."""
+    names = [name for name in re.split(r"[;|,]", str(populations)) if name.strip()]
+    return ", ".join(POPULATION_LABELS.get(name.strip(), name.strip()) for name in names) or "not stated"
+
+
+def format_change(value: float, scale: str, *, signed: bool = True) -> str:
+    """A change as a reader reads it: % for log ratios, °C for temperature differences."""
+    if value is None or not np.isfinite(value):
+        return "–"
+    sign = "+" if signed else ""
+    if scale == "degC_difference":
+        return f"{round(value, 2) + 0.0:{sign}.2f} °C"
+    return f"{round(value) + 0.0:{sign}.0f}%"
+
+
+def percent(theta: float) -> float:
+    """Log ratio → % change."""
+    return 100.0 * math.expm1(theta)
+
+
+# --------------------------------------------------------------------------- studies
+
+
+def load_studies(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
+    """Read the study files (safe YAML), each with its path kept for messages."""
+    studies = []
+    for path in sorted(Path(p) for p in paths):
+        data = load_yaml(path)
+        if not isinstance(data, Mapping) or "id" not in data:
+            raise InputError("not a study file", study_file=path, expected="a mapping with an 'id'")
+        studies.append({**data, "path": str(path)})
+    return studies
+
+
+def study_link(study: Mapping[str, Any]) -> tuple[str, str]:
+    """(href, label) of the study's DOI, else its PubMed record, else the URL the text was seen at."""
+    if study.get("doi"):
+        return f"https://doi.org/{study['doi']}", f"doi:{study['doi']}"
+    if study.get("pmid"):
+        return f"https://pubmed.ncbi.nlm.nih.gov/{study['pmid']}/", f"PMID {study['pmid']}"
+    if study.get("url"):
+        return str(study["url"]), str(study["url"])
+    return "", ""
+
+
+def study_table(
+    studies: list[dict[str, Any]], cases: pd.DataFrame, summaries: pd.DataFrame, rows: pd.DataFrame
+) -> pd.DataFrame:
+    """One row per study: citation, link, design, population, scale, peer review, counts, caveats."""
+    n_cases = cases.groupby("study_id")["patient_id"].nunique() if len(cases) else pd.Series(dtype=int)
+    n_summaries = summaries.groupby("study_id").size() if len(summaries) else pd.Series(dtype=int)
+    included = rows[rows["status"] == "included"].groupby("study_id").size() if len(rows) else pd.Series(dtype=int)
+    records = []
+    for study in studies:
+        href, label = study_link(study)
+        sid = study["id"]
+        records.append(
+            {
+                "study_id": sid,
+                "citation": study.get("citation", ""),
+                "href": href,
+                "link_label": label,
+                "design": study.get("design", ""),
+                "population": POPULATION_LABELS.get(study.get("population", ""), study.get("population", "")),
+                "grading_scale": study.get("grading_scale", ""),
+                "peer_reviewed": "yes" if study.get("peer_reviewed", True) else "no",
+                "n_cases": int(n_cases.get(sid, 0)),
+                "n_summary_rows": int(n_summaries.get(sid, 0)),
+                "n_included_rows": int(included.get(sid, 0)),
+                "caveats": list(study.get("caveats") or []),
+                "synthetic": bool(study.get("synthetic", False)),
+            }
+        )
+    return pd.DataFrame.from_records(records)
+
+
+# --------------------------------------------------------------------------- audit
+
+
+def inclusion_flow(rows: pd.DataFrame) -> dict[str, Any]:
+    """PRISMA-style counts from the row audit: rows in, included, excluded by reason, per study."""
+    excluded = rows[rows["status"] == "excluded"]
+    reasons = (
+        excluded.assign(reason=excluded["reason"].replace("", "no reason given"))
+        .groupby("reason")
+        .size()
+        .sort_values(ascending=False)
+        .rename("n")
+        .reset_index()
+    )
+    per_study = (
+        pd.crosstab(rows["study_id"], rows["status"])
+        .reindex(columns=["included", "excluded"], fill_value=0)
+        .reset_index()
+    )
+    return {
+        "n_in": len(rows),
+        "n_included": int((rows["status"] == "included").sum()),
+        "n_excluded": len(excluded),
+        "n_studies": rows["study_id"].nunique(),
+        "reasons": reasons,
+        "per_study": per_study,
+    }
+
+
+def conversion_log(conversions: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The conversion log split by kind (unit, grade, censoring, vocabulary), biggest counts first."""
+    log = {}
+    for kind, group in conversions.groupby("kind", sort=True):
+        group = floats(group, ["count"], source="results/audit/conversions.tsv")
+        log[str(kind)] = group.sort_values(["subject", "count"], ascending=[True, False]).drop(columns="kind")
+    return log
+
+
+def censored_values(cases: pd.DataFrame) -> pd.DataFrame:
+    """Every harmonised case value that is censored, with the cell text it came from."""
+    censored = cases[~cases["censoring"].isin(["", "none"])]
+    columns = ["study_id", "patient_id", "intervention", "marker", "timepoint", "source_value",
+               "source_unit", "value", "unit", "censoring"]
+    return censored[columns].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- effects
+
+
+CONTRAST_COLUMNS = ["contrast_median", "contrast_lo95", "contrast_hi95", "p_better_than_standard_care"]
+
+
+def summary_rows(effects: pd.DataFrame) -> pd.DataFrame:
+    """The summary table: one row per intervention × marker with words, warnings and anchors.
+
+    The contrast columns are optional: without them every row says there is no contrast.
+    """
+    effects = effects.copy()
+    for column in [*CONTRAST_COLUMNS, "contrast_note", "populations", "scale"]:
+        if column not in effects.columns:
+            effects[column] = ""
+    effects = floats(
+        effects,
+        ["n_studies", "n_patients", "theta_median", "theta_lo95", "theta_hi95", "pct_median",
+         "pct_lo95", "pct_hi95", "p_reduction", *CONTRAST_COLUMNS],
+        source="effects.tsv",
+    )
+    records = []
+    for row in effects.sort_values(["marker", "intervention"]).to_dict("records"):
+        scale = row.get("scale") or scale_of(row["marker"])
+        records.append({**row, "scale": scale, **_summary_text(row, scale)})
+    return pd.DataFrame.from_records(records)
+
+
+def _summary_text(row: Mapping[str, Any], scale: str) -> dict[str, str]:
+    if scale == "degC_difference":
+        centre, low, high = row["theta_median"], row["theta_lo95"], row["theta_hi95"]
+    else:
+        centre, low, high = row["pct_median"], row["pct_lo95"], row["pct_hi95"]
+    change = format_change(centre, scale)
+    interval = f"{format_change(low, scale)} to {format_change(high, scale)}"
+    populations = population_label(row.get("populations", ""))
+    n_studies, n_patients = int(row["n_studies"]), int(row["n_patients"])
+    words = (
+        f"After {row['intervention'].replace('_', ' ')}, {row['marker']} changed by {change} "
+        f"(95% CrI {interval}); the probability that it fell is {row['p_reduction']:.2f}. "
+        f"Based on {n_studies} stud{'y' if n_studies == 1 else 'ies'} and {n_patients} "
+        f"patient{'' if n_patients == 1 else 's'} ({populations})."
+    )
+    warnings, tags = [], []
+    if n_studies <= 1:
+        warnings.append("rests on a single study")
+        tags.append("1 study")
+    if n_patients < FEW_PATIENTS:
+        warnings.append(f"rests on fewer than {FEW_PATIENTS} patients")
+        tags.append(f"< {FEW_PATIENTS} patients")
+    return {
+        "change_text": change,
+        "interval_text": interval,
+        "populations_text": populations,
+        "words": words,
+        "warning": " and ".join(warnings),
+        "warning_short": ", ".join(tags),
+        "contrast_text": _contrast_text(row, scale),
+        "anchor": anchor_id(row["intervention"], row["marker"]),
+    }
+
+
+def _contrast_text(row: Mapping[str, Any], scale: str) -> str:
+    median = row.get("contrast_median", float("nan"))
+    if median is None or not np.isfinite(median):
+        return str(row.get("contrast_note") or "no standard-care arm in the data")
+    values = [row["contrast_median"], row["contrast_lo95"], row["contrast_hi95"]]
+    if scale == "log_ratio":
+        values = [percent(v) for v in values]
+    text = f"{format_change(values[0], scale)} ({format_change(values[1], scale)} to {format_change(values[2], scale)})"
+    probability = row.get("p_better_than_standard_care")
+    if probability is not None and np.isfinite(probability):
+        text += f"; P(better than standard care) = {probability:.2f}"
+    return text
+
+
+def study_estimates(changes: pd.DataFrame, summaries: pd.DataFrame) -> pd.DataFrame:
+    """Each study's own estimate of the change, where it has one.
+
+    From case-level changes: the mean of the exact changes with a t interval (censored changes enter
+    the model as intervals and are counted in ``n_censored`` but not averaged here). From summaries:
+    reported effects with their CI, and pre/post pairs of the same statistic in the same arm as the
+    log ratio (or °C difference) of the two, without an interval.
+    """
+    columns = ["study_id", "population", "intervention", "marker", "estimate", "lo", "hi", "n",
+               "n_censored", "source"]
+    frames = [_case_estimates(changes), _reported_effects(summaries), _summary_pairs(summaries)]
+    frames = [frame for frame in frames if len(frame)]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns]
+
+
+def _case_estimates(changes: pd.DataFrame) -> pd.DataFrame:
+    if not len(changes):
+        return pd.DataFrame()
+    changes = floats(changes, ["change"], source="results/model/changes.tsv")
+    records = []
+    keys = ["study_id", "population", "intervention", "marker"]
+    for key, group in changes.groupby(keys, sort=True):
+        exact = group["change"].dropna()
+        exact = exact[np.isfinite(exact)]
+        n = len(exact)
+        mean = float(exact.mean()) if n else float("nan")
+        half = float(stats.t.ppf(0.5 + HDI_PROB / 2, n - 1) * exact.std(ddof=1) / math.sqrt(n)) if n >= 2 else float("nan")
+        records.append(
+            {**dict(zip(keys, key)), "estimate": mean, "lo": mean - half, "hi": mean + half,
+             "n": len(group), "n_censored": len(group) - n, "source": "case-level changes"}
+        )
+    return pd.DataFrame.from_records(records)
+
+
+def _reported_effects(summaries: pd.DataFrame) -> pd.DataFrame:
+    if not len(summaries):
+        return pd.DataFrame()
+    effects = summaries[(summaries["timepoint"] == "change") & (summaries["estimate"] != "")]
+    effects = floats(effects, ["estimate", "ci_low", "ci_high", "n"], source="results/harmonised/summaries.tsv")
+    return pd.DataFrame(
+        {
+            "study_id": effects["study_id"], "population": effects["population"],
+            "intervention": effects["intervention"], "marker": effects["marker"],
+            "estimate": effects["estimate"], "lo": effects["ci_low"], "hi": effects["ci_high"],
+            "n": effects["n"], "n_censored": 0, "source": "reported effect",
+        }
+    )
+
+
+def _summary_pairs(summaries: pd.DataFrame) -> pd.DataFrame:
+    if not len(summaries):
+        return pd.DataFrame()
+    values = summaries[summaries["timepoint"].isin(["pre", "post"]) & (summaries["value"] != "")]
+    values = floats(values, ["value", "n"], source="results/harmonised/summaries.tsv")
+    keys = ["study_id", "population", "arm", "intervention", "marker", "statistic"]
+    pre = values[values["timepoint"] == "pre"].drop_duplicates(keys)
+    post = values[values["timepoint"] == "post"]
+    pairs = pre.merge(post, on=keys, suffixes=("_pre", "_post"))
+    pairs = pairs[(pairs["value_pre"] > 0) | (pairs["marker"] == TEMPERATURE)]
+    temperature = pairs["marker"] == TEMPERATURE
+    with np.errstate(divide="ignore", invalid="ignore"):
+        estimate = np.where(
+            temperature, pairs["value_post"] - pairs["value_pre"], np.log(pairs["value_post"] / pairs["value_pre"])
+        )
+    return pd.DataFrame(
+        {
+            "study_id": pairs["study_id"], "population": pairs["population"],
+            "intervention": pairs["intervention"], "marker": pairs["marker"], "estimate": estimate,
+            "lo": float("nan"), "hi": float("nan"), "n": pairs["n_pre"], "n_censored": 0,
+            "source": "ratio of summary " + pairs["statistic"].replace("not_stated", "values") + "s",
+        }
+    )
+
+
+def forest_data(effects: pd.DataFrame, estimates: pd.DataFrame, marker: str) -> pd.DataFrame:
+    """Rows of one marker's forest plot: per intervention, the studies' own estimates then the pooled one.
+
+    ``effects`` are the main analysis's effects (θ on the model scale); ``estimates`` come from
+    :func:`study_estimates`. Columns: label, intervention, kind (study|pooled), estimate, lo, hi,
+    pred_lo, pred_hi.
+    """
+    effects = floats(
+        effects[effects["marker"] == marker],
+        ["theta_median", "theta_lo95", "theta_hi95", "pred_lo95", "pred_hi95"],
+        source="effects.tsv",
+    )
+    records = []
+    for row in effects.sort_values("intervention").to_dict("records"):
+        populations = set(re.split(r"[;|,]", str(row.get("populations", "")))) - {""}
+        own = estimates[(estimates["marker"] == marker) & (estimates["intervention"] == row["intervention"])]
+        if populations:
+            own = own[own["population"].isin(populations)]
+        for study in own.sort_values("study_id").to_dict("records"):
+            records.append(
+                {"label": f"{study['study_id']} ({study['source']}, n={_count(study['n'])})",
+                 "intervention": row["intervention"], "kind": "study", "estimate": study["estimate"],
+                 "lo": study["lo"], "hi": study["hi"], "pred_lo": np.nan, "pred_hi": np.nan}
+            )
+        records.append(
+            {"label": f"{row['intervention'].replace('_', ' ')}: pooled", "intervention": row["intervention"],
+             "kind": "pooled", "estimate": row["theta_median"], "lo": row["theta_lo95"],
+             "hi": row["theta_hi95"], "pred_lo": row["pred_lo95"], "pred_hi": row["pred_hi95"]}
+        )
+    return pd.DataFrame.from_records(
+        records, columns=["label", "intervention", "kind", "estimate", "lo", "hi", "pred_lo", "pred_hi"]
+    )
+
+
+def _count(value: Any) -> str:
+    try:
+        return str(int(float(value)))
+    except (TypeError, ValueError):
+        return "?"
+
+
+# --------------------------------------------------------------------------- posterior
+
+
+def posterior_variable(idata: Any, name: str, group: str = "posterior") -> Any | None:
+    """``idata.<group>[name]`` or None when the group or the variable is missing."""
+    if idata is None or group not in getattr(idata, "groups", lambda: [])():
+        return None
+    dataset = getattr(idata, group)
+    return dataset[name] if name in dataset.data_vars else None
+
+
+def superiority_matrix(idata: Any, effects: pd.DataFrame, marker: str) -> pd.DataFrame | None:
+    """P(θ[row] < θ[column]) for one marker: the probability that the row's intervention lowers
+    the marker more than the column's. Only interventions with an estimate for the marker."""
+    theta = posterior_variable(idata, "theta")
+    if theta is None or not {"intervention", "marker"} <= set(theta.dims):
+        return None
+    names = sorted(effects.loc[effects["marker"] == marker, "intervention"])
+    names = [name for name in names if name in theta.coords["intervention"].values]
+    if len(names) < 2 or marker not in theta.coords["marker"].values:
+        return None
+    draws = theta.sel(marker=marker, intervention=names).stack(sample=("chain", "draw")).transpose("intervention", "sample").values
+    matrix = (draws[:, None, :] < draws[None, :, :]).mean(axis=2)
+    np.fill_diagonal(matrix, np.nan)
+    return pd.DataFrame(matrix, index=names, columns=names)
+
+
+def tau_summary(idata: Any, group: str = "posterior") -> pd.DataFrame | None:
+    """τ per marker from one group of the InferenceData: median and central 95% interval."""
+    tau = posterior_variable(idata, "tau", group)
+    if tau is None or "marker" not in tau.dims:
+        return None
+    tail = (1 - HDI_PROB) / 2
+    quantiles = tau.quantile([tail, 0.5, 1 - tail], dim=[d for d in tau.dims if d != "marker"])
+    return pd.DataFrame(
+        {"marker": tau.coords["marker"].values,
+         "lo": quantiles.sel(quantile=tail).values, "median": quantiles.sel(quantile=0.5).values,
+         "hi": quantiles.sel(quantile=1 - tail).values}
+    )
+
+
+def tau_prior_posterior(idata: Any) -> pd.DataFrame | None:
+    """Tidy prior and posterior summaries of τ per marker, for the prior-vs-posterior plot."""
+    posterior = tau_summary(idata, "posterior")
+    prior = tau_summary(idata, "prior")
+    if posterior is None or prior is None:
+        return None
+    return pd.concat([prior.assign(group="prior"), posterior.assign(group="posterior")], ignore_index=True)
+
+
+def posterior_attrs(idata: Any) -> dict[str, str]:
+    """The stamps of the fit (config hash, data hash, seed, versions, ...) as text.
+
+    Read from the InferenceData's own attributes and its posterior group's, the former winning.
+    """
+    if idata is None:
+        return {}
+    attrs = dict(getattr(idata, "attrs", {}) or {})
+    if "posterior" in idata.groups():
+        attrs = {**idata.posterior.attrs, **attrs}
+    return {str(key): str(value) for key, value in sorted(attrs.items())}
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def diagnostics_overview(diagnostics: pd.DataFrame) -> pd.DataFrame:
+    """Per analysis: worst R-hat, lowest bulk and tail ESS, total divergences."""
+    numeric = floats(diagnostics, [c for c in ("r_hat", "ess_bulk", "ess_tail", "divergences") if c in diagnostics],
+                     source="results/model/diagnostics.tsv")
+    aggregations = {"r_hat": "max", "ess_bulk": "min", "ess_tail": "min"}
+    if "divergences" in numeric:
+        aggregations["divergences"] = "max"
+    overview = numeric.groupby("analysis").agg(aggregations).reset_index()
+    overview.insert(1, "n_parameters", numeric.groupby("analysis").size().values)
+    return overview
+
+
+def sensitivity_data(effects_all: pd.DataFrame) -> pd.DataFrame:
+    """θ median and 95% CrI of every analysis per intervention × marker (tidy, for one plot)."""
+    frame = floats(effects_all, ["theta_median", "theta_lo95", "theta_hi95"], source="results/model/effects_all.tsv")
+    frame = frame.assign(
+        cell=frame["intervention"] + " · " + frame["marker"],
+        scale=[row.get("scale") or scale_of(row["marker"]) for row in frame.to_dict("records")],
+    )
+    return frame[["analysis", "cell", "intervention", "marker", "scale", "theta_median", "theta_lo95", "theta_hi95"]]
+
+
+def frequentist_comparison(effects: pd.DataFrame, frequentist: pd.DataFrame) -> pd.DataFrame:
+    """Bayesian θ beside the REML and DerSimonian–Laird estimates on the same scale."""
+    bayes = effects[["intervention", "marker", "n_studies", "theta_median", "theta_lo95", "theta_hi95"]]
+    merged = bayes.merge(frequentist, on=["intervention", "marker"], how="outer")
+    numeric = ["theta_median", "theta_lo95", "theta_hi95", "reml_estimate", "reml_lo95", "reml_hi95",
+               "reml_tau2", "dl_estimate", "dl_lo95", "dl_hi95", "dl_tau2"]
+    merged = floats(merged.fillna(""), [c for c in numeric if c in merged], source="results/model/frequentist.tsv")
+    return merged.sort_values(["marker", "intervention"]).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- provenance
+
+
+PROVENANCE_COLUMNS = ["study_id", "kind", "who", "timepoint", "locator", "quote", "source_value",
+                      "source_unit", "value", "unit", "censoring", "flags"]
+
+
+def provenance(
+    effects: pd.DataFrame, changes: pd.DataFrame, cases: pd.DataFrame, summaries: pd.DataFrame
+) -> list[dict[str, Any]]:
+    """For each pooled estimate, the source numbers behind it, from the quotes to the harmonised values.
+
+    Case values are those of the patients whose changes entered the estimate; summary values are the
+    summary rows of the same intervention, marker and populations.
+    """
+    blocks = []
+    for row in effects.sort_values(["marker", "intervention"]).to_dict("records"):
+        populations = set(re.split(r"[;|,]", str(row.get("populations", "")))) - {""}
+        sources = pd.concat(
+            [_case_sources(row, changes, cases, populations), _summary_sources(row, summaries, populations)],
+            ignore_index=True,
+        )
+        blocks.append(
+            {"anchor": anchor_id(row["intervention"], row["marker"]), "intervention": row["intervention"],
+             "marker": row["marker"], "populations_text": population_label(row.get("populations", "")),
+             "rows": sources.reindex(columns=PROVENANCE_COLUMNS).fillna("")}
+        )
+    return blocks
+
+
+def _case_sources(row: Mapping[str, Any], changes: pd.DataFrame, cases: pd.DataFrame, populations: set[str]) -> pd.DataFrame:
+    keys = ["study_id", "patient_id", "intervention", "marker"]
+    used = changes[(changes["intervention"] == row["intervention"]) & (changes["marker"] == row["marker"])]
+    if populations:
+        used = used[used["population"].isin(populations)]
+    values = cases.merge(used[keys].drop_duplicates(), on=keys)
+    return values.assign(kind="case", who="patient " + values["patient_id"].astype(str)).sort_values(
+        ["study_id", "patient_id", "timepoint"]
+    )
+
+
+def _summary_sources(row: Mapping[str, Any], summaries: pd.DataFrame, populations: set[str]) -> pd.DataFrame:
+    values = summaries[(summaries["intervention"] == row["intervention"]) & (summaries["marker"] == row["marker"])]
+    if populations:
+        values = values[values["population"].isin(populations)]
+    reported = values["estimate"] != ""
+    values = values.assign(
+        kind="summary",
+        who=values["arm"].astype(str) + " (" + values["statistic"].astype(str) + ", n=" + values["n"].astype(str) + ")",
+        value=values["value"].where(~reported, values["estimate"]),
+        unit=values["unit"].where(~reported, values["effect_type"]),
+        censoring="",
+    )
+    return values.sort_values(["study_id", "arm", "timepoint"])
+
+
+def synthetic_flags(frames: Iterable[pd.DataFrame], studies: Iterable[Mapping[str, Any]], attrs: Mapping[str, str]) -> bool:
+    """True when any row, study or the posterior is marked synthetic."""
+    for frame in frames:
+        if "synthetic" in frame.columns and frame["synthetic"].map(is_true).any():
+            return True
+    if any(is_true(study.get("synthetic", False)) for study in studies):
+        return True
+    return is_true(attrs.get("synthetic", False))

@@ -1,0 +1,124 @@
+"""The HTML report renders from SYNTHETIC fixtures: every section, DOIs, embedded figures, no
+external resources, the watermark exactly when the data are synthetic, provenance one link away."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import stat
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pytest
+from bs4 import BeautifulSoup
+
+from crsmeta.report import ReportInputs, render_report
+from crsmeta.report.render import report_html
+from fixtures.report.build import STUDIES, write_fixture_project
+
+SECTION_IDS = [
+    "summary", "not-an-effect", "summary-table", "inclusion", "studies", "harmonisation", "forest",
+    "heterogeneity", "comparisons", "diagnostics", "predictive-checks", "prior-posterior",
+    "sensitivity", "frequentist", "methods", "provenance",
+]
+RESOURCE_TAGS = ["img", "script", "iframe", "embed", "object", "source", "video", "audio", "image", "use"]
+
+
+def _inputs(root: Path, synthetic: bool) -> ReportInputs:
+    return ReportInputs.from_paths(**write_fixture_project(root, synthetic=synthetic))
+
+
+@pytest.fixture(scope="module")
+def synthetic_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[ReportInputs, BeautifulSoup, Path]:
+    root = tmp_path_factory.mktemp("synthetic")
+    inputs = _inputs(root, synthetic=True)
+    out = root / "results/report/report.html"
+    render_report(inputs, out)
+    return inputs, BeautifulSoup(out.read_text(encoding="utf-8"), "html.parser"), out
+
+
+@pytest.fixture(scope="module")
+def real_report(tmp_path_factory: pytest.TempPathFactory) -> BeautifulSoup:
+    inputs = _inputs(tmp_path_factory.mktemp("flagged_real"), synthetic=False)
+    return BeautifulSoup(report_html(inputs), "html.parser")
+
+
+def test_every_section_is_present(synthetic_report):
+    _, soup, _ = synthetic_report
+    for section in SECTION_IDS:
+        assert soup.find(id=section) is not None, section
+
+
+def test_every_study_doi_is_linked(synthetic_report):
+    _, soup, _ = synthetic_report
+    hrefs = {a["href"] for a in soup.find_all("a", href=True)}
+    for study in STUDIES:
+        assert f"https://doi.org/{study['doi']}" in hrefs
+
+
+def test_figures_are_inline_svg(synthetic_report):
+    inputs, soup, _ = synthetic_report
+    n_markers = inputs.effects["marker"].nunique()
+    assert len(soup.select("#forest svg")) == n_markers
+    for section in ("heterogeneity", "diagnostics", "sensitivity"):
+        assert soup.select(f"#{section} svg"), section
+
+
+def test_no_external_resource_is_loaded(synthetic_report):
+    _, soup, _ = synthetic_report
+    for tag in soup.find_all(RESOURCE_TAGS):
+        for attribute in ("src", "href", "xlink:href", "data"):
+            value = tag.get(attribute, "")
+            assert not re.match(r"\s*(https?:)?//", value), (tag.name, value)
+    assert not soup.find_all("link"), "no <link>: styles are inline"
+    for style in soup.find_all("style"):
+        assert "@import" not in style.text and not re.search(r"url\(\s*['\"]?(https?:)?//", style.text)
+
+
+def test_watermark_when_synthetic(synthetic_report):
+    _, soup, _ = synthetic_report
+    assert len(soup.select(".watermark")) == 1
+    assert soup.find(id="synthetic-banner") is not None
+    for svg in soup.find_all("svg"):
+        assert "SYNTHETIC" in svg.get_text(), "every figure carries the watermark"
+
+
+def test_no_watermark_when_not_synthetic(real_report):
+    assert not real_report.select(".watermark")
+    assert real_report.find(id="synthetic-banner") is None
+    assert "SYNTHETIC" not in real_report.title.text
+    for svg in real_report.find_all("svg"):
+        assert "SYNTHETIC" not in svg.get_text()
+
+
+def test_summary_links_reach_the_quotes(synthetic_report):
+    _, soup, _ = synthetic_report
+    links = soup.select("#summary-table a[href^='#prov-']")
+    assert links
+    for link in links:
+        block = soup.find(id=link["href"][1:])
+        assert block is not None, link["href"]
+        assert block.find("blockquote") is not None and "SYNTHETIC quote" in block.text
+
+
+def test_sparse_estimates_are_flagged(synthetic_report):
+    inputs, soup, _ = synthetic_report
+    single = inputs.effects[inputs.effects["n_studies"].astype(int) == 1]
+    assert len(soup.select("#summary-table tr.warn")) >= len(single) > 0
+    assert "rests on a single study" in soup.find(id="summary").text
+
+
+def test_report_file_is_readable_by_others(synthetic_report):
+    _, _, out = synthetic_report
+    assert out.stat().st_mode & stat.S_IROTH
+    assert not list(out.parent.glob(".*.tmp"))
+
+
+def test_posterior_with_other_names_degrades_with_a_message(synthetic_report):
+    inputs, _, _ = synthetic_report
+    other = az.from_dict(posterior={"effect": np.zeros((2, 10, 3))})
+    soup = BeautifulSoup(report_html(dataclasses.replace(inputs, idata=other)), "html.parser")
+    assert "no 'tau'" in soup.find(id="heterogeneity").text
+    assert "no posterior predictive" in soup.find(id="diagnostics").text
+    assert soup.find(id="summary-table") is not None
