@@ -1,0 +1,205 @@
+"""Study files: loading, schema validation, and the checks a schema cannot express.
+
+A study file (``config/studies/<id>.yaml``) describes one publication and where its extracted
+tables sit under ``resources/``. The JSON Schema in ``workflow/schemas/study.schema.yaml`` is the
+reference for its keys; this module adds what a schema cannot check: that data files exist and
+stay inside the project directory, that ids are unique, and where in the YAML a bad key sits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import jsonschema
+import yaml
+
+from crsmeta.errors import InputError
+from crsmeta.io import load_yaml
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
+STUDY_SCHEMA = SCHEMA_DIR / "study.schema.yaml"
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """Where one of a study's tables sits and how its columns map to the canonical ones."""
+
+    kind: str  # "cases" or "summaries"
+    file: Path  # resolved, inside the project directory
+    relative_file: str  # as written in the study file
+    layout: str = "long"
+    sheet: str | None = None
+    columns: Mapping[str, str] = field(default_factory=dict)  # canonical -> source column
+    constants: Mapping[str, Any] = field(default_factory=dict)
+    measurements: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    ignored_columns: tuple[str, ...] = ()
+
+    def source_column(self, canonical: str) -> str:
+        """The source column name that holds a canonical column."""
+        return self.columns.get(canonical, canonical)
+
+
+@dataclass(frozen=True)
+class Study:
+    """One validated study file."""
+
+    path: Path  # as given (relative to the project directory where possible)
+    data: Mapping[str, Any]
+    cases: TableSpec | None
+    summaries: TableSpec | None
+
+    @property
+    def id(self) -> str:
+        return self.data["id"]
+
+    @property
+    def synthetic(self) -> bool:
+        return bool(self.data.get("synthetic", False))
+
+    def unit_factors(self, marker: str) -> dict[str, float]:
+        """Explicit unit factors the study file gives for one marker (unit as written → factor)."""
+        return {
+            entry["unit"]: float(entry["factor"])
+            for entry in self.data.get("unit_factors", [])
+            if entry["marker"] == marker
+        }
+
+    def is_confirmed(self, table: str, row: int, column: str) -> bool:
+        """Whether the study file confirms an out-of-range value in this cell as printed."""
+        return any(
+            entry["table"] == table and entry["row"] == row and entry["column"] == column
+            for entry in self.data.get("confirmed_values", [])
+        )
+
+
+@lru_cache(maxsize=None)
+def study_schema() -> dict[str, Any]:
+    """The study file JSON Schema (YAML)."""
+    return load_yaml(STUDY_SCHEMA)
+
+
+def load_study(path: str | Path, project_dir: str | Path = ".") -> Study:
+    """Load, validate and resolve one study file.
+
+    Raises :class:`InputError` naming the study file, the line and the key at fault.
+    """
+    path = Path(path)
+    project_dir = Path(project_dir).resolve()
+    data = load_yaml(path)
+    if not isinstance(data, dict):
+        raise InputError(
+            "the study file is not a mapping of keys to values",
+            study_file=path,
+            expected="a YAML mapping with id, citation, population, design, grading_scale, ...",
+        )
+    _validate_against_schema(data, path)
+    return Study(
+        path=path,
+        data=data,
+        cases=_table_spec("cases", data.get("cases"), path, project_dir),
+        summaries=_table_spec("summaries", data.get("summaries"), path, project_dir),
+    )
+
+
+def load_studies(paths: Iterable[str | Path], project_dir: str | Path = ".") -> list[Study]:
+    """Load every study file and check that their ids are unique."""
+    studies = [load_study(path, project_dir) for path in paths]
+    check_unique_ids(studies)
+    return studies
+
+
+def check_unique_ids(studies: Iterable[Study]) -> None:
+    """Raise when two study files share an id (their jobs and outputs would collide)."""
+    seen: dict[str, Path] = {}
+    for study in studies:
+        if study.id in seen:
+            raise InputError(
+                f"study id '{study.id}' is already used by {seen[study.id]}",
+                study_file=study.path,
+                row=_line_of_key(study.path, ["id"]),
+                column="id",
+                expected="a study id unique across all study files listed in the config",
+            )
+        seen[study.id] = study.path
+
+
+def _validate_against_schema(data: Mapping[str, Any], path: Path) -> None:
+    validator = jsonschema.Draft202012Validator(study_schema())
+    errors = sorted(validator.iter_errors(data), key=lambda error: list(error.absolute_path))
+    if not errors:
+        return
+    error = jsonschema.exceptions.best_match(errors)
+    key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+    raise InputError(
+        f"invalid value for key '{key}': {error.message}",
+        study_file=path,
+        row=_line_of_key(path, list(error.absolute_path)),
+        column=key,
+        expected=f"a value the study file schema allows ({error.schema.get('description', 'see workflow/schemas/study.schema.yaml')})",
+    )
+
+
+def _line_of_key(path: Path, key_path: list[Any]) -> int | None:
+    """The line of a key in the YAML file, for error messages (None if it cannot be found)."""
+    try:
+        node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in key_path:
+        if isinstance(node, yaml.MappingNode):
+            match = next((value for key, value in node.value if key.value == str(part)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            match = node.value[part]
+        else:
+            match = None
+        if match is None:
+            break
+        node, line = match, match.start_mark.line + 1
+    return line
+
+
+def _table_spec(
+    kind: str, spec: Mapping[str, Any] | None, study_path: Path, project_dir: Path
+) -> TableSpec | None:
+    if spec is None:
+        return None
+    relative = spec["file"]
+    file = _resolve_inside(relative, study_path, project_dir, key=f"{kind}.file")
+    return TableSpec(
+        kind=kind,
+        file=file,
+        relative_file=relative,
+        layout=spec.get("layout", "long"),
+        sheet=spec.get("sheet"),
+        columns=dict(spec.get("columns", {})),
+        constants=dict(spec.get("constants", {})),
+        measurements=dict(spec.get("measurements", {})),
+        ignored_columns=tuple(spec.get("ignored_columns", ())),
+    )
+
+
+def _resolve_inside(relative: str, study_path: Path, project_dir: Path, *, key: str) -> Path:
+    """Resolve a data file path and refuse paths that leave the project directory."""
+    candidate = Path(relative)
+    resolved = (candidate if candidate.is_absolute() else project_dir / candidate).resolve()
+    if not resolved.is_relative_to(project_dir):
+        raise InputError(
+            f"data file '{relative}' lies outside the project directory {project_dir}",
+            study_file=study_path,
+            row=_line_of_key(study_path, key.split(".")),
+            column=key,
+            expected="a path relative to the project directory, under resources/",
+        )
+    if not resolved.is_file():
+        raise InputError(
+            f"data file '{relative}' does not exist",
+            study_file=study_path,
+            row=_line_of_key(study_path, key.split(".")),
+            column=key,
+            expected="the path of an existing table, relative to the project directory",
+        )
+    return resolved
