@@ -72,7 +72,8 @@ def test_exact_pair_gives_log_ratio_and_records_provenance():
 
 def test_temperature_is_a_difference_in_degrees():
     cases = case_rows(
-        {"marker": "temperature", "unit": "degC", "timepoint": "pre", "hours": "0", "value": "39.7"},
+        {"marker": "temperature", "unit": "degC", "timepoint": "pre", "hours": "0",
+         "value": "39.7"},
         {"marker": "temperature", "unit": "degC", "timepoint": "post", "hours": "12",
          "value": "37.2"},
     )

@@ -1,4 +1,4 @@
-"""Frequentist random-effects cross-check: textbook agreement, REML vs DL, k=1, variance-less rows."""
+"""Frequentist cross-check: textbook agreement, REML vs DL, k=1, rows without a variance."""
 
 from __future__ import annotations
 

@@ -119,7 +119,8 @@ def derive_changes(
 
 
 def source_reference(row: pd.Series) -> str:
-    """``study:file:row:column`` — the column is needed: a wide table holds pre and post on one row."""
+    """``study:file:row:column``; the column is needed because a wide table holds pre and post
+    values on one source row."""
     return f"{row['study_id']}:{row['source_file']}:{row['source_row']}:{row['source_column']}"
 
 
@@ -285,7 +286,9 @@ def _choose_post(
     if rule.selection == "closest_to_target" and len(best) > 1:
         best = best[best["hours"] == best["hours"].min()]
     if len(best) > 1:
-        result.leave_out(inside, f"several {kind} values equally chosen by {rule.describe()}: ambiguous")
+        result.leave_out(
+            inside, f"several {kind} values equally chosen by {rule.describe()}: ambiguous"
+        )
         return None
     result.leave_out(
         inside.drop(index=best.index),
@@ -304,7 +307,9 @@ def _paired_change(
         return None
     censoring = _change_censoring(pre["censoring"], post["censoring"])
     if censoring is None:
-        result.leave_out([pre, post], "both values censored in the same direction: change unbounded")
+        result.leave_out(
+            [pre, post], "both values censored in the same direction: change unbounded"
+        )
         return None
     estimate = (
         post["value"] - pre["value"] if temperature else math.log(post["value"] / pre["value"])

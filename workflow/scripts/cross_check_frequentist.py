@@ -1,4 +1,4 @@
-"""Two-stage REML and DerSimonian-Laird random-effects cross-check (rule cross_check_frequentist)."""
+"""Two-stage REML and DerSimonian-Laird cross-check (rule cross_check_frequentist)."""
 
 from crsmeta.io import read_tsv, write_tsv
 from crsmeta.logs import configure_logging
