@@ -1,0 +1,142 @@
+"""End to end: Snakemake on the small test config, up to the harmonised tables and the audit."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from crsmeta.io import read_tsv
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT_PARTS = ["Snakefile", "workflow", "resources", "config", "tests/config", "tests/data"]
+HARMONISED = "results/harmonised/cases.tsv"
+
+pytestmark = pytest.mark.slow
+
+
+def copy_project(destination: Path) -> Path:
+    for part in PROJECT_PARTS:
+        source = ROOT / part
+        target = destination / part
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return destination
+
+
+def write_config(project: Path, studies: list[str]) -> Path:
+    config = yaml.safe_load((project / "tests/config/config.yaml").read_text(encoding="utf-8"))
+    config["studies"] = studies
+    path = project / "tests/config/run.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def snakemake(project: Path, config: Path, *arguments: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(config), *arguments]
+    return subprocess.run(command, cwd=project, capture_output=True, text=True, check=False)
+
+
+def planned_jobs(output: str) -> dict[str, int]:
+    """Rule → job count from the 'Job stats' table of a dry run."""
+    jobs: dict[str, int] = {}
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("job ") and "count" in line)
+    for line in lines[start + 2:]:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit() or parts[0] == "total":
+            break
+        jobs[parts[0]] = int(parts[1])
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return copy_project(tmp_path_factory.mktemp("project"))
+
+
+def test_adding_a_study_reruns_only_its_jobs_and_converts_its_values(project: Path) -> None:
+    first = write_config(project, ["tests/config/studies/long_fixture.yaml", "tests/config/studies/summary_fixture.yaml"])
+    result = snakemake(project, first, HARMONISED, "results/audit/rows.tsv")
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    second = write_config(
+        project,
+        ["tests/config/studies/long_fixture.yaml", "tests/config/studies/summary_fixture.yaml",
+         "tests/config/studies/wide_fixture.yaml"],
+    )
+    dry_run = snakemake(project, second, "--dry-run", HARMONISED, "results/audit/rows.tsv")
+    assert dry_run.returncode == 0, dry_run.stderr[-3000:]
+    assert planned_jobs(dry_run.stdout + dry_run.stderr) == {
+        "extract_study": 1, "harmonise_study": 1, "combine_studies": 1
+    }
+
+    result = snakemake(project, second, HARMONISED, "results/audit/rows.tsv")
+    assert result.returncode == 0, result.stderr[-3000:]
+    cases = read_tsv(project / HARMONISED)
+    wide = cases[cases["study_id"] == "wide_fixture"]
+    il6 = wide[wide["marker"] == "IL-6"].set_index(["patient_id", "timepoint"])
+    assert float(il6.loc[("P1", "pre"), "value"]) == pytest.approx(2500.0)
+    assert il6.loc[("P2", "post"), "censoring"] == "left"
+    assert float(il6.loc[("P2", "post"), "value"]) == pytest.approx(5.0)
+    temperature = wide[wide["marker"] == "temperature"].set_index(["patient_id", "timepoint"])
+    assert float(temperature.loc[("P1", "pre"), "value"]) == pytest.approx(39.0)
+    assert set(wide["intervention"]) == {"plasma_exchange", "emapalumab"}
+    assert set(wide.loc[wide["patient_id"] == "P1", "astct_grades"]) == {"1|2|3|4"}
+    assert set(wide["synthetic"]) == {"True"}
+
+
+def test_every_input_row_is_in_the_audit(project: Path) -> None:
+    rows = read_tsv(project / "results/audit/rows.tsv")
+    wide = rows[rows["study_id"] == "wide_fixture"]
+    assert len(wide) == 3 * 4  # three patients, four measurement columns
+    empty = wide[(wide["source_row"] == "4") & (wide["source_column"] == "T_post")]
+    assert list(empty["status"]) == ["excluded"]
+    long = rows[rows["study_id"] == "long_fixture"].set_index("source_row")
+    assert long.loc["5", "reason"].startswith("not a modelled marker")
+    assert long.loc["6", "reason"].startswith("curator: two values")
+    summary = rows[rows["study_id"] == "summary_fixture"]
+    assert len(summary) == 8 and (summary["status"] == "excluded").sum() == 1
+
+
+def test_summaries_and_changes_are_harmonised(project: Path) -> None:
+    summaries = read_tsv(project / "results/harmonised/summaries.tsv").set_index(["marker", "timepoint", "arm"])
+    il6 = summaries.loc[("IL-6", "pre", "treatment")]
+    assert float(il6["value"]) == pytest.approx(2300.0)
+    assert float(il6["spread_low"]) == pytest.approx(900.0)
+    control = summaries.loc[("IL-6", "change", "control")]
+    assert control["intervention"] == "standard_care"
+    assert float(control["estimate"]) == pytest.approx(math.log(0.54))
+    ifn = summaries.loc[("IFN-gamma", "pre", "treatment")]
+    assert (float(ifn["p_value"]), ifn["p_relation"]) == (0.001, "<")
+    cases = read_tsv(project / HARMONISED)
+    crp = cases[(cases["study_id"] == "long_fixture") & (cases["marker"] == "CRP")]
+    assert float(crp["value"].iloc[0]) == pytest.approx(math.log(1 - 0.915))
+    assert crp["unit"].iloc[0] == "log_ratio"
+
+
+def test_bad_study_fails_and_leaves_no_output(project: Path, tmp_path: Path) -> None:
+    bad_table = project / "tests/data/bad/cases.csv"
+    bad_table.parent.mkdir(parents=True, exist_ok=True)
+    bad_table.write_text("patient,intervention,marker,timepoint,value,unit\nA,tocilizumab,IL-6,pre,n.d.,pg/mL\n")
+    study = project / "tests/config/studies/bad.yaml"
+    study.write_text(
+        "id: bad\ncitation: SYNTHETIC bad study\nurl: https://example.org/bad\npopulation: car_t_crs\n"
+        "design: case_report\ngrading_scale: not_reported\nsynthetic: true\n"
+        "cases: {file: tests/data/bad/cases.csv, layout: long}\n"
+    )
+    config = write_config(project, ["tests/config/studies/bad.yaml"])
+    result = snakemake(project, config, "results/harmonised/studies/bad/cases.tsv")
+    assert result.returncode != 0
+    log = (project / "logs/harmonise_study/bad.log").read_text(encoding="utf-8")
+    assert "tests/data/bad/cases.csv, row 2, column 'value'" in log
+    assert not (project / "results/harmonised/studies/bad/cases.tsv").exists()
+    assert not (project / "results/harmonised/studies/bad/rows.tsv").exists()
