@@ -116,7 +116,7 @@ def report_html(inputs: ReportInputs) -> str:
     """The report as one HTML string."""
     attrs = tables.posterior_attrs(inputs.idata)
     synthetic = tables.synthetic_flags(
-        [inputs.cases, inputs.summaries, inputs.changes], inputs.studies, attrs
+        [inputs.cases, inputs.summaries, inputs.changes, inputs.effects], inputs.studies, attrs
     )
     context = {
         "synthetic": synthetic,
@@ -203,20 +203,29 @@ def _data_sections(inputs: ReportInputs) -> dict[str, Any]:
     }
 
 
-def _forest_section(inputs: ReportInputs, synthetic: bool) -> dict[str, Any]:
-    estimates = tables.study_estimates(inputs.changes, inputs.summaries)
-    markers = sorted(inputs.effects["marker"].unique(), key=lambda m: (m == tables.TEMPERATURE, m))
-    forests = []
+def forest_figures(
+    effects: pd.DataFrame, changes: pd.DataFrame, summaries: pd.DataFrame, *, synthetic: bool
+) -> dict[str, str]:
+    """One forest plot per marker (temperature last) as inline SVG text."""
+    estimates = tables.study_estimates(changes, summaries)
+    markers = sorted(effects["marker"].unique(), key=lambda m: (m == tables.TEMPERATURE, m))
+    figures = {}
     for marker in markers:
-        data = tables.forest_data(inputs.effects, estimates, marker)
+        data = tables.forest_data(effects, estimates, marker)
         figure, ax = plt.subplots(figsize=(8, 0.3 * len(data) + 1.3))
         plots.forest_plot(data, scale=tables.scale_of(marker), ax=ax)
         ax.set_title(marker)
-        anchors = [
-            {"anchor": tables.anchor_id(i, marker), "intervention": i}
-            for i in data.loc[data["kind"] == "pooled", "intervention"]
-        ]
-        forests.append({"marker": marker, "svg": _svg(figure, f"forest-{marker}", synthetic), "anchors": anchors})
+        figures[marker] = plots.figure_svg(figure, name=f"forest-{marker}", synthetic=synthetic)
+    return figures
+
+
+def _forest_section(inputs: ReportInputs, synthetic: bool) -> dict[str, Any]:
+    figures = forest_figures(inputs.effects, inputs.changes, inputs.summaries, synthetic=synthetic)
+    forests = []
+    for marker, svg in figures.items():
+        interventions = sorted(inputs.effects.loc[inputs.effects["marker"] == marker, "intervention"])
+        anchors = [{"anchor": tables.anchor_id(i, marker), "intervention": i} for i in interventions]
+        forests.append({"marker": marker, "svg": Markup(svg), "anchors": anchors})
     return {"forests": forests}
 
 
@@ -249,10 +258,7 @@ def _diagnostics_section(inputs: ReportInputs, synthetic: bool) -> dict[str, Any
                                "ppc_svgs": [], "tau_prior_svg": None, "rhat_limit": RHAT_LIMIT, "ess_limit": ESS_LIMIT}
     if inputs.diagnostics is not None:
         context["diagnostics_overview"] = tables.diagnostics_overview(inputs.diagnostics).to_dict("records")
-        main = inputs.diagnostics[inputs.diagnostics["analysis"] == "main"]
-        context["diagnostics_main"] = tables.floats(
-            main, [c for c in ("r_hat", "ess_bulk", "ess_tail") if c in main], source="results/model/diagnostics.tsv"
-        ).to_dict("records")
+        context["diagnostics_main"] = tables.parameter_diagnostics(inputs.diagnostics).to_dict("records")
     else:
         context["diagnostics_overview"], context["diagnostics_main"] = [], []
         context["diagnostic_notes"].append("results/model/diagnostics.tsv was not given.")

@@ -459,15 +459,36 @@ def posterior_attrs(idata: Any) -> dict[str, str]:
 
 
 def diagnostics_overview(diagnostics: pd.DataFrame) -> pd.DataFrame:
-    """Per analysis: worst R-hat, lowest bulk and tail ESS, total divergences."""
-    numeric = floats(diagnostics, [c for c in ("r_hat", "ess_bulk", "ess_tail", "divergences") if c in diagnostics],
+    """Per analysis: worst R-hat, lowest bulk and tail ESS, total divergences and lowest E-BFMI.
+
+    Rows of ``kind`` ``parameter`` hold R-hat and ESS, rows of ``kind`` ``chain`` divergences and
+    E-BFMI (issue 3); without a ``kind`` column every row is read as a parameter row.
+    """
+    numeric = floats(diagnostics, [c for c in ("r_hat", "ess_bulk", "ess_tail", "divergences", "bfmi") if c in diagnostics],
                      source="results/model/diagnostics.tsv")
-    aggregations = {"r_hat": "max", "ess_bulk": "min", "ess_tail": "min"}
-    if "divergences" in numeric:
-        aggregations["divergences"] = "max"
-    overview = numeric.groupby("analysis").agg(aggregations).reset_index()
-    overview.insert(1, "n_parameters", numeric.groupby("analysis").size().values)
-    return overview
+    kind = numeric["kind"] if "kind" in numeric else pd.Series("parameter", index=numeric.index)
+    parameters, chains = numeric[kind == "parameter"], numeric[kind == "chain"]
+    if not len(chains):
+        chains = numeric
+    overview = parameters.groupby("analysis").agg(
+        n_parameters=("parameter", "size"), r_hat=("r_hat", "max"), ess_bulk=("ess_bulk", "min"),
+        ess_tail=("ess_tail", "min"),
+    )
+    if "divergences" in chains:
+        overview["divergences"] = chains.groupby("analysis")["divergences"].sum(min_count=1)
+    if "bfmi" in chains:
+        overview["bfmi"] = chains.groupby("analysis")["bfmi"].min()
+    return overview.reset_index()
+
+
+def parameter_diagnostics(diagnostics: pd.DataFrame, analysis: str = "main") -> pd.DataFrame:
+    """R-hat and ESS of every parameter of one analysis."""
+    rows = diagnostics[diagnostics["analysis"] == analysis]
+    if "kind" in rows:
+        rows = rows[rows["kind"] == "parameter"]
+    return floats(rows, ["r_hat", "ess_bulk", "ess_tail"], source="results/model/diagnostics.tsv")[
+        ["parameter", "r_hat", "ess_bulk", "ess_tail"]
+    ]
 
 
 def sensitivity_data(effects_all: pd.DataFrame) -> pd.DataFrame:
@@ -553,4 +574,4 @@ def synthetic_flags(frames: Iterable[pd.DataFrame], studies: Iterable[Mapping[st
             return True
     if any(is_true(study.get("synthetic", False)) for study in studies):
         return True
-    return is_true(attrs.get("synthetic", False))
+    return is_true(attrs.get("synthetic", False)) or str(attrs.get("synthetic", "")).strip().upper() == "SYNTHETIC"

@@ -1,0 +1,55 @@
+# The report: one self-contained HTML file, and forest plots declared for `snakemake --report`.
+
+
+def report_outputs():
+    return ["results/report/report.html", "results/report/forest"]
+
+
+REPORT_INPUTS = {
+    "cases": "results/harmonised/cases.tsv",
+    "summaries": "results/harmonised/summaries.tsv",
+    "rows": "results/audit/rows.tsv",
+    "conversions": "results/audit/conversions.tsv",
+    "pairing": "results/audit/pairing.tsv",
+    "changes": "results/model/changes.tsv",
+    "effects": "results/model/main/effects.tsv",
+    "posterior": "results/model/main/posterior.nc",
+    "effects_all": "results/model/effects_all.tsv",
+    "diagnostics": "results/model/diagnostics.tsv",
+    "frequentist": "results/model/frequentist.tsv",
+}
+
+
+rule render_report:
+    input:
+        **REPORT_INPUTS,
+        studies=study_files(),
+    output:
+        report("results/report/report.html", caption="../report/report_html.rst", category="4. Report"),
+    params:
+        settings={key: config[key] for key in ("seed", "changes", "model", "sampler", "diagnostics", "sensitivity") if key in config},
+        model_doc="docs/model.md",
+    log:
+        "logs/render_report/render_report.log",
+    script:
+        "../scripts/render_report.py"
+
+
+rule plot_forest:
+    input:
+        changes="results/model/changes.tsv",
+        summaries="results/harmonised/summaries.tsv",
+        effects="results/model/main/effects.tsv",
+    output:
+        report(
+            directory("results/report/forest"),
+            patterns=["{marker}.svg"],
+            caption="../report/forest.rst",
+            category="4. Report",
+            subcategory="Forest plots",
+            labels={"figure": "forest plot", "marker": "{marker}"},
+        ),
+    log:
+        "logs/plot_forest/plot_forest.log",
+    script:
+        "../scripts/plot_forest.py"

@@ -1,0 +1,23 @@
+"""One forest plot per marker as SVG, for `snakemake --report` (rule plot_forest)."""
+
+import re
+from pathlib import Path
+
+from crsmeta.io import read_tsv
+from crsmeta.logs import configure_logging
+from crsmeta.report.render import forest_figures
+from crsmeta.report.tables import synthetic_flags
+
+snakemake = snakemake  # type: ignore[name-defined]  # noqa: F821 (injected by Snakemake)
+log = configure_logging(snakemake.log[0])
+
+changes = read_tsv(snakemake.input.changes)
+summaries = read_tsv(snakemake.input.summaries)
+effects = read_tsv(snakemake.input.effects)
+synthetic = synthetic_flags([changes, summaries, effects], [], {})
+out_dir = Path(snakemake.output[0])
+out_dir.mkdir(parents=True, exist_ok=True)
+for marker, svg in forest_figures(effects, changes, summaries, synthetic=synthetic).items():
+    path = out_dir / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', marker)}.svg"
+    path.write_text(svg, encoding="utf-8")
+    log.info("wrote %s", path)

@@ -1,0 +1,23 @@
+"""Render results/report/report.html from the stage outputs (rule render_report)."""
+
+from pathlib import Path
+
+from crsmeta.logs import configure_logging
+from crsmeta.report import ReportInputs, render_report
+
+snakemake = snakemake  # type: ignore[name-defined]  # noqa: F821 (injected by Snakemake)
+log = configure_logging(snakemake.log[0])
+
+paths = {name: snakemake.input[name] for name in (
+    "cases", "summaries", "rows", "conversions", "pairing", "changes", "effects", "posterior",
+    "effects_all", "diagnostics", "frequentist",
+)}
+inputs = ReportInputs.from_paths(
+    **paths,
+    studies=list(snakemake.input.studies),
+    settings=dict(snakemake.params.settings),
+    model_doc=snakemake.params.model_doc,
+)
+render_report(inputs, Path(snakemake.output[0]))
+log.info("report of %d studies and %d pooled estimates written to %s",
+         len(inputs.studies), len(inputs.effects), snakemake.output[0])
