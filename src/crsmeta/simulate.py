@@ -2,7 +2,8 @@
 
 The generating model mirrors the statistical model's assumptions:
 
-* each study arm s reporting marker m gets a random effect u[s, m] ~ Normal(0, tau[m]);
+* each study s reporting marker m gets a random effect u[s, m] ~ Normal(0, tau[m]), shared by
+  the arms of a trial (as in the model, whose study effects are indexed by study and marker);
 * each patient's change (log ratio post/pre, or the difference in °C for temperature) is
   Normal(theta[intervention, m] + u[s, m], sigma[m]); the pre value is log-normal (normal for
   temperature) with settings of the simulation, not clinical facts;
@@ -241,11 +242,11 @@ class Arm:
 
 def _draw_arm(
     spec: SimulationSpec, truth: pd.DataFrame, rng: np.random.Generator,
-    intervention: str, marker: str, n: int,
+    intervention: str, marker: str, n: int, study_shift: float,
 ) -> Arm:
+    """Patients of one arm; ``study_shift`` is the study's effect u[s, m] in units of tau[m]."""
     cell = truth[(truth["intervention"] == intervention) & (truth["marker"] == marker)].iloc[0]
-    arm_shift = rng.normal(0.0, cell["tau"])
-    change = rng.normal(cell["theta"] + arm_shift, cell["sigma"], size=n)
+    change = rng.normal(cell["theta"] + study_shift * cell["tau"], cell["sigma"], size=n)
     centre, spread = spec.baseline[marker]
     if marker == TEMPERATURE:
         pre = rng.normal(centre, spread, size=n)
@@ -503,7 +504,7 @@ def _build_study(
     n = _study_size(spec, rng, kind)
     if design in ("case_report", "case_series"):
         builder.source_file = f"{out_rel}/literature/{study_id}/cases.csv"
-        arms = [_draw_arm(spec, truth, rng, intervention, m, n) for m in markers]
+        arms = [_draw_arm(spec, truth, rng, intervention, m, n, rng.normal()) for m in markers]
         wide = kind == "case_series" and index % 2 == 1
         digitised = kind == "case_series" and rng.random() < spec.frac_digitised_series
         _add_case_study(builder, arms, rng, wide=wide, digitised=digitised)
@@ -511,8 +512,9 @@ def _build_study(
     builder.source_file = f"{out_rel}/literature/{study_id}/summaries.csv"
     arm_specs = [("intervention", intervention)] + ([("control", CONTROL)] if kind == "trial" else [])
     for marker in markers:
+        study_shift = rng.normal()
         for arm_name, arm_intervention in arm_specs:
-            arm = _draw_arm(spec, truth, rng, arm_intervention, marker, n)
+            arm = _draw_arm(spec, truth, rng, arm_intervention, marker, n, study_shift)
             label = arm_name if kind == "trial" else ""
             if kind in ("cohort_pct_change", "cohort_effect_se"):
                 _add_effect_row(builder, arm, label, kind=kind.removeprefix("cohort_"))
