@@ -11,6 +11,9 @@ import pytest
 from crsmeta.report import plots, tables
 from fixtures.report.build import effects_table, fixture_idata
 
+# ArviZ 0.23 passes matplotlib 3.11 a deprecated alias mapping on every plot; not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:Passing a dict or None as alias_mapping")
+
 
 @pytest.fixture(scope="module")
 def idata():

@@ -306,7 +306,7 @@ def _sensitivity_section(inputs: ReportInputs, synthetic: bool) -> dict[str, Any
     scales = [s for s in ("log_ratio", "degC_difference") if (data["scale"] == s).any()]
     heights = [data.loc[data["scale"] == s, "cell"].nunique() for s in scales]
     figure, axes = plt.subplots(len(scales), 1, figsize=(8, 0.35 * sum(heights) + 1.5 * len(scales)),
-                                height_ratios=[h + 2 for h in heights], squeeze=False)
+                                height_ratios=[h + 2 for h in heights], squeeze=False, layout="constrained")
     for ax, scale in zip(axes.flat, scales):
         plots.sensitivity_plot(data[data["scale"] == scale], scale=scale, ax=ax)
     return {"sensitivity_svg": _svg(figure, "sensitivity", synthetic), "analyses": sorted(data["analysis"].unique())}

@@ -50,9 +50,10 @@ def floats(frame: pd.DataFrame, columns: Iterable[str], *, source: str = "table"
     for column in columns:
         if column not in frame.columns:
             raise InputError(f"column '{column}' is missing", data_file=source, expected="the columns in docs/design.md")
+        missing = frame[column].isna()
         text = frame[column].astype(str).str.strip().replace({"": "nan"})
         converted = pd.to_numeric(text, errors="coerce")
-        bad = converted.isna() & ~text.str.lower().isin({"nan", "inf", "-inf"})
+        bad = converted.isna() & ~missing & ~text.str.lower().isin({"nan", "inf", "-inf"})
         if bad.any():
             first = bad[bad].index[0]
             raise InputError(
@@ -271,7 +272,7 @@ def _contrast_text(row: Mapping[str, Any], scale: str) -> str:
     text = f"{format_change(values[0], scale)} ({format_change(values[1], scale)} to {format_change(values[2], scale)})"
     probability = row.get("p_better_than_standard_care")
     if probability is not None and np.isfinite(probability):
-        text += f"; P(better than standard care) = {probability:.2f}"
+        text += f"; P(better) = {probability:.2f}"
     return text
 
 

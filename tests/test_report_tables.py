@@ -1,0 +1,76 @@
+"""Tidy report tables from SYNTHETIC rows: study estimates, comparisons, flow, flags, formatting."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crsmeta.errors import InputError
+from crsmeta.report import tables
+from fixtures.report.build import effects_table, fixture_idata
+
+
+def test_format_change_has_no_negative_zero():
+    assert tables.format_change(-0.3, "log_ratio") == "+0%"
+    assert tables.format_change(-0.001, "degC_difference") == "+0.00 °C"
+    assert tables.format_change(-45.4, "log_ratio") == "-45%"
+    assert tables.format_change(float("nan"), "log_ratio") == "–"
+
+
+def test_case_estimate_is_the_mean_of_exact_changes(tiny_changes):
+    estimates = tables.study_estimates(tiny_changes, tiny_changes.iloc[:0].reindex(columns=[]).assign(
+        timepoint=[], estimate=[], value=[]))
+    row = estimates[(estimates["study_id"] == "s1") & (estimates["marker"] == "IL-6")].iloc[0]
+    exact = tiny_changes[(tiny_changes["study_id"] == "s1") & (tiny_changes["marker"] == "IL-6")
+                         & (tiny_changes["change"] != "")]["change"].astype(float)
+    assert row["estimate"] == pytest.approx(exact.mean())
+    assert row["lo"] < row["estimate"] < row["hi"]
+    assert (row["n"], row["n_censored"]) == (7, 1)
+
+
+def test_summary_pairs_give_log_ratio_and_temperature_difference(tiny_changes, tiny_summaries):
+    estimates = tables.study_estimates(tiny_changes.iloc[:0], tiny_summaries)
+    by_key = estimates.set_index(["study_id", "intervention", "marker"])["estimate"]
+    assert by_key[("c1", "emapalumab", "IL-6")] == pytest.approx(math.log(80 / 200))
+    assert by_key[("c1", "emapalumab", "temperature")] == pytest.approx(38.4 - 39.6)
+    assert by_key[("t1", "standard_care", "IL-6")] == pytest.approx(math.log(0.5))
+
+
+def test_superiority_probabilities_are_complementary():
+    idata = fixture_idata()
+    matrix = tables.superiority_matrix(idata, effects_table(idata), "IL-6")
+    values = matrix.to_numpy()
+    off_diagonal = ~np.eye(len(matrix), dtype=bool)
+    assert np.allclose((values + values.T)[off_diagonal], 1.0)
+
+
+def test_summary_rows_warn_on_sparse_estimates():
+    rows = tables.summary_rows(effects_table(fixture_idata()).astype(str))
+    single = rows[rows["n_studies"] == 1]
+    assert single["warning"].str.contains("single study").all()
+    assert rows["anchor"].str.startswith("prov-").all()
+    assert rows["words"].str.contains("Based on").all()
+
+
+def test_inclusion_flow_counts_every_row():
+    rows = pd.DataFrame({"study_id": ["a", "a", "b"], "status": ["included", "excluded", "excluded"],
+                         "reason": ["", "survival", "survival"]})
+    flow = tables.inclusion_flow(rows)
+    assert (flow["n_in"], flow["n_included"], flow["n_excluded"]) == (3, 1, 2)
+    assert flow["reasons"].to_dict("records") == [{"reason": "survival", "n": 2}]
+
+
+def test_synthetic_flag_from_rows_studies_or_stamp():
+    clean = pd.DataFrame({"synthetic": ["False"]})
+    assert not tables.synthetic_flags([clean], [{"synthetic": False}], {"synthetic": "no"})
+    assert tables.synthetic_flags([clean.replace("False", "True")], [], {})
+    assert tables.synthetic_flags([clean], [{"synthetic": True}], {})
+    assert tables.synthetic_flags([clean], [], {"synthetic": "SYNTHETIC"})
+
+
+def test_unreadable_number_names_the_column():
+    with pytest.raises(InputError, match="theta_median"):
+        tables.floats(pd.DataFrame({"theta_median": ["n.d."]}), ["theta_median"], source="effects.tsv")
