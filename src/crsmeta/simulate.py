@@ -387,7 +387,7 @@ def _summary_row(
     harmonised.update(
         arm=arm_name, intervention=intervention, source_intervention=intervention, marker=marker,
         source_marker=marker, timepoint=timepoint, hours=np.nan if hours is None else hours,
-        n=float(n), statistic=source.get("statistic", ""), spread_type=source.get("spread_type", "none"),
+        n=float(n), statistic=source.get("statistic", "not_stated"), spread_type=source.get("spread_type", "none"),
         p_relation="", effect_type="", source_value=source.get("value") or source.get("estimate", ""),
         source_unit=unit, source_effect_type=source.get("effect_type", ""), digitised=False,
         locator=f"{SYNTHETIC} Table 2", source_file=builder.source_file,
