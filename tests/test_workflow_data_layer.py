@@ -41,7 +41,7 @@ def write_config(project: Path, studies: list[str]) -> Path:
 
 
 def snakemake(project: Path, config: Path, *arguments: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(config), *arguments]
+    command = [sys.executable, "-m", "snakemake", *arguments, "--cores", "2", "--configfile", str(config)]
     return subprocess.run(command, cwd=project, capture_output=True, text=True, check=False)
 
 

@@ -38,4 +38,4 @@ def final_outputs():
         "results/harmonised/summaries.tsv",
         "results/audit/rows.tsv",
         "results/audit/conversions.tsv",
-    ] + model_outputs() + report_outputs()
+    ] + MODEL_TARGETS + report_outputs()
