@@ -1,0 +1,238 @@
+"""Harmonised summary rows → one observation per before/after comparison or reported effect.
+
+Every observation carries what the likelihood needs to weight it (docs/model.md, "Summary-level
+likelihood"):
+
+    se² = efficiency · (d_pre² + d_post² − 2ρ·d_pre·d_post) / n + extra_var
+
+with ``d`` the dispersion on the effect scale (coefficient of variation ≈ SD of the log for
+markers, SD in °C for temperature). ``method`` records which route each row took:
+
+- ``se_reported`` / ``ci_reported``: a reported change with its SE or CI → ``se_known``;
+- ``sd_reported``: SD or SE printed for both (or one) side(s) → ``disp_pre``/``disp_post``, ρ prior;
+- ``iqr_log`` / ``range_log``: medians with IQR/range → dispersion of the log (log-normal quantiles,
+  Wan et al. 2014 denominators) with the median's efficiency π/2;
+- ``p_value_exact``: se = |y| / t⁻¹_{n−1}(1 − p/2) (paired t test assumed) → ``se_known``;
+- ``p_value_bound``: p printed as ``<`` → ``se_upper``; the dispersion is learned from the data
+  below that bound;
+- ``dispersion_from_data``: nothing printed → the dispersion is learned from the data.
+
+Rows that cannot enter are returned in an audit frame with the reason; none is dropped silently.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+TEMPERATURE = "temperature"
+MEDIAN_EFFICIENCY = math.pi / 2
+Z95 = float(stats.norm.ppf(0.975))
+
+OBSERVATION_COLUMNS = [
+    "study_id", "arm", "population", "intervention", "co_interventions", "marker", "n", "y",
+    "kind", "se_known", "disp_pre", "disp_post", "se_upper", "efficiency", "extra_var",
+    "source_rows", "digitised", "flags", "synthetic", "method",
+]
+AUDIT_COLUMNS = [
+    "study_id", "source_file", "source_row", "arm", "intervention", "marker", "timepoint", "reason",
+]
+PAIR_KEYS = ["study_id", "arm", "intervention", "marker", "co_interventions"]
+NUMERIC = ["hours", "n", "value", "spread", "spread_low", "spread_high", "p_value", "estimate",
+           "ci_low", "ci_high", "se"]
+
+
+def aggregate_observations(summaries: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per comparison or reported effect, and an audit of the summary rows not used."""
+    rows = _prepare(summaries)
+    observations: list[dict] = []
+    audit: list[dict] = []
+    unusable = rows["n"].isna()
+    for _, row in rows[unusable].iterrows():
+        audit.append(_audit(row, "n not reported: the row cannot be weighted"))
+    rows = rows[~unusable]
+    nonpositive = (rows["marker"] != TEMPERATURE) & (rows["timepoint"] != "change") & ~(rows["value"] > 0)
+    for _, row in rows[nonpositive].iterrows():
+        audit.append(_audit(row, "value missing or not positive: no log ratio"))
+    rows = rows[~nonpositive]
+    effects = rows[rows["timepoint"] == "change"]
+    for _, row in effects.iterrows():
+        _add(observations, audit, row, _effect_observation(row))
+    levels = rows[rows["timepoint"].isin(["pre", "post"])]
+    for _, group in levels.groupby(PAIR_KEYS, sort=True, dropna=False):
+        _pair_group(group, observations, audit)
+    other = rows[~rows["timepoint"].isin(["pre", "post", "change"])]
+    for _, row in other.iterrows():
+        audit.append(_audit(row, f"timepoint {row['timepoint']!r} is not pre, post or change"))
+    frame = pd.DataFrame(observations, columns=OBSERVATION_COLUMNS)
+    return frame.reset_index(drop=True), pd.DataFrame(audit, columns=AUDIT_COLUMNS)
+
+
+def se_from_p_value(y: float, p: float, n: float) -> float:
+    """SE of a paired mean difference from its two-sided P value (paired t test, n − 1 df)."""
+    return abs(y) / float(stats.t.ppf(1 - p / 2, df=max(n - 1, 1)))
+
+
+def se_from_ci(low: float, high: float, level: float = 0.95) -> float:
+    """SE from a symmetric confidence interval on the effect scale."""
+    return (high - low) / (2 * float(stats.norm.ppf(0.5 + level / 2)))
+
+
+def log_sd_from_quantiles(low: float, high: float, n: float, spread_type: str) -> float:
+    """SD of the log from an IQR or range, treating the marker as log-normal.
+
+    The denominators are those of Wan et al. (2014, BMC Med Res Methodol 14:135) applied to
+    log-transformed quantiles: 2Φ⁻¹((0.75n − 0.125)/(n + 0.25)) for an IQR and
+    2Φ⁻¹((n − 0.375)/(n + 0.25)) for a range.
+    """
+    return (math.log(high) - math.log(low)) / _wan_denominator(n, spread_type)
+
+
+def sd_from_quantiles(low: float, high: float, n: float, spread_type: str) -> float:
+    """SD from an IQR or range on the natural scale (Wan et al. 2014), for temperature."""
+    return (high - low) / _wan_denominator(n, spread_type)
+
+
+def _wan_denominator(n: float, spread_type: str) -> float:
+    if spread_type == "iqr":
+        return 2 * float(stats.norm.ppf((0.75 * n - 0.125) / (n + 0.25)))
+    return 2 * float(stats.norm.ppf((n - 0.375) / (n + 0.25)))
+
+
+def _prepare(summaries: pd.DataFrame) -> pd.DataFrame:
+    rows = summaries.copy()
+    for column in NUMERIC:
+        rows[column] = pd.to_numeric(rows.get(column, pd.Series(index=rows.index, dtype=float)),
+                                     errors="coerce")
+    for column in ("digitised", "synthetic"):
+        rows[column] = rows[column].astype(str).str.lower().eq("true")
+    for column in ("arm", "co_interventions", "flags", "statistic", "spread_type", "p_relation",
+                   "effect_type", "source_file", "source_row", "source_effect_type"):
+        rows[column] = rows.get(column, "").fillna("").astype(str)
+    return rows
+
+
+def _pair_group(group: pd.DataFrame, observations: list[dict], audit: list[dict]) -> None:
+    pre = group[group["timepoint"] == "pre"].sort_values("hours", na_position="first")
+    post = group[group["timepoint"] == "post"].sort_values("hours", na_position="last")
+    if pre.empty or post.empty:
+        missing = "pre" if pre.empty else "post"
+        for _, row in group.iterrows():
+            audit.append(_audit(row, f"no {missing} summary to pair with (same study, arm, intervention, marker)"))
+        return
+    first_pre, first_post = pre.iloc[0], post.iloc[0]
+    for _, row in pd.concat([pre.iloc[1:], post.iloc[1:]]).iterrows():
+        audit.append(_audit(row, "further timepoint: one comparison per arm and marker (the earliest post and pre are used)"))
+    _add(observations, audit, first_post, _pair_observation(first_pre, first_post))
+
+
+def _add(observations: list[dict], audit: list[dict], row: pd.Series, result: dict | str) -> None:
+    if isinstance(result, str):
+        audit.append(_audit(row, result))
+    else:
+        observations.append(result)
+
+
+def _base(row: pd.Series, rows: list[pd.Series]) -> dict:
+    flags = sorted({flag for r in rows for flag in r["flags"].split(";") if flag})
+    return {
+        "study_id": row["study_id"], "arm": row["arm"], "population": row["population"],
+        "intervention": row["intervention"], "co_interventions": row["co_interventions"],
+        "marker": row["marker"],
+        "n": float(min(r["n"] for r in rows)),
+        "se_known": np.nan, "disp_pre": np.nan, "disp_post": np.nan, "se_upper": np.inf,
+        "efficiency": _efficiency(rows, flags), "extra_var": 0.0,
+        "source_rows": ";".join(f"{r['source_file']}:{r['source_row']}" for r in rows),
+        "digitised": any(r["digitised"] for r in rows),
+        "synthetic": any(r["synthetic"] for r in rows),
+        "flags": flags,
+    }
+
+
+def _efficiency(rows: list[pd.Series], flags: list[str]) -> float:
+    """1 for means; π/2 for medians and for an unstated statistic (it may be a median)."""
+    statistics = {r["statistic"] for r in rows}
+    if "not_stated" in statistics:
+        flags.append("statistic_not_stated")
+    if statistics - {"mean"}:
+        return MEDIAN_EFFICIENCY
+    return 1.0
+
+
+def _effect_observation(row: pd.Series) -> dict | str:
+    if row["effect_type"] not in ("log_ratio", "difference"):
+        return f"effect type {row['effect_type']!r} is not a before/after change (not modelled)"
+    if not np.isfinite(row["estimate"]):
+        return "reported change without an estimate"
+    obs = _base(row, [row]) | {"y": float(row["estimate"]), "kind": "effect"}
+    if row["source_effect_type"] == "percent_change":
+        obs["flags"].append("percent_change")
+    if np.isfinite(row["se"]):
+        obs |= {"se_known": float(row["se"]), "method": "se_reported"}
+    elif np.isfinite(row["ci_low"]) and np.isfinite(row["ci_high"]):
+        obs |= {"se_known": se_from_ci(row["ci_low"], row["ci_high"]), "method": "ci_reported"}
+    else:
+        _dispersion_from_p_or_data(obs, [row])
+    return _finish(obs)
+
+
+def _pair_observation(pre: pd.Series, post: pd.Series) -> dict:
+    is_temperature = post["marker"] == TEMPERATURE
+    y = post["value"] - pre["value"] if is_temperature else math.log(post["value"] / pre["value"])
+    obs = _base(post, [pre, post]) | {"y": float(y), "kind": "pre_post"}
+    if pre["statistic"] != post["statistic"]:
+        obs["flags"].append("statistic_mismatch")
+    d_pre, d_post = (_dispersion(r, obs["n"], is_temperature) for r in (pre, post))
+    known = [d for d in (d_pre, d_post) if d is not None]
+    if known:
+        method = {"iqr": "iqr_log", "range": "range_log"}.get(
+            post["spread_type"] if d_post is not None else pre["spread_type"], "sd_reported")
+        if len(known) == 1:
+            obs["flags"].append("dispersion_one_side")
+        obs |= {"disp_pre": known[0] if d_pre is None else d_pre,
+                "disp_post": known[-1] if d_post is None else d_post, "method": method}
+    else:
+        _dispersion_from_p_or_data(obs, [post, pre])
+    return _finish(obs)
+
+
+def _dispersion(row: pd.Series, n: float, is_temperature: bool) -> float | None:
+    """Dispersion on the effect scale from a printed spread, or None when none was printed."""
+    kind = row["spread_type"]
+    if kind in ("sd", "se") and np.isfinite(row["spread"]):
+        sd = row["spread"] * (math.sqrt(n) if kind == "se" else 1.0)
+        return float(sd if is_temperature else sd / row["value"])
+    if kind in ("iqr", "range") and np.isfinite(row["spread_low"]) and np.isfinite(row["spread_high"]):
+        if is_temperature:
+            return sd_from_quantiles(row["spread_low"], row["spread_high"], n, kind)
+        if row["spread_low"] > 0:
+            return log_sd_from_quantiles(row["spread_low"], row["spread_high"], n, kind)
+    return None
+
+
+def _dispersion_from_p_or_data(obs: dict, rows: list[pd.Series]) -> None:
+    with_p = [r for r in rows if np.isfinite(r["p_value"]) and r["p_relation"] in ("=", "<", ">")]
+    if not with_p or obs["y"] == 0:
+        obs["method"] = "dispersion_from_data"
+        return
+    row = with_p[0]
+    bound = se_from_p_value(obs["y"], row["p_value"], obs["n"])
+    if row["p_relation"] == "=":
+        obs |= {"se_known": bound, "method": "p_value_exact"}
+    elif row["p_relation"] == "<":
+        obs |= {"se_upper": bound, "method": "p_value_bound"}
+    else:
+        obs["method"] = "dispersion_from_data"
+        obs["flags"].append("p_value_lower_bound_unused")
+
+
+def _finish(obs: dict) -> dict:
+    obs["flags"] = ";".join(sorted(set(obs["flags"])))
+    return obs
+
+
+def _audit(row: pd.Series, reason: str) -> dict:
+    return {column: row.get(column, "") for column in AUDIT_COLUMNS[:-1]} | {"reason": reason}

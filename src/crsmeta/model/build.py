@@ -1,0 +1,196 @@
+"""The hierarchical PyMC model of before/after changes (docs/model.md writes it out)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from crsmeta.model.data import CENSOR_CODES, LEARNED_METHODS, ModelData
+from crsmeta.model.settings import ModelSettings
+
+PROB_CLIP = 1e-10
+UNBOUNDED = 1e6  # stands for "no bound" on a row's SD: its truncation probability is 1
+
+
+def build_model(data: ModelData, settings: ModelSettings) -> pm.Model:
+    """Effects θ[intervention, marker], study effects, case- and summary-level likelihoods."""
+    with pm.Model(coords=data.coords) as model:
+        theta = _effects(data, settings)
+        tau = pm.HalfNormal("tau", sigma=_by_family(data, settings.tau_sd, settings.temp_tau_sd), dims="marker")
+        # boundary-avoiding Gamma(2, 2/mean): a summary row whose SD is learned has no funnel at 0
+        sigma_mean = _by_family(data, settings.sigma_sd, settings.temp_sigma_sd)
+        sigma = pm.Gamma("sigma", alpha=2.0, beta=2.0 / sigma_mean, dims="marker")
+        study_marker_marker = np.array(
+            [data.coords["marker"].index(label.split("|", 1)[1]) for label in data.coords["study_marker"]])
+        u_z = pm.Normal("u_z", 0.0, 1.0, dims="study_marker")
+        u = pm.Deterministic("u", tau[study_marker_marker] * u_z, dims="study_marker")
+        covariates = _covariates(data, settings)
+        if not data.cases.empty:
+            mu = _linear_predictor(data, data.cases, theta, u, covariates, prefix="case")
+            _case_likelihood(data, settings, mu, sigma)
+        if not data.observations.empty:
+            mu = _linear_predictor(data, data.observations, theta, u, covariates, prefix="summary")
+            _summary_likelihood(data, settings, mu, sigma)
+    return model
+
+
+def _by_family(data: ModelData, lab: float, temperature: float) -> np.ndarray:
+    return np.array([temperature if m == "temperature" else lab for m in data.coords["marker"]])
+
+
+def _effects(data: ModelData, settings: ModelSettings) -> pt.TensorVariable:
+    """θ: additive intervention + marker effects with a pooled interaction; temperature apart."""
+    n_int = len(data.coords["intervention"])
+    blocks = []
+    if data.lab_markers:
+        mu = pm.Normal("mu", 0.0, settings.grand_mean_sd)
+        alpha = pm.Normal("alpha", 0.0, settings.intervention_sd, dims="intervention")
+        beta = pm.Normal("beta", 0.0, settings.marker_sd, dims="lab_marker")
+        sigma_gamma = pm.HalfNormal("sigma_gamma", settings.interaction_sd)
+        gamma_z = pm.Normal("gamma_z", 0.0, 1.0, dims=("intervention", "lab_marker"))
+        gamma = pm.Deterministic("gamma", sigma_gamma * gamma_z, dims=("intervention", "lab_marker"))
+        blocks.append(mu + alpha[:, None] + beta[None, :] + gamma)
+    if data.has_temperature:
+        mu_temp = pm.Normal("mu_temp", 0.0, settings.temp_mean_sd)
+        alpha_temp = pm.Normal("alpha_temp", 0.0, settings.temp_intervention_sd, dims="intervention")
+        blocks.append((mu_temp + alpha_temp).reshape((n_int, 1)))
+    return pm.Deterministic("theta", pt.concatenate(blocks, axis=1), dims=("intervention", "marker"))
+
+
+def _covariates(data: ModelData, settings: ModelSettings) -> dict[str, pt.TensorVariable]:
+    """Population shift per marker family, co-intervention and grade coefficients (if switched on)."""
+    terms: dict[str, pt.TensorVariable] = {}
+    if data.use_population:
+        shift = pm.Normal("population_shift", 0.0, settings.covariate_sd, dims=("population_shifted", "family"))
+        terms["population"] = pm.Deterministic(
+            "population_effect", pt.concatenate([pt.zeros((1, 2)), shift], axis=0), dims=("population", "family"))
+    if data.use_co_interventions:
+        terms["co"] = pm.Normal("co_intervention_effect", 0.0, settings.covariate_sd,
+                                dims=("co_intervention", "family"))
+    if data.use_grade:
+        terms["grade"] = pm.Normal("grade_effect", 0.0, settings.covariate_sd, dims="family")
+    return terms
+
+
+def _linear_predictor(data, frame, theta, u, covariates, *, prefix: str) -> pt.TensorVariable:
+    dim = prefix
+    i = pm.Data(f"{prefix}_intervention_idx", data.index(frame, "intervention", "intervention"), dims=dim)
+    m = pm.Data(f"{prefix}_marker_idx", data.index(frame, "marker", "marker"), dims=dim)
+    s = pm.Data(f"{prefix}_study_marker_idx", data.study_marker_index(frame), dims=dim)
+    family = pm.Data(f"{prefix}_family_idx", (frame["marker"] == "temperature").to_numpy(dtype=int), dims=dim)
+    mu = theta[i, m] + u[s]
+    if "population" in covariates:
+        p = pm.Data(f"{prefix}_population_idx", data.index(frame, "population", "population"), dims=dim)
+        mu = mu + covariates["population"][p, family]
+    if "co" in covariates:
+        x = pm.Data(f"{prefix}_co_interventions", data.co_intervention_matrix(frame), dims=(dim, "co_intervention"))
+        mu = mu + (x * covariates["co"][:, family].T).sum(axis=1)
+    if "grade" in covariates and prefix == "case":
+        grade = pm.Data("case_grade", data.centred_grade(), dims=dim)
+        mu = mu + grade * covariates["grade"][family]
+    return mu
+
+
+def _case_likelihood(data: ModelData, settings: ModelSettings, mu, sigma) -> None:
+    """Exact changes as an observed variable; censored ones as interval/bound log-CDF terms."""
+    cases = data.cases
+    code = cases["censoring"].map(CENSOR_CODES).to_numpy()
+    m_idx = data.index(cases, "marker", "marker")
+    exact = np.flatnonzero(code == 0)
+    censored = np.flatnonzero(code != 0)
+    nu = 1.0 + pm.Gamma("nu_minus_one", *settings.nu_prior) if settings.likelihood == "student_t" else None
+
+    def dist(rows):
+        if nu is None:
+            return pm.Normal.dist(mu[rows], sigma[m_idx[rows]])
+        return pm.StudentT.dist(nu, mu[rows], sigma[m_idx[rows]])
+
+    if exact.size:
+        model = pm.modelcontext(None)
+        model.add_coord("case_exact", cases.index[exact].astype(str))
+        observed = cases["change"].to_numpy()[exact]
+        if nu is None:
+            pm.Normal("change", mu[exact], sigma[m_idx[exact]], observed=observed, dims="case_exact")
+        else:
+            pm.StudentT("change", nu, mu[exact], sigma[m_idx[exact]], observed=observed, dims="case_exact")
+    if censored.size:
+        _censored_terms(cases.iloc[censored], code[censored], dist(censored))
+
+
+def _censored_terms(cases, code: np.ndarray, dist) -> None:
+    """log P(lower < change < upper) for each censored change, by kind of bound.
+
+    Each kind is its own term so that no infinite bound ever enters a log-CDF.
+    """
+    pm.modelcontext(None).add_coord("case_censored", cases.index.astype(str))
+    lower = pm.Data("change_lower", cases["change_lower"].to_numpy(), dims="case_censored")
+    upper = pm.Data("change_upper", cases["change_upper"].to_numpy(), dims="case_censored")
+    left = np.flatnonzero(code == CENSOR_CODES["left"])
+    right = np.flatnonzero(code == CENSOR_CODES["right"])
+    interval = np.flatnonzero(code == CENSOR_CODES["interval"])
+    upper = pt.where(pt.isinf(upper), 0.0, upper)  # open bounds are never read below
+    lower = pt.where(pt.isinf(lower), 0.0, lower)
+    terms = []
+    if left.size:
+        terms.append(pm.logcdf(dist, upper)[left])
+    if right.size:
+        terms.append(pm.logccdf(dist, lower)[right])
+    if interval.size:
+        log_upper = pm.logcdf(dist, upper)[interval]
+        log_lower = pm.logcdf(dist, lower)[interval]
+        terms.append(pm.math.logdiffexp(log_upper, log_lower))
+    pm.Potential("censored_changes", pt.sum(pt.concatenate(terms)))
+
+
+def _summary_likelihood(data: ModelData, settings: ModelSettings, mu, sigma) -> None:
+    """y ~ Normal(mu, se) with se known, from printed dispersions and ρ, or learned (docs/model.md)."""
+    obs = data.observations
+    n = obs["n"].to_numpy(dtype=float)
+    efficiency = obs["efficiency"].to_numpy(dtype=float)
+    extra = obs["extra_var"].to_numpy(dtype=float)
+    variance = pt.as_tensor_variable(np.nan_to_num(obs["se_known"].to_numpy(dtype=float) ** 2) + extra)
+    disp_rows = np.flatnonzero(obs["se_known"].isna() & obs["disp_pre"].notna())
+    if disp_rows.size:
+        rho = pm.Beta("rho", *settings.corr_prior)
+        d_pre = obs["disp_pre"].to_numpy(dtype=float)[disp_rows]
+        d_post = obs["disp_post"].to_numpy(dtype=float)[disp_rows]
+        change_var = d_pre**2 + d_post**2 - 2 * rho * d_pre * d_post
+        variance = pt.set_subtensor(variance[disp_rows], efficiency[disp_rows] * change_var / n[disp_rows]
+                                    + extra[disp_rows])
+    learned_rows = np.flatnonzero(obs["method"].isin(LEARNED_METHODS).to_numpy())
+    if learned_rows.size:
+        row_sd = _learned_dispersion(data, settings, sigma, learned_rows)
+        variance = pt.set_subtensor(variance[learned_rows], efficiency[learned_rows] * row_sd**2 / n[learned_rows]
+                                    + extra[learned_rows])
+    pm.Deterministic("summary_se", pt.sqrt(variance), dims="summary")
+    pm.Normal("summary_y", mu, pt.sqrt(variance), observed=obs["y"].to_numpy(dtype=float), dims="summary")
+
+
+def _learned_dispersion(data: ModelData, settings: ModelSettings, sigma, rows: np.ndarray):
+    """A row's unknown SD of changes: log-normal around σ[marker], truncated at its P-value bound.
+
+    Drawn by the inverse CDF of the truncated log-normal from a standard normal variable
+    (z = Φ⁻¹(Φ(z_raw)·P(below bound))), a non-centred truncated prior: for an unbounded row
+    z = z_raw.
+    """
+    obs = data.observations.iloc[rows]
+    pm.modelcontext(None).add_coord("summary_learned", obs.index.astype(str))
+    m_idx = data.index(obs, "marker", "marker")
+    bound = obs["se_upper"].to_numpy(dtype=float) * np.sqrt(obs["n"].to_numpy() / obs["efficiency"].to_numpy())
+    bound = np.where(np.isfinite(bound), bound, UNBOUNDED)
+    log_centre = pt.log(sigma[m_idx])
+    omega = settings.row_dispersion_sd
+    z_bound = (pt.log(pt.as_tensor_variable(bound)) - log_centre) / omega
+    upper_prob = pt.clip(_normal_cdf(z_bound), PROB_CLIP, 1.0)
+    z_raw = pm.Normal("row_dispersion_z", 0.0, 1.0, dims="summary_learned")
+    z = _normal_icdf(pt.clip(_normal_cdf(z_raw) * upper_prob, PROB_CLIP, 1 - PROB_CLIP))
+    return pm.Deterministic("row_dispersion", pt.exp(log_centre + omega * z), dims="summary_learned")
+
+
+def _normal_cdf(z):
+    return 0.5 * pt.erfc(-z / np.sqrt(2.0))
+
+
+def _normal_icdf(p):
+    return -np.sqrt(2.0) * pt.erfcinv(2.0 * p)

@@ -1,0 +1,223 @@
+"""The model's data: coords, index arrays and observation arrays from changes.tsv and summaries.tsv."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from crsmeta.errors import InputError
+from crsmeta.model.aggregate import TEMPERATURE, aggregate_observations
+from crsmeta.model.settings import ModelSettings
+
+REFERENCE_POPULATION = "car_t_crs"
+CENSOR_CODES = {"none": 0, "left": 1, "right": 2, "interval": 3}
+LEARNED_METHODS = ("p_value_bound", "dispersion_from_data")
+AUDIT_COLUMNS = ["level", "study_id", "source_rows", "intervention", "marker", "reason"]
+
+
+@dataclasses.dataclass
+class ModelData:
+    """Coords and arrays for :func:`crsmeta.model.build.build_model`.
+
+    ``cases`` and ``observations`` are the rows that enter the model (after the settings'
+    filters), ``audit`` the rows that do not, with the reason.
+    """
+
+    coords: dict[str, list[str]]
+    cases: pd.DataFrame
+    observations: pd.DataFrame
+    audit: pd.DataFrame
+    use_population: bool
+    use_co_interventions: bool
+    use_grade: bool
+
+    @classmethod
+    def from_tables(
+        cls, changes: pd.DataFrame, summaries: pd.DataFrame, settings: ModelSettings
+    ) -> "ModelData":
+        """Filter, aggregate and index the harmonised tables as the settings say."""
+        cases, case_audit = _prepare_cases(changes)
+        observations, summary_audit = aggregate_observations(summaries)
+        summary_audit = pd.DataFrame({
+            "level": "summary", "study_id": summary_audit["study_id"],
+            "source_rows": summary_audit["source_file"] + ":" + summary_audit["source_row"].astype(str),
+            "intervention": summary_audit["intervention"], "marker": summary_audit["marker"],
+            "reason": summary_audit["reason"],
+        })
+        cases, observations, filter_audit = _apply_filters(cases, observations, settings)
+        if cases.empty and observations.empty:
+            raise InputError(
+                "no case-level or summary-level observations are left to model",
+                expected="at least one usable change or summary comparison after the data filters",
+            )
+        coords = _coords(cases, observations)
+        use_population = settings.population is True or (
+            settings.population == "auto" and len(coords["population"]) > 1)
+        audit = pd.concat([case_audit, summary_audit, filter_audit], ignore_index=True)
+        return cls(coords=coords, cases=cases, observations=observations,
+                   audit=audit[AUDIT_COLUMNS], use_population=use_population,
+                   use_co_interventions=settings.co_interventions and bool(coords["co_intervention"]),
+                   use_grade=settings.baseline_grade and bool(cases["grade"].notna().any()) if not cases.empty else False)
+
+    # --- index arrays -------------------------------------------------------------------------
+    def index(self, frame: pd.DataFrame, column: str, dim: str) -> np.ndarray:
+        """Positions of ``frame[column]`` in the coord ``dim``."""
+        lookup = {label: i for i, label in enumerate(self.coords[dim])}
+        return frame[column].map(lookup).to_numpy(dtype=int)
+
+    def study_marker_index(self, frame: pd.DataFrame) -> np.ndarray:
+        keys = frame["study_id"] + "|" + frame["marker"]
+        lookup = {label: i for i, label in enumerate(self.coords["study_marker"])}
+        return keys.map(lookup).to_numpy(dtype=int)
+
+    def co_intervention_matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        """Indicator (row × canonical co-intervention) of co-interventions given in the window."""
+        names = self.coords["co_intervention"]
+        sets = frame["co_interventions"].fillna("").str.split(";")
+        return np.array([[float(name in given) for name in names] for given in sets]).reshape(
+            len(frame), len(names))
+
+    def centred_grade(self) -> np.ndarray:
+        """Mean of each patient's possible ASTCT grades, centred; 0 (the mean) where none given."""
+        grade = self.cases["grade"]
+        return (grade - grade.mean()).fillna(0.0).to_numpy(dtype=float)
+
+    @property
+    def lab_markers(self) -> list[str]:
+        return [m for m in self.coords["marker"] if m != TEMPERATURE]
+
+    @property
+    def has_temperature(self) -> bool:
+        return TEMPERATURE in self.coords["marker"]
+
+    # --- summaries ----------------------------------------------------------------------------
+    def cells(self) -> pd.DataFrame:
+        """(intervention, marker) cells with data and the populations the data come from."""
+        frames = [f[["intervention", "marker", "population"]] for f in (self.cases, self.observations)]
+        return pd.concat(frames).drop_duplicates().sort_values(["intervention", "marker", "population"])
+
+    def counts(self) -> pd.DataFrame:
+        """Per (intervention, marker): populations, n_studies, n_patients, n_summary_rows.
+
+        n_patients counts case-level patients plus the n of each summary comparison (arms of
+        a trial are different patients; a cohort's n is counted once per marker).
+        """
+        cases = self.cases.assign(n=1.0, summary=0)
+        observations = self.observations.assign(summary=1)
+        both = pd.concat([cases[["intervention", "marker", "population", "study_id", "n", "summary"]],
+                          observations[["intervention", "marker", "population", "study_id", "n", "summary"]]])
+        grouped = both.groupby(["intervention", "marker"], sort=True)
+        return pd.DataFrame({
+            "populations": grouped["population"].agg(lambda p: ";".join(sorted(set(p)))),
+            "n_studies": grouped["study_id"].nunique(),
+            "n_patients": grouped["n"].sum().round().astype(int),
+            "n_summary_rows": grouped["summary"].sum().astype(int),
+        }).reset_index()
+
+    def is_synthetic(self) -> bool:
+        return bool(self.cases["synthetic"].any() or self.observations["synthetic"].any())
+
+    def summary_arrays(self) -> dict[str, Any]:
+        """Arrays of the summary observations, split by how their SE is known."""
+        obs = self.observations
+        se_known = obs["se_known"].notna().to_numpy()
+        disp_known = (obs["disp_pre"].notna() & ~obs["se_known"].notna()).to_numpy()
+        return {
+            "se_known": se_known, "disp_known": disp_known, "learned": ~(se_known | disp_known),
+        }
+
+
+def _prepare_cases(changes: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    cases = changes.copy()
+    for column in ("change", "change_lower", "change_upper"):
+        cases[column] = pd.to_numeric(cases[column], errors="coerce")
+    for column in ("digitised", "synthetic"):
+        cases[column] = cases[column].astype(str).str.lower().eq("true")
+    cases["co_interventions"] = cases["co_interventions"].fillna("").astype(str)
+    cases["censoring"] = cases["censoring"].fillna("").astype(str).replace("", "none")
+    unknown = ~cases["censoring"].isin(list(CENSOR_CODES))
+    if unknown.any():
+        raise InputError(
+            f"changes.tsv: censoring {cases.loc[unknown, 'censoring'].iloc[0]!r}",
+            column="censoring", expected="none, left, right or interval",
+        )
+    cases["grade"] = cases["astct_grades"].fillna("").astype(str).map(_mean_grade)
+    exact = cases["censoring"].eq("none")
+    uninformative = ~exact & ~(np.isfinite(cases["change_lower"]) | np.isfinite(cases["change_upper"]))
+    unusable = (exact & ~np.isfinite(cases["change"])) | uninformative
+    audit = pd.DataFrame({
+        "level": "case", "study_id": cases.loc[unusable, "study_id"],
+        "source_rows": cases.loc[unusable, "source_rows"],
+        "intervention": cases.loc[unusable, "intervention"], "marker": cases.loc[unusable, "marker"],
+        "reason": np.where(uninformative[unusable], "change censored on both sides: no information",
+                           "no finite change"),
+    })
+    return cases[~unusable].reset_index(drop=True), audit
+
+
+def _mean_grade(text: str) -> float:
+    """Equal-weight mean of the possible ASTCT grades of a grade set such as ``1|3|4``."""
+    grades = [float(g) for g in text.split("|") if g.strip()]
+    return float(np.mean(grades)) if grades else np.nan
+
+
+def _apply_filters(
+    cases: pd.DataFrame, observations: pd.DataFrame, settings: ModelSettings
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    audits = []
+
+    def drop(frame: pd.DataFrame, mask: pd.Series, level: str, reason: str) -> pd.DataFrame:
+        audits.append(pd.DataFrame({
+            "level": level, "study_id": frame.loc[mask, "study_id"],
+            "source_rows": frame.loc[mask, "source_rows"],
+            "intervention": frame.loc[mask, "intervention"], "marker": frame.loc[mask, "marker"],
+            "reason": reason,
+        }))
+        return frame[~mask].reset_index(drop=True)
+
+    for level, frame_name, include in (("case", "cases", settings.include_cases),
+                                       ("summary", "observations", settings.include_summaries)):
+        frame = cases if frame_name == "cases" else observations
+        if not include:
+            frame = drop(frame, pd.Series(True, index=frame.index), level, f"analysis excludes {level}-level data")
+        if settings.exclude_digitised:
+            frame = drop(frame, frame["digitised"], level, "analysis excludes digitised values")
+        if settings.exclude_studies:
+            frame = drop(frame, frame["study_id"].isin(settings.exclude_studies), level,
+                         "analysis leaves this study out")
+        if frame_name == "cases":
+            cases = frame
+        else:
+            observations = frame
+    audit = pd.concat(audits, ignore_index=True) if audits else pd.DataFrame(columns=AUDIT_COLUMNS)
+    return cases, observations, audit
+
+
+def _coords(cases: pd.DataFrame, observations: pd.DataFrame) -> dict[str, list[str]]:
+    both = pd.concat([cases[["study_id", "intervention", "marker", "population", "co_interventions"]],
+                      observations[["study_id", "intervention", "marker", "population", "co_interventions"]]])
+    markers = sorted(set(both["marker"]) - {TEMPERATURE})
+    if TEMPERATURE in set(both["marker"]):
+        markers.append(TEMPERATURE)
+    populations = sorted(set(both["population"]))
+    if REFERENCE_POPULATION in populations:
+        populations.remove(REFERENCE_POPULATION)
+        populations.insert(0, REFERENCE_POPULATION)
+    co = sorted({name for text in both["co_interventions"] for name in text.split(";") if name})
+    study_marker = sorted(set(both["study_id"] + "|" + both["marker"]))
+    return {
+        "intervention": sorted(set(both["intervention"])),
+        "marker": markers,
+        "lab_marker": [m for m in markers if m != TEMPERATURE],
+        "study": sorted(set(both["study_id"])),
+        "study_marker": study_marker,
+        "population": populations,
+        "population_shifted": populations[1:],
+        "family": ["log_ratio", "temperature"],
+        "co_intervention": co,
+        "case": [str(i) for i in range(len(cases))],
+        "summary": [str(i) for i in range(len(observations))],
+    }

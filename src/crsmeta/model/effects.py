@@ -1,0 +1,102 @@
+"""The effects table: one row per (intervention, marker) cell with data."""
+
+from __future__ import annotations
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from crsmeta.model.aggregate import TEMPERATURE
+from crsmeta.model.data import ModelData
+
+STANDARD_CARE = "standard_care"
+HALVING = float(np.log(0.5))  # p_reduction_50 for markers: P(pct < -50) = P(theta < log 0.5)
+TEMPERATURE_DROP_DEGC = -1.0  # p_reduction_50 for temperature: P(theta < -1 degC)
+PREDICTION_SEED = 20240917
+
+COLUMNS = [
+    "intervention", "marker", "scale", "populations", "n_studies", "n_patients", "n_summary_rows",
+    "theta_median", "theta_lo95", "theta_hi95", "pct_median", "pct_lo95", "pct_hi95",
+    "p_reduction", "p_reduction_50", "reduction_50_threshold", "tau_median", "pred_lo95",
+    "pred_hi95", "contrast_median", "contrast_lo95", "contrast_hi95",
+    "p_better_than_standard_care", "contrast_note",
+]
+
+
+def effects_table(idata: az.InferenceData, data: ModelData) -> pd.DataFrame:
+    """Posterior summaries of each cell's change, its prediction interval and its contrast.
+
+    θ is reported in the population(s) the cell's data come from: with the population
+    covariate on, θ[i, m] (reference population) plus the population shift, averaged over the
+    cell's populations weighted by their number of observations.
+    """
+    posterior = az.extract(idata, group="posterior")
+    counts = data.counts().set_index(["intervention", "marker"])
+    rng = np.random.default_rng(PREDICTION_SEED)
+    rows = []
+    for (intervention, marker), count in counts.iterrows():
+        theta = _cell_draws(posterior, data, intervention, marker)
+        tau = posterior["tau"].sel(marker=marker).to_numpy()
+        predicted = theta + tau * rng.standard_normal(theta.shape)
+        rows.append({"intervention": intervention, "marker": marker, **count.to_dict(),
+                     **_summaries(theta, marker), "tau_median": float(np.median(tau)),
+                     "pred_lo95": _q(predicted, 0.025), "pred_hi95": _q(predicted, 0.975),
+                     **_contrast(posterior, data, intervention, marker)})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _cell_draws(posterior: xr.Dataset, data: ModelData, intervention: str, marker: str) -> np.ndarray:
+    theta = posterior["theta"].sel(intervention=intervention, marker=marker).to_numpy()
+    if "population_effect" not in posterior:
+        return theta
+    family = "temperature" if marker == TEMPERATURE else "log_ratio"
+    weights = _population_weights(data, intervention, marker)
+    shift = sum(w * posterior["population_effect"].sel(population=p, family=family).to_numpy()
+                for p, w in weights.items())
+    return theta + shift
+
+
+def _population_weights(data: ModelData, intervention: str, marker: str) -> pd.Series:
+    frames = [f[(f["intervention"] == intervention) & (f["marker"] == marker)]["population"]
+              for f in (data.cases, data.observations)]
+    populations = pd.concat(frames)
+    return populations.value_counts(normalize=True)
+
+
+def _summaries(theta: np.ndarray, marker: str) -> dict:
+    is_temperature = marker == TEMPERATURE
+    pct = theta if is_temperature else 100 * np.expm1(theta)
+    threshold = TEMPERATURE_DROP_DEGC if is_temperature else HALVING
+    return {
+        "scale": "degC_difference" if is_temperature else "log_ratio",
+        "theta_median": _q(theta, 0.5), "theta_lo95": _q(theta, 0.025), "theta_hi95": _q(theta, 0.975),
+        "pct_median": _q(pct, 0.5), "pct_lo95": _q(pct, 0.025), "pct_hi95": _q(pct, 0.975),
+        "p_reduction": float(np.mean(theta < 0)), "p_reduction_50": float(np.mean(theta < threshold)),
+        "reduction_50_threshold": "theta < -1 degC" if is_temperature else "pct < -50",
+    }
+
+
+def _contrast(posterior: xr.Dataset, data: ModelData, intervention: str, marker: str) -> dict:
+    empty = {"contrast_median": np.nan, "contrast_lo95": np.nan, "contrast_hi95": np.nan,
+             "p_better_than_standard_care": np.nan}
+    if intervention == STANDARD_CARE:
+        return empty | {"contrast_note": "this is the standard-care arm"}
+    cells = data.cells()
+    own = set(cells[(cells["intervention"] == intervention) & (cells["marker"] == marker)]["population"])
+    care = set(cells[(cells["intervention"] == STANDARD_CARE) & (cells["marker"] == marker)]["population"])
+    shared = own & care
+    if not shared:
+        note = ("no standard-care data for this marker" if not care else
+                f"standard-care data for this marker only in {', '.join(sorted(care))}")
+        return empty | {"contrast_note": note}
+    theta = posterior["theta"].sel(marker=marker)
+    difference = (theta.sel(intervention=intervention) - theta.sel(intervention=STANDARD_CARE)).to_numpy()
+    return {"contrast_median": _q(difference, 0.5), "contrast_lo95": _q(difference, 0.025),
+            "contrast_hi95": _q(difference, 0.975),
+            "p_better_than_standard_care": float(np.mean(difference < 0)),
+            "contrast_note": f"against standard care in {', '.join(sorted(shared))}"}
+
+
+def _q(values: np.ndarray, q: float) -> float:
+    return float(np.quantile(values, q))

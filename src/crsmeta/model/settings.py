@@ -1,0 +1,132 @@
+"""Model, sampler and diagnostics settings: one frozen object with documented defaults.
+
+The config's ``model``, ``sampler`` and ``diagnostics`` blocks are merged over the defaults
+below. Inside ``model`` the keys may be grouped in sub-blocks ``priors``, ``covariates`` and
+``data``; every key must be a field name of :class:`ModelSettings` (unknown keys are an error,
+so a typo never silently falls back to a default). docs/model.md explains each default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from crsmeta.errors import InputError
+
+MODEL_SUBBLOCKS = ("priors", "covariates", "data")
+CONFIG_BLOCKS = ("model", "sampler", "diagnostics")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSettings:
+    """Everything a fit depends on besides the data.
+
+    Scales are on the effect scale: natural-log ratio for markers, °C for temperature.
+    """
+
+    # priors: markers (log ratio post/pre)
+    grand_mean_sd: float = 1.0  # mu_marker ~ Normal(0, .): a 63% fall is one SD
+    intervention_sd: float = 0.5  # alpha[intervention] ~ Normal(0, .)
+    marker_sd: float = 0.5  # beta[marker] ~ Normal(0, .)
+    interaction_sd: float = 0.5  # scale of the HalfNormal on the SD of gamma[intervention, marker]
+    tau_sd: float = 0.5  # tau[marker] ~ HalfNormal(.) between-study SD
+    sigma_sd: float = 1.0  # sigma[marker] ~ HalfNormal(.) SD of patients' changes within a study
+    # priors: temperature (°C difference), its own block
+    temp_mean_sd: float = 1.0  # mu_temp ~ Normal(0, .)
+    temp_intervention_sd: float = 0.5  # alpha_temp[intervention] ~ Normal(0, .)
+    temp_tau_sd: float = 0.5  # tau[temperature] ~ HalfNormal(.)
+    temp_sigma_sd: float = 1.0  # sigma[temperature] ~ HalfNormal(.)
+    # priors: summary-level rows
+    corr_prior: tuple[float, float] = (5.0, 5.0)  # rho ~ Beta(a, b): pre/post correlation
+    row_dispersion_sd: float = 0.5  # log-scale spread of a row's unknown SD around sigma[marker]
+    covariate_sd: float = 0.5  # population, co-intervention and grade coefficients ~ Normal(0, .)
+    # likelihood
+    likelihood: str = "normal"  # "normal" | "student_t" (case level)
+    nu_prior: tuple[float, float] = (2.0, 0.1)  # nu ~ Gamma(alpha, beta), shifted by +1
+    # covariates: "auto" = on when the data hold at least two populations
+    population: bool | str = "auto"
+    co_interventions: bool = False
+    baseline_grade: bool = False
+    # data filters
+    include_cases: bool = True
+    include_summaries: bool = True
+    exclude_digitised: bool = False
+    exclude_studies: tuple[str, ...] = ()
+    # sampler
+    backend: str = "nutpie"  # "nutpie" | "pymc"
+    chains: int = 4
+    draws: int = 1000
+    tune: int = 1000
+    target_accept: float = 0.95
+    seed: int = 20240917
+    cores: int = 4
+    prior_draws: int = 500
+    # diagnostics gate
+    gate: bool = True
+    rhat_max: float = 1.01
+    ess_min: float = 400.0
+    max_divergences: int = 0
+    bfmi_min: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.likelihood not in ("normal", "student_t"):
+            raise InputError(
+                f"model.likelihood is {self.likelihood!r}", expected="'normal' or 'student_t'"
+            )
+        if self.backend not in ("nutpie", "pymc"):
+            raise InputError(f"sampler.backend is {self.backend!r}", expected="'nutpie' or 'pymc'")
+        if self.population not in (True, False, "auto"):
+            raise InputError(
+                f"model.covariates.population is {self.population!r}",
+                expected="true, false or 'auto'",
+            )
+        for name in ("corr_prior", "nu_prior", "exclude_studies"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> "ModelSettings":
+        """Merge the config's ``model``, ``sampler`` and ``diagnostics`` blocks over the defaults."""
+        changes: dict[str, Any] = {}
+        for block in CONFIG_BLOCKS:
+            changes.update(_flatten_block(block, cfg.get(block) or {}))
+        return cls.from_dict(changes)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "ModelSettings":
+        """Settings from a flat mapping of field names (e.g. :meth:`to_dict` after a round trip)."""
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InputError(
+                f"unknown model setting(s) {', '.join(unknown)}",
+                expected=f"one of {', '.join(sorted(known))}",
+            )
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> "ModelSettings":
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types only (tuples as lists), for Snakemake params and JSON."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def config_hash(self) -> str:
+        """SHA-256 of the settings, stamped into every posterior file."""
+        text = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _flatten_block(block: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if block == "model" and key in MODEL_SUBBLOCKS:
+            if not isinstance(value, Mapping):
+                raise InputError(f"config '{block}.{key}' is not a mapping", expected="a mapping")
+            flat.update(value)
+        else:
+            flat[key] = value
+    return flat

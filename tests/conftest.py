@@ -1,0 +1,84 @@
+"""Shared fixtures: tiny hand-made harmonised tables in the design.md column layout."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+CHANGE_COLUMNS = [
+    "study_id", "patient_id", "population", "intervention", "co_interventions", "marker",
+    "astct_grades", "pre_value", "post_value", "pre_censoring", "post_censoring", "hours", "change",
+    "change_lower", "change_upper", "censoring", "digitised", "flags", "source_rows", "synthetic",
+]
+SUMMARY_COLUMNS = [
+    "study_id", "population", "design", "arm", "intervention", "source_intervention",
+    "co_interventions", "marker", "source_marker", "timepoint", "hours", "n", "statistic", "value",
+    "unit", "spread_type", "spread", "spread_low", "spread_high", "p_value", "p_relation",
+    "effect_type", "estimate", "ci_low", "ci_high", "se", "source_value", "source_unit",
+    "source_effect_type", "digitised", "flags", "locator", "quote", "source_file", "source_row",
+    "synthetic",
+]
+
+
+def change_row(study_id, patient_id, intervention, marker, change, *, population="car_t_crs",
+               lower=None, upper=None, censoring="none", **extra) -> dict:
+    """One changes.tsv row as strings; ``lower``/``upper`` only for censored changes."""
+    row = dict.fromkeys(CHANGE_COLUMNS, "")
+    row.update(study_id=study_id, patient_id=str(patient_id), population=population,
+               intervention=intervention, marker=marker, censoring=censoring,
+               change="" if change is None else repr(float(change)),
+               change_lower="" if lower is None else repr(float(lower)),
+               change_upper="" if upper is None else repr(float(upper)),
+               digitised="False", synthetic="True", source_rows=f"{study_id}.csv:{patient_id}")
+    row.update({key: str(value) for key, value in extra.items()})
+    return row
+
+
+def summary_row(study_id, intervention, marker, timepoint, *, n="20", value="", statistic="mean",
+                population="car_t_crs", arm="", source_row="2", **extra) -> dict:
+    """One harmonised summaries.tsv row as strings."""
+    row = dict.fromkeys(SUMMARY_COLUMNS, "")
+    row.update(study_id=study_id, population=population, design="cohort", arm=arm,
+               intervention=intervention, marker=marker, timepoint=timepoint, n=str(n),
+               statistic=statistic, value=str(value), spread_type="none", digitised="False",
+               synthetic="True", source_file=f"{study_id}.csv", source_row=str(source_row))
+    row.update({key: str(value) for key, value in extra.items()})
+    return row
+
+
+@pytest.fixture
+def tiny_changes() -> pd.DataFrame:
+    """SYNTHETIC: two case series (tocilizumab, plasma exchange), one censored change each."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for study, intervention, effect in (("s1", "tocilizumab", -1.0), ("s2", "plasma_exchange", -0.7)):
+        for patient in range(6):
+            for marker, shift in (("IL-6", 0.0), ("ferritin", 0.5)):
+                rows.append(change_row(study, patient, intervention, marker,
+                                       effect + shift + 0.4 * rng.standard_normal()))
+        rows.append(change_row(study, 9, intervention, "IL-6", None, lower=-np.inf, upper=-1.5,
+                               censoring="left"))
+    rows.append(change_row("s1", 10, "tocilizumab", "temperature", -1.2))
+    rows.append(change_row("s1", 11, "tocilizumab", "temperature", -0.8))
+    return pd.DataFrame(rows, columns=CHANGE_COLUMNS)
+
+
+@pytest.fixture
+def tiny_summaries() -> pd.DataFrame:
+    """SYNTHETIC: a cohort with means and P values, and a two-arm trial with medians and IQRs."""
+    rows = [
+        summary_row("c1", "emapalumab", "IL-6", "pre", value=200, p_value=0.018, p_relation="=", n=30),
+        summary_row("c1", "emapalumab", "IL-6", "post", value=80, p_value=0.018, p_relation="=", n=30),
+        summary_row("c1", "emapalumab", "temperature", "pre", value=39.6, p_value=0.001, p_relation="<", n=30),
+        summary_row("c1", "emapalumab", "temperature", "post", value=38.4, p_value=0.001, p_relation="<", n=30),
+        summary_row("t1", "hemoadsorption", "IL-6", "pre", value=2000, statistic="median", arm="device",
+                    population="viral_cytokine_storm", spread_type="iqr", spread_low=900, spread_high=3600, n=12),
+        summary_row("t1", "hemoadsorption", "IL-6", "post", value=500, statistic="median", arm="device",
+                    population="viral_cytokine_storm", spread_type="iqr", spread_low=200, spread_high=1100, n=12),
+        summary_row("t1", "standard_care", "IL-6", "pre", value=3000, statistic="median", arm="control",
+                    population="viral_cytokine_storm", n=12),
+        summary_row("t1", "standard_care", "IL-6", "post", value=1500, statistic="median", arm="control",
+                    population="viral_cytokine_storm", n=12),
+    ]
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)

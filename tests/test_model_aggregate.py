@@ -1,0 +1,97 @@
+"""Summary rows → observations: each conversion against a hand-computed number."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from conftest import SUMMARY_COLUMNS, summary_row
+from crsmeta.model.aggregate import aggregate_observations
+
+
+def observations(*rows):
+    return aggregate_observations(pd.DataFrame(list(rows), columns=SUMMARY_COLUMNS))
+
+
+def test_exact_p_value_gives_the_paired_t_standard_error():
+    obs, audit = observations(
+        summary_row("z", "emapalumab", "IL-10", "pre", value=222.29, p_value=0.018, p_relation="=", n=38),
+        summary_row("z", "emapalumab", "IL-10", "post", value=86.09, p_value=0.018, p_relation="=", n=38),
+    )
+    y = math.log(86.09 / 222.29)
+    assert audit.empty
+    assert obs.loc[0, "y"] == pytest.approx(y)
+    assert obs.loc[0, "se_known"] == pytest.approx(abs(y) / stats.t.ppf(1 - 0.009, 37))
+    assert obs.loc[0, "method"] == "p_value_exact"
+
+
+def test_p_value_inequality_is_an_upper_bound_on_the_standard_error():
+    obs, _ = observations(
+        summary_row("z", "emapalumab", "temperature", "pre", value=39.61, p_value=0.001, p_relation="<", n=38),
+        summary_row("z", "emapalumab", "temperature", "post", value=38.38, p_value=0.001, p_relation="<", n=38),
+    )
+    assert obs.loc[0, "y"] == pytest.approx(-1.23)
+    assert np.isnan(obs.loc[0, "se_known"])
+    assert obs.loc[0, "se_upper"] == pytest.approx(1.23 / stats.t.ppf(1 - 0.0005, 37))
+    assert obs.loc[0, "method"] == "p_value_bound"
+
+
+def test_median_with_iqr_uses_log_quantiles_and_the_median_efficiency():
+    obs, _ = observations(
+        summary_row("h", "hemoadsorption", "IL-6", "pre", value=2269, statistic="median", n=12,
+                    spread_type="iqr", spread_low=948, spread_high=3679),
+        summary_row("h", "hemoadsorption", "IL-6", "post", value=400, statistic="median", n=12,
+                    spread_type="iqr", spread_low=200, spread_high=900),
+    )
+    denominator = 2 * stats.norm.ppf((0.75 * 12 - 0.125) / (12 + 0.25))
+    assert obs.loc[0, "disp_pre"] == pytest.approx(math.log(3679 / 948) / denominator)
+    assert obs.loc[0, "disp_post"] == pytest.approx(math.log(900 / 200) / denominator)
+    assert obs.loc[0, "efficiency"] == pytest.approx(math.pi / 2)
+    assert obs.loc[0, "method"] == "iqr_log"
+
+
+def test_mean_with_sd_gives_the_coefficient_of_variation():
+    obs, _ = observations(
+        summary_row("m", "tocilizumab", "CRP", "pre", value=100, spread_type="sd", spread=50, n=10),
+        summary_row("m", "tocilizumab", "CRP", "post", value=40, spread_type="se", spread=5, n=10),
+    )
+    assert obs.loc[0, "disp_pre"] == pytest.approx(0.5)
+    assert obs.loc[0, "disp_post"] == pytest.approx(5 * math.sqrt(10) / 40)
+    assert obs.loc[0, "method"] == "sd_reported"
+
+
+def test_reported_effect_with_ci_enters_with_its_standard_error():
+    obs, _ = observations(summary_row("c", "hemoadsorption", "IL-6", "change", n=17, effect_type="log_ratio",
+                                      estimate=0.30, ci_low=-0.70, ci_high=1.30))
+    assert obs.loc[0, "se_known"] == pytest.approx(2.0 / (2 * 1.959964), rel=1e-5)
+    assert obs.loc[0, "kind"] == "effect" and obs.loc[0, "method"] == "ci_reported"
+
+
+def test_percent_change_without_spread_learns_its_dispersion_and_is_flagged():
+    obs, _ = observations(summary_row("h", "hemoadsorption", "IL-6", "change", n=12, statistic="not_stated",
+                                      effect_type="log_ratio", estimate=math.log(1 - 0.83),
+                                      source_effect_type="percent_change"))
+    assert obs.loc[0, "y"] == pytest.approx(math.log(0.17))
+    assert obs.loc[0, "method"] == "dispersion_from_data"
+    assert obs.loc[0, "efficiency"] == pytest.approx(math.pi / 2)
+    assert set(obs.loc[0, "flags"].split(";")) >= {"percent_change", "statistic_not_stated"}
+
+
+def test_missing_n_and_missing_partner_go_to_the_audit_with_reasons():
+    obs, audit = observations(
+        summary_row("a", "tocilizumab", "IL-6", "pre", value=100, n=""),
+        summary_row("a", "tocilizumab", "IL-6", "post", value=50, n=""),
+        summary_row("b", "tocilizumab", "IL-6", "pre", value=100, n=5),
+    )
+    assert obs.empty
+    reasons = list(audit["reason"])
+    assert reasons.count("n not reported: the row cannot be weighted") == 2
+    assert any(reason.startswith("no post summary to pair with") for reason in reasons)
+
+
+def test_between_arm_effect_is_not_taken_for_a_change():
+    obs, audit = observations(summary_row("c", "hemoadsorption", "IL-6", "change", n=17,
+                                          effect_type="between_arm_log_ratio", estimate=0.3, se=0.5))
+    assert obs.empty and "not a before/after change" in audit.loc[0, "reason"]

@@ -1,0 +1,79 @@
+"""Model structure on a tiny hand-made dataset: settings, coords, dims, shapes (no sampling)."""
+
+import numpy as np
+import pymc as pm
+import pytest
+
+from crsmeta.errors import InputError
+from crsmeta.model import ModelData, ModelSettings, build_model
+from crsmeta.model.analyses import analysis_settings
+
+
+def test_settings_merge_config_blocks_over_defaults():
+    cfg = {"model": {"priors": {"tau_sd": 0.25}, "covariates": {"population": False},
+                     "data": {"exclude_studies": ["x"]}, "likelihood": "student_t"},
+           "sampler": {"chains": 2, "backend": "pymc"}, "diagnostics": {"rhat_max": 1.02}}
+    settings = ModelSettings.from_config(cfg)
+    assert (settings.tau_sd, settings.population, settings.exclude_studies) == (0.25, False, ("x",))
+    assert (settings.likelihood, settings.chains, settings.backend, settings.rhat_max) == ("student_t", 2, "pymc", 1.02)
+    assert ModelSettings.from_dict(settings.to_dict()) == settings
+    assert settings.replace(chains=3).chains == 3
+
+
+def test_unknown_setting_is_an_input_error():
+    with pytest.raises(InputError, match="unknown model setting"):
+        ModelSettings.from_config({"model": {"priors": {"tau_scale": 1.0}}})
+
+
+def test_analysis_settings_names_every_sensitivity_analysis():
+    base = ModelSettings()
+    analyses = analysis_settings(base, {"corr_high": False}, ["s2", "s1"])
+    assert list(analyses)[:1] == ["main"]
+    assert {"loo_s1", "loo_s2", "case_only", "summary_only", "tau_prior_half", "tau_prior_double",
+            "student_t", "no_digitised", "corr_low"} <= set(analyses)
+    assert "corr_high" not in analyses
+    assert analyses["tau_prior_half"].tau_sd == base.tau_sd / 2
+    assert analyses["loo_s1"].exclude_studies == ("s1",)
+    assert list(analysis_settings(base, {"activate": False}, ["s1"])) == ["main"]
+
+
+def test_coords_and_counts(tiny_changes, tiny_summaries):
+    data = ModelData.from_tables(tiny_changes, tiny_summaries, ModelSettings())
+    assert data.coords["marker"] == ["IL-6", "ferritin", "temperature"]
+    assert data.coords["population"][0] == "car_t_crs" and data.use_population
+    counts = data.counts().set_index(["intervention", "marker"])
+    assert counts.loc[("tocilizumab", "IL-6"), "n_patients"] == 7
+    assert counts.loc[("emapalumab", "IL-6"), ["n_studies", "n_patients", "n_summary_rows"]].tolist() == [1, 30, 1]
+    assert ("emapalumab", "ferritin") not in counts.index
+
+
+def test_model_dims_and_shapes(tiny_changes, tiny_summaries):
+    data = ModelData.from_tables(tiny_changes, tiny_summaries, ModelSettings())
+    model = build_model(data, ModelSettings())
+    dims = model.named_vars_to_dims
+    assert dims["theta"] == ("intervention", "marker")
+    assert dims["u"] == ("study_marker",) and dims["tau"] == ("marker",)
+    assert dims["summary_y"] == ("summary",) and dims["change"] == ("case_exact",)
+    point = model.initial_point()
+    theta = pm.draw(model["theta"], random_seed=1)
+    assert theta.shape == (5, 3)
+    assert "censored_changes" in [p.name for p in model.potentials]
+    assert np.isfinite(model.compile_logp()(point))
+
+
+def test_filters_drop_rows_into_the_audit(tiny_changes, tiny_summaries):
+    settings = ModelSettings(include_summaries=False, exclude_studies=("s2",))
+    data = ModelData.from_tables(tiny_changes, tiny_summaries, settings)
+    assert data.observations.empty and set(data.cases["study_id"]) == {"s1"}
+    assert "analysis leaves this study out" in set(data.audit["reason"])
+    with pytest.raises(InputError, match="no case-level or summary-level"):
+        ModelData.from_tables(tiny_changes, tiny_summaries, settings.replace(include_cases=False))
+
+
+def test_covariates_switch_on(tiny_changes, tiny_summaries):
+    changes = tiny_changes.assign(co_interventions="corticosteroids", astct_grades="3|4")
+    settings = ModelSettings(co_interventions=True, baseline_grade=True, population=False)
+    data = ModelData.from_tables(changes, tiny_summaries, settings)
+    model = build_model(data, settings)
+    assert model.named_vars_to_dims["co_intervention_effect"] == ("co_intervention", "family")
+    assert "grade_effect" in model.named_vars and "population_shift" not in model.named_vars

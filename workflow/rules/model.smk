@@ -1,0 +1,73 @@
+# Model stage: per-patient changes, one fit per analysis (main + sensitivity), collected tables.
+# Needs `study_ids()` from common.smk. MODEL_TARGETS lists what `rule all` should request.
+import re
+
+from crsmeta.model.analyses import analysis_settings
+from crsmeta.model.settings import ModelSettings
+
+MODEL_SETTINGS = ModelSettings.from_config(config)
+MODEL_ANALYSES = analysis_settings(MODEL_SETTINGS, config.get("sensitivity", {}), study_ids())
+MODEL_TARGETS = [
+    "results/model/diagnostics.tsv",
+    "results/model/effects_all.tsv",
+    *expand("results/model/{analysis}/posterior.nc", analysis=MODEL_ANALYSES),
+]
+
+
+wildcard_constraints:
+    analysis="|".join(re.escape(name) for name in MODEL_ANALYSES),
+
+
+rule derive_changes:
+    input:
+        cases="results/harmonised/cases.tsv",
+    output:
+        changes="results/model/changes.tsv",
+        pairing="results/audit/pairing.tsv",
+    params:
+        selection=config["changes"]["selection"],
+        window_hours=config["changes"]["window_hours"],
+        target_hours=config["changes"]["target_hours"],
+    log:
+        "logs/derive_changes/derive_changes.log",
+    script:
+        "../scripts/derive_changes.py"
+
+
+rule fit_model:
+    input:
+        changes="results/model/changes.tsv",
+        summaries="results/harmonised/summaries.tsv",
+    output:
+        posterior="results/model/{analysis}/posterior.nc",
+        effects="results/model/{analysis}/effects.tsv",
+        diagnostics="results/model/{analysis}/diagnostics.tsv",
+        observations="results/model/{analysis}/observations.tsv",
+        audit="results/model/{analysis}/audit.tsv",
+    params:
+        settings=lambda wildcards: MODEL_ANALYSES[wildcards.analysis].to_dict(),
+        config_hash=lambda wildcards: MODEL_ANALYSES[wildcards.analysis].config_hash(),
+    threads: MODEL_SETTINGS.chains
+    resources:
+        mem_mb=2000,
+    log:
+        "logs/fit_model/{analysis}.log",
+    benchmark:
+        "benchmarks/fit_model/{analysis}.tsv"
+    script:
+        "../scripts/fit_model.py"
+
+
+rule collect_diagnostics:
+    input:
+        diagnostics=expand("results/model/{analysis}/diagnostics.tsv", analysis=MODEL_ANALYSES),
+        effects=expand("results/model/{analysis}/effects.tsv", analysis=MODEL_ANALYSES),
+    output:
+        diagnostics="results/model/diagnostics.tsv",
+        effects="results/model/effects_all.tsv",
+    params:
+        analyses=list(MODEL_ANALYSES),
+    log:
+        "logs/collect_diagnostics/collect_diagnostics.log",
+    script:
+        "../scripts/collect_diagnostics.py"

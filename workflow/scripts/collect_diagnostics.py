@@ -1,0 +1,24 @@
+"""All analyses' diagnostics and effects in two tables, with an `analysis` column."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 - first, so every error is logged
+
+import pandas as pd
+
+from crsmeta.io import read_tsv, write_tsv
+
+
+def collect(paths: list[str], analyses: list[str]) -> pd.DataFrame:
+    frames = [read_tsv(path).assign(analysis=name) for path, name in zip(paths, analyses)]
+    frame = pd.concat(frames, ignore_index=True)
+    return frame[["analysis", *[c for c in frame.columns if c != "analysis"]]]
+
+
+def main(smk) -> None:
+    analyses = list(smk.params.analyses)
+    write_tsv(collect(list(smk.input.diagnostics), analyses), smk.output.diagnostics)
+    write_tsv(collect(list(smk.input.effects), analyses), smk.output.effects)
+
+
+main(snakemake)  # noqa: F821
