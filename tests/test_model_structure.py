@@ -53,7 +53,9 @@ def test_model_dims_and_shapes(tiny_changes, tiny_summaries):
     dims = model.named_vars_to_dims
     assert dims["theta"] == ("intervention", "marker")
     assert dims["u"] == ("study_marker",) and dims["tau"] == ("marker",)
-    assert dims["summary_y"] == ("summary",) and dims["change"] == ("case_exact",)
+    assert dims["summary_y"] == ("summary_known",) and dims["change"] == ("case_exact",)
+    assert dims["summary_y_learned"] == ("summary_learned",)
+    assert "summary_se_bounds" in [p.name for p in model.potentials]
     point = model.initial_point()
     theta = pm.draw(model["theta"], random_seed=1)
     assert theta.shape == (5, 3)

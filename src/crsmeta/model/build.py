@@ -9,8 +9,6 @@ import pytensor.tensor as pt
 from crsmeta.model.data import CENSOR_CODES, LEARNED_METHODS, ModelData
 from crsmeta.model.settings import ModelSettings
 
-PROB_CLIP = 1e-10
-UNBOUNDED = 1e6  # stands for "no bound" on a row's SD: its truncation probability is 1
 
 
 def build_model(data: ModelData, settings: ModelSettings) -> pm.Model:
@@ -144,11 +142,12 @@ def _censored_terms(cases, code: np.ndarray, dist) -> None:
 
 
 def _summary_likelihood(data: ModelData, settings: ModelSettings, mu, sigma) -> None:
-    """y ~ Normal(mu, se) with se known, from printed dispersions and ρ, or learned (docs/model.md)."""
+    """Summary rows: Normal with a known or ρ-dependent SE; Student-t where the SE is learned."""
     obs = data.observations
     n = obs["n"].to_numpy(dtype=float)
     efficiency = obs["efficiency"].to_numpy(dtype=float)
     extra = obs["extra_var"].to_numpy(dtype=float)
+    learned = obs["method"].isin(LEARNED_METHODS).to_numpy()
     variance = pt.as_tensor_variable(np.nan_to_num(obs["se_known"].to_numpy(dtype=float) ** 2) + extra)
     disp_rows = np.flatnonzero(obs["se_known"].isna() & obs["disp_pre"].notna())
     if disp_rows.size:
@@ -158,39 +157,35 @@ def _summary_likelihood(data: ModelData, settings: ModelSettings, mu, sigma) -> 
         change_var = d_pre**2 + d_post**2 - 2 * rho * d_pre * d_post
         variance = pt.set_subtensor(variance[disp_rows], efficiency[disp_rows] * change_var / n[disp_rows]
                                     + extra[disp_rows])
-    learned_rows = np.flatnonzero(obs["method"].isin(LEARNED_METHODS).to_numpy())
-    if learned_rows.size:
-        row_sd = _learned_dispersion(data, settings, sigma, learned_rows)
-        variance = pt.set_subtensor(variance[learned_rows], efficiency[learned_rows] * row_sd**2 / n[learned_rows]
-                                    + extra[learned_rows])
-    pm.Deterministic("summary_se", pt.sqrt(variance), dims="summary")
-    pm.Normal("summary_y", mu, pt.sqrt(variance), observed=obs["y"].to_numpy(dtype=float), dims="summary")
+    model = pm.modelcontext(None)
+    known = np.flatnonzero(~learned)
+    if known.size:
+        model.add_coord("summary_known", obs.index[known].astype(str))
+        pm.Normal("summary_y", mu[known], pt.sqrt(variance[known]), observed=obs["y"].to_numpy()[known],
+                  dims="summary_known")
+    rows = np.flatnonzero(learned)
+    if rows.size:
+        mean_variance = efficiency[rows] * sigma[data.index(obs.iloc[rows], "marker", "marker")] ** 2 / n[rows] + extra[rows]
+        _learned_variance_rows(obs.iloc[rows], mu[rows], mean_variance, settings.row_variance_shape)
 
 
-def _learned_dispersion(data: ModelData, settings: ModelSettings, sigma, rows: np.ndarray):
-    """A row's unknown SD of changes: log-normal around σ[marker], truncated at its P-value bound.
+def _learned_variance_rows(obs, mu, mean_variance, shape: float) -> None:
+    """Rows whose SE was not printed: se² ~ InverseGamma(a, b), E[se²] = σ[marker]²·eff/n + extra.
 
-    Drawn by the inverse CDF of the truncated log-normal from a standard normal variable
-    (z = Φ⁻¹(Φ(z_raw)·P(below bound))), a non-centred truncated prior: for an unbounded row
-    z = z_raw.
+    The unknown variance is integrated out exactly: y ~ StudentT(2a, mu, sqrt(b/a)). A P value
+    printed as an inequality truncates se² at its bound; the truncated integral adds
+    log P(se² ≤ bound | y) − log P(se² ≤ bound), both regularised incomplete gamma functions
+    (the conditional of se² given y is InverseGamma(a + 1/2, b + (y − mu)²/2)).
     """
-    obs = data.observations.iloc[rows]
     pm.modelcontext(None).add_coord("summary_learned", obs.index.astype(str))
-    m_idx = data.index(obs, "marker", "marker")
-    bound = obs["se_upper"].to_numpy(dtype=float) * np.sqrt(obs["n"].to_numpy() / obs["efficiency"].to_numpy())
-    bound = np.where(np.isfinite(bound), bound, UNBOUNDED)
-    log_centre = pt.log(sigma[m_idx])
-    omega = settings.row_dispersion_sd
-    z_bound = (pt.log(pt.as_tensor_variable(bound)) - log_centre) / omega
-    upper_prob = pt.clip(_normal_cdf(z_bound), PROB_CLIP, 1.0)
-    z_raw = pm.Normal("row_dispersion_z", 0.0, 1.0, dims="summary_learned")
-    z = _normal_icdf(pt.clip(_normal_cdf(z_raw) * upper_prob, PROB_CLIP, 1 - PROB_CLIP))
-    return pm.Deterministic("row_dispersion", pt.exp(log_centre + omega * z), dims="summary_learned")
-
-
-def _normal_cdf(z):
-    return 0.5 * pt.erfc(-z / np.sqrt(2.0))
-
-
-def _normal_icdf(p):
-    return -np.sqrt(2.0) * pt.erfcinv(2.0 * p)
+    y = obs["y"].to_numpy(dtype=float)
+    b = (shape - 1.0) * mean_variance
+    pm.StudentT("summary_y_learned", nu=2 * shape, mu=mu, sigma=pt.sqrt(b / shape), observed=y,
+                dims="summary_learned")
+    bounded = np.flatnonzero(np.isfinite(obs["se_upper"].to_numpy(dtype=float)))
+    if bounded.size:
+        bound = obs["se_upper"].to_numpy(dtype=float)[bounded] ** 2
+        b_bounded = b[bounded]
+        posterior_mass = pt.gammaincc(shape + 0.5, (b_bounded + (y[bounded] - mu[bounded]) ** 2 / 2) / bound)
+        prior_mass = pt.gammaincc(shape, b_bounded / bound)
+        pm.Potential("summary_se_bounds", pt.sum(pt.log(posterior_mass) - pt.log(prior_mass)))

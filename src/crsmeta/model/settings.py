@@ -41,7 +41,7 @@ class ModelSettings:
     temp_sigma_sd: float = 1.0  # sigma[temperature] ~ HalfNormal(.)
     # priors: summary-level rows
     corr_prior: tuple[float, float] = (5.0, 5.0)  # rho ~ Beta(a, b): pre/post correlation
-    row_dispersion_sd: float = 0.5  # log-scale spread of a row's unknown SD around sigma[marker]
+    row_variance_shape: float = 3.0  # a of InverseGamma(a, b) on a row's unknown se² (mean tied to sigma)
     covariate_sd: float = 0.5  # population, co-intervention and grade coefficients ~ Normal(0, .)
     # likelihood
     likelihood: str = "normal"  # "normal" | "student_t" (case level)
