@@ -11,7 +11,8 @@ markers, SD in °C for temperature). ``method`` records which route each row too
 - ``se_reported`` / ``ci_reported``: a reported change with its SE or CI → ``se_known``;
 - ``sd_reported``: SD or SE printed for both (or one) side(s) → ``disp_pre``/``disp_post``, ρ prior;
 - ``iqr_log`` / ``range_log``: medians with IQR/range → dispersion of the log (log-normal quantiles,
-  Wan et al. 2014 denominators) with the median's efficiency π/2;
+  Wan et al. 2014 denominators) with the median's efficiency π/2; ``iqr`` / ``range`` for
+  temperature (Wan et al. on the °C scale);
 - ``p_value_exact``: se = |y| / t⁻¹_{n−1}(1 − p/2) (paired t test assumed) → ``se_known``;
 - ``p_value_bound``: p printed as ``<`` → ``se_upper``; the dispersion is learned from the data
   below that bound;
@@ -188,8 +189,10 @@ def _pair_observation(pre: pd.Series, post: pd.Series) -> dict:
     d_pre, d_post = (_dispersion(r, obs["n"], is_temperature) for r in (pre, post))
     known = [d for d in (d_pre, d_post) if d is not None]
     if known:
-        method = {"iqr": "iqr_log", "range": "range_log"}.get(
-            post["spread_type"] if d_post is not None else pre["spread_type"], "sd_reported")
+        spread_type = post["spread_type"] if d_post is not None else pre["spread_type"]
+        method = {"iqr": "iqr", "range": "range"}.get(spread_type, "sd_reported")
+        if method != "sd_reported" and not is_temperature:
+            method += "_log"
         if len(known) == 1:
             obs["flags"].append("dispersion_one_side")
         obs |= {"disp_pre": known[0] if d_pre is None else d_pre,

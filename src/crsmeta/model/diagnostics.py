@@ -22,7 +22,8 @@ def diagnostics_table(idata: az.InferenceData, analysis: str) -> pd.DataFrame:
     ``kind`` is ``parameter`` or ``chain``; every variable of the posterior is included
     (free parameters and the derived θ, u, ...).
     """
-    summary = az.summary(idata, kind="diagnostics", round_to="none")
+    names = [name for name in idata.posterior.data_vars if not name.endswith("__")]  # no transformed copies
+    summary = az.summary(idata, var_names=names, kind="diagnostics", round_to="none")
     parameters = pd.DataFrame({
         "analysis": analysis, "kind": "parameter", "parameter": summary.index,
         "chain": pd.NA, "r_hat": summary["r_hat"].to_numpy(),

@@ -31,14 +31,15 @@ class ModelSettings:
     grand_mean_sd: float = 1.0  # mu_marker ~ Normal(0, .): a 63% fall is one SD
     intervention_sd: float = 0.5  # alpha[intervention] ~ Normal(0, .)
     marker_sd: float = 0.5  # beta[marker] ~ Normal(0, .)
-    interaction_sd: float = 0.5  # scale of the HalfNormal on the SD of gamma[intervention, marker]
-    tau_sd: float = 0.5  # tau[marker] ~ HalfNormal(.) between-study SD
-    sigma_sd: float = 1.0  # sigma[marker] ~ HalfNormal(.) SD of patients' changes within a study
+    interaction_sd: float = 0.5  # prior mean of the SD of gamma[intervention, marker] (Gamma(2, 2/mean))
+    tau_sd: float = 0.5  # scale of tau[marker], the between-study SD (prior mean for "gamma")
+    tau_prior: str = "gamma"  # "gamma": Gamma(2, 2/tau_sd) | "halfnormal": HalfNormal(tau_sd)
+    sigma_sd: float = 1.0  # prior mean of sigma[marker] ~ Gamma(2, 2/mean): SD of patients' changes
     # priors: temperature (°C difference), its own block
     temp_mean_sd: float = 1.0  # mu_temp ~ Normal(0, .)
     temp_intervention_sd: float = 0.5  # alpha_temp[intervention] ~ Normal(0, .)
-    temp_tau_sd: float = 0.5  # tau[temperature] ~ HalfNormal(.)
-    temp_sigma_sd: float = 1.0  # sigma[temperature] ~ HalfNormal(.)
+    temp_tau_sd: float = 0.5  # scale of tau[temperature], as tau_sd
+    temp_sigma_sd: float = 1.0  # prior mean of sigma[temperature] ~ Gamma(2, 2/mean)
     # priors: summary-level rows
     corr_prior: tuple[float, float] = (5.0, 5.0)  # rho ~ Beta(a, b): pre/post correlation
     row_variance_shape: float = 3.0  # a of InverseGamma(a, b) on a row's unknown se² (mean tied to sigma)
@@ -76,6 +77,8 @@ class ModelSettings:
             raise InputError(
                 f"model.likelihood is {self.likelihood!r}", expected="'normal' or 'student_t'"
             )
+        if self.tau_prior not in ("gamma", "halfnormal"):
+            raise InputError(f"model.priors.tau_prior is {self.tau_prior!r}", expected="'gamma' or 'halfnormal'")
         if self.backend not in ("nutpie", "pymc"):
             raise InputError(f"sampler.backend is {self.backend!r}", expected="'nutpie' or 'pymc'")
         if self.population not in (True, False, "auto"):
