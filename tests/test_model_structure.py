@@ -17,6 +17,8 @@ def test_settings_merge_config_blocks_over_defaults():
     assert (settings.tau_sd, settings.population, settings.exclude_studies) == (0.25, False, ("x",))
     assert (settings.likelihood, settings.chains, settings.backend, settings.rhat_max) == ("student_t", 2, "pymc", 1.02)
     assert ModelSettings.from_dict(settings.to_dict()) == settings
+    assert ModelSettings.from_config({"seed": 7}).seed == 7
+    assert ModelSettings.from_config({"seed": 7, "sampler": {"seed": 8}}).seed == 8
     assert settings.replace(chains=3).chains == 3
 
 
@@ -35,6 +37,8 @@ def test_analysis_settings_names_every_sensitivity_analysis():
     assert analyses["tau_prior_half"].tau_sd == base.tau_sd / 2
     assert analyses["loo_s1"].exclude_studies == ("s1",)
     assert list(analysis_settings(base, {"activate": False}, ["s1"])) == ["main"]
+    only = analysis_settings(base, {"leave_one_out": ["s2"]}, ["s1", "s2"])
+    assert "loo_s2" in only and "loo_s1" not in only
 
 
 def test_coords_and_counts(tiny_changes, tiny_summaries):

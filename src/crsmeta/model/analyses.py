@@ -26,7 +26,10 @@ SENSITIVITY_DEFAULTS: dict[str, Any] = {
 def analysis_settings(
     base: ModelSettings, sensitivity_cfg: Mapping[str, Any], study_ids: list[str]
 ) -> dict[str, ModelSettings]:
-    """``main`` plus one settings object per activated sensitivity analysis, by analysis name."""
+    """``main`` plus one settings object per activated sensitivity analysis, by analysis name.
+
+    ``leave_one_out`` is ``true`` (every study in ``study_ids``), ``false``, or a list of study ids.
+    """
     cfg = SENSITIVITY_DEFAULTS | dict(sensitivity_cfg or {})
     analyses = {"main": base}
     if not cfg["activate"]:
@@ -45,7 +48,8 @@ def analysis_settings(
         if cfg[name]:
             analyses[name] = base.replace(**changes)
     if cfg["leave_one_out"]:
-        for study_id in sorted(study_ids):
+        chosen = study_ids if cfg["leave_one_out"] is True else cfg["leave_one_out"]
+        for study_id in sorted(chosen):
             excluded = tuple(sorted(set(base.exclude_studies) | {study_id}))
             analyses[f"loo_{study_id}"] = base.replace(exclude_studies=excluded)
     return analyses

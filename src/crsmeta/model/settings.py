@@ -91,8 +91,13 @@ class ModelSettings:
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> "ModelSettings":
-        """Merge the config's ``model``, ``sampler`` and ``diagnostics`` blocks over the defaults."""
+        """Merge the config's ``model``, ``sampler`` and ``diagnostics`` blocks over the defaults.
+
+        The top-level ``seed`` is the sampler's seed unless ``sampler.seed`` is given.
+        """
         changes: dict[str, Any] = {}
+        if "seed" in cfg:  # the project's master seed, unless sampler.seed overrides it
+            changes["seed"] = cfg["seed"]
         for block in CONFIG_BLOCKS:
             changes.update(_flatten_block(block, cfg.get(block) or {}))
         return cls.from_dict(changes)
