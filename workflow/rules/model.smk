@@ -71,3 +71,16 @@ rule collect_diagnostics:
         "logs/collect_diagnostics/collect_diagnostics.log",
     script:
         "../scripts/collect_diagnostics.py"
+
+
+rule cross_check_frequentist:
+    input:
+        changes="results/model/changes.tsv",
+        summaries="results/harmonised/summaries.tsv",
+    output:
+        table="results/model/frequentist.tsv",
+        per_study="results/model/frequentist_studies.tsv",
+    log:
+        "logs/cross_check_frequentist/cross_check_frequentist.log",
+    script:
+        "../scripts/cross_check_frequentist.py"

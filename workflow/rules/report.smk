@@ -1,10 +1,6 @@
 # The report: one self-contained HTML file, and forest plots declared for `snakemake --report`.
 
 
-def report_outputs():
-    return ["results/report/report.html", "results/report/forest"]
-
-
 REPORT_INPUTS = {
     "cases": "results/harmonised/cases.tsv",
     "summaries": "results/harmonised/summaries.tsv",
