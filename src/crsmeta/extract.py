@@ -70,7 +70,7 @@ def _read_source(study: Study, spec: TableSpec) -> pd.DataFrame:
     try:
         source = read_table(spec.file, sheet=spec.sheet)
     except InputError as error:
-        raise error.located(study_file=study.path, data_file=spec.relative_file)
+        raise error.located(study_file=study.path, data_file=spec.relative_file) from None
     except (ValueError, KeyError, OSError) as error:
         raise InputError(
             f"cannot read the table ({error})",

@@ -148,7 +148,7 @@ def harmonise_study(study: Study, cases: pd.DataFrame, summaries: pd.DataFrame) 
     )
 
 
-def _exclusion_reason(cell: _Cell, log: _Log) -> tuple[str | None, str, str]:
+def _exclusion_reason(cell: _Cell) -> tuple[str | None, str, str]:
     """Why a row stays out of the harmonised table, if it does; with its marker and intervention.
 
     Curator exclusions and non-modelled markers (vasopressor counts, response rates, ...) are
@@ -180,7 +180,7 @@ def _canonical_or_source(name: str, canonicalise: Callable[[str], str]) -> str:
 
 def _harmonise_case(study: Study, row: pd.Series, log: _Log) -> dict[str, Any] | None:
     cell = _Cell(study, study.cases, row)
-    reason, marker, intervention = _exclusion_reason(cell, log)
+    reason, marker, intervention = _exclusion_reason(cell)
     if reason is not None:
         log.record(row, "excluded", reason, marker, intervention)
         return None
@@ -198,7 +198,7 @@ def _harmonise_case(study: Study, row: pd.Series, log: _Log) -> dict[str, Any] |
         "design": study.data["design"],
         "intervention": intervention,
         "source_intervention": row["intervention"],
-        "co_interventions": _co_interventions(cell, log),
+        "co_interventions": _co_interventions(cell),
         "marker": marker,
         "source_marker": row["marker"],
         "timepoint": timepoint,
@@ -284,7 +284,7 @@ def _change_value(cell: _Cell, marker: str, log: _Log) -> tuple[float, str, str]
     return math.log(ratio), "log_ratio", "none"
 
 
-def _co_interventions(cell: _Cell, log: _Log) -> str:
+def _co_interventions(cell: _Cell) -> str:
     names = cell.call("co_interventions", vocabulary.canonical_co_interventions, cell.row["co_interventions"])
     return ";".join(names)
 
@@ -340,7 +340,7 @@ def _optional_count(cell: _Cell, canonical: str) -> float:
 
 def _harmonise_summary(study: Study, row: pd.Series, log: _Log) -> dict[str, Any] | None:
     cell = _Cell(study, study.summaries, row)
-    reason, marker, intervention = _exclusion_reason(cell, log)
+    reason, marker, intervention = _exclusion_reason(cell)
     if reason is not None:
         log.record(row, "excluded", reason, marker, intervention)
         return None
@@ -353,7 +353,7 @@ def _harmonise_summary(study: Study, row: pd.Series, log: _Log) -> dict[str, Any
         "arm": row["arm"],
         "intervention": intervention,
         "source_intervention": row["intervention"],
-        "co_interventions": _co_interventions(cell, log),
+        "co_interventions": _co_interventions(cell),
         "marker": marker,
         "source_marker": row["marker"],
         "timepoint": timepoint,

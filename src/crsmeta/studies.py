@@ -46,7 +46,8 @@ class TableSpec:
 class Study:
     """One validated study file."""
 
-    path: Path  # as given (relative to the project directory where possible)
+    path: Path  # as given in the config, relative to the project directory
+    file: Path  # the study file itself, resolved
     data: Mapping[str, Any]
     cases: TableSpec | None
     summaries: TableSpec | None
@@ -82,22 +83,23 @@ def study_schema() -> dict[str, Any]:
 
 
 def load_study(path: str | Path, project_dir: str | Path = ".") -> Study:
-    """Load, validate and resolve one study file.
+    """Load, validate and resolve one study file (a relative path is taken from ``project_dir``).
 
     Raises :class:`InputError` naming the study file, the line and the key at fault.
     """
     path = Path(path)
     project_dir = Path(project_dir).resolve()
-    data = load_yaml(path)
+    data = load_yaml(path if path.is_absolute() else project_dir / path)
     if not isinstance(data, dict):
         raise InputError(
             "the study file is not a mapping of keys to values",
             study_file=path,
             expected="a YAML mapping with id, citation, population, design, grading_scale, ...",
         )
-    _validate_against_schema(data, path)
+    _validate_against_schema(data, path, project_dir)
     return Study(
         path=path,
+        file=(project_dir / path).resolve(),
         data=data,
         cases=_table_spec("cases", data.get("cases"), path, project_dir),
         summaries=_table_spec("summaries", data.get("summaries"), path, project_dir),
@@ -119,14 +121,14 @@ def check_unique_ids(studies: Iterable[Study]) -> None:
             raise InputError(
                 f"study id '{study.id}' is already used by {seen[study.id]}",
                 study_file=study.path,
-                row=_line_of_key(study.path, ["id"]),
+                row=_line_of_key(study.file, ["id"]),
                 column="id",
                 expected="a study id unique across all study files listed in the config",
             )
         seen[study.id] = study.path
 
 
-def _validate_against_schema(data: Mapping[str, Any], path: Path) -> None:
+def _validate_against_schema(data: Mapping[str, Any], path: Path, project_dir: Path) -> None:
     validator = jsonschema.Draft202012Validator(study_schema())
     errors = sorted(validator.iter_errors(data), key=lambda error: list(error.absolute_path))
     if not errors:
@@ -136,7 +138,7 @@ def _validate_against_schema(data: Mapping[str, Any], path: Path) -> None:
     raise InputError(
         f"invalid value for key '{key}': {error.message}",
         study_file=path,
-        row=_line_of_key(path, list(error.absolute_path)),
+        row=_line_of_key(project_dir / path, list(error.absolute_path)),
         column=key,
         expected=f"a value the study file schema allows ({error.schema.get('description', 'see workflow/schemas/study.schema.yaml')})",
     )
@@ -190,7 +192,7 @@ def _resolve_inside(relative: str, study_path: Path, project_dir: Path, *, key: 
         raise InputError(
             f"data file '{relative}' lies outside the project directory {project_dir}",
             study_file=study_path,
-            row=_line_of_key(study_path, key.split(".")),
+            row=_line_of_key(project_dir / study_path, key.split(".")),
             column=key,
             expected="a path relative to the project directory, under resources/",
         )
@@ -198,7 +200,7 @@ def _resolve_inside(relative: str, study_path: Path, project_dir: Path, *, key: 
         raise InputError(
             f"data file '{relative}' does not exist",
             study_file=study_path,
-            row=_line_of_key(study_path, key.split(".")),
+            row=_line_of_key(project_dir / study_path, key.split(".")),
             column=key,
             expected="the path of an existing table, relative to the project directory",
         )

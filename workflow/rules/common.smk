@@ -1,14 +1,30 @@
 # Config validation happens in the Snakefile; here: the study files and small input functions.
+# Paths of project files (study files, their tables, resources) are taken from the project
+# directory, so that a run with `--directory <dir>` (e.g. the SYNTHETIC demo) writes its
+# results there without touching the project's own results/.
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
+
+from crsmeta.simulate import ensure_demo_studies
 from crsmeta.studies import load_studies
 
 PROJECT_DIR = Path(workflow.basedir)
+
+if "synthetic" in config:
+    config["studies"] = ensure_demo_studies(config, PROJECT_DIR)
+
 STUDIES = {study.id: study for study in load_studies(config["studies"], PROJECT_DIR)}
+if not STUDIES:
+    raise WorkflowError("config: `studies` lists no study file; list at least one under config/studies/")
 
 
 wildcard_constraints:
     study="[A-Za-z0-9_]+",
+
+
+def project_path(relative):
+    return str(PROJECT_DIR / relative)
 
 
 def study_ids():
@@ -16,16 +32,20 @@ def study_ids():
 
 
 def study_files():
-    return [str(STUDIES[study_id].path) for study_id in study_ids()]
+    return [str(STUDIES[study_id].file) for study_id in study_ids()]
 
 
 def study_file(wildcards):
+    return str(STUDIES[wildcards.study].file)
+
+
+def study_path_as_configured(wildcards):
     return str(STUDIES[wildcards.study].path)
 
 
 def study_tables(wildcards):
     study = STUDIES[wildcards.study]
-    return [spec.relative_file for spec in (study.cases, study.summaries) if spec is not None]
+    return [str(spec.file) for spec in (study.cases, study.summaries) if spec is not None]
 
 
 def per_study(pattern):
@@ -38,4 +58,7 @@ def final_outputs():
         "results/harmonised/summaries.tsv",
         "results/audit/rows.tsv",
         "results/audit/conversions.tsv",
-    ] + MODEL_TARGETS + ["results/model/frequentist.tsv", "results/report/report.html", "results/report/forest"]
+        "results/model/frequentist.tsv",
+        "results/report/report.html",
+        "results/report/forest",
+    ] + MODEL_TARGETS

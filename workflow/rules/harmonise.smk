@@ -1,5 +1,5 @@
-VOCABULARY = ["resources/vocabulary/interventions.yaml", "resources/vocabulary/markers.yaml"]
-GRADE_MAPPING = "resources/grading/astct_mapping.yaml"
+VOCABULARY = [project_path("resources/vocabulary/interventions.yaml"), project_path("resources/vocabulary/markers.yaml")]
+GRADE_MAPPING = project_path("resources/grading/astct_mapping.yaml")
 
 
 rule harmonise_study:
@@ -15,6 +15,7 @@ rule harmonise_study:
         rows="results/harmonised/studies/{study}/rows.tsv",
         conversions="results/harmonised/studies/{study}/conversions.tsv",
     params:
+        study=study_path_as_configured,
         project_dir=PROJECT_DIR,
     log:
         "logs/harmonise_study/{study}.log",

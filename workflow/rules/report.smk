@@ -24,7 +24,7 @@ rule render_report:
         report("results/report/report.html", caption="../report/report_html.rst", category="4. Report"),
     params:
         settings={key: config[key] for key in ("seed", "changes", "model", "sampler", "diagnostics", "sensitivity") if key in config},
-        model_doc="docs/model.md",
+        model_doc=project_path("docs/model.md"),
     log:
         "logs/render_report/render_report.log",
     script:

@@ -10,7 +10,7 @@ from crsmeta.io import read_tsv, write_tsv
 
 
 def collect(paths: list[str], analyses: list[str]) -> pd.DataFrame:
-    frames = [read_tsv(path).assign(analysis=name) for path, name in zip(paths, analyses)]
+    frames = [read_tsv(path).assign(analysis=name) for path, name in zip(paths, analyses, strict=True)]
     frame = pd.concat(frames, ignore_index=True)
     return frame[["analysis", *[c for c in frame.columns if c != "analysis"]]]
 

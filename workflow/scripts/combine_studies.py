@@ -11,7 +11,8 @@ log = configure_logging(snakemake.log[0])
 parts = [
     HarmonisedStudy(read_tsv(cases), read_tsv(summaries), read_tsv(rows), read_tsv(conversions))
     for cases, summaries, rows, conversions in zip(
-        snakemake.input.cases, snakemake.input.summaries, snakemake.input.rows, snakemake.input.conversions
+        snakemake.input.cases, snakemake.input.summaries, snakemake.input.rows, snakemake.input.conversions,
+        strict=True,
     )
 ]
 combined = combine(parts)

@@ -8,7 +8,7 @@ from crsmeta.studies import load_study
 snakemake = snakemake  # type: ignore[name-defined]  # noqa: F821 (injected by Snakemake)
 log = configure_logging(snakemake.log[0])
 
-study = load_study(snakemake.input.study, snakemake.params.project_dir)
+study = load_study(snakemake.params.study, snakemake.params.project_dir)
 cases = extract_cases(study)
 summaries = extract_summaries(study)
 log.info("%s: %d case measurements, %d summary rows extracted", study.id, len(cases), len(summaries))

@@ -8,7 +8,7 @@ from crsmeta.studies import load_study
 snakemake = snakemake  # type: ignore[name-defined]  # noqa: F821 (injected by Snakemake)
 log = configure_logging(snakemake.log[0])
 
-study = load_study(snakemake.input.study, snakemake.params.project_dir)
+study = load_study(snakemake.params.study, snakemake.params.project_dir)
 result = harmonise_study(study, read_tsv(snakemake.input.cases), read_tsv(snakemake.input.summaries))
 excluded = (result.rows["status"] == "excluded").sum()
 log.info("%s: %d rows audited, %d excluded", study.id, len(result.rows), excluded)
