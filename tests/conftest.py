@@ -6,19 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from crsmeta.harmonise import HARMONISED_SUMMARY_COLUMNS
+
 CHANGE_COLUMNS = [
     "study_id", "patient_id", "population", "intervention", "co_interventions", "marker",
     "astct_grades", "pre_value", "post_value", "pre_censoring", "post_censoring", "hours", "change",
     "change_lower", "change_upper", "censoring", "digitised", "flags", "source_rows", "synthetic",
 ]
-SUMMARY_COLUMNS = [
-    "study_id", "population", "design", "arm", "intervention", "source_intervention",
-    "co_interventions", "marker", "source_marker", "timepoint", "hours", "n", "statistic", "value",
-    "unit", "spread_type", "spread", "spread_low", "spread_high", "p_value", "p_relation",
-    "effect_type", "estimate", "ci_low", "ci_high", "se", "source_value", "source_unit",
-    "source_effect_type", "digitised", "flags", "locator", "quote", "source_file", "source_row",
-    "synthetic",
-]
+SUMMARY_COLUMNS = list(HARMONISED_SUMMARY_COLUMNS)
 
 
 def change_row(study_id, patient_id, intervention, marker, change, *, population="car_t_crs",

@@ -178,22 +178,19 @@ def _canonical_or_source(name: str, canonicalise: Callable[[str], str]) -> str:
         return name
 
 
-def _harmonise_case(study: Study, row: pd.Series, log: _Log) -> dict[str, Any] | None:
-    cell = _Cell(study, study.cases, row)
+def _harmonise_row(
+    study: Study, spec: TableSpec | None, row: pd.Series, log: _Log,
+    build: Callable[[_Cell, dict[str, Any]], dict[str, Any]],
+) -> dict[str, Any] | None:
+    """Exclude a row with its reason, or harmonise it with ``build`` and record it as included."""
+    cell = _Cell(study, spec, row)
     reason, marker, intervention = _exclusion_reason(cell)
     if reason is not None:
         log.record(row, "excluded", reason, marker, intervention)
         return None
     _count_vocabulary(log, row, marker, intervention)
-    timepoint = _timepoint(cell)
-    if timepoint == "change":
-        value, unit, censoring_kind = _change_value(cell, marker, log)
-    else:
-        value, unit, censoring_kind = _measured_value(cell, study, marker, "cases", log)
-    log.record(row, "included", "", marker, intervention)
-    return {
+    shared = {
         "study_id": study.id,
-        "patient_id": row["patient_id"],
         "population": study.data["population"],
         "design": study.data["design"],
         "intervention": intervention,
@@ -201,25 +198,42 @@ def _harmonise_case(study: Study, row: pd.Series, log: _Log) -> dict[str, Any] |
         "co_interventions": _co_interventions(cell),
         "marker": marker,
         "source_marker": row["marker"],
-        "timepoint": timepoint,
+        "timepoint": _timepoint(cell),
         "hours": _optional_float(cell, "hours"),
-        "value": value,
-        "unit": unit,
-        "censoring": censoring_kind,
         "source_value": row["value"],
         "source_unit": row["unit"],
-        "grading_scale": study.data["grading_scale"],
-        "source_grade": row["crs_grade"],
-        "astct_grades": _astct_grades(cell, study, log),
         "digitised": _flag(cell, "digitised"),
         "flags": row["flags"],
         "locator": row["locator"],
         "quote": row["quote"],
         "source_file": row["source_file"],
         "source_row": row["source_row"],
-        "source_column": row["source_column"],
         "synthetic": study.synthetic,
     }
+    record = build(cell, shared)
+    log.record(row, "included", "", marker, intervention)
+    return record
+
+
+def _harmonise_case(study: Study, row: pd.Series, log: _Log) -> dict[str, Any] | None:
+    def build(cell: _Cell, shared: dict[str, Any]) -> dict[str, Any]:
+        marker = shared["marker"]
+        if shared["timepoint"] == "change":
+            value, unit, censoring_kind = _change_value(cell, marker, log)
+        else:
+            value, unit, censoring_kind = _measured_value(cell, study, marker, "cases", log)
+        return shared | {
+            "patient_id": row["patient_id"],
+            "value": value,
+            "unit": unit,
+            "censoring": censoring_kind,
+            "grading_scale": study.data["grading_scale"],
+            "source_grade": row["crs_grade"],
+            "astct_grades": _astct_grades(cell, study, log),
+            "source_column": row["source_column"],
+        }
+
+    return _harmonise_row(study, study.cases, row, log, build)
 
 
 def _count_vocabulary(log: _Log, row: pd.Series, marker: str, intervention: str) -> None:
@@ -339,44 +353,16 @@ def _optional_count(cell: _Cell, canonical: str) -> float:
 
 
 def _harmonise_summary(study: Study, row: pd.Series, log: _Log) -> dict[str, Any] | None:
-    cell = _Cell(study, study.summaries, row)
-    reason, marker, intervention = _exclusion_reason(cell)
-    if reason is not None:
-        log.record(row, "excluded", reason, marker, intervention)
-        return None
-    _count_vocabulary(log, row, marker, intervention)
-    timepoint = _timepoint(cell)
-    record = {
-        "study_id": study.id,
-        "population": study.data["population"],
-        "design": study.data["design"],
-        "arm": row["arm"],
-        "intervention": intervention,
-        "source_intervention": row["intervention"],
-        "co_interventions": _co_interventions(cell),
-        "marker": marker,
-        "source_marker": row["marker"],
-        "timepoint": timepoint,
-        "hours": _optional_float(cell, "hours"),
-        "n": _optional_count(cell, "n"),
-        "statistic": _statistic(cell),
-        "source_value": row["value"],
-        "source_unit": row["unit"],
-        "digitised": _flag(cell, "digitised"),
-        "flags": row["flags"],
-        "locator": row["locator"],
-        "quote": row["quote"],
-        "source_file": row["source_file"],
-        "source_row": row["source_row"],
-        "synthetic": study.synthetic,
-    }
-    record.update(_p_value(cell))
-    if str(row["effect_type"]).strip():
-        record.update(_reported_effect(cell, marker, log))
-    else:
-        record.update(_summary_statistic(cell, study, marker, log))
-    log.record(row, "included", "", marker, intervention)
-    return record
+    def build(cell: _Cell, shared: dict[str, Any]) -> dict[str, Any]:
+        record = shared | {"arm": row["arm"], "n": _optional_count(cell, "n"), "statistic": _statistic(cell)}
+        record.update(_p_value(cell))
+        if str(row["effect_type"]).strip():
+            record.update(_reported_effect(cell, shared["marker"], log))
+        else:
+            record.update(_summary_statistic(cell, study, shared["marker"], log))
+        return record
+
+    return _harmonise_row(study, study.summaries, row, log, build)
 
 
 def _statistic(cell: _Cell) -> str:
