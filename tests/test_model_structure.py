@@ -44,11 +44,21 @@ def test_analysis_settings_names_every_sensitivity_analysis():
 def test_coords_and_counts(tiny_changes, tiny_summaries):
     data = ModelData.from_tables(tiny_changes, tiny_summaries, ModelSettings())
     assert data.coords["marker"] == ["IL-6", "ferritin", "temperature"]
-    assert data.coords["population"][0] == "car_t_crs" and data.use_population
+    assert data.coords["population"][0] == "car_t_crs"
+    assert not data.use_population  # no intervention is seen in two populations: shift not identified
     counts = data.counts().set_index(["intervention", "marker"])
     assert counts.loc[("tocilizumab", "IL-6"), "n_patients"] == 7
     assert counts.loc[("emapalumab", "IL-6"), ["n_studies", "n_patients", "n_summary_rows"]].tolist() == [1, 30, 1]
     assert ("emapalumab", "ferritin") not in counts.index
+
+
+def test_population_shift_only_when_the_data_identify_it(tiny_changes, tiny_summaries):
+    crossed = tiny_changes.copy()
+    crossed.loc[crossed["intervention"] == "tocilizumab", "population"] = ["viral_cytokine_storm"] + [
+        "car_t_crs"] * (int((crossed["intervention"] == "tocilizumab").sum()) - 1)
+    assert ModelData.from_tables(crossed, tiny_summaries, ModelSettings()).use_population
+    forced = ModelSettings().replace(population=True)
+    assert ModelData.from_tables(tiny_changes, tiny_summaries, forced).use_population
 
 
 def test_model_dims_and_shapes(tiny_changes, tiny_summaries):

@@ -55,7 +55,7 @@ class ModelData:
             )
         coords = _coords(cases, observations)
         use_population = settings.population is True or (
-            settings.population == "auto" and len(coords["population"]) > 1)
+            settings.population == "auto" and _population_shift_identified(cases, observations))
         audit = pd.concat([case_audit, summary_audit, filter_audit], ignore_index=True)
         return cls(coords=coords, cases=cases, observations=observations,
                    audit=audit[AUDIT_COLUMNS], use_population=use_population,
@@ -221,3 +221,20 @@ def _coords(cases: pd.DataFrame, observations: pd.DataFrame) -> dict[str, list[s
         "case": [str(i) for i in range(len(cases))],
         "summary": [str(i) for i in range(len(observations))],
     }
+
+
+def _population_shift_identified(cases: pd.DataFrame, observations: pd.DataFrame) -> bool:
+    """Whether the data themselves can separate a population shift from intervention effects.
+
+    That needs one intervention observed in two populations for the same marker family (log
+    ratio or temperature). Without it, a shift is confounded with the intervention effects and
+    only its prior tells them apart: the posterior is a ridge that samples badly and says nothing
+    the data do. ``auto`` then leaves the covariate out; each estimate still names its populations.
+    """
+    pairs = pd.concat(
+        [frame[["intervention", "marker", "population"]] for frame in (cases, observations) if not frame.empty],
+        ignore_index=True,
+    )
+    pairs["family"] = np.where(pairs["marker"] == "temperature", "temperature", "log_ratio")
+    populations = pairs.groupby(["intervention", "family"])["population"].nunique()
+    return bool((populations > 1).any())
