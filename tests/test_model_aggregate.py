@@ -95,3 +95,33 @@ def test_between_arm_effect_is_not_taken_for_a_change():
     obs, audit = observations(summary_row("c", "hemoadsorption", "IL-6", "change", n=17,
                                           effect_type="between_arm_log_ratio", estimate=0.3, se=0.5))
     assert obs.empty and "not a before/after change" in audit.loc[0, "reason"]
+
+
+@pytest.mark.parametrize("statistic, marker, weight", [
+    ("mean", "IL-6", 1.0), ("median", "IL-6", 0.0), ("not_stated", "IL-6", 0.5), ("mean", "temperature", 0.0),
+])
+def test_mean_weight_says_how_much_of_sigma_squared_over_two_a_log_ratio_carries(statistic, marker, weight):
+    obs, _ = observations(
+        summary_row("w", "tocilizumab", marker, "pre", value=39.0 if marker == "temperature" else 100,
+                    statistic=statistic, n=10),
+        summary_row("w", "tocilizumab", marker, "post", value=38.0 if marker == "temperature" else 50,
+                    statistic=statistic, n=10),
+    )
+    assert obs.loc[0, "mean_weight"] == weight
+
+
+def test_a_reported_mean_log_ratio_is_on_the_model_scale_but_a_percent_change_of_means_is_not():
+    log_ratio, percent = (
+        observations(summary_row("e", "tocilizumab", "IL-6", "change", n=12, effect_type="log_ratio",
+                                 estimate=-0.5, se=0.1, source_effect_type=source))
+        [0].loc[0, "mean_weight"] for source in ("log_ratio", "percent_change"))
+    assert (log_ratio, percent) == (0.0, 1.0)
+
+
+def test_a_p_value_of_one_carries_no_standard_error():
+    obs, _ = observations(
+        summary_row("p", "tocilizumab", "IL-6", "pre", value=100, p_value=1, p_relation="=", n=10),
+        summary_row("p", "tocilizumab", "IL-6", "post", value=99, p_value=1, p_relation="=", n=10),
+    )
+    assert obs.loc[0, "method"] == "dispersion_from_data"
+    assert "p_value_uninformative" in obs.loc[0, "flags"]

@@ -98,3 +98,25 @@ def test_gate_names_the_failing_parameters_and_what_to_change():
     healthy = diagnostics.assign(r_hat=[1.0, 1.0, np.nan, np.nan], ess_bulk=[900, 900, np.nan, np.nan],
                                  divergences=[pd.NA, pd.NA, 0, 0])
     check_gate(healthy, ModelSettings())
+
+
+def test_a_log_ratio_of_arithmetic_means_is_centred_on_theta_plus_half_sigma_squared():
+    """Structure only (no sampling): at θ = 0, u = 0, σ = 0.6, ρ = 0.5 the mean-based row's
+    log-likelihood is Normal(y | σ²/2, delta-method SE)."""
+    from scipy import stats
+
+    from crsmeta.model.build import build_model
+    from crsmeta.model.data import ModelData
+
+    summaries = pd.DataFrame([
+        summary_row("m", "tocilizumab", "CRP", "pre", value=100, spread_type="sd", spread=50, n=10),
+        summary_row("m", "tocilizumab", "CRP", "post", value=40, spread_type="sd", spread=30, n=10),
+    ], columns=SUMMARY_COLUMNS)
+    data = ModelData.from_tables(pd.DataFrame(columns=CHANGE_COLUMNS), summaries, FAST)
+    model = build_model(data, FAST)
+    point = {name: np.zeros_like(value) for name, value in model.initial_point().items()}
+    point["sigma_log__"] = np.log(np.full_like(point["sigma_log__"], 0.6))
+    logp = model.compile_logp(vars=[model["summary_y"]], jacobian=False)(point)
+    d_pre, d_post = 0.5, 0.75
+    se = np.sqrt((d_pre**2 + d_post**2 - d_pre * d_post) / 10)
+    assert logp == pytest.approx(stats.norm.logpdf(np.log(0.4), 0.6**2 / 2, se))

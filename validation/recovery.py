@@ -4,15 +4,18 @@ One SYNTHETIC dataset is simulated from a spec (by default the demo spec of conf
 run through ``derive_changes`` and ``fit_analysis`` exactly as the workflow would, and each
 (intervention, marker) cell's central 90% interval is compared with the true theta.
 
-    python validation/recovery.py --seed 20261121 --chains 2 --draws 500 --tune 500
+    python validation/recovery.py --chains 2 --draws 500 --tune 500 [--seeds 20261121 1 2]
 
-writes validation/results/recovery.tsv and prints a markdown summary.
+writes validation/results/recovery.tsv and prints markdown summaries: coverage per seed,
+per route of the data feeding a cell (``case`` or a summary ``method`` of aggregate.py) and
+the cells missed.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import arviz as az
@@ -51,49 +54,107 @@ def interval_coverage(idata: az.InferenceData, truth: pd.DataFrame, data_cells: 
     return table.drop(columns="quantile", errors="ignore")
 
 
+def scale_recovery(idata: az.InferenceData, truth: pd.DataFrame, level: float = LEVEL) -> pd.DataFrame:
+    """Per marker: true and posterior (median, central interval) σ and τ."""
+    rows = []
+    markers = truth.drop_duplicates("marker").set_index("marker")
+    for name in ("sigma", "tau"):
+        draws = az.extract(idata, var_names=name)
+        for marker in draws["marker"].to_numpy():
+            values = draws.sel(marker=marker).to_numpy()
+            lo, median, hi = np.quantile(values, [(1 - level) / 2, 0.5, (1 + level) / 2])
+            true = float(markers.loc[marker, name])
+            rows.append({"parameter": name, "marker": marker, "true": true, "median": median,
+                         "lo": lo, "hi": hi, "covered": bool(lo <= true <= hi)})
+    return pd.DataFrame(rows)
+
+
+def cell_routes(fit: FitResult) -> pd.DataFrame:
+    """Per (intervention, marker) cell: the kinds of data feeding it (``case`` and summary routes)."""
+    cases = fit.data.cases.assign(route="case")[["intervention", "marker", "route"]]
+    summaries = fit.data.observations.rename(columns={"method": "route"})[["intervention", "marker", "route"]]
+    both = pd.concat([cases, summaries])
+    return (both.groupby(["intervention", "marker"])["route"]
+            .agg(lambda r: ";".join(sorted(set(r)))).rename("routes").reset_index())
+
+
+def coverage_by_route(table: pd.DataFrame) -> pd.DataFrame:
+    """Coverage among the cells each route feeds (a cell fed by several routes counts for each),
+    and among the cells fed by that route alone."""
+    with_data = table[table["has_data"]]
+    rows = []
+    for route in sorted({r for text in with_data["routes"] for r in text.split(";")}):
+        fed = with_data[with_data["routes"].str.split(";").map(lambda r: route in r)]
+        alone = fed[fed["routes"] == route]
+        rows.append({"route": route, "cells": len(fed), "covered": int(fed["covered"].sum()),
+                     "coverage": fed["covered"].mean(), "cells_only_this_route": len(alone),
+                     "coverage_only_this_route": alone["covered"].mean() if len(alone) else np.nan})
+    return pd.DataFrame(rows)
+
+
 def demo_spec(config: Path = ROOT / "config" / "demo.yaml") -> SimulationSpec:
     """The spec config/demo.yaml's ``synthetic`` block describes."""
     return spec_from_config(load_yaml(config)["synthetic"])
 
 
-def summary_text(table: pd.DataFrame, seconds: float, settings: ModelSettings, seed: int) -> str:
-    with_data = table[table["has_data"]]
-    return "\n".join([
-        f"| cells | 90% coverage (all cells) | cells with data | coverage (cells with data) |",
-        "|---|---|---|---|",
-        f"| {len(table)} | {table['covered'].mean():.3f} | {len(with_data)} | "
-        f"{with_data['covered'].mean():.3f} |",
-        "",
-        f"seed {seed}; {settings.chains} chains x {settings.draws} draws (tune {settings.tune}), "
-        f"backend {settings.backend}; fit {seconds:.0f} s",
-    ])
+def summary_text(table: pd.DataFrame) -> str:
+    """Markdown table of coverage per simulation seed (and pooled when there are several)."""
+    lines = ["| seed | cells | 90% coverage (all cells) | cells with data | coverage (cells with data) "
+             "| divergences | max R-hat | fit (s) |", "|---|---|---|---|---|---|---|---|"]
+    groups = list(table.groupby("seed", sort=False))
+    if len(groups) > 1:
+        groups.append(("pooled", table))
+    for seed, rows in groups:
+        with_data = rows[rows["has_data"]]
+        per_fit = rows.drop_duplicates("seed")
+        lines.append(f"| {seed} | {len(rows)} | {rows['covered'].mean():.3f} | {len(with_data)} | "
+                     f"{with_data['covered'].mean():.3f} | {int(per_fit['divergences'].sum())} | "
+                     f"{per_fit['max_rhat'].max():.3f} | {per_fit['seconds'].sum():.0f} |")
+    return "\n".join(lines)
+
+
+def recover(spec: SimulationSpec, settings: ModelSettings) -> pd.DataFrame:
+    """Simulate, fit and compare: one row per cell with its routes and the fit's diagnostics."""
+    start = time.perf_counter()
+    dataset = simulate_dataset(spec)
+    fit = fit_simulated(dataset, settings)
+    table = interval_coverage(fit.idata, dataset.truth, fit.data.cells())
+    table = table.merge(cell_routes(fit), on=["intervention", "marker"], how="left")
+    table["routes"] = table["routes"].fillna("")
+    scales = scale_recovery(fit.idata, dataset.truth)
+    print(f"seed {spec.seed}: sigma and tau\n" + scales.to_string(index=False, float_format="%.3f"))
+    return table.assign(
+        seed=spec.seed, seconds=time.perf_counter() - start,
+        divergences=int(np.asarray(fit.idata.sample_stats["diverging"]).sum()),
+        max_rhat=float(fit.diagnostics["r_hat"].max()), synthetic=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=None, help="simulation seed (default: config/demo.yaml's)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="simulation seeds (default: config/demo.yaml's); several give pooled coverage")
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--tune", type=int, default=500)
     parser.add_argument("--backend", default="nutpie")
     parser.add_argument("--out", type=Path, default=RESULTS / "recovery.tsv")
     args = parser.parse_args()
-    spec = demo_spec()
-    if args.seed is not None:
-        spec = SimulationSpec(**{**spec.__dict__, "seed": args.seed})
-    settings = ModelSettings(chains=args.chains, draws=args.draws, tune=args.tune, cores=args.chains,
-                             backend=args.backend, seed=spec.seed, prior_draws=50)
-    start = time.perf_counter()
-    dataset = simulate_dataset(spec)
-    fit = fit_simulated(dataset, settings)
-    table = interval_coverage(fit.idata, dataset.truth, fit.data.cells())
-    seconds = time.perf_counter() - start
-    table["synthetic"] = True
+    base = demo_spec()
+    tables = []
+    for seed in args.seeds or [base.seed]:
+        spec = replace(base, seed=seed)
+        settings = ModelSettings(chains=args.chains, draws=args.draws, tune=args.tune, cores=args.chains,
+                                 backend=args.backend, seed=seed, prior_draws=50)
+        tables.append(recover(spec, settings))
+    table = pd.concat(tables, ignore_index=True)
     write_tsv(table, args.out)
-    print(summary_text(table, seconds, settings, spec.seed))
-    divergences = int(np.asarray(fit.idata.sample_stats["diverging"]).sum())
-    print(f"divergences {divergences}; max R-hat {fit.diagnostics['r_hat'].max():.3f}"
-          if "r_hat" in fit.diagnostics else f"divergences {divergences}")
+    print(f"{args.chains} chains x {args.draws} draws (tune {args.tune}), backend {args.backend}\n")
+    print(summary_text(table))
+    print()
+    print(coverage_by_route(table).to_markdown(index=False, floatfmt=".3f"))
+    missed = table[table["has_data"] & ~table["covered"]]
+    print("\nmissed cells:\n" + missed[["seed", "intervention", "marker", "theta", "lo", "hi", "routes"]]
+          .to_string(index=False, float_format="%.3f"))
 
 
 if __name__ == "__main__":

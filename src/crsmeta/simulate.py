@@ -442,7 +442,7 @@ def _add_effect_row(builder: _Builder, arm: Arm, arm_name: str, *, kind: str) ->
     temperature = arm.marker == TEMPERATURE
     if kind == "pct_change":
         pct = _text(100.0 * (np.mean(arm.post) / np.mean(arm.pre) - 1.0), 3)
-        source = {"effect_type": "percent_change", "estimate": pct}
+        source = {"effect_type": "percent_change", "estimate": pct, "statistic": "mean"}
         canonical = {"effect_type": "log_ratio", "estimate": float(np.log1p(float(pct) / 100.0)),
                      "unit": "log_ratio"}
         unit = "%"

@@ -13,7 +13,9 @@ markers, SD in °C for temperature). ``method`` records which route each row too
 - ``iqr_log`` / ``range_log``: medians with IQR/range → dispersion of the log (log-normal quantiles,
   Wan et al. 2014 denominators) with the median's efficiency π/2; ``iqr`` / ``range`` for
   temperature (Wan et al. on the °C scale);
-- ``p_value_exact``: se = |y| / t⁻¹_{n−1}(1 − p/2) (paired t test assumed) → ``se_known``;
+- ``p_value_exact``: se = |y| / t⁻¹_{n−1}(1 − p/2) (paired t test assumed) → ``se_known``; the
+  model uses it as the prior mean of a learned se² (a raw-scale test's P value does not pin the
+  SE of a log ratio);
 - ``p_value_bound``: p printed as ``<`` → ``se_upper``; the dispersion is learned from the data
   below that bound;
 - ``dispersion_from_data``: nothing printed → the dispersion is learned from the data.
@@ -31,11 +33,15 @@ from scipy import stats
 
 TEMPERATURE = "temperature"
 MEDIAN_EFFICIENCY = math.pi / 2
+# Probability that a level is an arithmetic mean, by printed statistic: a log ratio of arithmetic
+# means of log-normal levels estimates θ + σ²/2 (build.py adds mean_weight · σ[marker]²/2).
+MEAN_WEIGHT = {"mean": 1.0, "median": 0.0}
+NOT_STATED_MEAN_WEIGHT = 0.5
 Z95 = float(stats.norm.ppf(0.975))
 
 OBSERVATION_COLUMNS = [
     "study_id", "arm", "population", "intervention", "co_interventions", "marker", "n", "y",
-    "kind", "se_known", "disp_pre", "disp_post", "se_upper", "efficiency", "extra_var",
+    "kind", "se_known", "disp_pre", "disp_post", "se_upper", "efficiency", "extra_var", "mean_weight",
     "source_rows", "digitised", "flags", "synthetic", "method",
 ]
 AUDIT_COLUMNS = [
@@ -146,6 +152,7 @@ def _base(row: pd.Series, rows: list[pd.Series]) -> dict:
         "n": float(min(r["n"] for r in rows)),
         "se_known": np.nan, "disp_pre": np.nan, "disp_post": np.nan, "se_upper": np.inf,
         "efficiency": _efficiency(rows, flags), "extra_var": 0.0,
+        "mean_weight": _mean_weight(rows),
         "source_rows": ";".join(f"{r['source_file']}:{r['source_row']}" for r in rows),
         "digitised": any(r["digitised"] for r in rows),
         "synthetic": any(r["synthetic"] for r in rows),
@@ -163,6 +170,15 @@ def _efficiency(rows: list[pd.Series], flags: list[str]) -> float:
     return 1.0
 
 
+def _mean_weight(rows: list[pd.Series]) -> float:
+    """How much of σ²/2 a log ratio of these levels carries: 1 for means, 0 for medians, 0.5
+    for an unstated statistic (mean or median, equally likely); 0 for temperature (a difference
+    of means is unbiased) and for reported mean log ratios (set by the caller)."""
+    if any(r["marker"] == TEMPERATURE for r in rows):
+        return 0.0
+    return float(np.mean([MEAN_WEIGHT.get(r["statistic"], NOT_STATED_MEAN_WEIGHT) for r in rows]))
+
+
 def _effect_observation(row: pd.Series) -> dict | str:
     if row["effect_type"] not in ("log_ratio", "difference"):
         return f"effect type {row['effect_type']!r} is not a before/after change (not modelled)"
@@ -171,6 +187,8 @@ def _effect_observation(row: pd.Series) -> dict | str:
     obs = _base(row, [row]) | {"y": float(row["estimate"]), "kind": "effect"}
     if row["source_effect_type"] == "percent_change":
         obs["flags"].append("percent_change")
+    else:  # a mean log ratio (or °C difference) is the model's θ scale itself
+        obs["mean_weight"] = 0.0
     if np.isfinite(row["se"]):
         obs |= {"se_known": float(row["se"]), "method": "se_reported"}
     elif np.isfinite(row["ci_low"]) and np.isfinite(row["ci_high"]):
@@ -222,6 +240,10 @@ def _dispersion_from_p_or_data(obs: dict, rows: list[pd.Series]) -> None:
         obs["method"] = "dispersion_from_data"
         return
     row = with_p[0]
+    if not 0 < row["p_value"] < 1:  # e.g. a printed "1": no information on the SE
+        obs["method"] = "dispersion_from_data"
+        obs["flags"].append("p_value_uninformative")
+        return
     bound = se_from_p_value(obs["y"], row["p_value"], obs["n"])
     if row["p_relation"] == "=":
         obs |= {"se_known": bound, "method": "p_value_exact"}

@@ -9,6 +9,9 @@ import pytensor.tensor as pt
 from crsmeta.model.data import CENSOR_CODES, LEARNED_METHODS, ModelData
 from crsmeta.model.settings import ModelSettings
 
+# Routes whose printed SE is only the prior mean of a learned se²: a P value from a raw-scale
+# (paired t or Wilcoxon) test does not pin the SE of a log ratio.
+SE_AS_PRIOR_METHODS = ("p_value_exact",)
 
 
 def build_model(data: ModelData, settings: ModelSettings) -> pm.Model:
@@ -154,13 +157,24 @@ def _censored_terms(cases, code: np.ndarray, dist) -> None:
 
 
 def _summary_likelihood(data: ModelData, settings: ModelSettings, mu, sigma) -> None:
-    """Summary rows: Normal with a known or ρ-dependent SE; Student-t where the SE is learned."""
+    """Summary rows: Normal with a known or ρ-dependent SE; Student-t where the SE is learned.
+
+    A log ratio of arithmetic means of log-normal levels estimates θ + σ²/2 when a patient's
+    change is independent of the baseline level (the model's patient-level assumption): the
+    row's mean is shifted by mean_weight · σ[marker]²/2; an unstated statistic (mean_weight
+    0.5) adds the variance of that unknown shift, 0.25 · (σ²/2)².
+    """
     obs = data.observations
     n = obs["n"].to_numpy(dtype=float)
     efficiency = obs["efficiency"].to_numpy(dtype=float)
-    extra = obs["extra_var"].to_numpy(dtype=float)
-    learned = obs["method"].isin(LEARNED_METHODS).to_numpy()
-    variance = pt.as_tensor_variable(np.nan_to_num(obs["se_known"].to_numpy(dtype=float) ** 2) + extra)
+    weight = obs["mean_weight"].to_numpy(dtype=float)
+    half_var = sigma[data.index(obs, "marker", "marker")] ** 2 / 2
+    mu = mu + weight * half_var
+    extra = obs["extra_var"].to_numpy(dtype=float) + weight * (1 - weight) * half_var**2
+    se_as_prior = obs["method"].isin(SE_AS_PRIOR_METHODS).to_numpy()
+    learned = obs["method"].isin(LEARNED_METHODS).to_numpy() | se_as_prior
+    se_known = np.nan_to_num(obs["se_known"].to_numpy(dtype=float))
+    variance = se_known**2 + extra
     disp_rows = np.flatnonzero(obs["se_known"].isna() & obs["disp_pre"].notna())
     if disp_rows.size:
         rho = pm.Beta("rho", *settings.corr_prior)
@@ -177,17 +191,21 @@ def _summary_likelihood(data: ModelData, settings: ModelSettings, mu, sigma) -> 
                   dims="summary_known")
     rows = np.flatnonzero(learned)
     if rows.size:
-        mean_variance = efficiency[rows] * sigma[data.index(obs.iloc[rows], "marker", "marker")] ** 2 / n[rows] + extra[rows]
+        from_sigma = efficiency[rows] * sigma[data.index(obs.iloc[rows], "marker", "marker")] ** 2 / n[rows]
+        mean_variance = pt.where(se_as_prior[rows], se_known[rows] ** 2, from_sigma) + extra[rows]
         _learned_variance_rows(obs.iloc[rows], mu[rows], mean_variance, settings.row_variance_shape)
 
 
 def _learned_variance_rows(obs, mu, mean_variance, shape: float) -> None:
-    """Rows whose SE was not printed: se² ~ InverseGamma(a, b), E[se²] = σ[marker]²·eff/n + extra.
+    """Rows whose SE was not printed: se² ~ InverseGamma(a, b), E[se²] = σ[marker]²·eff/n + extra
+    (or, for an exact P value, the SE it implies, squared, + extra).
 
     The unknown variance is integrated out exactly: y ~ StudentT(2a, mu, sqrt(b/a)). A P value
-    printed as an inequality truncates se² at its bound; the truncated integral adds
-    log P(se² ≤ bound | y) − log P(se² ≤ bound), both regularised incomplete gamma functions
-    (the conditional of se² given y is InverseGamma(a + 1/2, b + (y − mu)²/2)).
+    printed as an inequality is data too, the event se² ≤ bound(y): the likelihood of (y, event)
+    adds log P(se² ≤ bound | y), a regularised incomplete gamma function (the conditional of se²
+    given y is InverseGamma(a + 1/2, b + (y − mu)²/2)). It is not divided by the prior mass
+    P(se² ≤ bound): that would treat the bound as known before y and, as the mass shrinks when
+    σ grows, pull σ (and with it the σ²/2 offset of mean-based rows) upwards.
     """
     pm.modelcontext(None).add_coord("summary_learned", obs.index.astype(str))
     y = obs["y"].to_numpy(dtype=float)
@@ -199,5 +217,4 @@ def _learned_variance_rows(obs, mu, mean_variance, shape: float) -> None:
         bound = obs["se_upper"].to_numpy(dtype=float)[bounded] ** 2
         b_bounded = b[bounded]
         posterior_mass = pt.gammaincc(shape + 0.5, (b_bounded + (y[bounded] - mu[bounded]) ** 2 / 2) / bound)
-        prior_mass = pt.gammaincc(shape, b_bounded / bound)
-        pm.Potential("summary_se_bounds", pt.sum(pt.log(posterior_mass) - pt.log(prior_mass)))
+        pm.Potential("summary_se_bounds", pt.sum(pt.log(posterior_mass)))
