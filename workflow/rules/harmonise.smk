@@ -32,10 +32,14 @@ rule combine_studies:
         extracted=per_study("results/extracted/{study}/cases.tsv")
         + per_study("results/extracted/{study}/summaries.tsv"),
     output:
-        cases="results/harmonised/cases.tsv",
-        summaries="results/harmonised/summaries.tsv",
-        rows="results/audit/rows.tsv",
-        conversions="results/audit/conversions.tsv",
+        cases=report("results/harmonised/cases.tsv", caption="../report/harmonised_cases.rst", category="1. Data"),
+        summaries=report(
+            "results/harmonised/summaries.tsv", caption="../report/harmonised_summaries.rst", category="1. Data"
+        ),
+        rows=report("results/audit/rows.tsv", caption="../report/audit_rows.rst", category="1. Data"),
+        conversions=report(
+            "results/audit/conversions.tsv", caption="../report/audit_conversions.rst", category="1. Data"
+        ),
     log:
         "logs/combine_studies/combine_studies.log",
     script:

@@ -22,8 +22,8 @@ rule derive_changes:
     input:
         cases="results/harmonised/cases.tsv",
     output:
-        changes="results/model/changes.tsv",
-        pairing="results/audit/pairing.tsv",
+        changes=report("results/model/changes.tsv", caption="../report/changes.rst", category="2. Changes"),
+        pairing=report("results/audit/pairing.tsv", caption="../report/pairing.rst", category="2. Changes"),
     params:
         selection=config["changes"]["selection"],
         window_hours=config["changes"]["window_hours"],
@@ -40,7 +40,12 @@ rule fit_model:
         summaries="results/harmonised/summaries.tsv",
     output:
         posterior="results/model/{analysis}/posterior.nc",
-        effects="results/model/{analysis}/effects.tsv",
+        effects=report(
+            "results/model/{analysis}/effects.tsv",
+            caption="../report/effects.rst",
+            category="3. Model",
+            subcategory="{analysis}",
+        ),
         diagnostics="results/model/{analysis}/diagnostics.tsv",
         observations="results/model/{analysis}/observations.tsv",
         audit="results/model/{analysis}/audit.tsv",
@@ -63,8 +68,8 @@ rule collect_diagnostics:
         diagnostics=expand("results/model/{analysis}/diagnostics.tsv", analysis=MODEL_ANALYSES),
         effects=expand("results/model/{analysis}/effects.tsv", analysis=MODEL_ANALYSES),
     output:
-        diagnostics="results/model/diagnostics.tsv",
-        effects="results/model/effects_all.tsv",
+        diagnostics=report("results/model/diagnostics.tsv", caption="../report/diagnostics.rst", category="3. Model"),
+        effects=report("results/model/effects_all.tsv", caption="../report/effects_all.rst", category="3. Model"),
     params:
         analyses=list(MODEL_ANALYSES),
     log:
@@ -78,7 +83,7 @@ rule cross_check_frequentist:
         changes="results/model/changes.tsv",
         summaries="results/harmonised/summaries.tsv",
     output:
-        table="results/model/frequentist.tsv",
+        table=report("results/model/frequentist.tsv", caption="../report/frequentist.rst", category="3. Model"),
         per_study="results/model/frequentist_studies.tsv",
     log:
         "logs/cross_check_frequentist/cross_check_frequentist.log",
