@@ -4,7 +4,7 @@ One SYNTHETIC dataset is simulated from a spec (by default the demo spec of conf
 run through ``derive_changes`` and ``fit_analysis`` exactly as the workflow would, and each
 (intervention, marker) cell's central 90% interval is compared with the true theta.
 
-    python validation/recovery.py --chains 2 --draws 500 --tune 500 [--seeds 20261121 1 2]
+    python validation/recovery.py --chains 2 --draws 500 --tune 500 [--seeds 20261121 1 2] [--data cases]
 
 writes validation/results/recovery.tsv and prints markdown summaries: coverage per seed,
 per route of the data feeding a cell (``case`` or a summary ``method`` of aggregate.py) and
@@ -30,6 +30,7 @@ from crsmeta.simulate import SimulatedDataset, SimulationSpec, simulate_dataset,
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "validation" / "results"
 LEVEL = 0.90
+DATA_FILTERS = {"all": {}, "cases": {"include_summaries": False}, "summaries": {"include_cases": False}}
 
 
 def fit_simulated(dataset: SimulatedDataset, settings: ModelSettings) -> FitResult:
@@ -137,6 +138,9 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--tune", type=int, default=500)
     parser.add_argument("--backend", default="nutpie")
+    parser.add_argument("--data", choices=sorted(DATA_FILTERS), default="all",
+                        help="which rows enter the fit: all, cases only or summaries only (diagnostic: "
+                             "do cells fed by one kind of data recover without the other?)")
     parser.add_argument("--out", type=Path, default=RESULTS / "recovery.tsv")
     args = parser.parse_args()
     base = demo_spec()
@@ -144,7 +148,8 @@ def main() -> None:
     for seed in args.seeds or [base.seed]:
         spec = replace(base, seed=seed)
         settings = ModelSettings(chains=args.chains, draws=args.draws, tune=args.tune, cores=args.chains,
-                                 backend=args.backend, seed=seed, prior_draws=50)
+                                 backend=args.backend, seed=seed, prior_draws=50,
+                                 **DATA_FILTERS[args.data])
         tables.append(recover(spec, settings))
     table = pd.concat(tables, ignore_index=True)
     write_tsv(table, args.out)
