@@ -35,7 +35,9 @@ def analysis_settings(
     if not cfg["activate"]:
         return analyses
     variants = {
-        "case_only": dict(include_summaries=False),
+        # Case-level data alone are a few patients: nearly every parameter is then prior-driven
+        # and NUTS needs smaller steps in the hierarchical tails (a stray divergence at 0.95).
+        "case_only": dict(include_summaries=False, target_accept=max(base.target_accept, 0.99)),
         "summary_only": dict(include_cases=False),
         "tau_prior_half": dict(tau_sd=base.tau_sd / 2, temp_tau_sd=base.temp_tau_sd / 2),
         "tau_prior_double": dict(tau_sd=base.tau_sd * 2, temp_tau_sd=base.temp_tau_sd * 2),
