@@ -93,3 +93,10 @@ def test_covariates_switch_on(tiny_changes, tiny_summaries):
     model = build_model(data, settings)
     assert model.named_vars_to_dims["co_intervention_effect"] == ("co_intervention", "family")
     assert "grade_effect" in model.named_vars and "population_shift" not in model.named_vars
+
+
+def test_student_t_likelihood_builds(tiny_changes, tiny_summaries):
+    settings = ModelSettings().replace(likelihood="student_t")
+    model = build_model(ModelData.from_tables(tiny_changes, tiny_summaries, settings), settings)
+    assert "nu_minus_one" in model.named_vars
+    assert any(rv.name == "change" for rv in model.observed_RVs)

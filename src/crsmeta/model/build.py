@@ -117,7 +117,7 @@ def _case_likelihood(data: ModelData, settings: ModelSettings, mu, sigma) -> Non
     def dist(rows):
         if nu is None:
             return pm.Normal.dist(mu[rows], sigma[m_idx[rows]])
-        return pm.StudentT.dist(nu, mu[rows], sigma[m_idx[rows]])
+        return pm.StudentT.dist(nu=nu, mu=mu[rows], sigma=sigma[m_idx[rows]])
 
     if exact.size:
         model = pm.modelcontext(None)
@@ -126,7 +126,7 @@ def _case_likelihood(data: ModelData, settings: ModelSettings, mu, sigma) -> Non
         if nu is None:
             pm.Normal("change", mu[exact], sigma[m_idx[exact]], observed=observed, dims="case_exact")
         else:
-            pm.StudentT("change", nu, mu[exact], sigma[m_idx[exact]], observed=observed, dims="case_exact")
+            pm.StudentT("change", nu=nu, mu=mu[exact], sigma=sigma[m_idx[exact]], observed=observed, dims="case_exact")
     if censored.size:
         _censored_terms(cases.iloc[censored], code[censored], dist(censored))
 
