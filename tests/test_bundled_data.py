@@ -25,7 +25,7 @@ from crsmeta.io import read_table
 PROJECT = Path(__file__).resolve().parents[1]
 STUDY_DIR = PROJECT / "config" / "studies"
 SCHEMA = PROJECT / "workflow" / "schemas" / "study.schema.yaml"
-SHARED = Path(os.environ.get("CRSMETA_SHARED_DATA", "/work/shared/data"))
+SHARED = Path(os.environ.get("CRSMETA_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 CASE_COLUMNS = [
     "patient", "intervention", "co_interventions", "marker", "timepoint", "hours", "value", "unit",
