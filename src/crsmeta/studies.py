@@ -186,22 +186,25 @@ def _table_spec(
 
 def _resolve_inside(relative: str, study_path: Path, project_dir: Path, *, key: str) -> Path:
     """Resolve a data file path and refuse paths that leave the project directory."""
+    def refusal(problem: str, expected: str) -> InputError:
+        return InputError(
+            problem,
+            study_file=study_path,
+            row=_line_of_key(project_dir / study_path, key.split(".")),
+            column=key,
+            expected=expected,
+        )
+
     candidate = Path(relative)
     resolved = (candidate if candidate.is_absolute() else project_dir / candidate).resolve()
     if not resolved.is_relative_to(project_dir):
-        raise InputError(
+        raise refusal(
             f"data file '{relative}' lies outside the project directory {project_dir}",
-            study_file=study_path,
-            row=_line_of_key(project_dir / study_path, key.split(".")),
-            column=key,
-            expected="a path relative to the project directory, under resources/",
+            "a path relative to the project directory, under resources/",
         )
     if not resolved.is_file():
-        raise InputError(
+        raise refusal(
             f"data file '{relative}' does not exist",
-            study_file=study_path,
-            row=_line_of_key(project_dir / study_path, key.split(".")),
-            column=key,
-            expected="the path of an existing table, relative to the project directory",
+            "the path of an existing table, relative to the project directory",
         )
     return resolved
