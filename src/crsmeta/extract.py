@@ -105,28 +105,29 @@ def _check_columns(
     }
     for canonical in required:
         if canonical not in present and canonical not in spec.constants:
-            raise InputError(
+            raise _header_error(
+                study, spec, spec.source_column(canonical),
                 f"required column '{spec.source_column(canonical)}' is missing",
-                study_file=study.path,
-                data_file=spec.relative_file,
-                row=1,
-                column=spec.source_column(canonical),
-                expected=f"a column '{spec.source_column(canonical)}' holding '{canonical}' "
+                f"a column '{spec.source_column(canonical)}' holding '{canonical}' "
                 f"(or a mapping under {spec.kind}.columns, or a value under {spec.kind}.constants)",
             )
     known = set(present.values()) | set(spec.ignored_columns) | set(extra_known)
     for column in source.columns:
         if column not in known:
-            raise InputError(
+            raise _header_error(
+                study, spec, column,
                 f"unexpected column '{column}'",
-                study_file=study.path,
-                data_file=spec.relative_file,
-                row=1,
-                column=column,
-                expected=f"one of the {spec.kind} columns ({', '.join(readable)}), a mapping under "
+                f"one of the {spec.kind} columns ({', '.join(readable)}), a mapping under "
                 f"{spec.kind}.columns, a measurement (wide layout), or a name under {spec.kind}.ignored_columns",
             )
     return present
+
+
+def _header_error(study: Study, spec: TableSpec, column: str, problem: str, expected: str) -> InputError:
+    """An error about the table's header row (row 1): a missing or unexpected column."""
+    return InputError(
+        problem, study_file=study.path, data_file=spec.relative_file, row=1, column=column, expected=expected
+    )
 
 
 def _cell(row: pd.Series, present: dict[str, str], spec: TableSpec, canonical: str) -> str:
@@ -188,13 +189,10 @@ def _melt_wide(study: Study, spec: TableSpec, source: pd.DataFrame) -> list[dict
     )
     for column in spec.measurements:
         if column not in source.columns:
-            raise InputError(
+            raise _header_error(
+                study, spec, column,
                 f"measurement column '{column}' is missing",
-                study_file=study.path,
-                data_file=spec.relative_file,
-                row=1,
-                column=column,
-                expected="every column listed under cases.measurements to exist in the table",
+                "every column listed under cases.measurements to exist in the table",
             )
     rows = []
     for row_number, row in source.iterrows():

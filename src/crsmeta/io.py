@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +84,23 @@ def write_tsv(frame: pd.DataFrame, path: str | Path) -> None:
 def read_tsv(path: str | Path) -> pd.DataFrame:
     """Read a TSV written by :func:`write_tsv`, keeping every cell as a string."""
     return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+
+
+def write_netcdf(idata: Any, path: str | Path) -> None:
+    """Write an ArviZ InferenceData atomically (netCDF: zarr 3 breaks ``to_zarr`` here)."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.tmp.nc")
+    try:
+        idata.to_netcdf(str(temporary))
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def files_hash(paths: Iterable[str | Path]) -> str:
+    """A short SHA-256 of the files' bytes, in order: stamps a fit with the data it saw."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()[:16]

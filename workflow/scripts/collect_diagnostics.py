@@ -1,12 +1,11 @@
 """All analyses' diagnostics and effects in two tables, with an `analysis` column."""
 
-import sys
-
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 - first, so every error is logged
-
 import pandas as pd
 
 from crsmeta.io import read_tsv, write_tsv
+from crsmeta.logs import configure_logging
+
+configure_logging(snakemake.log[0])  # noqa: F821 (injected by Snakemake)
 
 
 def collect(paths: list[str], analyses: list[str]) -> pd.DataFrame:

@@ -1,49 +1,28 @@
 """Fit one analysis; fail (writing nothing) when the diagnostics gate fails."""
 
-import sys
-
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 - first, so every error is logged
-
-import hashlib
-import logging
-import os
-from pathlib import Path
-
-from crsmeta.io import read_tsv, write_tsv
+from crsmeta.io import files_hash, read_tsv, write_netcdf, write_tsv
+from crsmeta.logs import configure_logging
 from crsmeta.model import ModelSettings, check_gate, fit_analysis, stamp
 
-logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-log = logging.getLogger("fit_model")
+snakemake = snakemake  # type: ignore[name-defined]  # noqa: F821 (injected by Snakemake)
+log = configure_logging(snakemake.log[0])
 
-
-def data_hash(paths: list[str]) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(Path(path).read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def write_netcdf(idata, path: str) -> None:
-    temporary = f"{path}.tmp.nc"
-    idata.to_netcdf(temporary)
-    os.replace(temporary, path)
-
-
-def main(smk) -> None:
-    analysis = smk.wildcards.analysis
-    settings = ModelSettings.from_dict(smk.params.settings).replace(cores=smk.threads)
-    changes, summaries = read_tsv(smk.input.changes), read_tsv(smk.input.summaries)
-    log.info("analysis %s: %d changes, %d summary rows", analysis, len(changes), len(summaries))
-    result = fit_analysis(changes, summaries, settings, analysis=analysis)
-    log.info("diagnostics:\n%s", result.diagnostics.to_string())
-    check_gate(result.diagnostics, settings)
-    stamp(result.idata, config_hash=smk.params.config_hash,
-          data_hash=data_hash([smk.input.changes, smk.input.summaries]), seed=settings.seed, analysis=analysis)
-    write_tsv(result.effects, smk.output.effects)
-    write_tsv(result.diagnostics, smk.output.diagnostics)
-    write_tsv(result.data.observations, smk.output.observations)
-    write_tsv(result.data.audit, smk.output.audit)
-    write_netcdf(result.idata, smk.output.posterior)
-
-
-main(snakemake)  # noqa: F821
+analysis = snakemake.wildcards.analysis
+settings = ModelSettings.from_dict(snakemake.params.settings).replace(cores=snakemake.threads)
+changes, summaries = read_tsv(snakemake.input.changes), read_tsv(snakemake.input.summaries)
+log.info("analysis %s: %d changes, %d summary rows", analysis, len(changes), len(summaries))
+result = fit_analysis(changes, summaries, settings, analysis=analysis)
+log.info("diagnostics:\n%s", result.diagnostics.to_string())
+check_gate(result.diagnostics, settings)
+stamp(
+    result.idata,
+    config_hash=snakemake.params.config_hash,
+    data_hash=files_hash([snakemake.input.changes, snakemake.input.summaries]),
+    seed=settings.seed,
+    analysis=analysis,
+)
+write_tsv(result.effects, snakemake.output.effects)
+write_tsv(result.diagnostics, snakemake.output.diagnostics)
+write_tsv(result.data.observations, snakemake.output.observations)
+write_tsv(result.data.audit, snakemake.output.audit)
+write_netcdf(result.idata, snakemake.output.posterior)
