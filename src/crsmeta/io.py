@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import yaml
 
 from crsmeta.errors import InputError
 
+OUTPUT_MODE = 0o644
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 SPREADSHEET_SUFFIXES = {".xlsx"}
 
@@ -67,18 +69,36 @@ def read_table(path: str | Path, *, sheet: str | None = None) -> pd.DataFrame:
     return frame
 
 
-def write_tsv(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write a TSV atomically: a failed or interrupted write leaves no partial file behind."""
+@contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` that replaces it only if the block succeeds.
+
+    A failed or interrupted write leaves no partial file behind. The file is made readable by
+    all (mkstemp creates it private), as outputs are meant to be shared.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     try:
-        frame.to_csv(temporary, sep="\t", index=False, lineterminator="\n")
+        yield Path(temporary)
+        os.chmod(temporary, OUTPUT_MODE)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def write_tsv(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write a TSV atomically (see :func:`atomic_output`)."""
+    with atomic_output(path) as temporary:
+        frame.to_csv(temporary, sep="\t", index=False, lineterminator="\n")
+
+
+def write_text(text: str, path: str | Path) -> None:
+    """Write a UTF-8 text file atomically (see :func:`atomic_output`)."""
+    with atomic_output(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")
 
 
 def read_tsv(path: str | Path) -> pd.DataFrame:
@@ -88,14 +108,8 @@ def read_tsv(path: str | Path) -> pd.DataFrame:
 
 def write_netcdf(idata: Any, path: str | Path) -> None:
     """Write an ArviZ InferenceData atomically (netCDF: zarr 3 breaks ``to_zarr`` here)."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp.nc")
-    try:
+    with atomic_output(path) as temporary:
         idata.to_netcdf(str(temporary))
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def files_hash(paths: Iterable[str | Path]) -> str:

@@ -8,8 +8,6 @@ variables gives a visible note in its section rather than a failure.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -24,7 +22,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from crsmeta import __version__
-from crsmeta.io import read_tsv
+from crsmeta.io import read_tsv, write_text
 from crsmeta.report import plots, tables
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -32,7 +30,6 @@ KEY_PARAMETERS = ["tau", "sigma"]
 MAX_PPC_VARIABLES = 4
 RHAT_LIMIT = 1.01
 ESS_LIMIT = 400
-REPORT_MODE = 0o644  # mkstemp creates 0o600; the report is meant to be shared
 
 
 @dataclass(frozen=True)
@@ -98,18 +95,7 @@ def _optional_tsv(path: str | Path | None) -> pd.DataFrame | None:
 
 def render_report(inputs: ReportInputs, out_path: Path) -> None:
     """Write the HTML report to ``out_path`` (atomically: a failure leaves no partial file)."""
-    html = report_html(inputs)
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(html)
-        os.chmod(temporary, REPORT_MODE)
-        os.replace(temporary, out_path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_text(report_html(inputs), out_path)
 
 
 def report_html(inputs: ReportInputs) -> str:
