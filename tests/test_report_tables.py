@@ -55,6 +55,15 @@ def test_summary_rows_warn_on_sparse_estimates():
     assert rows["words"].str.contains("Based on").all()
 
 
+def test_contrast_text_says_when_a_contrast_is_indirect():
+    effects = effects_table(fixture_idata())
+    row = effects[np.isfinite(effects["contrast_median"])].head(1)
+    with_contrast = pd.concat([row.assign(contrast_basis="indirect"), row.assign(contrast_basis="within_study")])
+    texts = tables.summary_rows(with_contrast.astype(str)).sort_values("contrast_basis")["contrast_text"]
+    assert "indirect" in texts.iloc[0] and "not randomised" in texts.iloc[0]
+    assert "within study" in texts.iloc[1]
+
+
 def test_inclusion_flow_counts_every_row():
     rows = pd.DataFrame({"study_id": ["a", "a", "b"], "status": ["included", "excluded", "excluded"],
                          "reason": ["", "survival", "survival"]})

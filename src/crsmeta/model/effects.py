@@ -20,7 +20,7 @@ COLUMNS = [
     "theta_median", "theta_lo95", "theta_hi95", "pct_median", "pct_lo95", "pct_hi95",
     "p_reduction", "p_reduction_50", "reduction_50_threshold", "tau_median", "pred_lo95",
     "pred_hi95", "contrast_median", "contrast_lo95", "contrast_hi95",
-    "p_better_than_standard_care", "contrast_note",
+    "p_better_than_standard_care", "contrast_basis", "contrast_note",
 ]
 
 
@@ -78,8 +78,14 @@ def _summaries(theta: np.ndarray, marker: str) -> dict:
 
 
 def _contrast(posterior: xr.Dataset, data: ModelData, intervention: str, marker: str) -> dict:
+    """θ[i, m] − θ[standard_care, m] where both have data in a shared population.
+
+    ``contrast_basis`` says what the difference rests on: ``within_study`` when at least one study
+    holds both arms for this marker (e.g. a randomised trial), ``indirect`` when none does and the
+    two changes come from different studies (a non-randomised comparison across studies).
+    """
     empty = {"contrast_median": np.nan, "contrast_lo95": np.nan, "contrast_hi95": np.nan,
-             "p_better_than_standard_care": np.nan}
+             "p_better_than_standard_care": np.nan, "contrast_basis": ""}
     if intervention == STANDARD_CARE:
         return empty | {"contrast_note": "this is the standard-care arm"}
     cells = data.cells()
@@ -92,10 +98,25 @@ def _contrast(posterior: xr.Dataset, data: ModelData, intervention: str, marker:
         return empty | {"contrast_note": note}
     theta = posterior["theta"].sel(marker=marker)
     difference = (theta.sel(intervention=intervention) - theta.sel(intervention=STANDARD_CARE)).to_numpy()
+    both_arms = studies_with_both_arms(data, intervention, marker)
+    where = f"in {', '.join(sorted(shared))}"
+    if both_arms:
+        basis, note = "within_study", f"against standard care {where}; both arms in {', '.join(both_arms)}"
+    else:
+        basis, note = "indirect", (f"indirect: no study holds both arms; standard care and {intervention} "
+                                   f"come from different studies {where} (not randomised)")
     return {"contrast_median": _q(difference, 0.5), "contrast_lo95": _q(difference, 0.025),
             "contrast_hi95": _q(difference, 0.975),
             "p_better_than_standard_care": float(np.mean(difference < 0)),
-            "contrast_note": f"against standard care in {', '.join(sorted(shared))}"}
+            "contrast_basis": basis, "contrast_note": note}
+
+
+def studies_with_both_arms(data: ModelData, intervention: str, marker: str) -> list[str]:
+    """Studies whose data on ``marker`` include both ``intervention`` and standard care."""
+    rows = pd.concat([f[["study_id", "intervention", "marker"]] for f in (data.cases, data.observations)])
+    rows = rows[rows["marker"] == marker]
+    arms = rows.groupby("study_id")["intervention"].agg(set)
+    return sorted(study for study, given in arms.items() if {intervention, STANDARD_CARE} <= given)
 
 
 def _q(values: np.ndarray, q: float) -> float:

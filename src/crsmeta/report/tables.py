@@ -204,6 +204,10 @@ def censored_values(cases: pd.DataFrame) -> pd.DataFrame:
 
 
 CONTRAST_COLUMNS = ["contrast_median", "contrast_lo95", "contrast_hi95", "p_better_than_standard_care"]
+CONTRAST_BASIS_TEXT = {
+    "within_study": " — within study (both arms in the same study)",
+    "indirect": " — ⚠ indirect: no study holds both arms; compares different studies, not randomised",
+}
 
 
 def summary_rows(effects: pd.DataFrame) -> pd.DataFrame:
@@ -212,7 +216,7 @@ def summary_rows(effects: pd.DataFrame) -> pd.DataFrame:
     The contrast columns are optional: without them every row says there is no contrast.
     """
     effects = effects.copy()
-    for column in [*CONTRAST_COLUMNS, "contrast_note", "populations", "scale"]:
+    for column in [*CONTRAST_COLUMNS, "contrast_basis", "contrast_note", "populations", "scale"]:
         if column not in effects.columns:
             effects[column] = ""
     effects = floats(
@@ -273,7 +277,8 @@ def _contrast_text(row: Mapping[str, Any], scale: str) -> str:
     probability = row.get("p_better_than_standard_care")
     if probability is not None and np.isfinite(probability):
         text += f"; P(better) = {probability:.2f}"
-    return text
+    return text + CONTRAST_BASIS_TEXT.get(str(row.get("contrast_basis") or ""), "")
+
 
 
 def study_estimates(changes: pd.DataFrame, summaries: pd.DataFrame) -> pd.DataFrame:
