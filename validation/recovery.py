@@ -5,6 +5,7 @@ run through ``derive_changes`` and ``fit_analysis`` exactly as the workflow woul
 (intervention, marker) cell's central 90% interval is compared with the true theta.
 
     python validation/recovery.py --chains 2 --draws 500 --tune 500 [--seeds 20261121 1 2] [--data cases]
+    python validation/recovery.py --report batch1.tsv batch2.tsv   # summaries of earlier runs
 
 writes validation/results/recovery.tsv and prints markdown summaries: coverage per seed,
 per route of the data feeding a cell (``case`` or a summary ``method`` of aggregate.py) and
@@ -142,7 +143,15 @@ def main() -> None:
                         help="which rows enter the fit: all, cases only or summaries only (diagnostic: "
                              "do cells fed by one kind of data recover without the other?)")
     parser.add_argument("--out", type=Path, default=RESULTS / "recovery.tsv")
+    parser.add_argument("--report", type=Path, nargs="+", default=None, metavar="TSV",
+                        help="fit nothing: print the summaries of earlier runs' tables (several are "
+                             "concatenated, e.g. seeds run in batches) and write them to --out")
     args = parser.parse_args()
+    if args.report:
+        table = pd.concat([pd.read_csv(path, sep="\t") for path in args.report], ignore_index=True)
+        write_tsv(table, args.out)
+        print_report(table)
+        return
     base = demo_spec()
     tables = []
     for seed in args.seeds or [base.seed]:
@@ -154,12 +163,31 @@ def main() -> None:
     table = pd.concat(tables, ignore_index=True)
     write_tsv(table, args.out)
     print(f"{args.chains} chains x {args.draws} draws (tune {args.tune}), backend {args.backend}\n")
+    print_report(table)
+
+
+def print_report(table: pd.DataFrame) -> None:
+    """Coverage per seed, the spread of per-dataset coverage, coverage per route, missed cells."""
     print(summary_text(table))
+    print()
+    print(seed_spread_text(table))
     print()
     print(coverage_by_route(table).to_markdown(index=False, floatfmt=".3f"))
     missed = table[table["has_data"] & ~table["covered"]]
     print("\nmissed cells:\n" + missed[["seed", "intervention", "marker", "theta", "lo", "hi", "routes"]]
           .to_string(index=False, float_format="%.3f"))
+
+
+def seed_spread_text(table: pd.DataFrame, target: float = 0.85) -> str:
+    """How per-dataset coverage (cells with data) varies over seeds, and how many reach ``target``.
+
+    The cells of one dataset share intervention, marker and τ parameters and the same realised
+    study effects, so one dataset's coverage varies far more than a binomial count would.
+    """
+    per_seed = table[table["has_data"]].groupby("seed", sort=False)["covered"].mean()
+    return (f"per-dataset coverage (cells with data) over {len(per_seed)} seeds: min {per_seed.min():.3f}, "
+            f"quartiles {per_seed.quantile(0.25):.3f} / {per_seed.median():.3f} / {per_seed.quantile(0.75):.3f}, "
+            f"max {per_seed.max():.3f}; {int((per_seed >= target).sum())} of {len(per_seed)} reach {target:.2f}")
 
 
 if __name__ == "__main__":
