@@ -8,7 +8,10 @@ pure sampling error; it is scaled by three candidate SEs:
 
 * ``p_value``: the P-value-implied SE (what the model uses as the prior mean of se²),
 * ``sigma``: σ/√n, the SE of a mean of log ratios (what a learned se² is centred on),
-* ``geometric``: the geometric mean of the two.
+* ``geometric``: the geometric mean of the two,
+* ``lognormal``: the SE the same t statistic implies under the model's own assumptions
+  (log-normal levels, change independent of the baseline level; true σ), a candidate not
+  used by the model: see :func:`lognormal_se`.
 
     python validation/p_value_se.py [--cohorts 1500] [--seed 2]
 
@@ -34,6 +37,20 @@ TAU = 0.4
 COHORT_SIZE = (12, 40)
 
 
+def lognormal_se(y: float, t: float, n: int, sigma: float) -> float:
+    """SE of y = log(mean post / mean pre) from a raw-scale paired t statistic, for log-normal
+    levels whose log change ~ Normal(·, σ) is independent of the baseline level.
+
+    With R = e^y, t fixes the relative SD of the raw differences, D² = n(1 − R)²/t², which under
+    these assumptions equals e^{s²}((1 − R)² + R²(e^{σ²} − 1)) − (1 − R)², s the baseline log-SD;
+    solving for e^{s²} gives Var(y) ≈ e^{s²}(e^{σ²} − 1)/n (delta method).
+    """
+    ratio = np.exp(y)
+    d2 = n * (1 - ratio) ** 2 / t**2
+    baseline = (d2 + (1 - ratio) ** 2) / ((1 - ratio) ** 2 + ratio**2 * np.expm1(sigma**2))
+    return float(np.sqrt(baseline * np.expm1(sigma**2) / n))
+
+
 def simulate_cohorts(marker: str, sigma: float, theta: float, n_cohorts: int,
                      rng: np.random.Generator) -> pd.DataFrame:
     """One row per SYNTHETIC cohort: n, u, y, the residual and the three candidate SEs."""
@@ -48,8 +65,10 @@ def simulate_cohorts(marker: str, sigma: float, theta: float, n_cohorts: int,
         p = float(stats.ttest_rel(post, pre).pvalue)
         if not 0 < p < 1:
             continue
+        t = float(stats.t.ppf(1 - p / 2, df=n - 1))
         rows.append({"n": n, "u": u, "residual": y - (theta + u + sigma**2 / 2),
-                     "p_value": se_from_p_value(y, p, n), "sigma": sigma / np.sqrt(n)})
+                     "p_value": se_from_p_value(y, p, n), "sigma": sigma / np.sqrt(n),
+                     "lognormal": lognormal_se(y, t, n, sigma)})
     frame = pd.DataFrame(rows)
     frame["geometric"] = np.sqrt(frame["p_value"] * frame["sigma"])
     return frame
@@ -58,7 +77,7 @@ def simulate_cohorts(marker: str, sigma: float, theta: float, n_cohorts: int,
 def summarise(frame: pd.DataFrame, marker: str) -> pd.DataFrame:
     spread = frame["residual"].std()
     rows = []
-    for name in ("p_value", "sigma", "geometric"):
+    for name in ("p_value", "sigma", "geometric", "lognormal"):
         z = frame["residual"] / frame[name]
         rows.append({"marker": marker, "se": name, "SD(z)": z.std(), "coverage_90": np.mean(np.abs(z) < 1.645),
                      "mean log(se / SD of residuals)": np.log(frame[name] / spread).mean(),
