@@ -94,10 +94,14 @@ class ModelData:
         return TEMPERATURE in self.coords["marker"]
 
     # --- summaries ----------------------------------------------------------------------------
+    def rows(self, columns: list[str]) -> pd.DataFrame:
+        """``columns`` of the case-level and summary rows that enter the model, stacked."""
+        return stacked_rows(self.cases, self.observations, columns)
+
     def cells(self) -> pd.DataFrame:
         """(intervention, marker) cells with data and the populations the data come from."""
-        frames = [f[["intervention", "marker", "population"]] for f in (self.cases, self.observations)]
-        return pd.concat(frames).drop_duplicates().sort_values(["intervention", "marker", "population"])
+        return (self.rows(["intervention", "marker", "population"]).drop_duplicates()
+                .sort_values(["intervention", "marker", "population"]))
 
     def counts(self) -> pd.DataFrame:
         """Per (intervention, marker): populations, n_studies, n_patients, n_summary_rows.
@@ -105,10 +109,8 @@ class ModelData:
         n_patients counts case-level patients plus the n of each summary comparison (arms of
         a trial are different patients; a cohort's n is counted once per marker).
         """
-        cases = self.cases.assign(n=1.0, summary=0)
-        observations = self.observations.assign(summary=1)
-        both = pd.concat([cases[["intervention", "marker", "population", "study_id", "n", "summary"]],
-                          observations[["intervention", "marker", "population", "study_id", "n", "summary"]]])
+        both = stacked_rows(self.cases.assign(n=1.0, summary=0), self.observations.assign(summary=1),
+                            ["intervention", "marker", "population", "study_id", "n", "summary"])
         grouped = both.groupby(["intervention", "marker"], sort=True)
         return pd.DataFrame({
             "populations": grouped["population"].agg(lambda p: ";".join(sorted(set(p)))),
@@ -128,6 +130,12 @@ class ModelData:
         return {
             "se_known": se_known, "disp_known": disp_known, "learned": ~(se_known | disp_known),
         }
+
+
+def stacked_rows(cases: pd.DataFrame, observations: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``columns`` of case-level and summary rows, one table (an empty side adds nothing)."""
+    frames = [frame[columns] for frame in (cases, observations) if not frame.empty]
+    return pd.concat(frames or [cases[columns]], ignore_index=True)
 
 
 def _prepare_cases(changes: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -197,8 +205,7 @@ def _apply_filters(
 
 
 def _coords(cases: pd.DataFrame, observations: pd.DataFrame) -> dict[str, list[str]]:
-    both = pd.concat([cases[["study_id", "intervention", "marker", "population", "co_interventions"]],
-                      observations[["study_id", "intervention", "marker", "population", "co_interventions"]]])
+    both = stacked_rows(cases, observations, ["study_id", "intervention", "marker", "population", "co_interventions"])
     markers = sorted(set(both["marker"]) - {TEMPERATURE})
     if TEMPERATURE in set(both["marker"]):
         markers.append(TEMPERATURE)
@@ -231,10 +238,7 @@ def _population_shift_identified(cases: pd.DataFrame, observations: pd.DataFrame
     only its prior tells them apart: the posterior is a ridge that samples badly and says nothing
     the data do. ``auto`` then leaves the covariate out; each estimate still names its populations.
     """
-    pairs = pd.concat(
-        [frame[["intervention", "marker", "population"]] for frame in (cases, observations) if not frame.empty],
-        ignore_index=True,
-    )
+    pairs = stacked_rows(cases, observations, ["intervention", "marker", "population"])
     pairs["family"] = np.where(pairs["marker"] == "temperature", "temperature", "log_ratio")
     populations = pairs.groupby(["intervention", "family"])["population"].nunique()
     return bool((populations > 1).any())

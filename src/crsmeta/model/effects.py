@@ -58,10 +58,9 @@ def _cell_draws(posterior: xr.Dataset, data: ModelData, intervention: str, marke
 
 
 def _population_weights(data: ModelData, intervention: str, marker: str) -> pd.Series:
-    frames = [f[(f["intervention"] == intervention) & (f["marker"] == marker)]["population"]
-              for f in (data.cases, data.observations)]
-    populations = pd.concat(frames)
-    return populations.value_counts(normalize=True)
+    rows = data.rows(["intervention", "marker", "population"])
+    cell = rows[(rows["intervention"] == intervention) & (rows["marker"] == marker)]
+    return cell["population"].value_counts(normalize=True)
 
 
 def _summaries(theta: np.ndarray, marker: str) -> dict:
@@ -113,7 +112,7 @@ def _contrast(posterior: xr.Dataset, data: ModelData, intervention: str, marker:
 
 def studies_with_both_arms(data: ModelData, intervention: str, marker: str) -> list[str]:
     """Studies whose data on ``marker`` include both ``intervention`` and standard care."""
-    rows = pd.concat([f[["study_id", "intervention", "marker"]] for f in (data.cases, data.observations)])
+    rows = data.rows(["study_id", "intervention", "marker"])
     rows = rows[rows["marker"] == marker]
     arms = rows.groupby("study_id")["intervention"].agg(set)
     return sorted(study for study, given in arms.items() if {intervention, STANDARD_CARE} <= given)

@@ -280,7 +280,6 @@ def _contrast_text(row: Mapping[str, Any], scale: str) -> str:
     return text + CONTRAST_BASIS_TEXT.get(str(row.get("contrast_basis") or ""), "")
 
 
-
 def study_estimates(changes: pd.DataFrame, summaries: pd.DataFrame) -> pd.DataFrame:
     """Each study's own estimate of the change, where it has one.
 
