@@ -15,7 +15,7 @@ from crsmeta.extract import extract_cases, extract_summaries
 from crsmeta.harmonise import combine, harmonise_study
 from crsmeta.simulate import (
     CASE_COLUMNS, SUMMARY_COLUMNS, TRUTH_COLUMNS, SimulationSpec, ensure_demo_studies, main,
-    simulate_dataset, write_study_files,
+    simulate_dataset, truth_path, write_study_files,
 )
 from crsmeta.studies import STUDY_SCHEMA, load_studies
 
@@ -137,6 +137,13 @@ def test_data_layer_reads_the_files_back_to_the_in_memory_tables(dataset, writte
                                    pd.to_numeric(summaries[f"{column}_read"]), rtol=1e-9)
     for column in ("statistic", "spread_type", "p_relation", "effect_type", "unit"):
         assert (summaries[column].fillna("") == summaries[f"{column}_read"].fillna("")).all(), column
+
+
+def test_truth_is_written_beside_the_studies_and_labelled(dataset, written):
+    root, _ = written
+    truth = pd.read_csv(root / truth_path("results/demo"), sep="\t")
+    assert truth["synthetic"].all()
+    pd.testing.assert_frame_equal(truth.drop(columns="synthetic"), dataset.truth, check_exact=True)
 
 
 def test_ensure_demo_studies_is_idempotent(tmp_path):

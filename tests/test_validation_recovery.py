@@ -5,9 +5,6 @@ Slow (each test samples a model, 2 chains x 300 draws); together well under 3 mi
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,10 +13,8 @@ from crsmeta.changes import CHANGE_COLUMNS, derive_changes
 from crsmeta.model import ModelSettings, fit_analysis
 from crsmeta.model.aggregate import aggregate_observations
 from crsmeta.model.frequentist import cross_check
+from crsmeta.model.recovery import truth_coverage
 from crsmeta.simulate import SimulationSpec, simulate_dataset
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "validation"))
-from recovery import interval_coverage  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +50,7 @@ def test_case_level_recovery_covers_most_true_effects():
     changes, _ = derive_changes(dataset.cases)
     assert (changes["censoring"] != "none").any(), "the design should exercise censoring"
     fit = fit_analysis(changes, dataset.summaries, ModelSettings(**FEW_DRAWS), analysis="recovery")
-    table = interval_coverage(fit.idata, dataset.truth, fit.data.cells())
+    table = truth_coverage(fit.idata, dataset.truth, fit.data.cells())
     assert len(table) == 35
     assert table["covered"].mean() >= 0.80, table[~table["covered"]].to_string()
 

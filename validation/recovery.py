@@ -22,15 +22,16 @@ from pathlib import Path
 import arviz as az
 import numpy as np
 import pandas as pd
+import yaml
 
 from crsmeta.changes import derive_changes
 from crsmeta.io import load_yaml, write_tsv
 from crsmeta.model import FitResult, ModelSettings, fit_analysis
+from crsmeta.model.recovery import LEVEL, truth_coverage
 from crsmeta.simulate import SimulatedDataset, SimulationSpec, simulate_dataset, spec_from_config
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "validation" / "results"
-LEVEL = 0.90
 DATA_FILTERS = {"all": {}, "cases": {"include_summaries": False}, "summaries": {"include_cases": False}}
 
 
@@ -38,22 +39,6 @@ def fit_simulated(dataset: SimulatedDataset, settings: ModelSettings) -> FitResu
     """Fit a simulated dataset through the same steps as the workflow (pairing rule: defaults)."""
     changes, _ = derive_changes(dataset.cases)
     return fit_analysis(changes, dataset.summaries, settings, analysis="recovery")
-
-
-def interval_coverage(idata: az.InferenceData, truth: pd.DataFrame, data_cells: pd.DataFrame,
-                      level: float = LEVEL) -> pd.DataFrame:
-    """Per (intervention, marker) cell of the fit: truth, central interval, covered, has data."""
-    theta = az.extract(idata, var_names="theta")
-    tail = (1 - level) / 2
-    lo = theta.quantile(tail, dim="sample").to_series().rename("lo")
-    hi = theta.quantile(1 - tail, dim="sample").to_series().rename("hi")
-    median = theta.median(dim="sample").to_series().rename("median")
-    table = pd.concat([median, lo, hi], axis=1).reset_index()
-    table = table.merge(truth, on=["intervention", "marker"], how="left")
-    table["covered"] = (table["lo"] <= table["theta"]) & (table["theta"] <= table["hi"])
-    observed = set(zip(data_cells["intervention"], data_cells["marker"]))
-    table["has_data"] = [(i, m) in observed for i, m in zip(table["intervention"], table["marker"])]
-    return table.drop(columns="quantile", errors="ignore")
 
 
 def scale_recovery(idata: az.InferenceData, truth: pd.DataFrame, level: float = LEVEL) -> pd.DataFrame:
@@ -120,7 +105,7 @@ def recover(spec: SimulationSpec, settings: ModelSettings) -> pd.DataFrame:
     start = time.perf_counter()
     dataset = simulate_dataset(spec)
     fit = fit_simulated(dataset, settings)
-    table = interval_coverage(fit.idata, dataset.truth, fit.data.cells())
+    table = truth_coverage(fit.idata, dataset.truth, fit.data.cells())
     table = table.merge(cell_routes(fit), on=["intervention", "marker"], how="left")
     table["routes"] = table["routes"].fillna("")
     scales = scale_recovery(fit.idata, dataset.truth)
@@ -135,6 +120,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="simulation seeds (default: config/demo.yaml's); several give pooled coverage")
+    parser.add_argument("--config", type=Path, default=ROOT / "config" / "demo.yaml",
+                        help="a config whose `synthetic` block is the spec to simulate (default: the demo's)")
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--tune", type=int, default=500)
@@ -142,6 +129,9 @@ def main() -> None:
     parser.add_argument("--data", choices=sorted(DATA_FILTERS), default="all",
                         help="which rows enter the fit: all, cases only or summaries only (diagnostic: "
                              "do cells fed by one kind of data recover without the other?)")
+    parser.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="model settings to change (ModelSettings fields, YAML values), e.g. "
+                             "row_variance_shape=10 tau_prior=halfnormal")
     parser.add_argument("--out", type=Path, default=RESULTS / "recovery.tsv")
     parser.add_argument("--report", type=Path, nargs="+", default=None, metavar="TSV",
                         help="fit nothing: print the summaries of earlier runs' tables (several are "
@@ -152,18 +142,29 @@ def main() -> None:
         write_tsv(table, args.out)
         print_report(table)
         return
-    base = demo_spec()
+    base = demo_spec(args.config)
     tables = []
     for seed in args.seeds or [base.seed]:
         spec = replace(base, seed=seed)
         settings = ModelSettings(chains=args.chains, draws=args.draws, tune=args.tune, cores=args.chains,
                                  backend=args.backend, seed=seed, prior_draws=50,
-                                 **DATA_FILTERS[args.data])
+                                 **DATA_FILTERS[args.data]).replace(**parse_overrides(args.overrides))
         tables.append(recover(spec, settings))
     table = pd.concat(tables, ignore_index=True)
     write_tsv(table, args.out)
     print(f"{args.chains} chains x {args.draws} draws (tune {args.tune}), backend {args.backend}\n")
     print_report(table)
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """``key=value`` pairs (values parsed as YAML) into ModelSettings changes."""
+    changes = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--set {pair!r}: expected KEY=VALUE")
+        changes[key] = yaml.safe_load(value)
+    return changes
 
 
 def print_report(table: pd.DataFrame) -> None:

@@ -52,6 +52,7 @@ SUMMARY_COLUMNS = (
     "source_row", "synthetic",
 )
 TRUTH_COLUMNS = ("intervention", "marker", "theta", "tau", "sigma")
+TRUTH_FILE = "truth.tsv"
 
 SOURCE_CASE_LONG_COLUMNS = (
     "patient", "intervention", "marker", "timepoint", "hours", "value", "unit", "crs_grade",
@@ -597,7 +598,15 @@ def render_study_files(dataset: SimulatedDataset, out_rel: str) -> dict[str, str
             files[document["cases"]["file"]] = _csv_text(draft.cases)
         if draft.summaries is not None:
             files[document["summaries"]["file"]] = _csv_text(draft.summaries)
+    files[truth_path(out_rel)] = dataset.truth.assign(synthetic=True).to_csv(
+        sep="\t", index=False, lineterminator="\n")
     return files
+
+
+def truth_path(out_dir: str) -> str:
+    """Where the simulated truth (θ, τ, σ per cell, labelled synthetic) is written beside the
+    study files, for the demo's recovery check (crsmeta.model.recovery)."""
+    return f"{out_dir}/{TRUTH_FILE}"
 
 
 def _relative_out(out_dir: Path, project_root: Path) -> str:

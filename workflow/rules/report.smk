@@ -14,6 +14,8 @@ REPORT_INPUTS = {
     "diagnostics": "results/model/diagnostics.tsv",
     "frequentist": "results/model/frequentist.tsv",
 }
+if "synthetic" in config:
+    REPORT_INPUTS["recovery"] = "results/model/recovery.tsv"
 
 
 rule render_report:

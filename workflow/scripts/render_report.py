@@ -14,6 +14,7 @@ paths = {name: snakemake.input[name] for name in (
 )}
 inputs = ReportInputs.from_paths(
     **paths,
+    recovery=getattr(snakemake.input, "recovery", None),  # SYNTHETIC demo runs only
     studies=list(snakemake.input.studies),
     settings=dict(snakemake.params.settings),
     model_doc=snakemake.params.model_doc,

@@ -23,6 +23,7 @@ from markupsafe import Markup
 
 from crsmeta import __version__
 from crsmeta.io import read_tsv, write_text
+from crsmeta.model.recovery import coverage_summary
 from crsmeta.report import plots, tables
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -47,6 +48,7 @@ class ReportInputs:
     effects_all: pd.DataFrame | None = None
     diagnostics: pd.DataFrame | None = None
     frequentist: pd.DataFrame | None = None
+    recovery: pd.DataFrame | None = None
     idata: az.InferenceData | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     model_doc: str | None = None
@@ -67,6 +69,7 @@ class ReportInputs:
         effects_all: str | Path | None = None,
         diagnostics: str | Path | None = None,
         frequentist: str | Path | None = None,
+        recovery: str | Path | None = None,
         model_doc: str | Path | None = None,
         settings: dict[str, Any] | None = None,
     ) -> ReportInputs:
@@ -83,6 +86,7 @@ class ReportInputs:
             effects_all=_optional_tsv(effects_all),
             diagnostics=_optional_tsv(diagnostics),
             frequentist=_optional_tsv(frequentist),
+            recovery=_optional_tsv(recovery),
             idata=az.from_netcdf(str(posterior)) if posterior and Path(posterior).exists() else None,
             settings=dict(settings or {}),
             model_doc=Path(model_doc).read_text(encoding="utf-8") if model_doc and Path(model_doc).exists() else None,
@@ -115,6 +119,7 @@ def report_html(inputs: ReportInputs) -> str:
         **_diagnostics_section(inputs, synthetic),
         **_sensitivity_section(inputs, synthetic),
         "frequentist": _frequentist_rows(inputs),
+        **_recovery_section(inputs),
         **_methods_section(inputs, attrs),
         "provenance": tables.provenance(inputs.effects, inputs.changes, inputs.cases, inputs.summaries),
     }
@@ -296,6 +301,17 @@ def _sensitivity_section(inputs: ReportInputs, synthetic: bool) -> dict[str, Any
     for ax, scale in zip(axes.flat, scales):
         plots.sensitivity_plot(data[data["scale"] == scale], scale=scale, ax=ax)
     return {"sensitivity_svg": _svg(figure, "sensitivity", synthetic), "analyses": sorted(data["analysis"].unique())}
+
+
+def _recovery_section(inputs: ReportInputs) -> dict[str, Any]:
+    """SYNTHETIC demo only: the main fit's 90% intervals against the simulator's true θ."""
+    if inputs.recovery is None:
+        return {"recovery": None}
+    table = inputs.recovery.assign(
+        covered=inputs.recovery["covered"].map(tables.is_true), has_data=inputs.recovery["has_data"].map(tables.is_true),
+        **{column: pd.to_numeric(inputs.recovery[column]) for column in ("theta", "median", "lo", "hi")})
+    return {"recovery": {"summary": coverage_summary(table),
+                         "rows": table.sort_values(["has_data", "covered"]).to_dict("records")}}
 
 
 def _frequentist_rows(inputs: ReportInputs) -> list[dict[str, Any]]:
