@@ -6,6 +6,7 @@ run through ``derive_changes`` and ``fit_analysis`` exactly as the workflow woul
 
     python validation/recovery.py --chains 2 --draws 500 --tune 500 [--seeds 20261121 1 2] [--data cases]
     python validation/recovery.py --report batch1.tsv batch2.tsv   # summaries of earlier runs
+    python validation/recovery.py --config other.yaml --set row_variance_shape=10   # other spec/settings
 
 writes validation/results/recovery.tsv and prints markdown summaries: coverage per seed,
 per route of the data feeding a cell (``case`` or a summary ``method`` of aggregate.py) and
