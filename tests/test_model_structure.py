@@ -6,7 +6,8 @@ import pytest
 
 from crsmeta.errors import InputError
 from crsmeta.model import ModelData, ModelSettings, build_model
-from crsmeta.model.analyses import analysis_settings
+from crsmeta.model.data import contributing_studies
+from crsmeta.model.analyses import analysis_settings, leave_one_out_after_data, leave_one_out_settings
 
 
 def test_settings_merge_config_blocks_over_defaults():
@@ -39,6 +40,31 @@ def test_analysis_settings_names_every_sensitivity_analysis():
     assert list(analysis_settings(base, {"activate": False}, ["s1"])) == ["main"]
     only = analysis_settings(base, {"leave_one_out": ["s2"]}, ["s1", "s2"])
     assert "loo_s2" in only and "loo_s1" not in only
+
+
+def test_leave_one_out_of_the_contributing_studies_waits_for_the_data():
+    base = ModelSettings(exclude_studies=("s9",))
+    cfg = {"leave_one_out": "contributing"}
+    assert leave_one_out_after_data(cfg) and not leave_one_out_after_data({"leave_one_out": True})
+    assert not leave_one_out_after_data(cfg | {"activate": False})
+    before = analysis_settings(base, cfg, ["s1", "s2", "s3"])
+    assert not any(name.startswith("loo_") for name in before)
+    after = analysis_settings(base, cfg, ["s1", "s2", "s3"], contributing=["s3", "s1"])
+    assert [name for name in after if name.startswith("loo_")] == ["loo_s1", "loo_s3"]
+    assert after["loo_s3"] == leave_one_out_settings(base, "s3")
+    assert after["loo_s3"].exclude_studies == ("s3", "s9")
+
+
+def test_contributing_studies_are_those_whose_rows_reach_the_model(tiny_changes, tiny_summaries):
+    table = contributing_studies(tiny_changes, tiny_summaries, ModelSettings())
+    assert table.to_dict("records") == [
+        {"study_id": "c1", "case_rows": 0, "summary_rows": 2},
+        {"study_id": "s1", "case_rows": 15, "summary_rows": 0},
+        {"study_id": "s2", "case_rows": 13, "summary_rows": 0},
+        {"study_id": "t1", "case_rows": 0, "summary_rows": 2},
+    ]
+    without_s1 = contributing_studies(tiny_changes, tiny_summaries, ModelSettings(exclude_studies=("s1",)))
+    assert "s1" not in set(without_s1["study_id"])
 
 
 def test_coords_and_counts(tiny_changes, tiny_summaries):

@@ -2,21 +2,46 @@
 # Needs `study_ids()` from common.smk. MODEL_TARGETS lists what `rule all` should request.
 import re
 
-from crsmeta.model.analyses import analysis_settings
+from crsmeta.io import read_tsv
+from crsmeta.model.analyses import (
+    LEAVE_ONE_OUT_PREFIX, analysis_settings, leave_one_out_after_data, leave_one_out_settings,
+)
 from crsmeta.model.settings import ModelSettings
 from crsmeta.simulate import truth_path
 
 MODEL_SETTINGS = ModelSettings.from_config(config)
-MODEL_ANALYSES = analysis_settings(MODEL_SETTINGS, config.get("sensitivity", {}), study_ids())
+SENSITIVITY = config.get("sensitivity", {})
+# With `leave_one_out: contributing` the leave-one-out fits are known only after the checkpoint
+# `contributing_studies` has read the data; FIXED_ANALYSES are the ones known at parse time.
+LOO_AFTER_DATA = leave_one_out_after_data(SENSITIVITY)
+FIXED_ANALYSES = analysis_settings(MODEL_SETTINGS, SENSITIVITY, study_ids())
 MODEL_TARGETS = [
     "results/model/diagnostics.tsv",
     "results/model/effects_all.tsv",
-    *expand("results/model/{analysis}/posterior.nc", analysis=MODEL_ANALYSES),
 ]
 
 
+def model_analyses():
+    """Every analysis' name (after the checkpoint, when leave-one-out depends on the data)."""
+    if not LOO_AFTER_DATA:
+        return list(FIXED_ANALYSES)
+    table = read_tsv(checkpoints.contributing_studies.get().output.table)
+    return list(analysis_settings(MODEL_SETTINGS, SENSITIVITY, study_ids(), list(table["study_id"])))
+
+
+def settings_of(analysis):
+    if analysis in FIXED_ANALYSES:
+        return FIXED_ANALYSES[analysis]
+    return leave_one_out_settings(MODEL_SETTINGS, analysis.removeprefix(LEAVE_ONE_OUT_PREFIX))
+
+
+ANALYSIS_PATTERN = "|".join(re.escape(name) for name in FIXED_ANALYSES)
+if LOO_AFTER_DATA:
+    ANALYSIS_PATTERN += "|" + re.escape(LEAVE_ONE_OUT_PREFIX) + "(?:" + "|".join(re.escape(s) for s in study_ids()) + ")"
+
+
 wildcard_constraints:
-    analysis="|".join(re.escape(name) for name in MODEL_ANALYSES),
+    analysis=ANALYSIS_PATTERN,
 
 
 rule derive_changes:
@@ -51,8 +76,8 @@ rule fit_model:
         observations="results/model/{analysis}/observations.tsv",
         audit="results/model/{analysis}/audit.tsv",
     params:
-        settings=lambda wildcards: MODEL_ANALYSES[wildcards.analysis].to_dict(),
-        config_hash=lambda wildcards: MODEL_ANALYSES[wildcards.analysis].config_hash(),
+        settings=lambda wildcards: settings_of(wildcards.analysis).to_dict(),
+        config_hash=lambda wildcards: settings_of(wildcards.analysis).config_hash(),
     threads: MODEL_SETTINGS.chains
     resources:
         mem_mb=2000,
@@ -64,15 +89,29 @@ rule fit_model:
         "../scripts/fit_model.py"
 
 
+if LOO_AFTER_DATA:
+
+    checkpoint contributing_studies:
+        input:
+            changes="results/model/changes.tsv",
+            summaries="results/harmonised/summaries.tsv",
+        output:
+            table="results/model/contributing_studies.tsv",
+        params:
+            settings=MODEL_SETTINGS.to_dict(),
+        log:
+            "logs/contributing_studies/contributing_studies.log",
+        script:
+            "../scripts/contributing_studies.py"
+
+
 rule collect_diagnostics:
     input:
-        diagnostics=expand("results/model/{analysis}/diagnostics.tsv", analysis=MODEL_ANALYSES),
-        effects=expand("results/model/{analysis}/effects.tsv", analysis=MODEL_ANALYSES),
+        diagnostics=lambda wildcards: expand("results/model/{analysis}/diagnostics.tsv", analysis=model_analyses()),
+        effects=lambda wildcards: expand("results/model/{analysis}/effects.tsv", analysis=model_analyses()),
     output:
         diagnostics=report("results/model/diagnostics.tsv", caption="../report/diagnostics.rst", category="3. Model"),
         effects=report("results/model/effects_all.tsv", caption="../report/effects_all.rst", category="3. Model"),
-    params:
-        analyses=list(MODEL_ANALYSES),
     log:
         "logs/collect_diagnostics/collect_diagnostics.log",
     script:

@@ -1,5 +1,7 @@
 """All analyses' diagnostics and effects in two tables, with an `analysis` column."""
 
+from pathlib import Path
+
 import pandas as pd
 
 from crsmeta.io import read_tsv, write_tsv
@@ -8,16 +10,16 @@ from crsmeta.logs import configure_logging
 configure_logging(snakemake.log[0])  # noqa: F821 (injected by Snakemake)
 
 
-def collect(paths: list[str], analyses: list[str]) -> pd.DataFrame:
-    frames = [read_tsv(path).assign(analysis=name) for path, name in zip(paths, analyses, strict=True)]
+def collect(paths: list[str]) -> pd.DataFrame:
+    """Stack the tables of results/model/<analysis>/*.tsv, naming each row's analysis."""
+    frames = [read_tsv(path).assign(analysis=Path(path).parent.name) for path in paths]
     frame = pd.concat(frames, ignore_index=True)
     return frame[["analysis", *[c for c in frame.columns if c != "analysis"]]]
 
 
 def main(smk) -> None:
-    analyses = list(smk.params.analyses)
-    write_tsv(collect(list(smk.input.diagnostics), analyses), smk.output.diagnostics)
-    write_tsv(collect(list(smk.input.effects), analyses), smk.output.effects)
+    write_tsv(collect(list(smk.input.diagnostics)), smk.output.diagnostics)
+    write_tsv(collect(list(smk.input.effects)), smk.output.effects)
 
 
 main(snakemake)  # noqa: F821

@@ -23,12 +23,20 @@ SENSITIVITY_DEFAULTS: dict[str, Any] = {
 }
 
 
+LEAVE_ONE_OUT_PREFIX = "loo_"
+CONTRIBUTING = "contributing"
+
+
 def analysis_settings(
-    base: ModelSettings, sensitivity_cfg: Mapping[str, Any], study_ids: list[str]
+    base: ModelSettings, sensitivity_cfg: Mapping[str, Any], study_ids: list[str],
+    contributing: list[str] | None = None,
 ) -> dict[str, ModelSettings]:
     """``main`` plus one settings object per activated sensitivity analysis, by analysis name.
 
-    ``leave_one_out`` is ``true`` (every study in ``study_ids``), ``false``, or a list of study ids.
+    ``leave_one_out`` is ``true`` (every study in ``study_ids``), ``false``, a list of study ids,
+    or ``"contributing"``: every study whose rows reach the main model, which is only known once
+    the data are read (``contributing``; the workflow's checkpoint ``contributing_studies``).
+    Until then, i.e. with ``contributing=None``, no leave-one-out analysis is listed.
     """
     cfg = SENSITIVITY_DEFAULTS | dict(sensitivity_cfg or {})
     analyses = {"main": base}
@@ -49,9 +57,25 @@ def analysis_settings(
     for name, changes in variants.items():
         if cfg[name]:
             analyses[name] = base.replace(**changes)
-    if cfg["leave_one_out"]:
-        chosen = study_ids if cfg["leave_one_out"] is True else cfg["leave_one_out"]
-        for study_id in sorted(chosen):
-            excluded = tuple(sorted(set(base.exclude_studies) | {study_id}))
-            analyses[f"loo_{study_id}"] = base.replace(exclude_studies=excluded)
+    for study_id in sorted(_left_out(cfg["leave_one_out"], study_ids, contributing)):
+        analyses[LEAVE_ONE_OUT_PREFIX + study_id] = leave_one_out_settings(base, study_id)
     return analyses
+
+
+def leave_one_out_settings(base: ModelSettings, study_id: str) -> ModelSettings:
+    """The main settings with one more study excluded."""
+    return base.replace(exclude_studies=tuple(sorted(set(base.exclude_studies) | {study_id})))
+
+
+def leave_one_out_after_data(sensitivity_cfg: Mapping[str, Any]) -> bool:
+    """Whether the leave-one-out analyses depend on which studies reach the model."""
+    cfg = SENSITIVITY_DEFAULTS | dict(sensitivity_cfg or {})
+    return bool(cfg["activate"]) and cfg["leave_one_out"] == CONTRIBUTING
+
+
+def _left_out(choice: bool | str | list[str], study_ids: list[str], contributing: list[str] | None) -> list[str]:
+    if choice is True:
+        return list(study_ids)
+    if choice == CONTRIBUTING:
+        return list(contributing or [])
+    return list(choice or [])

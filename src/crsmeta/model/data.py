@@ -132,6 +132,16 @@ class ModelData:
         }
 
 
+def contributing_studies(changes: pd.DataFrame, summaries: pd.DataFrame, settings: ModelSettings) -> pd.DataFrame:
+    """The studies whose rows enter the model under ``settings``, with their case-level changes
+    and summary comparisons counted (what leave-one-study-out has to leave out in turn)."""
+    data = ModelData.from_tables(changes, summaries, settings)
+    case_rows = data.cases.groupby("study_id").size().rename("case_rows")
+    summary_rows = data.observations.groupby("study_id").size().rename("summary_rows")
+    table = pd.concat([case_rows, summary_rows], axis=1).fillna(0).astype(int)
+    return table.rename_axis("study_id").sort_index().reset_index()
+
+
 def stacked_rows(cases: pd.DataFrame, observations: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """``columns`` of case-level and summary rows, one table (an empty side adds nothing)."""
     frames = [frame[columns] for frame in (cases, observations) if not frame.empty]
