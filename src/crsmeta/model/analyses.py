@@ -52,7 +52,9 @@ def analysis_settings(
         "student_t": dict(likelihood="student_t"),
         "no_digitised": dict(exclude_digitised=True),
         "corr_low": dict(corr_prior=tuple(cfg["corr_low_prior"])),
-        "corr_high": dict(corr_prior=tuple(cfg["corr_high_prior"])),
+        # A high correlation prior shrinks the SEs of rows with reported SDs and sharpens the
+        # posterior: 4 divergent transitions in 16,000 draws at 0.95 on the SYNTHETIC demo.
+        "corr_high": dict(corr_prior=tuple(cfg["corr_high_prior"]), target_accept=max(base.target_accept, 0.99)),
     }
     for name, changes in variants.items():
         if cfg[name]:
