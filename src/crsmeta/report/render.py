@@ -311,7 +311,7 @@ def _recovery_section(inputs: ReportInputs) -> dict[str, Any]:
         covered=inputs.recovery["covered"].map(tables.is_true), has_data=inputs.recovery["has_data"].map(tables.is_true),
         **{column: pd.to_numeric(inputs.recovery[column]) for column in ("theta", "median", "lo", "hi")})
     return {"recovery": {"summary": coverage_summary(table),
-                         "rows": table.sort_values(["has_data", "covered"]).to_dict("records")}}
+                         "rows": table.sort_values(["has_data", "covered"], ascending=[False, True]).to_dict("records")}}
 
 
 def _frequentist_rows(inputs: ReportInputs) -> list[dict[str, Any]]:
