@@ -19,6 +19,10 @@ MODEL_TARGETS = [
     "results/model/diagnostics.tsv",
     "results/model/effects_all.tsv",
 ]
+if LOO_AFTER_DATA:
+    # requested itself, so that a tree whose collected tables predate the checkpoint still
+    # runs it and then sees every analysis' fit (and any of them whose settings changed)
+    MODEL_TARGETS.append("results/model/contributing_studies.tsv")
 
 
 def model_analyses():
