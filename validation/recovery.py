@@ -28,7 +28,7 @@ import yaml
 from crsmeta.changes import derive_changes
 from crsmeta.io import load_yaml, write_tsv
 from crsmeta.model import FitResult, ModelSettings, fit_analysis
-from crsmeta.model.recovery import LEVEL, truth_coverage
+from crsmeta.model.recovery import LEVEL, coverage_summary, truth_coverage
 from crsmeta.simulate import SimulatedDataset, SimulationSpec, simulate_dataset, spec_from_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,10 +93,10 @@ def summary_text(table: pd.DataFrame) -> str:
     if len(groups) > 1:
         groups.append(("pooled", table))
     for seed, rows in groups:
-        with_data = rows[rows["has_data"]]
+        counts = coverage_summary(rows)
         per_fit = rows.drop_duplicates("seed")
-        lines.append(f"| {seed} | {len(rows)} | {rows['covered'].mean():.3f} | {len(with_data)} | "
-                     f"{with_data['covered'].mean():.3f} | {int(per_fit['divergences'].sum())} | "
+        lines.append(f"| {seed} | {counts['cells']} | {counts['coverage']:.3f} | {counts['cells_with_data']} | "
+                     f"{counts['coverage_with_data']:.3f} | {int(per_fit['divergences'].sum())} | "
                      f"{per_fit['max_rhat'].max():.3f} | {per_fit['seconds'].sum():.0f} |")
     return "\n".join(lines)
 

@@ -579,9 +579,9 @@ def _study_document(draft: StudyDraft, seed: int, out_rel: str) -> dict[str, Any
     return document
 
 
-def _csv_text(frame: pd.DataFrame) -> str:
+def _csv_text(frame: pd.DataFrame, sep: str = ",") -> str:
     buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, lineterminator="\n")
+    frame.to_csv(buffer, sep=sep, index=False, lineterminator="\n")
     return buffer.getvalue()
 
 
@@ -598,8 +598,7 @@ def render_study_files(dataset: SimulatedDataset, out_rel: str) -> dict[str, str
             files[document["cases"]["file"]] = _csv_text(draft.cases)
         if draft.summaries is not None:
             files[document["summaries"]["file"]] = _csv_text(draft.summaries)
-    files[truth_path(out_rel)] = dataset.truth.assign(synthetic=True).to_csv(
-        sep="\t", index=False, lineterminator="\n")
+    files[truth_path(out_rel)] = _csv_text(dataset.truth.assign(synthetic=True), sep="\t")
     return files
 
 

@@ -307,9 +307,8 @@ def _recovery_section(inputs: ReportInputs) -> dict[str, Any]:
     """SYNTHETIC demo only: the main fit's 90% intervals against the simulator's true θ."""
     if inputs.recovery is None:
         return {"recovery": None}
-    table = inputs.recovery.assign(
-        covered=inputs.recovery["covered"].map(tables.is_true), has_data=inputs.recovery["has_data"].map(tables.is_true),
-        **{column: pd.to_numeric(inputs.recovery[column]) for column in ("theta", "median", "lo", "hi")})
+    table = tables.floats(inputs.recovery, ("theta", "median", "lo", "hi"), source="results/model/recovery.tsv")
+    table = table.assign(covered=table["covered"].map(tables.is_true), has_data=table["has_data"].map(tables.is_true))
     return {"recovery": {"summary": coverage_summary(table),
                          "rows": table.sort_values(["has_data", "covered"], ascending=[False, True]).to_dict("records")}}
 
