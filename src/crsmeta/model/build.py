@@ -1,10 +1,24 @@
-"""The hierarchical PyMC model of before/after changes (docs/model.md writes it out)."""
+"""The hierarchical PyMC model of before/after changes (docs/model.md writes it out).
+
+The model is the one docs/model.md states; the coordinates it is sampled in are chosen for NUTS:
+
+- θ is the sum of orthogonal, identified parts (grand mean, sum-to-zero intervention, marker and
+  interaction parts, PyMC's ``ZeroSumNormal``) whose scales give every θ[i, m] exactly the prior
+  of μ + α[i] + β[m] + γ[i, m]; the additive form's unidentified directions are gone;
+- a study's effect u[study, marker] is integrated out analytically wherever all its rows are
+  Gaussian given u (exact case changes under the normal likelihood, summary rows with a known or
+  ρ-dependent SE): those rows are multivariate normal with τ² on the shared part, so τ has no
+  funnel there. u stays explicit (non-centred) only in studies with a censored, Student-t or
+  learned-SE row.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
+from scipy.special import gammaln
 
 from crsmeta.model.data import CENSOR_CODES, LEARNED_METHODS, ModelData
 from crsmeta.model.settings import ModelSettings
@@ -12,6 +26,12 @@ from crsmeta.model.settings import ModelSettings
 # Routes whose printed SE is only the prior mean of a learned se²: a P value from a raw-scale
 # (paired t or Wilcoxon) test does not pin the SE of a log ratio.
 SE_AS_PRIOR_METHODS = ("p_value_exact",)
+LOG_2PI = float(np.log(2 * np.pi))
+# Grid on z = log(x − x0) for integrating a learned se² out (x = b/se²): the integrand is smooth
+# and unimodal in z with a width of at least ~0.5, so the trapezoid rule at this spacing is exact
+# to rounding over residuals up to ~1e5 prior SEs (tests/test_model_build.py).
+LOG_GRID_STEP = 0.25
+LOG_GRID = np.arange(-23.0, 4.5, LOG_GRID_STEP)
 
 
 def build_model(data: ModelData, settings: ModelSettings) -> pm.Model:
@@ -22,17 +42,9 @@ def build_model(data: ModelData, settings: ModelSettings) -> pm.Model:
         # boundary-avoiding Gamma(2, 2/mean): a summary row whose SD is learned has no funnel at 0
         sigma_mean = _by_family(data, settings.sigma_sd, settings.temp_sigma_sd)
         sigma = pm.Gamma("sigma", alpha=2.0, beta=2.0 / sigma_mean, dims="marker")
-        study_marker_marker = np.array(
-            [data.coords["marker"].index(label.split("|", 1)[1]) for label in data.coords["study_marker"]])
-        u_z = pm.Normal("u_z", 0.0, 1.0, dims="study_marker")
-        u = pm.Deterministic("u", tau[study_marker_marker] * u_z, dims="study_marker")
         covariates = _covariates(data, settings)
-        if not data.cases.empty:
-            mu = _linear_predictor(data, data.cases, theta, u, covariates, prefix="case")
-            _case_likelihood(data, settings, mu, sigma)
-        if not data.observations.empty:
-            mu = _linear_predictor(data, data.observations, theta, u, covariates, prefix="summary")
-            _summary_likelihood(data, settings, mu, sigma)
+        rows = _Rows(data, settings, theta, sigma, covariates)
+        _likelihood(data, settings, rows, tau)
     return model
 
 
@@ -51,24 +63,43 @@ def _by_family(data: ModelData, lab: float, temperature: float) -> np.ndarray:
 
 
 def _effects(data: ModelData, settings: ModelSettings) -> pt.TensorVariable:
-    """θ: additive intervention + marker effects with a pooled interaction; temperature apart."""
+    """θ: additive intervention + marker effects with a pooled interaction; temperature apart.
+
+    The prior is that of θ[i, m] = μ + α[i] + β[m] + γ[i, m] with μ ~ N(0, g²), α ~ N(0, a²),
+    β ~ N(0, b²), γ ~ N(0, σ_γ²) (I interventions, M lab markers), written in its orthogonal
+    parts: the grand mean θ̄ ~ N(0, g² + a²/I + b²/M + σ_γ²/(IM)), the intervention part (row
+    means − θ̄) ~ ZeroSumNormal(√(a² + σ_γ²/M)), the marker part ~ ZeroSumNormal(√(b² + σ_γ²/I))
+    and the interaction ~ ZeroSumNormal(σ_γ) over both axes. The four are independent and sum to
+    θ, so θ's prior is unchanged while only identified directions are sampled.
+    """
     n_int = len(data.coords["intervention"])
     blocks = []
     if data.lab_markers:
-        mu = pm.Normal("mu", 0.0, settings.grand_mean_sd)
-        alpha = pm.Normal("alpha", 0.0, settings.intervention_sd, dims="intervention")
-        beta = pm.Normal("beta", 0.0, settings.marker_sd, dims="lab_marker")
+        n_lab = len(data.lab_markers)
         # boundary-avoiding Gamma(2, 2/mean) (Chung et al. 2013): with few cells a HalfNormal
         # puts mass at 0 where the non-centred interaction mixes slowly
         sigma_gamma = pm.Gamma("sigma_gamma", alpha=2.0, beta=2.0 / settings.interaction_sd)
-        gamma_z = pm.Normal("gamma_z", 0.0, 1.0, dims=("intervention", "lab_marker"))
-        gamma = pm.Deterministic("gamma", sigma_gamma * gamma_z, dims=("intervention", "lab_marker"))
-        blocks.append(mu + alpha[:, None] + beta[None, :] + gamma)
+        g2, a2, b2, s2 = (settings.grand_mean_sd**2, settings.intervention_sd**2, settings.marker_sd**2,
+                          sigma_gamma**2)
+        grand = pm.Normal("theta_grand_mean", 0.0, pt.sqrt(g2 + a2 / n_int + b2 / n_lab + s2 / (n_int * n_lab)))
+        by_intervention = _zero_sum("theta_intervention", pt.sqrt(a2 + s2 / n_lab), ("intervention",))
+        by_marker = _zero_sum("theta_marker", pt.sqrt(b2 + s2 / n_int), ("lab_marker",))
+        interaction = sigma_gamma * _zero_sum("theta_interaction_z", 1.0, ("intervention", "lab_marker"))
+        blocks.append(grand + by_intervention[:, None] + by_marker[None, :] + interaction)
     if data.has_temperature:
-        mu_temp = pm.Normal("mu_temp", 0.0, settings.temp_mean_sd)
-        alpha_temp = pm.Normal("alpha_temp", 0.0, settings.temp_intervention_sd, dims="intervention")
-        blocks.append((mu_temp + alpha_temp).reshape((n_int, 1)))
+        t2, ta2 = settings.temp_mean_sd**2, settings.temp_intervention_sd**2
+        grand_temp = pm.Normal("theta_temp_grand_mean", 0.0, np.sqrt(t2 + ta2 / n_int))
+        by_intervention_temp = _zero_sum("theta_temp_intervention", np.sqrt(ta2), ("intervention",))
+        blocks.append((grand_temp + by_intervention_temp).reshape((n_int, 1)))
     return pm.Deterministic("theta", pt.concatenate(blocks, axis=1), dims=("intervention", "marker"))
+
+
+def _zero_sum(name: str, sigma, dims: tuple[str, ...]) -> pt.TensorVariable:
+    """A sum-to-zero part over ``dims``; with a single level on an axis that part is 0."""
+    model = pm.modelcontext(None)
+    if any(len(model.coords[dim]) < 2 for dim in dims):
+        return pt.zeros(tuple(len(model.coords[dim]) for dim in dims))
+    return pm.ZeroSumNormal(name, sigma=sigma, dims=dims, n_zerosum_axes=len(dims))
 
 
 def _covariates(data: ModelData, settings: ModelSettings) -> dict[str, pt.TensorVariable]:
@@ -86,13 +117,13 @@ def _covariates(data: ModelData, settings: ModelSettings) -> dict[str, pt.Tensor
     return terms
 
 
-def _linear_predictor(data, frame, theta, u, covariates, *, prefix: str) -> pt.TensorVariable:
+def _linear_predictor(data: ModelData, frame: pd.DataFrame, theta, covariates, *, prefix: str):
+    """θ[i, m] + covariates for each row of ``frame`` (the study effect is added by the caller)."""
     dim = prefix
     i = pm.Data(f"{prefix}_intervention_idx", data.index(frame, "intervention", "intervention"), dims=dim)
     m = pm.Data(f"{prefix}_marker_idx", data.index(frame, "marker", "marker"), dims=dim)
-    s = pm.Data(f"{prefix}_study_marker_idx", data.study_marker_index(frame), dims=dim)
     family = pm.Data(f"{prefix}_family_idx", (frame["marker"] == "temperature").to_numpy(dtype=int), dims=dim)
-    mu = theta[i, m] + u[s]
+    mu = theta[i, m]
     if "population" in covariates:
         p = pm.Data(f"{prefix}_population_idx", data.index(frame, "population", "population"), dims=dim)
         mu = mu + covariates["population"][p, family]
@@ -105,30 +136,198 @@ def _linear_predictor(data, frame, theta, u, covariates, *, prefix: str) -> pt.T
     return mu
 
 
-def _case_likelihood(data: ModelData, settings: ModelSettings, mu, sigma) -> None:
-    """Exact changes as an observed variable; censored ones as interval/bound log-CDF terms."""
-    cases = data.cases
-    code = cases["censoring"].map(CENSOR_CODES).to_numpy()
-    m_idx = data.index(cases, "marker", "marker")
-    exact = np.flatnonzero(code == 0)
-    censored = np.flatnonzero(code != 0)
+class _Rows:
+    """Every row's mean without the study effect, its variance where Gaussian, and its kind.
+
+    Case rows first, then summary rows. ``kind`` is ``gaussian`` (Normal given u with a variance
+    in ``variance``), ``censored`` (a case change known only within bounds), ``student_t`` (an
+    exact case change under the Student-t likelihood) or ``learned`` (a summary row whose se² is
+    integrated out).
+    """
+
+    def __init__(self, data: ModelData, settings: ModelSettings, theta, sigma, covariates) -> None:
+        cases, obs = data.cases, data.observations
+        self.n_cases = len(cases)
+        self.y = np.concatenate([cases["change"].to_numpy(dtype=float), obs["y"].to_numpy(dtype=float)])
+        self.group = np.concatenate([data.study_marker_index(cases), data.study_marker_index(obs)]).astype(int)
+        self.case_code = cases["censoring"].map(CENSOR_CODES).to_numpy(dtype=int)
+        self.case_marker = data.index(cases, "marker", "marker")
+        means, variances, kinds = [], [], []
+        if not cases.empty:
+            means.append(_linear_predictor(data, cases, theta, covariates, prefix="case"))
+            variances.append(sigma[self.case_marker] ** 2)
+            exact_kind = "gaussian" if settings.likelihood == "normal" else "student_t"
+            kinds.append(np.where(self.case_code == 0, exact_kind, "censored"))
+        self.learned_mean_variance = None
+        if not obs.empty:
+            mean, variance, learned_mean_variance, learned = _summary_moments(
+                data, settings, _linear_predictor(data, obs, theta, covariates, prefix="summary"), sigma)
+            means.append(mean)
+            variances.append(variance)
+            kinds.append(np.where(learned, "learned", "gaussian"))
+            self.learned_mean_variance = learned_mean_variance
+        self.mean = pt.concatenate(means)
+        self.variance = pt.concatenate(variances)
+        self.kind = np.concatenate(kinds)
+        self.sigma = sigma
+
+
+def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
+    """Mean, variance (Gaussian rows) and prior mean of se² (learned rows) of each summary row.
+
+    A log ratio of arithmetic means of log-normal levels estimates θ + σ²/2 when a patient's
+    change is independent of the baseline level (the model's patient-level assumption): the
+    row's mean is shifted by mean_weight · σ[marker]²/2; an unstated statistic (mean_weight
+    0.5) adds the variance of that unknown shift, 0.25 · (σ²/2)².
+    """
+    obs = data.observations
+    n = obs["n"].to_numpy(dtype=float)
+    efficiency = obs["efficiency"].to_numpy(dtype=float)
+    weight = obs["mean_weight"].to_numpy(dtype=float)
+    sigma_row = sigma[data.index(obs, "marker", "marker")]
+    half_var = sigma_row**2 / 2
+    mean = mu + weight * half_var
+    extra = obs["extra_var"].to_numpy(dtype=float) + weight * (1 - weight) * half_var**2
+    se_as_prior = obs["method"].isin(SE_AS_PRIOR_METHODS).to_numpy()
+    learned = obs["method"].isin(LEARNED_METHODS).to_numpy() | se_as_prior
+    se_known = np.nan_to_num(obs["se_known"].to_numpy(dtype=float))
+    variance = se_known**2 + extra
+    disp_rows = np.flatnonzero(obs["se_known"].isna() & obs["disp_pre"].notna())
+    if disp_rows.size:
+        rho = pm.Beta("rho", *settings.corr_prior)
+        d_pre = obs["disp_pre"].to_numpy(dtype=float)[disp_rows]
+        d_post = obs["disp_post"].to_numpy(dtype=float)[disp_rows]
+        change_var = d_pre**2 + d_post**2 - 2 * rho * d_pre * d_post
+        variance = pt.set_subtensor(variance[disp_rows], efficiency[disp_rows] * change_var / n[disp_rows]
+                                    + extra[disp_rows])
+    from_sigma = efficiency * sigma_row**2 / n
+    learned_mean_variance = pt.where(se_as_prior, se_known**2, from_sigma) + extra
+    return mean, variance, learned_mean_variance, learned
+
+
+def _likelihood(data: ModelData, settings: ModelSettings, rows: _Rows, tau) -> None:
+    """Integrate each study effect u out wherever that is exact; keep it explicit elsewhere.
+
+    A study (and marker) whose rows are all Gaussian given u enters through the multivariate
+    normal of its rows (:func:`_marginal_gaussian`). One censored or learned-SE row more is still
+    exact: given the Gaussian rows, u ~ N(m_u, V_u), so that row's mean is shifted by m_u and its
+    variance widened by V_u. Only studies with two or more such rows, or a Student-t row, keep an
+    explicit, non-centred u.
+    """
+    study_marker = data.coords["study_marker"]
+    n_groups = len(study_marker)
+    group_marker = np.array([data.coords["marker"].index(label.split("|", 1)[1]) for label in study_marker])
+    tau2 = tau[group_marker] ** 2
+    gaussian = rows.kind == "gaussian"
+    needs_u = np.bincount(rows.group[~gaussian], minlength=n_groups) > 1
+    needs_u[rows.group[rows.kind == "student_t"]] = True
+    explicit = needs_u[rows.group]
+    marginal_gaussian = np.flatnonzero(~explicit & gaussian)
+    offset, added_variance = pt.zeros(len(rows.y)), pt.zeros(len(rows.y))
+    if marginal_gaussian.size:
+        _marginal_gaussian(rows, marginal_gaussian, tau2)
+    single = np.flatnonzero(~explicit & ~gaussian)
+    if single.size:
+        u_mean, u_variance = _study_effect_given_gaussian_rows(rows, marginal_gaussian, tau2)
+        offset = pt.set_subtensor(offset[single], u_mean[rows.group[single]])
+        added_variance = pt.set_subtensor(added_variance[single], u_variance[rows.group[single]])
+    if explicit.any():
+        offset = pt.set_subtensor(offset[np.flatnonzero(explicit)],
+                                  _explicit_study_effects(data, rows, needs_u, tau, group_marker))
+    _row_likelihoods(data, settings, rows, np.flatnonzero(explicit | ~gaussian), offset, added_variance)
+
+
+def _study_effect_given_gaussian_rows(rows: _Rows, selected: np.ndarray, tau2):
+    """Mean and variance of u[g] given its group's Gaussian rows (prior N(0, τ²) where none)."""
+    s0, s1 = _group_sums(rows.y[selected] - rows.mean[selected], rows.variance[selected],
+                         rows.group[selected], tau2.shape[0])
+    shrink = 1.0 + tau2 * s0
+    return tau2 * s1 / shrink, tau2 / shrink
+
+
+def _explicit_study_effects(data: ModelData, rows: _Rows, needs_u: np.ndarray, tau, group_marker):
+    """Non-centred u for the groups that keep one; returns u for each of their rows."""
+    groups = np.flatnonzero(needs_u)
+    pm.modelcontext(None).add_coord("study_marker_explicit", [data.coords["study_marker"][g] for g in groups])
+    u_z = pm.Normal("u_z", 0.0, 1.0, dims="study_marker_explicit")
+    u = pm.Deterministic("u", tau[group_marker[groups]] * u_z, dims="study_marker_explicit")
+    position = np.full(needs_u.size, -1)
+    position[groups] = np.arange(groups.size)
+    return u[position[rows.group[needs_u[rows.group]]]]
+
+
+def _row_likelihoods(data: ModelData, settings: ModelSettings, rows: _Rows, selected: np.ndarray,
+                     offset, added_variance) -> None:
+    """Each selected row's own likelihood, its mean shifted by ``offset`` and its variance
+    widened by ``added_variance`` (u given the rest of its group, or an explicit u)."""
+    kind = rows.kind[selected]
+    mean = (rows.mean + offset)[selected]
+    added = added_variance[selected]
+    model = pm.modelcontext(None)
+    gaussian = kind == "gaussian"
+    if gaussian.any():
+        model.add_coord("gaussian_conditional", [str(i) for i in selected[gaussian]])
+        pm.Normal("y_conditional", mean[gaussian], pt.sqrt(rows.variance[selected][gaussian]),
+                  observed=rows.y[selected][gaussian], dims="gaussian_conditional")
     nu = 1.0 + pm.Gamma("nu_minus_one", *settings.nu_prior) if settings.likelihood == "student_t" else None
+    exact_t = kind == "student_t"
+    if exact_t.any():
+        model.add_coord("case_exact", [str(i) for i in selected[exact_t]])
+        pm.StudentT("change", nu=nu, mu=mean[exact_t], sigma=rows.sigma[rows.case_marker[selected[exact_t]]],
+                    observed=rows.y[selected][exact_t], dims="case_exact")
+    censored = kind == "censored"
+    if censored.any():
+        case_index = selected[censored]
+        scale = pt.sqrt(rows.sigma[rows.case_marker[case_index]] ** 2 + added[censored])
+        dist = (pm.Normal.dist(mean[censored], scale) if nu is None
+                else pm.StudentT.dist(nu=nu, mu=mean[censored], sigma=scale))
+        _censored_terms(data.cases.iloc[case_index], rows.case_code[case_index], dist)
+    learned = kind == "learned"
+    if learned.any():
+        summary_index = selected[learned] - rows.n_cases
+        _learned_variance_rows(data.observations.iloc[summary_index], mean[learned], added[learned],
+                               rows.learned_mean_variance[summary_index], settings.row_variance_shape)
 
-    def dist(rows):
-        if nu is None:
-            return pm.Normal.dist(mu[rows], sigma[m_idx[rows]])
-        return pm.StudentT.dist(nu=nu, mu=mu[rows], sigma=sigma[m_idx[rows]])
 
-    if exact.size:
-        model = pm.modelcontext(None)
-        model.add_coord("case_exact", cases.index[exact].astype(str))
-        observed = cases["change"].to_numpy()[exact]
-        if nu is None:
-            pm.Normal("change", mu[exact], sigma[m_idx[exact]], observed=observed, dims="case_exact")
-        else:
-            pm.StudentT("change", nu=nu, mu=mu[exact], sigma=sigma[m_idx[exact]], observed=observed, dims="case_exact")
-    if censored.size:
-        _censored_terms(cases.iloc[censored], code[censored], dist(censored))
+def _group_sums(residual, variance, group: np.ndarray, n_groups: int):
+    """S0 = Σ 1/v and S1 = Σ r/v per group."""
+    s0 = pt.zeros(n_groups)[group].inc(1.0 / variance)
+    s1 = pt.zeros(n_groups)[group].inc(residual / variance)
+    return s0, s1
+
+
+def _marginal_gaussian(rows: _Rows, selected: np.ndarray, tau2_group) -> None:
+    """Rows y = μ + u[g] + e, e ~ N(0, v), u[g] ~ N(0, τ²), with u integrated out per group g.
+
+    Per group the rows are N(μ, diag(v) + τ²·11ᵀ); by the matrix determinant lemma and
+    Sherman–Morrison, with S0 = Σ1/v, S1 = Σr/v, S2 = Σr²/v (r = y − μ):
+    log L = −½[n·log 2π + Σ log v + log(1 + τ²S0) + S2 − τ²S1²/(1 + τ²S0)].
+    Exact case changes of a study thereby enter through their sufficient statistics.
+    """
+    group = rows.group[selected]
+    pm.modelcontext(None).add_coord("gaussian_marginal", [str(i) for i in selected])
+    pm.CustomDist(
+        "y_marginal", rows.mean[selected], rows.variance[selected], tau2_group, pt.as_tensor(group),
+        logp=_compound_symmetry_logp, random=_compound_symmetry_draws,
+        signature="(n),(n),(g),(n)->(n)", observed=rows.y[selected], dims="gaussian_marginal",
+    )
+
+
+def _compound_symmetry_logp(value, mean, variance, tau2_group, group):
+    residual = value - mean
+    s0, s1 = _group_sums(residual, variance, group, tau2_group.shape[0])
+    s2 = pt.sum(residual**2 / variance)
+    used = s0 > 0
+    shrink = 1.0 + tau2_group * s0
+    quadratic = s2 - pt.sum(pt.where(used, tau2_group * s1**2 / shrink, 0.0))
+    log_det = pt.sum(pt.log(variance)) + pt.sum(pt.where(used, pt.log(shrink), 0.0))
+    return -0.5 * (value.shape[0] * LOG_2PI + log_det + quadratic)
+
+
+def _compound_symmetry_draws(mean, variance, tau2_group, group, rng=None, size=None):
+    """Replicated rows from new study effects: the marginal predictive of the integrated rows."""
+    u = np.sqrt(tau2_group) * rng.standard_normal(tau2_group.shape)
+    return mean + u[group] + np.sqrt(variance) * rng.standard_normal(mean.shape)
 
 
 def _censored_terms(cases, code: np.ndarray, dist) -> None:
@@ -156,65 +355,33 @@ def _censored_terms(cases, code: np.ndarray, dist) -> None:
     pm.Potential("censored_changes", pt.sum(pt.concatenate(terms)))
 
 
-def _summary_likelihood(data: ModelData, settings: ModelSettings, mu, sigma) -> None:
-    """Summary rows: Normal with a known or ρ-dependent SE; Student-t where the SE is learned.
-
-    A log ratio of arithmetic means of log-normal levels estimates θ + σ²/2 when a patient's
-    change is independent of the baseline level (the model's patient-level assumption): the
-    row's mean is shifted by mean_weight · σ[marker]²/2; an unstated statistic (mean_weight
-    0.5) adds the variance of that unknown shift, 0.25 · (σ²/2)².
-    """
-    obs = data.observations
-    n = obs["n"].to_numpy(dtype=float)
-    efficiency = obs["efficiency"].to_numpy(dtype=float)
-    weight = obs["mean_weight"].to_numpy(dtype=float)
-    half_var = sigma[data.index(obs, "marker", "marker")] ** 2 / 2
-    mu = mu + weight * half_var
-    extra = obs["extra_var"].to_numpy(dtype=float) + weight * (1 - weight) * half_var**2
-    se_as_prior = obs["method"].isin(SE_AS_PRIOR_METHODS).to_numpy()
-    learned = obs["method"].isin(LEARNED_METHODS).to_numpy() | se_as_prior
-    se_known = np.nan_to_num(obs["se_known"].to_numpy(dtype=float))
-    variance = se_known**2 + extra
-    disp_rows = np.flatnonzero(obs["se_known"].isna() & obs["disp_pre"].notna())
-    if disp_rows.size:
-        rho = pm.Beta("rho", *settings.corr_prior)
-        d_pre = obs["disp_pre"].to_numpy(dtype=float)[disp_rows]
-        d_post = obs["disp_post"].to_numpy(dtype=float)[disp_rows]
-        change_var = d_pre**2 + d_post**2 - 2 * rho * d_pre * d_post
-        variance = pt.set_subtensor(variance[disp_rows], efficiency[disp_rows] * change_var / n[disp_rows]
-                                    + extra[disp_rows])
-    model = pm.modelcontext(None)
-    known = np.flatnonzero(~learned)
-    if known.size:
-        model.add_coord("summary_known", obs.index[known].astype(str))
-        pm.Normal("summary_y", mu[known], pt.sqrt(variance[known]), observed=obs["y"].to_numpy()[known],
-                  dims="summary_known")
-    rows = np.flatnonzero(learned)
-    if rows.size:
-        from_sigma = efficiency[rows] * sigma[data.index(obs.iloc[rows], "marker", "marker")] ** 2 / n[rows]
-        mean_variance = pt.where(se_as_prior[rows], se_known[rows] ** 2, from_sigma) + extra[rows]
-        _learned_variance_rows(obs.iloc[rows], mu[rows], mean_variance, settings.row_variance_shape)
-
-
-def _learned_variance_rows(obs, mu, mean_variance, shape: float) -> None:
+def _learned_variance_rows(obs, mu, added_variance, mean_variance, shape: float) -> None:
     """Rows whose SE was not printed: se² ~ InverseGamma(a, b), E[se²] = σ[marker]²·eff/n + extra
-    (or, for an exact P value, the SE it implies, squared, + extra).
+    (or, for an exact P value, the SE it implies, squared, + extra), integrated out.
 
-    The unknown variance is integrated out exactly: y ~ StudentT(2a, mu, sqrt(b/a)). A P value
-    printed as an inequality is data too, the event se² ≤ bound(y): the likelihood of (y, event)
-    adds log P(se² ≤ bound | y), a regularised incomplete gamma function (the conditional of se²
-    given y is InverseGamma(a + 1/2, b + (y − mu)²/2)). It is not divided by the prior mass
-    P(se² ≤ bound): that would treat the bound as known before y and, as the mass shrinks when
-    σ grows, pull σ (and with it the σ²/2 offset of mean-based rows) upwards.
+    Given se², y ~ N(mu, se² + V) (V: what remains of the study effect's variance, 0 when u is
+    explicit). A P value printed as an inequality is data too, the event se² ≤ bound(y); the
+    likelihood of (y, event) is ∫_{se² ≤ bound} N(y; mu, se² + V) IG(se²; a, b) dse², not divided
+    by the prior mass P(se² ≤ bound): that would treat the bound as known before y and, as the
+    mass shrinks when σ grows, pull σ (and with it the σ²/2 offset of mean-based rows) upwards.
+    With x = b/se² ~ Gamma(a, 1) the integral runs over x ≥ x0 = b/bound; it is computed in log
+    space on x = x0 + e^z (no edge at x0, and residuals of any size put the mass on the grid).
+    With V = 0 and no bound it is the Student-t of 2a degrees of freedom.
     """
     pm.modelcontext(None).add_coord("summary_learned", obs.index.astype(str))
     y = obs["y"].to_numpy(dtype=float)
     b = (shape - 1.0) * mean_variance
-    pm.StudentT("summary_y_learned", nu=2 * shape, mu=mu, sigma=pt.sqrt(b / shape), observed=y,
-                dims="summary_learned")
-    bounded = np.flatnonzero(np.isfinite(obs["se_upper"].to_numpy(dtype=float)))
-    if bounded.size:
-        bound = obs["se_upper"].to_numpy(dtype=float)[bounded] ** 2
-        b_bounded = b[bounded]
-        posterior_mass = pt.gammaincc(shape + 0.5, (b_bounded + (y[bounded] - mu[bounded]) ** 2 / 2) / bound)
-        pm.Potential("summary_se_bounds", pt.sum(pt.log(posterior_mass)))
+    bound = obs["se_upper"].to_numpy(dtype=float) ** 2
+    x0 = pt.where(np.isfinite(bound), b / np.where(np.isfinite(bound), bound, 1.0), 0.0)
+    pm.Potential("summary_learned_rows",
+                 pt.sum(_log_integrated_normal(y, mu, added_variance, b, x0, shape)))
+
+
+def _log_integrated_normal(y, mu, added_variance, b, x0, shape: float):
+    """log ∫_{x0}^∞ N(y; mu, b/x + V) Gamma(x; shape, 1) dx per row, by the trapezoid rule on
+    z = log(x − x0)."""
+    x = x0[:, None] + np.exp(LOG_GRID)[None, :]
+    variance = b[:, None] / x + added_variance[:, None]
+    log_normal = -0.5 * (LOG_2PI + pt.log(variance) + (y - mu)[:, None] ** 2 / variance)
+    log_gamma = (shape - 1.0) * pt.log(x) - x - float(gammaln(shape))
+    return pt.logsumexp(log_normal + log_gamma + LOG_GRID[None, :], axis=1) + np.log(LOG_GRID_STEP)

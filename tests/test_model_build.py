@@ -1,0 +1,115 @@
+"""The model's coordinates: integrated-out study effects and learned SEs are exact, θ's prior is
+that of the additive form (no sampling: log densities at fixed points and prior draws)."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+import pytest
+from scipy import integrate, special, stats
+
+from conftest import CHANGE_COLUMNS, SUMMARY_COLUMNS, change_row, summary_row
+from crsmeta.model import ModelData, ModelSettings
+from crsmeta.model.build import _compound_symmetry_logp, _log_integrated_normal, build_model
+
+SETTINGS = ModelSettings(chains=1, draws=10, tune=10, cores=1, prior_draws=10, gate=False)
+LEGACY_BUILD = Path(__file__).parents[1] / "validation" / "legacy_build.py"
+
+
+def test_integrating_study_effects_out_is_the_multivariate_normal_of_each_group():
+    rng = np.random.default_rng(0)
+    group = np.array([0, 0, 0, 2, 2, 3])
+    y, mean = rng.normal(size=6), rng.normal(size=6)
+    variance, tau2 = rng.uniform(0.2, 2.0, size=6), rng.uniform(0.1, 1.0, size=5)
+    logp = _compound_symmetry_logp(*(pt.as_tensor(a) for a in (y, mean, variance, tau2, group))).eval()
+    expected = sum(
+        stats.multivariate_normal(mean[group == g], np.diag(variance[group == g]) + tau2[g]).logpdf(y[group == g])
+        for g in np.unique(group))
+    assert logp == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("residual_in_prior_sds", [0.01, 1.0, 10.0, 30.0])
+def test_a_learned_se_integrated_out_is_the_student_t_and_its_bounded_and_widened_forms(residual_in_prior_sds):
+    shape, b, bound, added = 3.0, 0.4, 0.1, 0.3
+    y = residual_in_prior_sds * np.sqrt(b / shape)
+
+    def integral(x0: float, v: float) -> float:
+        return float(_log_integrated_normal(np.array([y]), pt.zeros(1), pt.as_tensor([v]), pt.as_tensor([b]),
+                                            pt.as_tensor([x0]), shape).eval()[0])
+
+    student_t = stats.t(2 * shape, 0.0, np.sqrt(b / shape)).logpdf(y)
+    assert integral(0.0, 0.0) == pytest.approx(student_t, abs=1e-8)
+    bounded = student_t + np.log(special.gammaincc(shape + 0.5, (b + y**2 / 2) / bound))
+    assert integral(b / bound, 0.0) == pytest.approx(bounded, abs=1e-6)
+
+    def density(se2: float) -> float:
+        return stats.norm(0.0, np.sqrt(se2 + added)).pdf(y) * stats.invgamma(shape, scale=b).pdf(se2)
+
+    widened = np.log(integrate.quad(density, 0.0, bound, limit=200, epsabs=0)[0])
+    assert integral(b / bound, added) == pytest.approx(widened, abs=1e-6)
+
+
+def test_one_censored_row_beside_exact_rows_integrates_its_study_effect_out_exactly():
+    """A case series: two exact changes and one <LOD change share u ~ N(0, τ²)."""
+    changes = pd.DataFrame([
+        change_row("s", 0, "tocilizumab", "IL-6", -1.0),
+        change_row("s", 1, "tocilizumab", "IL-6", -0.4),
+        change_row("s", 2, "tocilizumab", "IL-6", None, lower=-np.inf, upper=-1.5, censoring="left"),
+    ], columns=CHANGE_COLUMNS)
+    data = ModelData.from_tables(changes, pd.DataFrame(columns=SUMMARY_COLUMNS), SETTINGS)
+    model = build_model(data, SETTINGS)
+    assert "u_z" not in model.named_vars
+    theta, sigma, tau = -0.7, 0.6, 0.4
+    point = _point(model, sigma=sigma, tau=tau)
+    point["theta_grand_mean"] = np.array(theta)
+    logp = model.compile_logp(vars=[model["y_marginal"], model["censored_changes"]], jacobian=False)(point)
+
+    def joint(u: float) -> float:
+        exact = stats.norm(theta + u, sigma).pdf([-1.0, -0.4]).prod()
+        return exact * stats.norm(theta + u, sigma).cdf(-1.5) * stats.norm(0, tau).pdf(u)
+
+    assert logp == pytest.approx(np.log(integrate.quad(joint, -6, 6, epsabs=0)[0]), abs=1e-6)
+
+
+def test_two_censored_rows_of_one_study_keep_an_explicit_study_effect():
+    changes = pd.DataFrame([
+        change_row("s", i, "tocilizumab", "IL-6", None, lower=-np.inf, upper=-1.5, censoring="left")
+        for i in range(2)
+    ], columns=CHANGE_COLUMNS)
+    data = ModelData.from_tables(changes, pd.DataFrame(columns=SUMMARY_COLUMNS), SETTINGS)
+    model = build_model(data, SETTINGS)
+    assert list(model.coords["study_marker_explicit"]) == ["s|IL-6"]
+
+
+def test_theta_has_the_prior_of_the_additive_form():
+    """Prior draws of θ from the new coordinates and from the additive form (validation/
+    legacy_build.py) have the same means and covariance over cells (marginal over σ_γ)."""
+    summaries = pd.DataFrame([
+        summary_row(f"c{k}", intervention, marker, "change", n=20, effect_type="log_ratio", estimate=-0.5,
+                    se=0.2, source_row=k + 2)
+        for k, (intervention, marker) in enumerate(
+            [("tocilizumab", "IL-6"), ("anakinra", "CRP"), ("emapalumab", "ferritin"), ("anakinra", "temperature")])
+    ], columns=SUMMARY_COLUMNS)
+    data = ModelData.from_tables(pd.DataFrame(columns=CHANGE_COLUMNS), summaries, SETTINGS)
+    spec = importlib.util.spec_from_file_location("legacy_build", LEGACY_BUILD)
+    legacy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(legacy)
+    draws = 20000
+    covariances = []
+    for build in (build_model, legacy.build_model):
+        prior = pm.sample_prior_predictive(draws=draws, model=build(data, SETTINGS), random_seed=3).prior
+        theta = prior["theta"].stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy().reshape(draws, -1)
+        assert np.abs(theta.mean(axis=0)).max() < 0.05
+        covariances.append(np.cov(theta, rowvar=False))
+    new, old = covariances
+    assert np.abs(new - old).max() < 0.12  # each entry's Monte Carlo SD is about 0.02–0.03
+
+
+def _point(model: pm.Model, *, sigma: float, tau: float) -> dict[str, np.ndarray]:
+    point = {name: np.zeros_like(value) for name, value in model.initial_point().items()}
+    point["sigma_log__"] = np.full_like(point["sigma_log__"], np.log(sigma))
+    point["tau_log__"] = np.full_like(point["tau_log__"], np.log(tau))
+    return point
