@@ -6,7 +6,7 @@ import pytest
 from statsmodels.stats.meta_analysis import combine_effects
 
 from conftest import CHANGE_COLUMNS, SUMMARY_COLUMNS, change_row, summary_row
-from crsmeta.model import ConvergenceError, ModelSettings, check_gate, fit_analysis, stamp
+from crsmeta.model import GateVerdict, ModelSettings, fit_analysis, judge, stamp
 from crsmeta.model.effects import COLUMNS as EFFECT_COLUMNS
 
 FAST = ModelSettings(chains=2, draws=100, tune=100, cores=2, prior_draws=50, gate=False)
@@ -20,9 +20,9 @@ def test_smoke_fit_writes_every_group_and_table(tiny_changes, tiny_summaries, tm
     for group in ("posterior", "sample_stats", "observed_data", "prior", "prior_predictive",
                   "posterior_predictive"):
         assert group in idata.groups()
-    assert list(result.effects.columns) == EFFECT_COLUMNS + ["synthetic"]
+    assert list(result.effects.columns) == EFFECT_COLUMNS + ["synthetic", "gate"]
     assert len(result.effects) == len(result.data.counts())
-    assert {"parameter", "chain"} == set(result.diagnostics["kind"])
+    assert {"parameter", "chain", "fit"} == set(result.diagnostics["kind"])
     stamp(idata, config_hash="c0ffee", data_hash="beef", seed=FAST.seed, analysis="main")
     assert idata.posterior.attrs["synthetic"] == "SYNTHETIC"
     assert idata.posterior.attrs["version_pymc"]
@@ -89,20 +89,20 @@ def test_gate_names_the_failing_parameters_and_what_to_change():
         "r_hat": [1.05, 1.0, np.nan, np.nan], "ess_bulk": [900, 120, np.nan, np.nan],
         "ess_tail": [900, 800, np.nan, np.nan], "divergences": [pd.NA, pd.NA, 0, 3], "bfmi": [np.nan, np.nan, 0.9, 0.8],
     })
-    with pytest.raises(ConvergenceError) as error:
-        check_gate(diagnostics, ModelSettings())
-    message = str(error.value)
+    verdict = judge(diagnostics, ModelSettings(), draws=1000)
+    message = verdict.message("main")
+    assert verdict.status == "failed"
     assert "theta[a, IL-6] (1.05)" in message and "tau[IL-6] (120)" in message
-    assert "3 divergent transitions" in message and "target_accept" in message and "gate: false" in message
-    check_gate(diagnostics, ModelSettings(gate=False))
+    assert "3 divergent transitions" in message and "tighter priors" in message and "gate: false" in message
+    assert judge(diagnostics, ModelSettings(gate=False), draws=1000).status == "off"
     healthy = diagnostics.assign(r_hat=[1.0, 1.0, np.nan, np.nan], ess_bulk=[900, 900, np.nan, np.nan],
                                  divergences=[pd.NA, pd.NA, 0, 0])
-    check_gate(healthy, ModelSettings())
+    assert judge(healthy, ModelSettings(), draws=1000) == GateVerdict("passed", 1000)
 
 
 def test_a_log_ratio_of_arithmetic_means_is_centred_on_theta_plus_half_sigma_squared():
-    """Structure only (no sampling): at θ = 0, u = 0, σ = 0.6, ρ = 0.5 the mean-based row's
-    log-likelihood is Normal(y | σ²/2, delta-method SE)."""
+    """Structure only (no sampling): at θ = 0, σ = 0.6, ρ = 0.5, τ = 0.3 the mean-based row's
+    log-likelihood, its study effect integrated out, is Normal(y | σ²/2, √(delta-method SE² + τ²))."""
     from scipy import stats
 
     from crsmeta.model.build import build_model
@@ -116,7 +116,8 @@ def test_a_log_ratio_of_arithmetic_means_is_centred_on_theta_plus_half_sigma_squ
     model = build_model(data, FAST)
     point = {name: np.zeros_like(value) for name, value in model.initial_point().items()}
     point["sigma_log__"] = np.log(np.full_like(point["sigma_log__"], 0.6))
-    logp = model.compile_logp(vars=[model["summary_y"]], jacobian=False)(point)
+    point["tau_log__"] = np.log(np.full_like(point["tau_log__"], 0.3))
+    logp = model.compile_logp(vars=[model["y_marginal"]], jacobian=False)(point)
     d_pre, d_post = 0.5, 0.75
     se = np.sqrt((d_pre**2 + d_post**2 - d_pre * d_post) / 10)
-    assert logp == pytest.approx(stats.norm.logpdf(np.log(0.4), 0.6**2 / 2, se))
+    assert logp == pytest.approx(stats.norm.logpdf(np.log(0.4), 0.6**2 / 2, np.sqrt(se**2 + 0.3**2)))

@@ -137,3 +137,9 @@ def test_recovery_section_only_for_a_synthetic_demo(synthetic_report):
     section = BeautifulSoup(html, "html.parser").find(id="diagnostics")
     assert f"{len(cells) - 1} of {len(cells)} cells with data" in section.text
     assert len(section.select("td.bad")) >= 1
+
+
+def test_no_failed_analysis_alert_when_every_analysis_passed(synthetic_report):
+    _, soup, _ = synthetic_report
+    assert soup.find(id="failed-analyses") is None and soup.find(id="failed-sensitivity") is None
+    assert "passed" in soup.find(id="diagnostics").text

@@ -18,7 +18,8 @@ from crsmeta.simulate import SimulationSpec, simulate_dataset
 
 pytestmark = pytest.mark.slow
 
-FEW_DRAWS = dict(chains=2, draws=300, tune=300, cores=2, prior_draws=20, seed=11)
+# gate off: these tests check recovery, not convergence, so a short fit is not extended
+FEW_DRAWS = dict(chains=2, draws=300, tune=300, cores=2, prior_draws=20, seed=11, gate=False)
 
 # Case-level design: 20 case series (4-10 patients, all markers), one population, with LOD censoring.
 CASE_SPEC = SimulationSpec(

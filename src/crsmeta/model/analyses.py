@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from crsmeta.io import read_tsv
 from crsmeta.model.settings import ModelSettings
 
 SENSITIVITY_DEFAULTS: dict[str, Any] = {
@@ -23,6 +27,7 @@ SENSITIVITY_DEFAULTS: dict[str, Any] = {
 }
 
 
+MAIN = "main"  # the analysis that gates the report; every other one is a sensitivity analysis
 LEAVE_ONE_OUT_PREFIX = "loo_"
 CONTRIBUTING = "contributing"
 
@@ -39,7 +44,7 @@ def analysis_settings(
     Until then, i.e. with ``contributing=None``, no leave-one-out analysis is listed.
     """
     cfg = SENSITIVITY_DEFAULTS | dict(sensitivity_cfg or {})
-    analyses = {"main": base}
+    analyses = {MAIN: base}
     if not cfg["activate"]:
         return analyses
     variants = {
@@ -81,3 +86,14 @@ def _left_out(choice: bool | str | list[str], study_ids: list[str], contributing
     if choice == CONTRIBUTING:
         return list(contributing or [])
     return list(choice or [])
+
+
+def collect_analyses(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """Stack the tables of results/model/<analysis>/*.tsv, naming each row's analysis by its folder.
+
+    Every column is kept, so each analysis' gate verdict (``gate`` in effects, the ``fit`` row in
+    diagnostics) reaches the collected tables.
+    """
+    frames = [read_tsv(path).assign(analysis=Path(path).parent.name) for path in paths]
+    frame = pd.concat(frames, ignore_index=True)
+    return frame[["analysis", *[c for c in frame.columns if c != "analysis"]]]

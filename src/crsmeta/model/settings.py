@@ -71,6 +71,8 @@ class ModelSettings:
     ess_min: float = 400.0
     max_divergences: int = 0
     bfmi_min: float = 0.2
+    # a fit short only of ESS (or R-hat <= 1.05) is resampled with doubled draws up to this x draws
+    max_draws_factor: int = 4
 
     def __post_init__(self) -> None:
         if self.likelihood not in ("normal", "student_t"):

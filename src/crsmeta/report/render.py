@@ -112,6 +112,7 @@ def report_html(inputs: ReportInputs) -> str:
         "synthetic": synthetic,
         "today": date.today().isoformat(),
         "version": __version__,
+        "failed_analyses": tables.failed_analyses(inputs.diagnostics).to_dict("records"),
         **_summary_section(inputs),
         **_data_sections(inputs),
         **_forest_section(inputs, synthetic),
@@ -291,6 +292,7 @@ def _ppc_figures(idata: Any, synthetic: bool, notes: list[str]) -> list[Markup]:
 
 
 def _sensitivity_section(inputs: ReportInputs, synthetic: bool) -> dict[str, Any]:
+    """The analyses side by side; those that failed the gate are left out (shown on their own)."""
     if inputs.effects_all is None or "analysis" not in inputs.effects_all:
         return {"sensitivity_svg": None, "analyses": []}
     data = tables.sensitivity_data(inputs.effects_all)

@@ -20,6 +20,7 @@ from scipy import stats
 
 from crsmeta.errors import InputError
 from crsmeta.io import load_yaml
+from crsmeta.model.diagnostics import FAILED, FAILURE_SEPARATOR
 
 HDI_PROB = 0.95
 """The one credible-interval mass used everywhere in the report."""
@@ -464,10 +465,12 @@ def posterior_attrs(idata: Any) -> dict[str, str]:
 
 
 def diagnostics_overview(diagnostics: pd.DataFrame) -> pd.DataFrame:
-    """Per analysis: worst R-hat, lowest bulk and tail ESS, total divergences and lowest E-BFMI.
+    """Per analysis: worst R-hat, lowest bulk and tail ESS, total divergences and lowest E-BFMI,
+    and, where the table has them, the draws per chain and the gate's verdict.
 
     Rows of ``kind`` ``parameter`` hold R-hat and ESS, rows of ``kind`` ``chain`` divergences and
-    E-BFMI (issue 3); without a ``kind`` column every row is read as a parameter row.
+    E-BFMI (issue 3), the row of ``kind`` ``fit`` the verdict; without a ``kind`` column every row
+    is read as a parameter row.
     """
     numeric = floats(diagnostics, [c for c in ("r_hat", "ess_bulk", "ess_tail", "divergences", "bfmi") if c in diagnostics],
                      source="results/model/diagnostics.tsv")
@@ -483,7 +486,35 @@ def diagnostics_overview(diagnostics: pd.DataFrame) -> pd.DataFrame:
         overview["divergences"] = chains.groupby("analysis")["divergences"].sum(min_count=1)
     if "bfmi" in chains:
         overview["bfmi"] = chains.groupby("analysis")["bfmi"].min()
+    verdicts = gate_verdicts(diagnostics)
+    if len(verdicts):
+        overview = overview.join(verdicts.set_index("analysis")[["draws", "gate"]])
     return overview.reset_index()
+
+
+def gate_verdicts(diagnostics: pd.DataFrame) -> pd.DataFrame:
+    """Each analysis' gate verdict from its row of ``kind`` ``fit``: draws per chain, ``gate``
+    (passed, failed or off), ``failures`` (a list) and ``advice`` (what to change).
+
+    Empty when the table has no such rows (written before fits recorded their verdict).
+    """
+    columns = ["analysis", "draws", "gate", "failures", "advice"]
+    if "gate" not in diagnostics or "kind" not in diagnostics:
+        return pd.DataFrame(columns=columns)
+    fits = diagnostics[diagnostics["kind"] == "fit"].reset_index(drop=True)
+    fits = floats(fits, ["draws"], source="results/model/diagnostics.tsv")
+    failures = [[text for text in str(cell).split(FAILURE_SEPARATOR) if text] for cell in fits["gate_failures"]]
+    return pd.DataFrame({"analysis": fits["analysis"], "draws": fits["draws"], "gate": fits["gate"],
+                         "failures": failures, "advice": fits["gate_advice"]}, columns=columns)
+
+
+def failed_analyses(diagnostics: pd.DataFrame | None) -> pd.DataFrame:
+    """The analyses whose fit failed the gate, with their diagnostics overview and what to change."""
+    if diagnostics is None:
+        return pd.DataFrame(columns=["analysis"])
+    verdicts = gate_verdicts(diagnostics)
+    failed = verdicts.loc[verdicts["gate"] == FAILED, ["analysis", "failures", "advice"]]
+    return failed.merge(diagnostics_overview(diagnostics), on="analysis").sort_values("analysis")
 
 
 def parameter_diagnostics(diagnostics: pd.DataFrame, analysis: str = "main") -> pd.DataFrame:
@@ -497,7 +528,13 @@ def parameter_diagnostics(diagnostics: pd.DataFrame, analysis: str = "main") -> 
 
 
 def sensitivity_data(effects_all: pd.DataFrame) -> pd.DataFrame:
-    """θ median and 95% CrI of every analysis per intervention × marker (tidy, for one plot)."""
+    """θ median and 95% CrI of every analysis per intervention × marker (tidy, for one plot).
+
+    Analyses whose fit failed the gate (``gate`` = failed) are left out: their estimates are
+    not compared with anything.
+    """
+    if "gate" in effects_all:
+        effects_all = effects_all[effects_all["gate"] != FAILED]
     frame = floats(effects_all, ["theta_median", "theta_lo95", "theta_hi95"], source="results/model/effects_all.tsv")
     frame = frame.assign(
         cell=frame["intervention"] + " · " + frame["marker"],
