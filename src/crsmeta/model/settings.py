@@ -60,8 +60,8 @@ class ModelSettings:
     backend: str = "nutpie"  # "nutpie" | "pymc"
     chains: int = 4
     draws: int = 1000
-    tune: int = 2000  # 1000 left R-hat 1.02 on a one-study marker of the bundled data
-    target_accept: float = 0.95
+    tune: int = 1000
+    target_accept: float = 0.9
     seed: int = 20240917
     cores: int = 4
     prior_draws: int = 500
