@@ -52,7 +52,8 @@ def _tau(data: ModelData, settings: ModelSettings) -> pt.TensorVariable:
     """Between-study SD per marker: Gamma(2, 2/scale) (boundary-avoiding, mean = scale; Chung
     et al. 2013) by default, HalfNormal(scale) on request. A marker reported by one study has a
     τ informed by its prior only; the Gamma keeps NUTS out of the τ → 0 funnel there."""
-    scale = _by_family(data, settings.tau_sd, settings.temp_tau_sd)
+    # pm.Data: the analyses that only rescale this prior compile to the same (cached) code
+    scale = pm.Data("tau_prior_scale", _by_family(data, settings.tau_sd, settings.temp_tau_sd), dims="marker")
     if settings.tau_prior == "halfnormal":
         return pm.HalfNormal("tau", sigma=scale, dims="marker")
     return pm.Gamma("tau", alpha=2.0, beta=2.0 / scale, dims="marker")
@@ -194,7 +195,8 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
     variance = se_known**2 + extra
     disp_rows = np.flatnonzero(obs["se_known"].isna() & obs["disp_pre"].notna())
     if disp_rows.size:
-        rho = pm.Beta("rho", *settings.corr_prior)
+        corr_prior = pm.Data("corr_prior", np.array(settings.corr_prior, dtype=float))  # as tau_prior_scale
+        rho = pm.Beta("rho", alpha=corr_prior[0], beta=corr_prior[1])
         d_pre = obs["disp_pre"].to_numpy(dtype=float)[disp_rows]
         d_post = obs["disp_post"].to_numpy(dtype=float)[disp_rows]
         change_var = d_pre**2 + d_post**2 - 2 * rho * d_pre * d_post
