@@ -2,14 +2,20 @@
 # Paths of project files (study files, their tables, resources) are taken from the project
 # directory, so that a run with `--directory <dir>` (e.g. the SYNTHETIC demo) writes its
 # results there without touching the project's own results/.
+import os
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from crsmeta.simulate import ensure_demo_studies
-from crsmeta.studies import load_studies
+from crsmeta.compile_cache import compile_cache_environment
 
 PROJECT_DIR = Path(workflow.basedir)
+# PyTensor's compiledir and numba's cache in <project>/.cache (git-ignored), set before anything
+# imports pytensor: every fit job and every rerun, also with --directory, reuses the compiled model
+os.environ.update(compile_cache_environment(PROJECT_DIR / ".cache"))
+
+from crsmeta.simulate import ensure_demo_studies
+from crsmeta.studies import load_studies
 
 if "synthetic" in config:
     config["studies"] = ensure_demo_studies(config, PROJECT_DIR)
