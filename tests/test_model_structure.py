@@ -94,10 +94,9 @@ def test_model_dims_and_shapes(tiny_changes, tiny_summaries):
     model = build_model(data, ModelSettings())
     dims = model.named_vars_to_dims
     assert dims["theta"] == ("intervention", "marker")
-    assert dims["u"] == ("study_marker",) and dims["tau"] == ("marker",)
-    assert dims["summary_y"] == ("summary_known",) and dims["change"] == ("case_exact",)
-    assert dims["summary_y_learned"] == ("summary_learned",)
-    assert "summary_se_bounds" in [p.name for p in model.potentials]
+    assert dims["tau"] == ("marker",) and dims["y_marginal"] == ("gaussian_marginal",)
+    assert "u" not in dims  # each study's one censored or learned row lets its u be integrated out
+    assert {"censored_changes", "summary_learned_rows"} <= {p.name for p in model.potentials}
     point = model.initial_point()
     theta = pm.draw(model["theta"], random_seed=1)
     assert theta.shape == (5, 3)
