@@ -3,14 +3,9 @@ mocked-sampler tier (``mock_pymc_sample``) for tests that need only a posterior'
 
 from __future__ import annotations
 
-import warnings
-
-import arviz as az
 import numpy as np
 import pandas as pd
-import pymc as pm
 import pytest
-import xarray as xr
 
 from crsmeta.harmonise import HARMONISED_SUMMARY_COLUMNS
 
@@ -86,63 +81,30 @@ def tiny_summaries() -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- mocked-sampler tier
-# As in CausalPy's test suite (pymc.testing.mock_sample): ``pm.sample`` returns the model's prior
-# draws, shaped like a posterior, so that tests of everything downstream of sampling (effects and
-# diagnostics tables, stamping, netCDF, report tables, glue) run in seconds. The draws are NOT a
-# posterior: a test that checks an estimate, a convergence figure or reproducibility of the sampler
-# samples real chains instead. crsmeta.model.sample calls ``pm.sample`` through the ``pymc`` module,
-# so patching the module attribute reaches it.
-
-
-def prior_draws_as_posterior(*, draws: int = 1000, chains: int = 4, random_seed=None, model=None,
-                             idata_kwargs: dict | None = None, **ignored) -> az.InferenceData:
-    """Stands in for :func:`pymc.sample`: ``chains × draws`` independent prior draws of every free
-    variable and deterministic as ``posterior``, the model's ``observed_data`` and
-    ``constant_data``, and a ``sample_stats`` group with no divergences and made-up energies
-    (so that divergence counts and E-BFMI can be computed). Seeded by ``random_seed``; tuning and
-    sampler options are ignored. The log-likelihood is added when ``idata_kwargs`` asks for it."""
-    model = pm.modelcontext(model)
-    names = [variable.name for variable in model.free_RVs + model.deterministics]
-    with warnings.catch_warnings():  # the prior ignores the model's Potentials (censoring terms): fine here
-        warnings.filterwarnings("ignore", "The effect of Potentials", UserWarning)
-        prior = pm.sample_prior_predictive(draws=chains * draws, model=model, var_names=names,
-                                           random_seed=random_seed)
-    posterior = xr.Dataset(
-        {name: (("chain", "draw", *values.dims[2:]), values.to_numpy().reshape(chains, draws, *values.shape[2:]))
-         for name, values in prior.prior.data_vars.items()},
-        coords={"chain": np.arange(chains), "draw": np.arange(draws),
-                **{dim: prior.prior.coords[dim] for dim in prior.prior.dims if dim not in ("chain", "draw")}},
-    )
-    rng = np.random.default_rng(random_seed)
-    shape = (chains, draws)
-    sample_stats = xr.Dataset(
-        {"diverging": (("chain", "draw"), np.zeros(shape, dtype=bool)),
-         "energy": (("chain", "draw"), rng.standard_normal(shape)),
-         "tree_depth": (("chain", "draw"), np.full(shape, 3)),
-         "step_size": (("chain", "draw"), np.full(shape, 0.5))},
-        coords={"chain": posterior["chain"], "draw": posterior["draw"]},
-    )
-    groups = {"posterior": posterior, "sample_stats": sample_stats}
-    groups |= {group: prior[group] for group in ("observed_data", "constant_data") if group in prior.groups()}
-    idata = az.InferenceData(**groups)
-    if (idata_kwargs or {}).get("log_likelihood"):
-        pm.compute_log_likelihood(idata, model=model, progressbar=False)
-    return idata
 
 
 @pytest.fixture
 def mock_pymc_sample(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
-    """Mocked-sampler tier: ``pm.sample`` returns prior draws (see :func:`prior_draws_as_posterior`).
+    """Mocked-sampler tier (as CausalPy's tests use ``pymc.testing.mock_sample``): ``pm.sample``
+    returns the model's prior draws shaped like a posterior, with ``sample_stats`` (see
+    tests/mock_sampler/prior_draws.py), so a test that needs only a posterior's shape (tables,
+    stamping, netCDF, report, glue) runs in seconds. Not for tests of estimates, convergence or
+    the sampler's reproducibility: those sample real chains.
 
-    Yields the keyword arguments of each call; the test fails if nothing called ``pm.sample``
-    (i.e. the package stopped sampling through it and this mock no longer reaches it).
+    crsmeta.model.sample calls ``pm.sample`` through the ``pymc`` module, so patching the module
+    attribute reaches it. Yields the keyword arguments of each call; the test fails if nothing
+    called ``pm.sample`` (the mock no longer reaches the package's sampler).
     """
+    import pymc as pm
+
+    from mock_sampler.prior_draws import prior_draws_as_posterior
+
     calls: list[dict] = []
 
-    def fake_sample(draws: int = 1000, **kwargs) -> az.InferenceData:
+    def fake_sample(draws: int = 1000, **kwargs):
         calls.append({"draws": draws, **kwargs})
-        return prior_draws_as_posterior(draws=draws, **kwargs)
+        return prior_draws_as_posterior(draws, **kwargs)
 
     monkeypatch.setattr(pm, "sample", fake_sample)
     yield calls
-    assert calls, "mock_pymc_sample: pm.sample was never called; does crsmeta.model.sample still use it?"
+    assert calls, "mock_pymc_sample: pm.sample was never called; does crsmeta.model.sample still call it?"

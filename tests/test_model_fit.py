@@ -1,11 +1,13 @@
-"""Fits on tiny SYNTHETIC data: smoke, reproducibility, censoring and missing-SD bias, the gate."""
+"""Fits on tiny SYNTHETIC data: smoke (mocked sampler), censoring and missing-SD bias (real chains), the gate."""
 
+import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
 from statsmodels.stats.meta_analysis import combine_effects
 
 from conftest import CHANGE_COLUMNS, SUMMARY_COLUMNS, change_row, summary_row
+from crsmeta.io import write_netcdf
 from crsmeta.model import GateVerdict, ModelSettings, fit_analysis, judge, stamp
 from crsmeta.model.effects import COLUMNS as EFFECT_COLUMNS
 
@@ -13,24 +15,24 @@ FAST = ModelSettings(chains=2, draws=100, tune=100, cores=2, prior_draws=50, gat
 NO_SUMMARIES = pd.DataFrame(columns=SUMMARY_COLUMNS)
 
 
-@pytest.mark.slow
-def test_smoke_fit_writes_every_group_and_table(tiny_changes, tiny_summaries, tmp_path):
+def test_smoke_fit_writes_every_group_and_table(mock_pymc_sample, tiny_changes, tiny_summaries, tmp_path):
+    """Mocked sampler (prior draws): the fit's groups, tables, stamp and netCDF, not its numbers."""
     result = fit_analysis(tiny_changes, tiny_summaries, FAST)
     idata = result.idata
     for group in ("posterior", "sample_stats", "observed_data", "prior", "prior_predictive",
                   "posterior_predictive"):
         assert group in idata.groups()
+    assert idata.posterior.sizes["chain"] == FAST.chains and idata.posterior.sizes["draw"] == FAST.draws
     assert list(result.effects.columns) == EFFECT_COLUMNS + ["synthetic", "gate"]
     assert len(result.effects) == len(result.data.counts())
     assert {"parameter", "chain", "fit"} == set(result.diagnostics["kind"])
     stamp(idata, config_hash="c0ffee", data_hash="beef", seed=FAST.seed, analysis="main")
     assert idata.posterior.attrs["synthetic"] == "SYNTHETIC"
     assert idata.posterior.attrs["version_pymc"]
-    idata.to_netcdf(tmp_path / "posterior.nc")
-
-    again = fit_analysis(tiny_changes, tiny_summaries, FAST)
-    np.testing.assert_array_equal(idata.posterior["theta"].values, again.idata.posterior["theta"].values)
-    pd.testing.assert_frame_equal(result.effects, again.effects)
+    write_netcdf(idata, tmp_path / "posterior.nc")
+    written = az.from_netcdf(tmp_path / "posterior.nc")
+    assert set(written.groups()) == set(idata.groups())
+    assert written.posterior.attrs["config_hash"] == "c0ffee"
 
 
 @pytest.mark.slow

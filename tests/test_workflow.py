@@ -1,21 +1,33 @@
-"""End to end: Snakemake on the small test config: data layer, incremental reruns, the full run."""
+"""End to end: Snakemake on the small test config: data layer, incremental reruns, the full run.
+
+The fits in these runs are mocked (prior draws stand in for the posterior; see
+tests/mock_sampler/sitecustomize.py): these tests check the workflow's wiring, reruns and report,
+not the sampler. Snakemake runs that sample real chains are the reproducibility tests.
+"""
 
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import xarray as xr
 import yaml
 
 from crsmeta.io import read_tsv
+from mock_sampler.prior_draws import MOCK_LABEL
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT_PARTS = ["Snakefile", "workflow", "resources", "config", "tests/config", "tests/data"]
 HARMONISED = "results/harmonised/cases.tsv"
+FIXTURE_STUDIES = ["tests/config/studies/long_fixture.yaml", "tests/config/studies/summary_fixture.yaml",
+                   "tests/config/studies/wide_fixture.yaml"]
+# on PYTHONPATH of every Snakemake run below: its sitecustomize mocks pm.sample in fit_model jobs
+MOCK_SAMPLER = ROOT / "tests/mock_sampler"
 
 pytestmark = pytest.mark.slow
 
@@ -41,8 +53,23 @@ def write_config(project: Path, studies: list[str]) -> Path:
 
 
 def snakemake(project: Path, config: Path, *arguments: str) -> subprocess.CompletedProcess:
+    """Run Snakemake with the mocked sampler (fit_model jobs get prior draws).
+
+    PyTensor compiles no C here (``cxx=``): with sampling mocked nothing in these runs is heavy,
+    and each new graph would otherwise cost a C compile (every one, with CI's cold cache) and
+    waits on the compile cache's lock whenever another process holds it.
+    """
     command = [sys.executable, "-m", "snakemake", *arguments, "--cores", "2", "--configfile", str(config)]
-    return subprocess.run(command, cwd=project, capture_output=True, text=True, check=False)
+    path = os.pathsep.join(filter(None, [str(MOCK_SAMPLER), os.environ.get("PYTHONPATH")]))
+    flags = ",".join(filter(None, [os.environ.get("PYTENSOR_FLAGS"), "cxx="]))
+    return subprocess.run(command, cwd=project, capture_output=True, text=True, check=False,
+                          env=os.environ | {"PYTHONPATH": path, "PYTENSOR_FLAGS": flags})
+
+
+def assert_mocked(posterior: Path) -> None:
+    """The fit took the mocked sampler's draws (if not, these tests sample and get slow)."""
+    with xr.open_dataset(posterior, group="posterior") as dataset:
+        assert dataset.attrs.get("sampler") == MOCK_LABEL, posterior
 
 
 def planned_jobs(output: str) -> dict[str, int]:
@@ -60,19 +87,25 @@ def planned_jobs(output: str) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One copy of the project shared by this module's tests (Snakemake keeps it up to date)."""
     return copy_project(tmp_path_factory.mktemp("project"))
 
 
-def test_adding_a_study_reruns_only_its_jobs_and_converts_its_values(project: Path) -> None:
-    first = write_config(project, ["tests/config/studies/long_fixture.yaml", "tests/config/studies/summary_fixture.yaml"])
+@pytest.fixture(scope="module")
+def harmonised(project: Path) -> Path:
+    """The shared project with the three fixture studies harmonised and audited."""
+    result = snakemake(project, write_config(project, FIXTURE_STUDIES), HARMONISED, "results/audit/rows.tsv")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return project
+
+
+def test_adding_a_study_reruns_only_its_jobs_and_converts_its_values(tmp_path: Path) -> None:
+    project = copy_project(tmp_path / "project")
+    first = write_config(project, FIXTURE_STUDIES[:2])
     result = snakemake(project, first, HARMONISED, "results/audit/rows.tsv")
     assert result.returncode == 0, result.stderr[-3000:]
 
-    second = write_config(
-        project,
-        ["tests/config/studies/long_fixture.yaml", "tests/config/studies/summary_fixture.yaml",
-         "tests/config/studies/wide_fixture.yaml"],
-    )
+    second = write_config(project, FIXTURE_STUDIES)
     dry_run = snakemake(project, second, "--dry-run", HARMONISED, "results/audit/rows.tsv")
     assert dry_run.returncode == 0, dry_run.stderr[-3000:]
     assert planned_jobs(dry_run.stdout + dry_run.stderr) == {
@@ -94,8 +127,8 @@ def test_adding_a_study_reruns_only_its_jobs_and_converts_its_values(project: Pa
     assert set(wide["synthetic"]) == {"True"}
 
 
-def test_every_input_row_is_in_the_audit(project: Path) -> None:
-    rows = read_tsv(project / "results/audit/rows.tsv")
+def test_every_input_row_is_in_the_audit(harmonised: Path) -> None:
+    rows = read_tsv(harmonised / "results/audit/rows.tsv")
     wide = rows[rows["study_id"] == "wide_fixture"]
     assert len(wide) == 3 * 4  # three patients, four measurement columns
     empty = wide[(wide["source_row"] == "4") & (wide["source_column"] == "T_post")]
@@ -107,8 +140,8 @@ def test_every_input_row_is_in_the_audit(project: Path) -> None:
     assert len(summary) == 8 and (summary["status"] == "excluded").sum() == 1
 
 
-def test_summaries_and_changes_are_harmonised(project: Path) -> None:
-    summaries = read_tsv(project / "results/harmonised/summaries.tsv").set_index(["marker", "timepoint", "arm"])
+def test_summaries_and_changes_are_harmonised(harmonised: Path) -> None:
+    summaries = read_tsv(harmonised / "results/harmonised/summaries.tsv").set_index(["marker", "timepoint", "arm"])
     il6 = summaries.loc[("IL-6", "pre", "treatment")]
     assert float(il6["value"]) == pytest.approx(2300.0)
     assert float(il6["spread_low"]) == pytest.approx(900.0)
@@ -117,7 +150,7 @@ def test_summaries_and_changes_are_harmonised(project: Path) -> None:
     assert float(control["estimate"]) == pytest.approx(math.log(0.54))
     ifn = summaries.loc[("IFN-gamma", "pre", "treatment")]
     assert (float(ifn["p_value"]), ifn["p_relation"]) == (0.001, "<")
-    cases = read_tsv(project / HARMONISED)
+    cases = read_tsv(harmonised / HARMONISED)
     crp = cases[(cases["study_id"] == "long_fixture") & (cases["marker"] == "CRP")]
     assert float(crp["value"].iloc[0]) == pytest.approx(math.log(1 - 0.915))
     assert crp["unit"].iloc[0] == "log_ratio"
@@ -142,15 +175,13 @@ def test_bad_study_fails_and_leaves_no_output(project: Path, tmp_path: Path) -> 
     assert not (project / "results/harmonised/studies/bad/rows.tsv").exists()
 
 
-def test_full_run_fits_and_renders_the_report(project: Path) -> None:
-    """The whole workflow on the test config: model with few draws, report, Snakemake's report."""
-    config = write_config(
-        project,
-        ["tests/config/studies/long_fixture.yaml", "tests/config/studies/summary_fixture.yaml",
-         "tests/config/studies/wide_fixture.yaml"],
-    )
+def test_full_run_fits_and_renders_the_report(harmonised: Path) -> None:
+    """The whole workflow on the test config (mocked fit): model tables, report, Snakemake's report."""
+    project = harmonised
+    config = write_config(project, FIXTURE_STUDIES)
     result = snakemake(project, config)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert_mocked(project / "results/model/main/posterior.nc")
     effects = read_tsv(project / "results/model/main/effects.tsv")
     assert {"plasma_exchange", "hemoadsorption", "standard_care"} <= set(effects["intervention"])
     html = (project / "results/report/report.html").read_text(encoding="utf-8")
@@ -164,10 +195,7 @@ def test_leave_one_out_of_the_contributing_studies_is_decided_after_the_data(tmp
     """`leave_one_out: contributing`: the checkpoint lists the studies that reach the model and
     one leave-one-out fit per such study is run and collected, and no other."""
     project = copy_project(tmp_path / "project")
-    config = write_config(
-        project,
-        ["tests/config/studies/long_fixture.yaml", "tests/config/studies/summary_fixture.yaml"],
-    )
+    config = write_config(project, FIXTURE_STUDIES[:2])
     settings = yaml.safe_load(config.read_text(encoding="utf-8"))
     settings["sensitivity"] = {"activate": True, "leave_one_out": "contributing", **{
         name: False for name in ("case_only", "summary_only", "tau_prior_half", "tau_prior_double",
@@ -179,6 +207,8 @@ def test_leave_one_out_of_the_contributing_studies_is_decided_after_the_data(tmp
     assert len(contributing) == 2
     analyses = set(read_tsv(project / "results/model/effects_all.tsv")["analysis"])
     assert analyses == {"main", *(f"loo_{study_id}" for study_id in contributing)}
+    for analysis in analyses:
+        assert_mocked(project / f"results/model/{analysis}/posterior.nc")
 
 
 def test_synthetic_demo_checks_its_truth_and_reports_it(tmp_path: Path) -> None:
@@ -194,6 +224,7 @@ def test_synthetic_demo_checks_its_truth_and_reports_it(tmp_path: Path) -> None:
     }), encoding="utf-8")
     result = snakemake(project, config)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert_mocked(project / "results/model/main/posterior.nc")
     truth = read_tsv(project / "demo/studies/truth.tsv")
     recovery = read_tsv(project / "results/model/recovery.tsv")
     assert len(recovery) == len(truth) and set(recovery["synthetic"]) == {"True"}

@@ -1,0 +1,22 @@
+"""TEST ONLY: the mocked-sampler tier inside the ``snakemake`` processes of tests/test_workflow.py.
+
+That test module puts this directory on ``PYTHONPATH`` of the Snakemake runs it starts, so Python
+imports this module at start-up in each of their processes. In a ``fit_model`` job (Snakemake runs
+the rule's script as ``.snakemake/scripts/tmp….fit_model.py``) it replaces ``pymc.sample`` by prior
+draws (prior_draws.py) and logs that it did; every other process is left alone. A posterior written
+so carries ``sampler = TEST MOCK: …`` in its attributes. Nothing outside tests/ refers to this
+directory, so no real run can pick it up; Snakemake runs that sample real chains are the
+reproducibility tests.
+"""
+
+import sys
+
+if sys.argv and sys.argv[0].endswith("fit_model.py"):
+    import logging
+
+    import pymc
+
+    from prior_draws import MOCK_LABEL, prior_draws_as_posterior
+
+    pymc.sample = prior_draws_as_posterior
+    logging.getLogger("crsmeta").warning("%s: pymc.sample is replaced in this job", MOCK_LABEL)
