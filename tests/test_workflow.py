@@ -216,7 +216,7 @@ def test_synthetic_demo_checks_its_truth_and_reports_it(tmp_path: Path) -> None:
     project = copy_project(tmp_path / "project")
     config = project / "tests/config/demo_run.yaml"
     config.write_text(yaml.safe_dump({
-        "synthetic": {"seed": 3, "out_dir": "demo/studies", "n_case_reports": 2, "n_case_series": 2,
+        "synthetic": {"seed": 3, "out_dir": "demo/studies", "n_case_reports": 1, "n_case_series": 1,
                       "n_cohorts_mean_sd": 1, "n_cohorts_mean_p": 1, "n_cohorts_median_iqr": 0,
                       "n_cohorts_pct_change": 0, "n_cohorts_effect_se": 0, "n_trials": 1},
         "studies": [], "seed": 1, "sampler": {"chains": 2, "draws": 100, "tune": 200},
