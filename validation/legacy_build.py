@@ -9,6 +9,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from crsmeta.model.build import _by_family, _censored_terms, _covariates  # unchanged by issue 9
 from crsmeta.model.data import CENSOR_CODES, LEARNED_METHODS, ModelData
 from crsmeta.model.settings import ModelSettings
 
@@ -49,10 +50,6 @@ def _tau(data: ModelData, settings: ModelSettings) -> pt.TensorVariable:
     return pm.Gamma("tau", alpha=2.0, beta=2.0 / scale, dims="marker")
 
 
-def _by_family(data: ModelData, lab: float, temperature: float) -> np.ndarray:
-    return np.array([temperature if m == "temperature" else lab for m in data.coords["marker"]])
-
-
 def _effects(data: ModelData, settings: ModelSettings) -> pt.TensorVariable:
     """θ: additive intervention + marker effects with a pooled interaction; temperature apart."""
     n_int = len(data.coords["intervention"])
@@ -72,21 +69,6 @@ def _effects(data: ModelData, settings: ModelSettings) -> pt.TensorVariable:
         alpha_temp = pm.Normal("alpha_temp", 0.0, settings.temp_intervention_sd, dims="intervention")
         blocks.append((mu_temp + alpha_temp).reshape((n_int, 1)))
     return pm.Deterministic("theta", pt.concatenate(blocks, axis=1), dims=("intervention", "marker"))
-
-
-def _covariates(data: ModelData, settings: ModelSettings) -> dict[str, pt.TensorVariable]:
-    """Population shift per marker family, co-intervention and grade coefficients (if switched on)."""
-    terms: dict[str, pt.TensorVariable] = {}
-    if data.use_population:
-        shift = pm.Normal("population_shift", 0.0, settings.covariate_sd, dims=("population_shifted", "family"))
-        terms["population"] = pm.Deterministic(
-            "population_effect", pt.concatenate([pt.zeros((1, 2)), shift], axis=0), dims=("population", "family"))
-    if data.use_co_interventions:
-        terms["co"] = pm.Normal("co_intervention_effect", 0.0, settings.covariate_sd,
-                                dims=("co_intervention", "family"))
-    if data.use_grade:
-        terms["grade"] = pm.Normal("grade_effect", 0.0, settings.covariate_sd, dims="family")
-    return terms
 
 
 def _linear_predictor(data, frame, theta, u, covariates, *, prefix: str) -> pt.TensorVariable:
@@ -132,31 +114,6 @@ def _case_likelihood(data: ModelData, settings: ModelSettings, mu, sigma) -> Non
             pm.StudentT("change", nu=nu, mu=mu[exact], sigma=sigma[m_idx[exact]], observed=observed, dims="case_exact")
     if censored.size:
         _censored_terms(cases.iloc[censored], code[censored], dist(censored))
-
-
-def _censored_terms(cases, code: np.ndarray, dist) -> None:
-    """log P(lower < change < upper) for each censored change, by kind of bound.
-
-    Each kind is its own term so that no infinite bound ever enters a log-CDF.
-    """
-    pm.modelcontext(None).add_coord("case_censored", cases.index.astype(str))
-    lower = pm.Data("change_lower", cases["change_lower"].to_numpy(), dims="case_censored")
-    upper = pm.Data("change_upper", cases["change_upper"].to_numpy(), dims="case_censored")
-    left = np.flatnonzero(code == CENSOR_CODES["left"])
-    right = np.flatnonzero(code == CENSOR_CODES["right"])
-    interval = np.flatnonzero(code == CENSOR_CODES["interval"])
-    upper = pt.where(pt.isinf(upper), 0.0, upper)  # open bounds are never read below
-    lower = pt.where(pt.isinf(lower), 0.0, lower)
-    terms = []
-    if left.size:
-        terms.append(pm.logcdf(dist, upper)[left])
-    if right.size:
-        terms.append(pm.logccdf(dist, lower)[right])
-    if interval.size:
-        log_upper = pm.logcdf(dist, upper)[interval]
-        log_lower = pm.logcdf(dist, lower)[interval]
-        terms.append(pm.math.logdiffexp(log_upper, log_lower))
-    pm.Potential("censored_changes", pt.sum(pt.concatenate(terms)))
 
 
 def _summary_likelihood(data: ModelData, settings: ModelSettings, mu, sigma) -> None:
