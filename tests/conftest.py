@@ -1,5 +1,5 @@
 """Shared fixtures: tiny hand-made harmonised tables in the design.md column layout, and the
-mocked-sampler tier (``mock_pymc_sample``) for tests that need only a posterior's shape."""
+mocked-sampler tier (``mock_sampling``) for tests that need only a posterior's shape."""
 
 from __future__ import annotations
 
@@ -84,27 +84,26 @@ def tiny_summaries() -> pd.DataFrame:
 
 
 @pytest.fixture
-def mock_pymc_sample(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
-    """Mocked-sampler tier (as CausalPy's tests use ``pymc.testing.mock_sample``): ``pm.sample``
-    returns the model's prior draws shaped like a posterior, with ``sample_stats`` (see
-    tests/mock_sampler/prior_draws.py), so a test that needs only a posterior's shape (tables,
-    stamping, netCDF, report, glue) runs in seconds. Not for tests of estimates, convergence or
-    the sampler's reproducibility: those sample real chains.
+def mock_sampling(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
+    """Mocked-sampler tier (as CausalPy's tests use ``pymc.testing.mock_sample``): the package's
+    one sampling call, ``crsmeta.model.sample.sample_posterior``, returns the model's prior draws
+    shaped like a posterior, with ``sample_stats`` (see tests/mock_sampler/prior_draws.py), so a
+    test that needs only a posterior's shape (tables, stamping, netCDF, report, glue) runs in
+    seconds, without compiling the model. Not for tests of estimates, convergence or the sampler's
+    reproducibility: those sample real chains.
 
-    crsmeta.model.sample calls ``pm.sample`` through the ``pymc`` module, so patching the module
-    attribute reaches it. Yields the keyword arguments of each call; the test fails if nothing
-    called ``pm.sample`` (the mock no longer reaches the package's sampler).
+    Yields the draws and seed of each call; the test fails if nothing sampled (the mock no longer
+    reaches the package's sampler).
     """
-    import pymc as pm
-
-    from mock_sampler.prior_draws import prior_draws_as_posterior
+    from crsmeta.model import sample
+    from mock_sampler.prior_draws import prior_draws_for_settings
 
     calls: list[dict] = []
 
-    def fake_sample(draws: int = 1000, **kwargs):
-        calls.append({"draws": draws, **kwargs})
-        return prior_draws_as_posterior(draws, **kwargs)
+    def fake_sample_posterior(model, settings):
+        calls.append({"draws": settings.draws, "random_seed": settings.seed})
+        return prior_draws_for_settings(model, settings)
 
-    monkeypatch.setattr(pm, "sample", fake_sample)
+    monkeypatch.setattr(sample, "sample_posterior", fake_sample_posterior)
     yield calls
-    assert calls, "mock_pymc_sample: pm.sample was never called; does crsmeta.model.sample still call it?"
+    assert calls, "mock_sampling: nothing was sampled; does crsmeta.model.sample still call sample_posterior?"

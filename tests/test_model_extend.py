@@ -102,7 +102,7 @@ def test_with_the_gate_off_failures_are_recorded_but_nothing_fails():
 
 @pytest.mark.filterwarnings("ignore:The effect of Potentials:UserWarning")  # predictive draws of mock draws
 def test_a_failed_sensitivity_fit_is_written_as_failed_and_a_failed_main_fit_stops(
-        mock_pymc_sample, monkeypatch, caplog, tiny_changes, tiny_summaries):
+        mock_sampling, monkeypatch, caplog, tiny_changes, tiny_summaries):
     """Extension and verdict through fit_analysis: ESS stays short up to the cap (made up from
     the number of draws; the draws themselves are the mocked sampler's prior draws)."""
 
@@ -115,8 +115,8 @@ def test_a_failed_sensitivity_fit_is_written_as_failed_and_a_failed_main_fit_sto
     monkeypatch.setattr(extend, "diagnostics_table", short_ess)
     settings = SETTINGS.replace(max_draws_factor=2)  # one extension is enough to show it
     result = fit_analysis(tiny_changes, tiny_summaries, settings, analysis="student_t")
-    assert [call["draws"] for call in mock_pymc_sample] == [100, 200]
-    assert {call["random_seed"] for call in mock_pymc_sample} == {SETTINGS.seed}
+    assert [call["draws"] for call in mock_sampling] == [100, 200]
+    assert {call["random_seed"] for call in mock_sampling} == {SETTINGS.seed}
     assert result.verdict.status == FAILED and result.idata.posterior.sizes["draw"] == 200
     assert set(result.effects["gate"]) == {FAILED}
     fit_row = result.diagnostics[result.diagnostics["kind"] == "fit"]

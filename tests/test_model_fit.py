@@ -15,7 +15,7 @@ FAST = ModelSettings(chains=2, draws=100, tune=100, cores=2, prior_draws=50, gat
 NO_SUMMARIES = pd.DataFrame(columns=SUMMARY_COLUMNS)
 
 
-def test_smoke_fit_writes_every_group_and_table(mock_pymc_sample, tiny_changes, tiny_summaries, tmp_path):
+def test_smoke_fit_writes_every_group_and_table(mock_sampling, tiny_changes, tiny_summaries, tmp_path):
     """Mocked sampler (prior draws): the fit's groups, tables, stamp and netCDF, not its numbers."""
     result = fit_analysis(tiny_changes, tiny_summaries, FAST)
     idata = result.idata

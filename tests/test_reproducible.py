@@ -15,12 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from crsmeta.compile_cache import compile_cache_environment
+from crsmeta.compile_cache import HASH_SEED, compile_cache_environment
 from test_workflow import copy_project
 
 MAIN_TABLES = ["results/model/main/effects.tsv", "results/model/main/diagnostics.tsv"]
-# a compile cache set by whoever runs the tests would make the first run's cache warm
-CACHE_VARIABLES = ("PYTENSOR_FLAGS", "NUMBA_CACHE_DIR")
+# a compile cache set by whoever runs the tests would make the first run's cache warm; the hash
+# seed is the project's (crsmeta.compile_cache.HASH_SEED), as in a user's run
+CACHE_VARIABLES = ("PYTENSOR_FLAGS", "NUMBA_CACHE_DIR", "PYTHONHASHSEED")
 
 
 def fit_main(project: Path) -> subprocess.CompletedProcess:
@@ -38,8 +39,8 @@ def numba_cache_files(project: Path) -> set[str]:
 def test_the_compile_cache_is_under_the_project_unless_the_user_set_one() -> None:
     project = compile_cache_environment(Path("/p/.cache"), {"PYTENSOR_FLAGS": "floatX=float64"})
     assert project == {"PYTENSOR_FLAGS": "floatX=float64,base_compiledir=/p/.cache/pytensor",
-                       "NUMBA_CACHE_DIR": "/p/.cache/numba"}
-    own = {"PYTENSOR_FLAGS": "base_compiledir=/mine", "NUMBA_CACHE_DIR": "/mine/numba"}
+                       "NUMBA_CACHE_DIR": "/p/.cache/numba", "PYTHONHASHSEED": HASH_SEED}
+    own = {"PYTENSOR_FLAGS": "base_compiledir=/mine", "NUMBA_CACHE_DIR": "/mine/numba", "PYTHONHASHSEED": "7"}
     assert compile_cache_environment(Path("/p/.cache"), own) == own
 
 

@@ -26,7 +26,7 @@ PROJECT_PARTS = ["Snakefile", "workflow", "resources", "config", "tests/config",
 HARMONISED = "results/harmonised/cases.tsv"
 FIXTURE_STUDIES = ["tests/config/studies/long_fixture.yaml", "tests/config/studies/summary_fixture.yaml",
                    "tests/config/studies/wide_fixture.yaml"]
-# on PYTHONPATH of every Snakemake run below: its sitecustomize mocks pm.sample in fit_model jobs
+# on PYTHONPATH of every Snakemake run below: its sitecustomize mocks the NUTS call in fit_model jobs
 MOCK_SAMPLER = ROOT / "tests/mock_sampler"
 
 pytestmark = pytest.mark.slow

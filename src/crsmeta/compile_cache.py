@@ -11,11 +11,23 @@ from collections.abc import Mapping
 from pathlib import Path
 
 
+# PyTensor's graph rewrites iterate over sets in places (measured: the order of the shape checks of
+# an advanced index), so the same model compiled under two string-hash seeds gave two graphs with
+# two cache keys: a fit found its compiled code in the cache only when it drew the seed of an
+# earlier fit. One seed for every job makes the graph, and so the cache key, a function of the model.
+HASH_SEED = "0"
+
+
 def compile_cache_environment(cache_dir: Path, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     """``PYTENSOR_FLAGS`` and ``NUMBA_CACHE_DIR`` that put PyTensor's compiledir (with its numba
-    cache) and numba's own cache under ``cache_dir``. A compiledir in the ``PYTENSOR_FLAGS`` of
-    ``environ``, its other flags, and a ``NUMBA_CACHE_DIR`` set there are kept."""
+    cache) and numba's own cache under ``cache_dir``, and a fixed ``PYTHONHASHSEED`` for the jobs.
+    A compiledir in the ``PYTENSOR_FLAGS`` of ``environ``, its other flags, and a
+    ``NUMBA_CACHE_DIR`` or ``PYTHONHASHSEED`` set there are kept."""
     flags = environ.get("PYTENSOR_FLAGS", "")
     if "compiledir" not in flags:
         flags = ",".join(filter(None, [flags, f"base_compiledir={Path(cache_dir) / 'pytensor'}"]))
-    return {"PYTENSOR_FLAGS": flags, "NUMBA_CACHE_DIR": environ.get("NUMBA_CACHE_DIR", str(Path(cache_dir) / "numba"))}
+    return {
+        "PYTENSOR_FLAGS": flags,
+        "NUMBA_CACHE_DIR": environ.get("NUMBA_CACHE_DIR", str(Path(cache_dir) / "numba")),
+        "PYTHONHASHSEED": environ.get("PYTHONHASHSEED", HASH_SEED),
+    }

@@ -1,4 +1,4 @@
-"""TEST ONLY: a stand-in for ``pymc.sample`` that returns the model's prior draws shaped like a
+"""TEST ONLY: a stand-in for the package's NUTS call (``crsmeta.model.sample.sample_posterior``) that returns the model's prior draws shaped like a
 posterior (the mocked-sampler tier; the idea of ``pymc.testing.mock_sample``, as CausalPy's test
 suite uses it).
 
@@ -57,3 +57,8 @@ def prior_draws_as_posterior(draws: int = 1000, *, chains: int = 4, random_seed=
     if (idata_kwargs or {}).get("log_likelihood"):
         pm.compute_log_likelihood(idata, model=model, progressbar=False)
     return idata
+
+
+def prior_draws_for_settings(model, settings) -> az.InferenceData:
+    """:func:`prior_draws_as_posterior` called as ``crsmeta.model.sample.sample_posterior`` is."""
+    return prior_draws_as_posterior(settings.draws, chains=settings.chains, random_seed=settings.seed, model=model)

@@ -2,8 +2,8 @@
 
 That test module puts this directory on ``PYTHONPATH`` of the Snakemake runs it starts, so Python
 imports this module at start-up in each of their processes. In a ``fit_model`` job (Snakemake runs
-the rule's script as ``.snakemake/scripts/tmp….fit_model.py``) it replaces ``pymc.sample`` by prior
-draws (prior_draws.py) and logs that it did; every other process is left alone. A posterior written
+the rule's script as ``.snakemake/scripts/tmp….fit_model.py``) it replaces the package's NUTS call,
+``crsmeta.model.sample.sample_posterior``, by prior draws (prior_draws.py) and logs that it did; every other process is left alone. A posterior written
 so carries ``sampler = TEST MOCK: …`` in its attributes. Nothing outside tests/ refers to this
 directory, so no real run can pick it up; Snakemake runs that sample real chains are the
 reproducibility tests.
@@ -14,9 +14,9 @@ import sys
 if sys.argv and sys.argv[0].endswith("fit_model.py"):
     import logging
 
-    import pymc
+    from prior_draws import MOCK_LABEL, prior_draws_for_settings
 
-    from prior_draws import MOCK_LABEL, prior_draws_as_posterior
+    from crsmeta.model import sample
 
-    pymc.sample = prior_draws_as_posterior
-    logging.getLogger("crsmeta").warning("%s: pymc.sample is replaced in this job", MOCK_LABEL)
+    sample.sample_posterior = prior_draws_for_settings
+    logging.getLogger("crsmeta").warning("%s: sample_posterior is replaced in this job", MOCK_LABEL)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import time
+import weakref
+
 import arviz as az
 import pymc as pm
 import pytensor
+from arviz.data.base import make_attrs
+from pymc.backends.arviz import coords_and_dims_for_inferencedata, find_constants, find_observations
+from pymc.util import _get_seeds_per_chain
 
 from crsmeta.model.settings import ModelSettings
 
@@ -16,6 +22,9 @@ from crsmeta.model.settings import ModelSettings
 # every compile path computes the same IEEE results (the cache keys include the flag).
 DETERMINISTIC_COMPILATION = {"numba__fastmath": False}
 
+# One compiled nutpie model per PyMC model, so a fit that extends its draws does not compile again.
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
 
 def sample_model(model: pm.Model, settings: ModelSettings) -> az.InferenceData:
     """Posterior, sample stats, observed and constant data, prior and both predictives.
@@ -25,7 +34,7 @@ def sample_model(model: pm.Model, settings: ModelSettings) -> az.InferenceData:
     """
     with model, pytensor.config.change_flags(**DETERMINISTIC_COMPILATION):
         prior = pm.sample_prior_predictive(draws=settings.prior_draws, random_seed=settings.seed)
-        idata = pm.sample(**_sampler_kwargs(settings))
+        idata = sample_posterior(model, settings)
         idata.extend(prior)
         pm.sample_posterior_predictive(
             idata, extend_inferencedata=True, random_seed=settings.seed + 1, progressbar=False
@@ -33,12 +42,40 @@ def sample_model(model: pm.Model, settings: ModelSettings) -> az.InferenceData:
     return idata
 
 
-def _sampler_kwargs(settings: ModelSettings) -> dict:
-    common = dict(
-        draws=settings.draws, tune=settings.tune, chains=settings.chains,
-        target_accept=settings.target_accept, random_seed=settings.seed, progressbar=False,
-    )
+def sample_posterior(model: pm.Model, settings: ModelSettings) -> az.InferenceData:
+    """NUTS draws with ``observed_data`` and ``constant_data``: the one place the package samples
+    (the mocked-sampler tier of the tests replaces it)."""
     if settings.backend == "nutpie":
-        # nutpie ignores pm.sample(cores=...): its thread count goes through nuts_sampler_kwargs
-        return common | {"nuts_sampler": "nutpie", "nuts_sampler_kwargs": {"cores": settings.cores}}
-    return common | {"nuts_sampler": "pymc", "cores": settings.cores, "compute_convergence_checks": False}
+        return _sample_nutpie(model, settings)
+    return pm.sample(
+        draws=settings.draws, tune=settings.tune, chains=settings.chains, cores=settings.cores,
+        target_accept=settings.target_accept, random_seed=settings.seed, progressbar=False,
+        compute_convergence_checks=False, model=model,
+    )
+
+
+def _sample_nutpie(model: pm.Model, settings: ModelSettings) -> az.InferenceData:
+    """What ``pm.sample(nuts_sampler="nutpie")`` returns (same seed derivation, same groups), with
+    the model compiled by :func:`crsmeta.model.nutpie_model.compile_nutpie_model` and kept for reuse."""
+    import nutpie
+
+    from crsmeta.model.nutpie_model import compile_nutpie_model
+
+    if model not in _COMPILED:
+        _COMPILED[model] = compile_nutpie_model(model)
+    started = time.time()
+    idata = nutpie.sample(
+        _COMPILED[model], draws=settings.draws, tune=settings.tune, chains=settings.chains,
+        target_accept=settings.target_accept, seed=_get_seeds_per_chain(settings.seed, 1)[0],
+        cores=settings.cores, progress_bar=False,
+    )
+    idata.posterior.attrs.update(make_attrs(
+        {"sampling_time": time.time() - started, "tuning_steps": settings.tune}, library=nutpie
+    ))
+    coords, dims = coords_and_dims_for_inferencedata(model)
+    data_groups = {
+        "constant_data": az.dict_to_dataset(find_constants(model), library=pm, coords=coords, dims=dims, default_dims=[]),
+        "observed_data": az.dict_to_dataset(find_observations(model), library=pm, coords=coords, dims=dims, default_dims=[]),
+    }
+    idata.add_groups(data_groups, coords=coords, dims=dims)
+    return idata
