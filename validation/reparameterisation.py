@@ -44,6 +44,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import pymc as pm
+import pytensor
 
 from crsmeta.changes import CHANGE_COLUMNS, derive_changes
 from crsmeta.harmonise import HARMONISED_SUMMARY_COLUMNS
@@ -51,6 +52,7 @@ from crsmeta.io import load_yaml, read_tsv, write_tsv
 from crsmeta.model import ModelData, ModelSettings, build_model
 from crsmeta.model.aggregate import aggregate_observations, se_from_ci
 from crsmeta.model.frequentist import cross_check
+from crsmeta.model.sample import DETERMINISTIC_COMPILATION
 from crsmeta.simulate import simulate_dataset
 
 import legacy_build
@@ -163,8 +165,11 @@ def sample_timed(model: pm.Model, settings: ModelSettings, backend: str) -> Time
     if backend == "nutpie":
         import nutpie
 
+        from crsmeta.model.nutpie_model import compile_nutpie_model
+
         start = time.perf_counter()
-        compiled = nutpie.compile_pymc_model(model)
+        with pytensor.config.change_flags(**DETERMINISTIC_COMPILATION):  # as every fit compiles
+            compiled = compile_nutpie_model(model)
         compile_s = time.perf_counter() - start
         start = time.perf_counter()
         idata = nutpie.sample(compiled, draws=settings.draws, tune=settings.tune, chains=settings.chains,
