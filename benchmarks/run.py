@@ -11,7 +11,8 @@ Parts (each can be left out with ``--skip``):
   the full bundled run with empty compile caches (``PYTENSOR_FLAGS=base_compiledir=…`` and
   ``NUMBA_CACHE_DIR`` pointed at an empty directory), the same run again with ``results/`` deleted
   and the caches kept (warm), a no-op rerun, ``snakemake -n``, the README's "Adding a study"
-  example (doe2024) added and the run repeated (which jobs ran), and the SYNTHETIC demo;
+  example (doe2024) added and the run repeated (which jobs ran), and the SYNTHETIC demo
+  (``--runs`` picks some of them);
 - ``fit``: the main analysis' fit on the bundled data split into imports, model build, compile,
   tuning, draws and predictive draws (nutpie, the config's sampler settings, warm caches);
 - ``grid``: ESS per second of the old (validation/legacy_build.py) and the new parameterisation
@@ -53,6 +54,7 @@ SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 CORES = os.cpu_count() or 1
 SIZES = (300, 3000, 30000)
 PARTS = ("workflow", "fit", "grid", "tests")
+WORKFLOW_RUNS = ("cold", "warm", "noop", "dry", "added", "demo")
 BACKENDS = ("nutpie", "pymc")
 JOB_LINE = re.compile(r"^(?:local)?(?:rule|checkpoint) (\w+):$")
 CASES_PER_SERIES = 30  # a simulated case series of 4-8 patients x 3-7 markers gives about 30 changes
@@ -203,24 +205,34 @@ def clear_results(clone: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def workflow_benchmarks(clone: Path, cache: Path) -> dict:
-    """Cold, warm, no-op, dry-run, one added study and the SYNTHETIC demo, in one clone."""
+def workflow_benchmarks(clone: Path, cache: Path, runs: tuple[str, ...] = WORKFLOW_RUNS) -> dict:
+    """Cold, warm, no-op, dry-run, one added study and the SYNTHETIC demo, in one clone; ``runs``
+    names the ones to time (in that order; the added study needs the runs before it)."""
     env = workflow_env(clone, cache)
     run = [str(SNAKEMAKE), "--cores", str(CORES)]
-    cold = timed("cold full run", run, clone, env)
-    cold_fit, gate = fit_seconds(clone), gate_summary(clone / "results" / "model" / "diagnostics.tsv")
-    clear_results(clone)
-    warm = timed("warm full run", run, clone, env)
-    warm_fit = fit_seconds(clone)
-    noop = timed("no-op rerun", run, clone, env)
-    dry = timed("snakemake -n", [*run, "-n"], clone, env)
-    add_doe2024(clone)
-    added = timed("one study added (doe2024)", run, clone, env)
-    added_gate = gate_summary(clone / "results" / "model" / "diagnostics.tsv")
-    demo = timed("SYNTHETIC demo", [*run, "--configfile", "config/demo.yaml", "--directory", "demo"], clone, env)
-    demo_gate = gate_summary(clone / "demo" / "results" / "model" / "diagnostics.tsv")
-    return {"runs": [asdict(r) for r in (cold, warm, noop, dry, added, demo)], "cold_fit": cold_fit,
-            "warm_fit": warm_fit, "gate": gate, "added_gate": added_gate, "demo_gate": demo_gate}
+    timings: list[Run] = []
+    result: dict = {"cold_fit": math.nan, "warm_fit": math.nan, "gate": "not run", "added_gate": "not run",
+                    "demo_gate": "not run"}
+    if "cold" in runs:
+        timings.append(timed("cold full run", run, clone, env))
+        result |= {"cold_fit": fit_seconds(clone), "gate": gate_summary(clone / "results" / "model" / "diagnostics.tsv")}
+    if "warm" in runs:
+        clear_results(clone)
+        timings.append(timed("warm full run", run, clone, env))
+        result["warm_fit"] = fit_seconds(clone)
+    if "noop" in runs:
+        timings.append(timed("no-op rerun", run, clone, env))
+    if "dry" in runs:
+        timings.append(timed("snakemake -n", [*run, "-n"], clone, env))
+    if "added" in runs:
+        add_doe2024(clone)
+        timings.append(timed("one study added (doe2024)", run, clone, env))
+        result["added_gate"] = gate_summary(clone / "results" / "model" / "diagnostics.tsv")
+    if "demo" in runs:
+        timings.append(timed("SYNTHETIC demo", [*run, "--configfile", "config/demo.yaml", "--directory", "demo"],
+                             clone, env))
+        result["demo_gate"] = gate_summary(clone / "demo" / "results" / "model" / "diagnostics.tsv")
+    return {"runs": [asdict(r) for r in timings], **result}
 
 
 # --- main fit split --------------------------------------------------------------------------
@@ -485,7 +497,9 @@ def document(results: dict, args: argparse.Namespace) -> str:
              "ratios and job lists should not depend on the machine).", "",
              "Workflow runs use this Python environment with the clone's own package "
              "(`PYTHONPATH=<clone>/src`) rather than a new venv, so \"after install\" excludes `pip install`."
-             + (f" Parts left out of this run (`--skip`): {', '.join(args.skip)}." if args.skip else ""), ""]
+             + (f" Parts left out of this run (`--skip`): {', '.join(args.skip)}." if args.skip else "")
+             + (f" Workflow runs timed (`--runs`): {', '.join(args.runs)}." if tuple(args.runs) != WORKFLOW_RUNS else ""),
+             ""]
     sections = []
     if "workflow" in results:
         sections.append(workflow_section(results["workflow"]))
@@ -529,6 +543,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--target-accept", type=float)
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds before a grid run is stopped")
     parser.add_argument("--skip", nargs="+", choices=PARTS, default=[], help="parts to leave out")
+    parser.add_argument("--runs", nargs="+", choices=WORKFLOW_RUNS, default=list(WORKFLOW_RUNS),
+                        help="which runs of the workflow part to time")
     parser.add_argument("--uncommitted", action="store_true",
                         help="benchmark the working tree: apply its uncommitted changes to the clone")
     parser.add_argument("--out", type=Path, default=DOC)
@@ -557,7 +573,7 @@ def main() -> None:
         cache = Path(temporary) / "cache"
         env = workflow_env(clone, cache)
         if "workflow" not in args.skip:
-            results["workflow"] = workflow_benchmarks(clone, cache)
+            results["workflow"] = workflow_benchmarks(clone, cache, tuple(args.runs))
         if "fit" not in args.skip:
             project = clone if (clone / "results" / "model" / "changes.tsv").exists() else ROOT
             results["fit"] = child_json([sys.executable, __file__, "--fit-split", str(project),
