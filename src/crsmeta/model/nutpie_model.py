@@ -9,19 +9,18 @@ key of the graph, and a thin wrapper compiled with ``nogil=True`` (cached under 
 the chains' threads evaluate gradients in parallel. A warm compile is then the graph rewrites
 alone. docs/benchmarks.md has the measurements.
 
-This leans on two private helpers of nutpie 0.16 (``_make_functions``, ``_prepare_dims_and_coords``)
+This leans on private helpers of nutpie 0.16 (``_make_functions``, ``_prepare_dims_and_coords``,
+``_wrap_with_lock``)
 and PyTensor's numba cache registry; tests/test_nutpie_model.py pins their behaviour.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from functools import wraps
 
 import numpy as np
 import pymc as pm
-from nutpie.compile_pymc import _make_functions, _prepare_dims_and_coords
+from nutpie.compile_pymc import _make_functions, _prepare_dims_and_coords, _wrap_with_lock
 from nutpie.compiled_pyfunc import PyFuncModel, from_pyfunc
 from pymc.initial_point import make_initial_point_fn
 from pytensor.compile.function.types import Function
@@ -40,7 +39,7 @@ def compile_nutpie_model(model: pm.Model) -> PyFuncModel:
     )
     n_dim, _, logp_function, expand_function, initial_point_fn, shape_info = _make_functions(
         model, mode="NUMBA", compute_grad=True, join_expanded=False,
-        pymc_initial_point_fn=_serialised(initial_point),
+        pymc_initial_point_fn=_wrap_with_lock(initial_point),  # chains ask in parallel
     )
     names, _, shapes = shape_info
     logp, logp_shared = _released_gil(logp_function, "logp"), _shared_names(logp_function)
@@ -92,16 +91,3 @@ def _released_gil(function: Function, name: str) -> Callable:
 
 def _shared_names(function: Function) -> list[str]:
     return [variable.name for variable in function.get_shared()]
-
-
-def _serialised(function: Callable) -> Callable:
-    """``function`` for one thread at a time: nutpie's chains ask for initial points in parallel
-    and a compiled PyTensor function keeps its outputs in shared storage."""
-    lock = threading.Lock()
-
-    @wraps(function)
-    def locked(*args, **kwargs):
-        with lock:
-            return function(*args, **kwargs)
-
-    return locked
