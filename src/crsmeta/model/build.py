@@ -121,13 +121,14 @@ def _covariates(data: ModelData, settings: ModelSettings) -> dict[str, pt.Tensor
 def _linear_predictor(data: ModelData, frame: pd.DataFrame, theta, covariates, *, prefix: str):
     """θ[i, m] + covariates for each row of ``frame`` (the study effect is added by the caller)."""
     dim = prefix
-    i = pm.Data(f"{prefix}_intervention_idx", data.index(frame, "intervention", "intervention"), dims=dim)
-    m = pm.Data(f"{prefix}_marker_idx", data.index(frame, "marker", "marker"), dims=dim)
-    family = pm.Data(f"{prefix}_family_idx", (frame["marker"] == "temperature").to_numpy(dtype=int), dims=dim)
-    mu = theta[i, m]
+    family_index = (frame["marker"] == "temperature").to_numpy(dtype=int)
+    cell = data.index(frame, "intervention", "intervention") * len(data.coords["marker"]) + data.index(
+        frame, "marker", "marker")
+    mu = _cells(theta, pm.Data(f"{prefix}_cell_idx", cell, dims=dim))
     if "population" in covariates:
-        p = pm.Data(f"{prefix}_population_idx", data.index(frame, "population", "population"), dims=dim)
-        mu = mu + covariates["population"][p, family]
+        population_cell = data.index(frame, "population", "population") * len(data.coords["family"]) + family_index
+        mu = mu + _cells(covariates["population"], pm.Data(f"{prefix}_population_cell_idx", population_cell, dims=dim))
+    family = pm.Data(f"{prefix}_family_idx", family_index, dims=dim)
     if "co" in covariates:
         x = pm.Data(f"{prefix}_co_interventions", data.co_intervention_matrix(frame), dims=(dim, "co_intervention"))
         mu = mu + (x * covariates["co"][:, family].T).sum(axis=1)
@@ -135,6 +136,15 @@ def _linear_predictor(data: ModelData, frame: pd.DataFrame, theta, covariates, *
         grade = pm.Data("case_grade", data.centred_grade(), dims=dim)
         mu = mu + grade * covariates["grade"][family]
     return mu
+
+
+def _cells(table, flat_index):
+    """``table[a, b]`` for pairs given as one index into the flattened table.
+
+    Two index vectors of unknown length make PyTensor build their broadcast check from a set of
+    variables, whose order (and so the compiled graph's cache key) changes from process to process.
+    """
+    return table.reshape((-1,))[flat_index]
 
 
 class _Rows:
