@@ -23,7 +23,7 @@ def test_smoke_fit_writes_every_group_and_table(mock_sampling, tiny_changes, tin
                   "posterior_predictive"):
         assert group in idata.groups()
     assert idata.posterior.sizes["chain"] == FAST.chains and idata.posterior.sizes["draw"] == FAST.draws
-    assert list(result.effects.columns) == EFFECT_COLUMNS + ["synthetic", "gate"]
+    assert list(result.effects.columns) == EFFECT_COLUMNS + ["synthetic", "gate", "route", "pareto_k"]
     assert len(result.effects) == len(result.data.counts())
     assert {"parameter", "chain", "fit"} == set(result.diagnostics["kind"])
     stamp(idata, config_hash="c0ffee", data_hash="beef", seed=FAST.seed, analysis="main")

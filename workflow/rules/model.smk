@@ -4,7 +4,8 @@ import re
 
 from crsmeta.io import read_tsv
 from crsmeta.model.analyses import (
-    LEAVE_ONE_OUT_PREFIX, analysis_settings, leave_one_out_after_data, leave_one_out_settings,
+    LEAVE_ONE_OUT_PREFIX, MAIN, analysis_settings, leave_one_out_after_data, leave_one_out_settings,
+    reweighting_of,
 )
 from crsmeta.model.settings import ModelSettings
 from crsmeta.simulate import truth_path
@@ -64,8 +65,17 @@ rule derive_changes:
         "../scripts/derive_changes.py"
 
 
+def main_fit_for(wildcards):
+    """The main fit's draws and diagnostics, for an analysis that may be reweighted from them."""
+    if wildcards.analysis == MAIN or reweighting_of(MODEL_SETTINGS, settings_of(wildcards.analysis)) is None:
+        return {}
+    return {"main_posterior": "results/model/main/posterior.nc",
+            "main_diagnostics": "results/model/main/diagnostics.tsv"}
+
+
 rule fit_model:
     input:
+        unpack(main_fit_for),
         changes="results/model/changes.tsv",
         summaries="results/harmonised/summaries.tsv",
     output:
@@ -82,6 +92,7 @@ rule fit_model:
     params:
         settings=lambda wildcards: settings_of(wildcards.analysis).to_dict(),
         config_hash=lambda wildcards: settings_of(wildcards.analysis).config_hash(),
+        main_settings=MODEL_SETTINGS.to_dict(),
     threads: MODEL_SETTINGS.chains
     resources:
         mem_mb=2000,

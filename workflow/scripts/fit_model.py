@@ -1,9 +1,11 @@
 """Fit one analysis. A main analysis that fails the diagnostics gate fails the job (writing nothing);
-a sensitivity analysis that fails is written with gate = failed in its tables."""
+a sensitivity analysis that fails is written with gate = failed in its tables. An analysis given
+the main fit's draws (input main_posterior) reweights them where the weights allow."""
 
 from crsmeta.io import files_hash, read_tsv, write_netcdf, write_tsv
 from crsmeta.logs import configure_logging
 from crsmeta.model import ModelSettings, enforce_gate, fit_analysis, stamp
+from crsmeta.model.reweight import read_main_fit
 
 snakemake = snakemake  # type: ignore[name-defined]  # noqa: F821 (injected by Snakemake)
 log = configure_logging(snakemake.log[0])
@@ -12,7 +14,13 @@ analysis = snakemake.wildcards.analysis
 settings = ModelSettings.from_dict(snakemake.params.settings).replace(cores=snakemake.threads)
 changes, summaries = read_tsv(snakemake.input.changes), read_tsv(snakemake.input.summaries)
 log.info("analysis %s: %d changes, %d summary rows", analysis, len(changes), len(summaries))
-result = fit_analysis(changes, summaries, settings, analysis=analysis)
+main = None
+if "main_posterior" in snakemake.input.keys():
+    main_settings = ModelSettings.from_dict(snakemake.params.main_settings).replace(cores=snakemake.threads)
+    main = read_main_fit(snakemake.input.main_posterior, snakemake.input.main_diagnostics,
+                         changes, summaries, main_settings)
+result = fit_analysis(changes, summaries, settings, analysis=analysis, main=main)
+log.info("route: %s %s", result.route, result.route_note)
 log.info("diagnostics:\n%s", result.diagnostics.to_string())
 enforce_gate(result)
 stamp(

@@ -14,6 +14,8 @@ The model is the one docs/model.md states; the coordinates it is sampled in are 
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import pandas as pd
 import pymc as pm
@@ -33,6 +35,10 @@ LOG_2PI = float(np.log(2 * np.pi))
 LOG_GRID_STEP = 0.25
 LOG_GRID = np.arange(-23.0, 4.5, LOG_GRID_STEP)
 
+# Each built model's log-likelihood per study, a graph of its random variables kept beside the
+# model (not in its log density): leave-one-study-out weights the main fit's draws by it.
+_STUDY_LOG_LIKELIHOOD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
 
 def build_model(data: ModelData, settings: ModelSettings) -> pm.Model:
     """Effects θ[intervention, marker], study effects, case- and summary-level likelihoods."""
@@ -44,8 +50,26 @@ def build_model(data: ModelData, settings: ModelSettings) -> pm.Model:
         sigma = pm.Gamma("sigma", alpha=2.0, beta=2.0 / sigma_mean, dims="marker")
         covariates = _covariates(data, settings)
         rows = _Rows(data, settings, theta, sigma, covariates)
-        _likelihood(data, settings, rows, tau)
+        terms = _likelihood(data, settings, rows, tau)
+    _STUDY_LOG_LIKELIHOOD[model] = _per_study(data, terms)
     return model
+
+
+def study_log_likelihood(model: pm.Model) -> tuple[pt.TensorVariable, list[str]]:
+    """The log-likelihood of each study's rows given the model's random variables, and the
+    studies in its order. The terms are those of the model's log density (study effects integrated
+    out within a study stay integrated out), so they sum to its log-likelihood."""
+    return _STUDY_LOG_LIKELIHOOD[model]
+
+
+def _per_study(data: ModelData, terms: list[tuple[pt.TensorVariable, np.ndarray]]):
+    """Sum likelihood terms, each a vector with the study-marker group of each element, by study."""
+    studies = sorted({label.split("|", 1)[0] for label in data.coords["study_marker"]})
+    study_of_group = np.array([studies.index(label.split("|", 1)[0]) for label in data.coords["study_marker"]])
+    total = pt.zeros(len(studies))
+    for values, group in terms:
+        total = pt.inc_subtensor(total[study_of_group[group]], values)
+    return total, studies
 
 
 def _tau(data: ModelData, settings: ModelSettings) -> pt.TensorVariable:
@@ -53,10 +77,26 @@ def _tau(data: ModelData, settings: ModelSettings) -> pt.TensorVariable:
     et al. 2013) by default, HalfNormal(scale) on request. A marker reported by one study has a
     τ informed by its prior only; the Gamma keeps NUTS out of the τ → 0 funnel there."""
     # pm.Data: the analyses that only rescale this prior compile to the same (cached) code
-    scale = pm.Data("tau_prior_scale", _by_family(data, settings.tau_sd, settings.temp_tau_sd), dims="marker")
+    scale = pm.Data("tau_prior_scale", tau_prior_scale(data, settings), dims="marker")
+    distribution, parameters = tau_prior(settings, scale)
+    return distribution("tau", **parameters, dims="marker")
+
+
+def tau_prior_scale(data: ModelData, settings: ModelSettings) -> np.ndarray:
+    """The scale of τ's prior for each marker (lab markers and temperature have their own)."""
+    return _by_family(data, settings.tau_sd, settings.temp_tau_sd)
+
+
+def tau_prior(settings: ModelSettings, scale) -> tuple[type[pm.Distribution], dict]:
+    """τ's prior family and parameters at ``scale`` (the model's, and the reweighting's)."""
     if settings.tau_prior == "halfnormal":
-        return pm.HalfNormal("tau", sigma=scale, dims="marker")
-    return pm.Gamma("tau", alpha=2.0, beta=2.0 / scale, dims="marker")
+        return pm.HalfNormal, {"sigma": scale}
+    return pm.Gamma, {"alpha": 2.0, "beta": 2.0 / scale}
+
+
+def correlation_prior(alpha_beta) -> tuple[type[pm.Distribution], dict]:
+    """ρ's prior, Beta(a, b), the pre/post correlation of rows known by their SDs."""
+    return pm.Beta, {"alpha": alpha_beta[0], "beta": alpha_beta[1]}
 
 
 def _by_family(data: ModelData, lab: float, temperature: float) -> np.ndarray:
@@ -206,7 +246,8 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
     disp_rows = np.flatnonzero(obs["se_known"].isna() & obs["disp_pre"].notna())
     if disp_rows.size:
         corr_prior = pm.Data("corr_prior", np.array(settings.corr_prior, dtype=float))  # as tau_prior_scale
-        rho = pm.Beta("rho", alpha=corr_prior[0], beta=corr_prior[1])
+        distribution, parameters = correlation_prior(corr_prior)
+        rho = distribution("rho", **parameters)
         d_pre = obs["disp_pre"].to_numpy(dtype=float)[disp_rows]
         d_post = obs["disp_post"].to_numpy(dtype=float)[disp_rows]
         change_var = d_pre**2 + d_post**2 - 2 * rho * d_pre * d_post
@@ -224,10 +265,11 @@ def _likelihood(data: ModelData, settings: ModelSettings, rows: _Rows, tau) -> N
     normal of its rows (:func:`_marginal_gaussian`). One censored or learned-SE row more is still
     exact: given the Gaussian rows, u ~ N(m_u, V_u), so that row's mean is shifted by m_u and its
     variance widened by V_u. Only studies with two or more such rows, or a Student-t row, keep an
-    explicit, non-centred u.
+    explicit, non-centred u. Returns the terms as (values, study-marker group of each value).
     """
     study_marker = data.coords["study_marker"]
     n_groups = len(study_marker)
+    terms = []
     group_marker = np.array([data.coords["marker"].index(label.split("|", 1)[1]) for label in study_marker])
     tau2 = tau[group_marker] ** 2
     gaussian = rows.kind == "gaussian"
@@ -237,7 +279,7 @@ def _likelihood(data: ModelData, settings: ModelSettings, rows: _Rows, tau) -> N
     marginal_gaussian = np.flatnonzero(~explicit & gaussian)
     offset, added_variance = pt.zeros(len(rows.y)), pt.zeros(len(rows.y))
     if marginal_gaussian.size:
-        _marginal_gaussian(rows, marginal_gaussian, tau2)
+        terms += _marginal_gaussian(rows, marginal_gaussian, tau2)
     single = np.flatnonzero(~explicit & ~gaussian)
     if single.size:
         u_mean, u_variance = _study_effect_given_gaussian_rows(rows, marginal_gaussian, tau2)
@@ -246,7 +288,8 @@ def _likelihood(data: ModelData, settings: ModelSettings, rows: _Rows, tau) -> N
     if explicit.any():
         offset = pt.set_subtensor(offset[np.flatnonzero(explicit)],
                                   _explicit_study_effects(data, rows, needs_u, tau, group_marker))
-    _row_likelihoods(data, settings, rows, np.flatnonzero(explicit | ~gaussian), offset, added_variance)
+    terms += _row_likelihoods(data, settings, rows, np.flatnonzero(explicit | ~gaussian), offset, added_variance)
+    return terms
 
 
 def _study_effect_given_gaussian_rows(rows: _Rows, selected: np.ndarray, tau2):
@@ -271,34 +314,41 @@ def _explicit_study_effects(data: ModelData, rows: _Rows, needs_u: np.ndarray, t
 def _row_likelihoods(data: ModelData, settings: ModelSettings, rows: _Rows, selected: np.ndarray,
                      offset, added_variance) -> None:
     """Each selected row's own likelihood, its mean shifted by ``offset`` and its variance
-    widened by ``added_variance`` (u given the rest of its group, or an explicit u)."""
+    widened by ``added_variance`` (u given the rest of its group, or an explicit u). Returns
+    each term's log-likelihood per row, with the row's group."""
     kind = rows.kind[selected]
+    terms = []
     mean = (rows.mean + offset)[selected]
     added = added_variance[selected]
     model = pm.modelcontext(None)
     gaussian = kind == "gaussian"
     if gaussian.any():
         model.add_coord("gaussian_conditional", [str(i) for i in selected[gaussian]])
-        pm.Normal("y_conditional", mean[gaussian], pt.sqrt(rows.variance[selected][gaussian]),
-                  observed=rows.y[selected][gaussian], dims="gaussian_conditional")
+        conditional = pm.Normal("y_conditional", mean[gaussian], pt.sqrt(rows.variance[selected][gaussian]),
+                                observed=rows.y[selected][gaussian], dims="gaussian_conditional")
+        terms.append((pm.logp(conditional, rows.y[selected][gaussian]), rows.group[selected[gaussian]]))
     nu = 1.0 + pm.Gamma("nu_minus_one", *settings.nu_prior) if settings.likelihood == "student_t" else None
     exact_t = kind == "student_t"
     if exact_t.any():
         model.add_coord("case_exact", [str(i) for i in selected[exact_t]])
-        pm.StudentT("change", nu=nu, mu=mean[exact_t], sigma=rows.sigma[rows.case_marker[selected[exact_t]]],
-                    observed=rows.y[selected][exact_t], dims="case_exact")
+        change = pm.StudentT("change", nu=nu, mu=mean[exact_t], sigma=rows.sigma[rows.case_marker[selected[exact_t]]],
+                             observed=rows.y[selected][exact_t], dims="case_exact")
+        terms.append((pm.logp(change, rows.y[selected][exact_t]), rows.group[selected[exact_t]]))
     censored = kind == "censored"
     if censored.any():
         case_index = selected[censored]
         scale = pt.sqrt(rows.sigma[rows.case_marker[case_index]] ** 2 + added[censored])
         dist = (pm.Normal.dist(mean[censored], scale) if nu is None
                 else pm.StudentT.dist(nu=nu, mu=mean[censored], sigma=scale))
-        _censored_terms(data.cases.iloc[case_index], rows.case_code[case_index], dist)
+        values, order = _censored_terms(data.cases.iloc[case_index], rows.case_code[case_index], dist)
+        terms.append((values, rows.group[case_index[order]]))
     learned = kind == "learned"
     if learned.any():
         summary_index = selected[learned] - rows.n_cases
-        _learned_variance_rows(data.observations.iloc[summary_index], mean[learned], added[learned],
-                               rows.learned_mean_variance[summary_index], settings.row_variance_shape)
+        values = _learned_variance_rows(data.observations.iloc[summary_index], mean[learned], added[learned],
+                                        rows.learned_mean_variance[summary_index], settings.row_variance_shape)
+        terms.append((values, rows.group[selected[learned]]))
+    return terms
 
 
 def _group_sums(residual, variance, group: np.ndarray, n_groups: int):
@@ -314,7 +364,8 @@ def _marginal_gaussian(rows: _Rows, selected: np.ndarray, tau2_group) -> None:
     Per group the rows are N(μ, diag(v) + τ²·11ᵀ); by the matrix determinant lemma and
     Sherman–Morrison, with S0 = Σ1/v, S1 = Σr/v, S2 = Σr²/v (r = y − μ):
     log L = −½[n·log 2π + Σ log v + log(1 + τ²S0) + S2 − τ²S1²/(1 + τ²S0)].
-    Exact case changes of a study thereby enter through their sufficient statistics.
+    Exact case changes of a study thereby enter through their sufficient statistics. Returns the
+    row and the group terms of log L, each with its groups.
     """
     group = rows.group[selected]
     pm.modelcontext(None).add_coord("gaussian_marginal", [str(i) for i in selected])
@@ -323,17 +374,26 @@ def _marginal_gaussian(rows: _Rows, selected: np.ndarray, tau2_group) -> None:
         logp=_compound_symmetry_logp, random=_compound_symmetry_draws,
         signature="(n),(n),(g),(n)->(n)", observed=rows.y[selected], dims="gaussian_marginal",
     )
+    row_terms, group_terms = _compound_symmetry_terms(
+        rows.y[selected] - rows.mean[selected], rows.variance[selected], tau2_group, group)
+    every_group = np.arange(len(pm.modelcontext(None).coords["study_marker"]))
+    return [(row_terms, group), (group_terms, every_group)]
 
 
 def _compound_symmetry_logp(value, mean, variance, tau2_group, group):
-    residual = value - mean
+    row_terms, group_terms = _compound_symmetry_terms(value - mean, variance, tau2_group, group)
+    return pt.sum(row_terms) + pt.sum(group_terms)
+
+
+def _compound_symmetry_terms(residual, variance, tau2_group, group):
+    """log L split into a term per row, −½(log 2π + log v + r²/v), and one per group,
+    −½[log(1 + τ²S0) − τ²S1²/(1 + τ²S0)] (0 for a group without rows)."""
     s0, s1 = _group_sums(residual, variance, group, tau2_group.shape[0])
-    s2 = pt.sum(residual**2 / variance)
     used = s0 > 0
     shrink = 1.0 + tau2_group * s0
-    quadratic = s2 - pt.sum(pt.where(used, tau2_group * s1**2 / shrink, 0.0))
-    log_det = pt.sum(pt.log(variance)) + pt.sum(pt.where(used, pt.log(shrink), 0.0))
-    return -0.5 * (value.shape[0] * LOG_2PI + log_det + quadratic)
+    row_terms = -0.5 * (LOG_2PI + pt.log(variance) + residual**2 / variance)
+    group_terms = -0.5 * pt.where(used, pt.log(shrink) - tau2_group * s1**2 / shrink, 0.0)
+    return row_terms, group_terms
 
 
 def _compound_symmetry_draws(mean, variance, tau2_group, group, rng=None, size=None):
@@ -345,7 +405,8 @@ def _compound_symmetry_draws(mean, variance, tau2_group, group, rng=None, size=N
 def _censored_terms(cases, code: np.ndarray, dist) -> None:
     """log P(lower < change < upper) for each censored change, by kind of bound.
 
-    Each kind is its own term so that no infinite bound ever enters a log-CDF.
+    Each kind is its own term so that no infinite bound ever enters a log-CDF. Returns the terms
+    and, for each, the position of its case in ``cases``.
     """
     pm.modelcontext(None).add_coord("case_censored", cases.index.astype(str))
     lower = pm.Data("change_lower", cases["change_lower"].to_numpy(), dims="case_censored")
@@ -355,16 +416,21 @@ def _censored_terms(cases, code: np.ndarray, dist) -> None:
     interval = np.flatnonzero(code == CENSOR_CODES["interval"])
     upper = pt.where(pt.isinf(upper), 0.0, upper)  # open bounds are never read below
     lower = pt.where(pt.isinf(lower), 0.0, lower)
-    terms = []
+    terms, order = [], []
     if left.size:
         terms.append(pm.logcdf(dist, upper)[left])
+        order.append(left)
     if right.size:
         terms.append(pm.logccdf(dist, lower)[right])
+        order.append(right)
     if interval.size:
         log_upper = pm.logcdf(dist, upper)[interval]
         log_lower = pm.logcdf(dist, lower)[interval]
         terms.append(pm.math.logdiffexp(log_upper, log_lower))
-    pm.Potential("censored_changes", pt.sum(pt.concatenate(terms)))
+        order.append(interval)
+    values = pt.concatenate(terms)
+    pm.Potential("censored_changes", pt.sum(values))
+    return values, np.concatenate(order)
 
 
 def _learned_variance_rows(obs, mu, added_variance, mean_variance, shape: float) -> None:
@@ -378,15 +444,16 @@ def _learned_variance_rows(obs, mu, added_variance, mean_variance, shape: float)
     mass shrinks when σ grows, pull σ (and with it the σ²/2 offset of mean-based rows) upwards.
     With x = b/se² ~ Gamma(a, 1) the integral runs over x ≥ x0 = b/bound; it is computed in log
     space on x = x0 + e^z (no edge at x0, and residuals of any size put the mass on the grid).
-    With V = 0 and no bound it is the Student-t of 2a degrees of freedom.
+    With V = 0 and no bound it is the Student-t of 2a degrees of freedom. Returns the term per row.
     """
     pm.modelcontext(None).add_coord("summary_learned", obs.index.astype(str))
     y = obs["y"].to_numpy(dtype=float)
     b = (shape - 1.0) * mean_variance
     bound = obs["se_upper"].to_numpy(dtype=float) ** 2
     x0 = pt.where(np.isfinite(bound), b / np.where(np.isfinite(bound), bound, 1.0), 0.0)
-    pm.Potential("summary_learned_rows",
-                 pt.sum(_log_integrated_normal(y, mu, added_variance, b, x0, shape)))
+    values = _log_integrated_normal(y, mu, added_variance, b, x0, shape)
+    pm.Potential("summary_learned_rows", pt.sum(values))
+    return values
 
 
 def _log_integrated_normal(y, mu, added_variance, b, x0, shape: float):

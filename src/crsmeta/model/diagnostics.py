@@ -13,7 +13,8 @@ from crsmeta.model.settings import ModelSettings
 
 COLUMNS = ["analysis", "kind", "parameter", "chain", "r_hat", "ess_bulk", "ess_tail",
            "divergences", "bfmi"]
-FIT_COLUMNS = ["draws", "gate", "gate_failures", "gate_advice"]  # only on the one row of kind "fit"
+# only on the one row of kind "fit"; route, pareto_k and route_note as in crsmeta.model.fit.FitResult
+FIT_COLUMNS = ["draws", "gate", "gate_failures", "gate_advice", "route", "pareto_k", "route_note"]
 PASSED, FAILED, OFF = "passed", "failed", "off"
 FAILURE_SEPARATOR = "; "
 # Up to here a high R-hat is chains that have not yet mixed, which longer chains cure (1.05 was
@@ -90,7 +91,7 @@ def diagnostics_table(idata: az.InferenceData, analysis: str) -> pd.DataFrame:
 def with_verdict(diagnostics: pd.DataFrame, verdict: GateVerdict) -> pd.DataFrame:
     """The diagnostics table with the verdict's ``fit`` row appended (columns COLUMNS + FIT_COLUMNS)."""
     analysis = str(diagnostics["analysis"].iloc[0])
-    return pd.concat([diagnostics, verdict.row(analysis)], ignore_index=True)[COLUMNS + FIT_COLUMNS]
+    return pd.concat([diagnostics, verdict.row(analysis)], ignore_index=True).reindex(columns=COLUMNS + FIT_COLUMNS)
 
 
 def judge(diagnostics: pd.DataFrame, settings: ModelSettings, draws: int) -> GateVerdict:

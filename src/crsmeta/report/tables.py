@@ -488,7 +488,7 @@ def diagnostics_overview(diagnostics: pd.DataFrame) -> pd.DataFrame:
         overview["bfmi"] = chains.groupby("analysis")["bfmi"].min()
     verdicts = gate_verdicts(diagnostics)
     if len(verdicts):
-        overview = overview.join(verdicts.set_index("analysis")[["draws", "gate"]])
+        overview = overview.join(verdicts.set_index("analysis").drop(columns=["failures", "advice"]))
     return overview.reset_index()
 
 
@@ -502,10 +502,12 @@ def gate_verdicts(diagnostics: pd.DataFrame) -> pd.DataFrame:
     if "gate" not in diagnostics or "kind" not in diagnostics:
         return pd.DataFrame(columns=columns)
     fits = diagnostics[diagnostics["kind"] == "fit"].reset_index(drop=True)
-    fits = floats(fits, ["draws"], source="results/model/diagnostics.tsv")
+    fits = floats(fits, [c for c in ("draws", "pareto_k") if c in fits], source="results/model/diagnostics.tsv")
     failures = [[text for text in str(cell).split(FAILURE_SEPARATOR) if text] for cell in fits["gate_failures"]]
-    return pd.DataFrame({"analysis": fits["analysis"], "draws": fits["draws"], "gate": fits["gate"],
-                         "failures": failures, "advice": fits["gate_advice"]}, columns=columns)
+    verdicts = pd.DataFrame({"analysis": fits["analysis"], "draws": fits["draws"], "gate": fits["gate"],
+                             "failures": failures, "advice": fits["gate_advice"]}, columns=columns)
+    route = [c for c in ("route", "pareto_k", "route_note") if c in fits]  # tables written since the routes
+    return pd.concat([verdicts, fits[route].replace("", None)], axis=1)
 
 
 def failed_analyses(diagnostics: pd.DataFrame | None) -> pd.DataFrame:

@@ -1,0 +1,181 @@
+"""Sensitivity analyses from the main fit's draws, by Pareto-smoothed importance sampling.
+
+Leaving one study out, or rescaling the prior of τ or ρ, changes the posterior by a factor known
+for every draw: exp(−log-likelihood of the study's rows), or the ratio of the two priors. The main
+fit's draws, weighted by it (PSIS, as the loo and priorsense tools do), are then draws of the
+analysis' posterior, as long as the weights are well behaved: Pareto k̂ ≤ 0.7 and enough effective
+draws left. Where they are not, or where leaving the study out would change the model itself
+(another reference population, co-intervention set or grade centring), the analysis is refitted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pymc as pm
+from pymc.backends.arviz import apply_function_over_dataset, coords_and_dims_for_inferencedata
+
+from crsmeta.model.build import correlation_prior, study_log_likelihood, tau_prior, tau_prior_scale
+from crsmeta.io import read_tsv
+from crsmeta.model.analyses import Reweighting
+from crsmeta.model.data import ModelData
+from crsmeta.model.diagnostics import FAILED
+from crsmeta.model.settings import ModelSettings
+
+PARETO_K_MAX = 0.7  # Vehtari et al. (2024): above it the weighted estimates are unreliable
+SAMPLED, REWEIGHTED = "sampled", "reweighted"
+STUDY_LOG_LIKELIHOOD = "study"  # variable of the log_likelihood group, one value per study and draw
+
+
+@dataclasses.dataclass(frozen=True)
+class MainFit:
+    """The main analysis as reweighting starts from it: its draws (with each study's
+    log-likelihood), model data, settings and diagnostics table (with its gate verdict)."""
+
+    idata: az.InferenceData
+    data: ModelData
+    settings: ModelSettings
+    diagnostics: pd.DataFrame
+
+
+@dataclasses.dataclass(frozen=True)
+class ReweightedFit:
+    """An analysis computed from the main draws: resampled draws, k̂, effective draws, and why
+    it must be refitted instead ('' when the weights can be used)."""
+
+    idata: az.InferenceData | None
+    pareto_k: float
+    effective_draws: float
+    refit_reason: str
+
+
+def read_main_fit(posterior: str | Path, diagnostics: str | Path, changes: pd.DataFrame,
+                  summaries: pd.DataFrame, settings: ModelSettings) -> MainFit:
+    """The main fit as the workflow wrote it (results/model/main/posterior.nc, diagnostics.tsv)."""
+    return MainFit(idata=az.from_netcdf(posterior), data=ModelData.from_tables(changes, summaries, settings),
+                   settings=settings, diagnostics=read_tsv(diagnostics))
+
+
+def reweight_main(main: MainFit, data: ModelData, settings: ModelSettings,
+                  reweighting: Reweighting) -> ReweightedFit:
+    """The analysis of ``data`` under ``settings`` from the main draws, or why it cannot be."""
+    reason = _main_unusable(main) or model_change(main.data, data)
+    if reason:
+        return ReweightedFit(idata=None, pareto_k=float("nan"), effective_draws=float("nan"), refit_reason=reason)
+    log_weight = log_weights(main.idata, main.data, main.settings, settings, reweighting)
+    parameters = main.diagnostics[main.diagnostics["kind"] == "parameter"]
+    return reweight(main.idata, log_weight, settings, float(parameters["ess_bulk"].astype(float).min()))
+
+
+def _main_unusable(main: MainFit) -> str:
+    fit_row = main.diagnostics[main.diagnostics["kind"] == "fit"]
+    if fit_row.empty or fit_row["gate"].iloc[0] == FAILED:
+        return "the main fit failed the diagnostics gate"
+    if "log_likelihood" not in main.idata.groups():
+        return "the main fit has no per-study log-likelihood"
+    return ""
+
+
+def add_study_log_likelihood(idata: az.InferenceData, model: pm.Model) -> az.InferenceData:
+    """``idata`` with a ``log_likelihood`` group: each study's log-likelihood at every draw."""
+    expression, studies = study_log_likelihood(model)
+    function = model.compile_fn(inputs=model.free_RVs, outs=[expression], on_unused_input="ignore")
+    coords, dims = coords_and_dims_for_inferencedata(model)
+    values = apply_function_over_dataset(
+        function, idata.posterior[[rv.name for rv in model.free_RVs]],
+        output_var_names=[STUDY_LOG_LIKELIHOOD], dims={STUDY_LOG_LIKELIHOOD: ["study_id"]},
+        coords={**coords, "study_id": studies}, sample_dims=("chain", "draw"), progressbar=False,
+    )
+    idata.add_groups(log_likelihood=values)
+    return idata
+
+
+def model_change(main_data: ModelData, data: ModelData) -> str:
+    """How leaving rows out changes the model beyond their likelihood terms ('' when it does not):
+    a covariate switched on or off, other population or co-intervention levels, or grades
+    centred on other patients."""
+    if main_data.use_grade or data.use_grade:
+        return "the baseline grade covariate is centred on the patients in the data"
+    for flag in ("use_population", "use_co_interventions"):
+        if getattr(main_data, flag) != getattr(data, flag):
+            return f"{flag.removeprefix('use_')} covariate switched {'on' if getattr(data, flag) else 'off'}"
+    for dim in ("population", "co_intervention"):
+        if main_data.coords[dim] != data.coords[dim]:
+            return f"other {dim} levels than the main model's"
+    return ""
+
+
+def log_weights(main: az.InferenceData, main_data: ModelData, main_settings: ModelSettings,
+                settings: ModelSettings, reweighting: Reweighting) -> np.ndarray:
+    """log p_analysis(draw | data) − log p_main(draw | data) + const, per (chain, draw)."""
+    posterior = main.posterior
+    shape = (posterior.sizes["chain"], posterior.sizes["draw"])
+    weights = np.zeros(shape)
+    if reweighting.left_out is not None:
+        likelihood = main.log_likelihood[STUDY_LOG_LIKELIHOOD]
+        if reweighting.left_out in likelihood.coords["study_id"].values:
+            weights -= likelihood.sel(study_id=reweighting.left_out).to_numpy()
+    if {"tau_sd", "temp_tau_sd"} & set(reweighting.prior_fields):
+        tau = posterior["tau"].to_numpy()
+        weights += _prior_log_density(*tau_prior(settings, tau_prior_scale(main_data, settings)), tau).sum(-1)
+        weights -= _prior_log_density(*tau_prior(main_settings, tau_prior_scale(main_data, main_settings)), tau).sum(-1)
+    if "corr_prior" in reweighting.prior_fields and "rho" in posterior:
+        rho = posterior["rho"].to_numpy()
+        weights += _prior_log_density(*correlation_prior(settings.corr_prior), rho)
+        weights -= _prior_log_density(*correlation_prior(main_settings.corr_prior), rho)
+    return weights
+
+
+def reweight(main: az.InferenceData, log_weight: np.ndarray, settings: ModelSettings,
+             main_ess: float) -> ReweightedFit:
+    """PSIS-smoothed weights, k̂, and the main draws resampled by them (one chain, same count).
+
+    The effective draws are the main fit's lowest bulk ESS times the share the weights keep
+    (Kish's n_eff / n), so the gate's ``ess_min`` applies to reweighted analyses as to sampled ones.
+    """
+    n_draws = log_weight.size
+    flat = log_weight.reshape(-1)
+    if np.ptp(flat) == 0:  # the analysis' posterior is the main one
+        smoothed, pareto_k = np.full(n_draws, -np.log(n_draws)), float("-inf")
+    else:
+        smoothed, pareto_k = az.psislw(flat, reff=_relative_efficiency(log_weight))
+        pareto_k = float(pareto_k)
+    weights = np.exp(smoothed - smoothed.max())
+    weights /= weights.sum()
+    effective = main_ess / (n_draws * float(np.sum(weights**2)))
+    reason = ""
+    if pareto_k > PARETO_K_MAX:
+        reason = f"Pareto k {pareto_k:.2f} > {PARETO_K_MAX}"
+    elif effective < settings.ess_min:
+        reason = f"{effective:.0f} effective draws left after weighting (< {settings.ess_min:g})"
+    return ReweightedFit(idata=_resampled(main, weights, settings.seed), pareto_k=pareto_k,
+                         effective_draws=effective, refit_reason=reason)
+
+
+def _prior_log_density(distribution: type[pm.Distribution], parameters: dict, values: np.ndarray) -> np.ndarray:
+    return pm.logp(distribution.dist(**parameters), values).eval()
+
+
+def _relative_efficiency(log_weight: np.ndarray) -> float:
+    """ESS / n of the importance ratios over the chains (what loo passes to PSIS as r_eff)."""
+    ratios = np.exp(log_weight - log_weight.max())
+    ess = float(az.ess(ratios, method="mean")) if log_weight.shape[0] > 1 else float(log_weight.size)
+    return min(1.0, ess / log_weight.size)
+
+
+def _resampled(main: az.InferenceData, weights: np.ndarray, seed: int) -> az.InferenceData:
+    """Systematic resampling of the posterior draws by ``weights``: one chain of as many draws."""
+    n_draws = weights.size
+    positions = (np.random.default_rng(seed).random() + np.arange(n_draws)) / n_draws
+    chosen = np.minimum(np.searchsorted(np.cumsum(weights), positions), n_draws - 1)
+    stacked = main.posterior.stack(sample=("chain", "draw"))
+    drawn = stacked.isel(sample=chosen).drop_vars(["sample", "chain", "draw"])
+    posterior = drawn.rename({"sample": "draw"}).assign_coords(draw=np.arange(n_draws)).expand_dims(chain=[0])
+    posterior = posterior.transpose("chain", "draw", ...)
+    posterior.attrs = dict(main.posterior.attrs)
+    return az.InferenceData(posterior=posterior)
+

@@ -1,0 +1,103 @@
+"""Sensitivity analyses from the main draws: which analyses qualify, the per-study log-likelihood
+the weights come from, PSIS on a prior whose answer is known, and the route written in the tables.
+Reweighted against refitted estimates on the bundled data: validation/reweighting.py."""
+
+import arviz as az
+import numpy as np
+import pytest
+
+from crsmeta.io import write_netcdf
+from crsmeta.model import ModelSettings, fit_analysis
+from crsmeta.model.analyses import analysis_settings, reweighting_of
+from crsmeta.model.build import build_model, study_log_likelihood
+from crsmeta.model.data import ModelData
+from crsmeta.model.reweight import PARETO_K_MAX, REWEIGHTED, SAMPLED, MainFit, log_weights, reweight
+
+FAST = ModelSettings(chains=2, draws=100, tune=100, cores=2, prior_draws=50, gate=False)
+
+
+def test_only_a_left_out_study_and_the_priors_of_tau_and_rho_are_reweightings():
+    analyses = analysis_settings(FAST, {}, ["s1", "s2"])
+    routes = {name: reweighting_of(FAST, settings) for name, settings in analyses.items()}
+    assert routes["loo_s1"].left_out == "s1" and routes["loo_s1"].prior_fields == ()
+    assert routes["tau_prior_half"].prior_fields == ("tau_sd", "temp_tau_sd")
+    assert routes["corr_low"].prior_fields == ("corr_prior",) and routes["corr_low"].left_out is None
+    for name in ("case_only", "summary_only", "student_t", "no_digitised"):
+        assert routes[name] is None, name
+    assert reweighting_of(FAST, FAST.replace(exclude_studies=("s1", "s2"))) is None
+    assert reweighting_of(FAST, FAST.replace(cores=1)).left_out is None  # how a job runs is no change
+
+
+@pytest.mark.parametrize("likelihood", ["normal", "student_t"])
+def test_the_study_log_likelihoods_sum_to_the_models_log_likelihood(tiny_changes, tiny_summaries, likelihood):
+    """Every route (marginal Gaussian groups, conditional and Student-t rows, censored and
+    learned-SE rows) contributes to exactly one study, and nothing is counted twice."""
+    settings = FAST.replace(likelihood=likelihood)
+    data = ModelData.from_tables(tiny_changes, tiny_summaries, settings)
+    model = build_model(data, settings)
+    per_study, studies = study_log_likelihood(model)
+    assert studies == ["c1", "s1", "s2", "t1"]
+    likelihood_terms = model.logp(vars=model.observed_RVs + model.potentials)
+    [total, by_study] = model.replace_rvs_by_values([likelihood_terms, per_study])
+    function = model.compile_fn([total, by_study], inputs=model.value_vars, point_fn=False, on_unused_input="ignore")
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        point = {name: value + 0.5 * rng.standard_normal(value.shape) for name, value in model.initial_point().items()}
+        model_value, study_values = function(*[point[v.name] for v in model.value_vars])
+        assert np.all(np.isfinite(study_values)) and np.all(study_values != 0)
+        assert float(np.sum(study_values)) == pytest.approx(float(model_value), rel=1e-12, abs=1e-9)
+
+
+def test_halving_the_tau_prior_reweights_draws_of_the_old_prior_into_the_new_one(tiny_changes, tiny_summaries):
+    """With no likelihood, draws of Gamma(2, 2/0.5) weighted by the prior ratio are Gamma(2, 2/0.25)."""
+    data = ModelData.from_tables(tiny_changes, tiny_summaries, FAST)
+    n_markers = len(data.coords["marker"])
+    tau = np.random.default_rng(5).gamma(2.0, 0.5 / 2.0, size=(4, 2000, n_markers))
+    main = az.from_dict(posterior={"tau": tau}, coords={"marker": data.coords["marker"]}, dims={"tau": ["marker"]})
+    halved = FAST.replace(tau_sd=0.25, temp_tau_sd=0.25)
+    weights = log_weights(main, data, FAST, halved, reweighting_of(FAST, halved))
+    result = reweight(main, weights, halved, main_ess=tau[..., 0].size)
+    assert result.pareto_k < PARETO_K_MAX and not result.refit_reason
+    reweighted = result.idata.posterior["tau"].to_numpy().reshape(-1, n_markers)
+    assert reweighted.mean(axis=0) == pytest.approx(np.full(n_markers, 0.25), rel=0.06)
+
+
+def test_doubling_it_is_refitted_when_the_weights_have_a_heavy_tail(tiny_changes, tiny_summaries):
+    """The opposite direction: the ratio exp(2τ) has no finite variance under the old prior."""
+    data = ModelData.from_tables(tiny_changes, tiny_summaries, FAST)
+    tau = np.random.default_rng(5).gamma(2.0, 0.5 / 2.0, size=(4, 2000, len(data.coords["marker"])))
+    main = az.from_dict(posterior={"tau": tau}, coords={"marker": data.coords["marker"]}, dims={"tau": ["marker"]})
+    doubled = FAST.replace(tau_sd=1.0, temp_tau_sd=1.0)
+    result = reweight(main, log_weights(main, data, FAST, doubled, reweighting_of(FAST, doubled)), doubled,
+                      main_ess=tau[..., 0].size)
+    assert result.refit_reason
+
+
+def test_a_left_out_study_is_reweighted_or_refitted_and_the_tables_say_which(mock_sampling, tiny_changes,
+                                                                               tiny_summaries):
+    """Mocked sampler: the route, k̂ and note reach the effects and the diagnostics' fit row; a
+    study whose absence changes the model (t1 holds the only second population) is refitted."""
+    main_result = fit_analysis(tiny_changes, tiny_summaries, FAST)
+    assert main_result.idata.log_likelihood["study"].sizes["study_id"] == 4
+    main = MainFit(idata=main_result.idata, data=main_result.data, settings=FAST, diagnostics=main_result.diagnostics)
+
+    without_t1 = fit_analysis(tiny_changes, tiny_summaries, FAST.replace(exclude_studies=("t1",)), "loo_t1", main=main)
+    assert without_t1.route == SAMPLED and "population" in without_t1.route_note
+
+    without_s2 = fit_analysis(tiny_changes, tiny_summaries, FAST.replace(exclude_studies=("s2",)), "loo_s2", main=main)
+    assert set(without_s2.effects["route"]) == {without_s2.route}
+    fit_row = without_s2.diagnostics[without_s2.diagnostics["kind"] == "fit"].iloc[0]
+    assert fit_row["route"] == without_s2.route and np.isfinite(fit_row["pareto_k"])
+    assert "plasma_exchange" not in set(without_s2.effects["intervention"])
+    if without_s2.route == REWEIGHTED:
+        assert without_s2.idata.posterior.sizes["chain"] == 1
+    else:
+        assert fit_row["route_note"].startswith("sampled, not reweighted")
+
+
+def test_the_study_log_likelihood_is_written_with_the_main_draws(mock_sampling, tiny_changes, tiny_summaries, tmp_path):
+    result = fit_analysis(tiny_changes, tiny_summaries, FAST)
+    write_netcdf(result.idata, tmp_path / "posterior.nc")
+    written = az.from_netcdf(tmp_path / "posterior.nc")
+    assert list(written.log_likelihood["study"].coords["study_id"].values) == ["c1", "s1", "s2", "t1"]
+    assert written.log_likelihood["study"].dims == ("chain", "draw", "study_id")
