@@ -8,10 +8,10 @@ import pytest
 
 from crsmeta.io import write_netcdf
 from crsmeta.model import ModelSettings, fit_analysis
-from crsmeta.model.analyses import analysis_settings, reweighting_of
+from crsmeta.model.analyses import PARETO_K_MAX, analysis_settings, reweighting_of
 from crsmeta.model.build import build_model, study_log_likelihood
 from crsmeta.model.data import ModelData
-from crsmeta.model.reweight import PARETO_K_MAX, REWEIGHTED, SAMPLED, MainFit, log_weights, reweight
+from crsmeta.model.reweight import REWEIGHTED, SAMPLED, MainFit, log_weights, reweight
 
 FAST = ModelSettings(chains=2, draws=100, tune=100, cores=2, prior_draws=50, gate=False)
 
@@ -77,14 +77,14 @@ def test_a_left_out_study_is_reweighted_or_refitted_and_the_tables_say_which(moc
                                                                                tiny_summaries):
     """Mocked sampler: the route, k̂ and note reach the effects and the diagnostics' fit row; a
     study whose absence changes the model (t1 holds the only second population) is refitted."""
-    main_result = fit_analysis(tiny_changes, tiny_summaries, FAST)
-    assert main_result.idata.log_likelihood["study"].sizes["study_id"] == 4
-    main = MainFit(idata=main_result.idata, data=main_result.data, settings=FAST, diagnostics=main_result.diagnostics)
+    with_populations = FAST.replace(population=True)
+    main = _passing_main(fit_analysis(tiny_changes, tiny_summaries, with_populations), with_populations)
+    without_t1 = fit_analysis(tiny_changes, tiny_summaries, with_populations.replace(exclude_studies=("t1",)),
+                              "loo_t1", main=main)
+    assert without_t1.route == SAMPLED and "population covariate switched off" in without_t1.route_note
 
-    without_t1 = fit_analysis(tiny_changes, tiny_summaries, FAST.replace(exclude_studies=("t1",)), "loo_t1", main=main)
-    assert without_t1.route == SAMPLED and "population" in without_t1.route_note
-
-    without_s2 = fit_analysis(tiny_changes, tiny_summaries, FAST.replace(exclude_studies=("s2",)), "loo_s2", main=main)
+    without_s2 = fit_analysis(tiny_changes, tiny_summaries, with_populations.replace(exclude_studies=("s2",)),
+                              "loo_s2", main=main)
     assert set(without_s2.effects["route"]) == {without_s2.route}
     fit_row = without_s2.diagnostics[without_s2.diagnostics["kind"] == "fit"].iloc[0]
     assert fit_row["route"] == without_s2.route and np.isfinite(fit_row["pareto_k"])
@@ -93,6 +93,24 @@ def test_a_left_out_study_is_reweighted_or_refitted_and_the_tables_say_which(moc
         assert without_s2.idata.posterior.sizes["chain"] == 1
     else:
         assert fit_row["route_note"].startswith("sampled, not reweighted")
+
+
+def test_a_main_fit_that_lists_gate_failures_is_not_reweighted_even_with_the_gate_off(
+        mock_sampling, tiny_changes, tiny_summaries):
+    """Prior draws fail R-hat and ESS; with ``gate: false`` they are written, but not reused."""
+    main_result = fit_analysis(tiny_changes, tiny_summaries, FAST)
+    assert main_result.diagnostics.loc[main_result.diagnostics["kind"] == "fit", "gate_failures"].iloc[0]
+    main = MainFit(idata=main_result.idata, data=main_result.data, settings=FAST, diagnostics=main_result.diagnostics)
+    result = fit_analysis(tiny_changes, tiny_summaries, FAST.replace(tau_sd=0.25), "tau_prior_half", main=main)
+    assert result.route == SAMPLED and "did not pass the diagnostics gate" in result.route_note
+
+
+def _passing_main(result, settings: ModelSettings) -> MainFit:
+    """The mocked main fit as if its draws had passed the gate (for the routing, not the numbers)."""
+    diagnostics = result.diagnostics.copy()
+    is_fit = diagnostics["kind"] == "fit"
+    diagnostics.loc[is_fit, ["gate", "gate_failures"]] = ["passed", ""]
+    return MainFit(idata=result.idata, data=result.data, settings=settings, diagnostics=diagnostics)
 
 
 def test_the_study_log_likelihood_is_written_with_the_main_draws(mock_sampling, tiny_changes, tiny_summaries, tmp_path):

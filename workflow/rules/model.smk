@@ -65,6 +65,11 @@ rule derive_changes:
         "../scripts/derive_changes.py"
 
 
+# the main fit keeps each study's log-likelihood when some analysis may be reweighted from it
+KEEP_STUDY_LOG_LIKELIHOOD = LOO_AFTER_DATA or any(
+    reweighting_of(MODEL_SETTINGS, settings) is not None for name, settings in FIXED_ANALYSES.items() if name != MAIN)
+
+
 def main_fit_for(wildcards):
     """The main fit's draws and diagnostics, for an analysis that may be reweighted from them."""
     if wildcards.analysis == MAIN or reweighting_of(MODEL_SETTINGS, settings_of(wildcards.analysis)) is None:
@@ -93,6 +98,7 @@ rule fit_model:
         settings=lambda wildcards: settings_of(wildcards.analysis).to_dict(),
         config_hash=lambda wildcards: settings_of(wildcards.analysis).config_hash(),
         main_settings=MODEL_SETTINGS.to_dict(),
+        study_log_likelihood=KEEP_STUDY_LOG_LIKELIHOOD,
     threads: MODEL_SETTINGS.chains
     resources:
         mem_mb=2000,

@@ -19,7 +19,8 @@ if "main_posterior" in snakemake.input.keys():
     main_settings = ModelSettings.from_dict(snakemake.params.main_settings).replace(cores=snakemake.threads)
     main = read_main_fit(snakemake.input.main_posterior, snakemake.input.main_diagnostics,
                          changes, summaries, main_settings)
-result = fit_analysis(changes, summaries, settings, analysis=analysis, main=main)
+result = fit_analysis(changes, summaries, settings, analysis=analysis, main=main,
+                      study_log_likelihood=snakemake.params.study_log_likelihood)
 log.info("route: %s %s", result.route, result.route_note)
 log.info("diagnostics:\n%s", result.diagnostics.to_string())
 enforce_gate(result)

@@ -32,6 +32,7 @@ MAIN = "main"  # the analysis that gates the report; every other one is a sensit
 # settings an analysis may change and still be computed from the main fit's draws
 PRIOR_FIELDS = ("tau_sd", "temp_tau_sd", "corr_prior")
 RUN_FIELDS = ("cores",)  # how a job runs, not what it computes
+PARETO_K_MAX = 0.7  # Vehtari et al. (2024): above it importance-weighted estimates are unreliable
 LEAVE_ONE_OUT_PREFIX = "loo_"
 CONTRIBUTING = "contributing"
 

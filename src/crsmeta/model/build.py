@@ -38,6 +38,8 @@ LOG_GRID = np.arange(-23.0, 4.5, LOG_GRID_STEP)
 # Each built model's log-likelihood per study, a graph of its random variables kept beside the
 # model (not in its log density): leave-one-study-out weights the main fit's draws by it.
 _STUDY_LOG_LIKELIHOOD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# a likelihood term's values and the study-marker group (index into coords["study_marker"]) of each
+LikelihoodTerm = tuple[pt.TensorVariable, np.ndarray]
 
 
 def build_model(data: ModelData, settings: ModelSettings) -> pm.Model:
@@ -62,9 +64,9 @@ def study_log_likelihood(model: pm.Model) -> tuple[pt.TensorVariable, list[str]]
     return _STUDY_LOG_LIKELIHOOD[model]
 
 
-def _per_study(data: ModelData, terms: list[tuple[pt.TensorVariable, np.ndarray]]):
+def _per_study(data: ModelData, terms: list[LikelihoodTerm]):
     """Sum likelihood terms, each a vector with the study-marker group of each element, by study."""
-    studies = sorted({label.split("|", 1)[0] for label in data.coords["study_marker"]})
+    studies = data.coords["study"]
     study_of_group = np.array([studies.index(label.split("|", 1)[0]) for label in data.coords["study_marker"]])
     total = pt.zeros(len(studies))
     for values, group in terms:
@@ -258,7 +260,7 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
     return mean, variance, learned_mean_variance, learned
 
 
-def _likelihood(data: ModelData, settings: ModelSettings, rows: _Rows, tau) -> None:
+def _likelihood(data: ModelData, settings: ModelSettings, rows: _Rows, tau) -> list[LikelihoodTerm]:
     """Integrate each study effect u out wherever that is exact; keep it explicit elsewhere.
 
     A study (and marker) whose rows are all Gaussian given u enters through the multivariate
@@ -312,7 +314,7 @@ def _explicit_study_effects(data: ModelData, rows: _Rows, needs_u: np.ndarray, t
 
 
 def _row_likelihoods(data: ModelData, settings: ModelSettings, rows: _Rows, selected: np.ndarray,
-                     offset, added_variance) -> None:
+                     offset, added_variance) -> list[LikelihoodTerm]:
     """Each selected row's own likelihood, its mean shifted by ``offset`` and its variance
     widened by ``added_variance`` (u given the rest of its group, or an explicit u). Returns
     each term's log-likelihood per row, with the row's group."""
@@ -358,7 +360,7 @@ def _group_sums(residual, variance, group: np.ndarray, n_groups: int):
     return s0, s1
 
 
-def _marginal_gaussian(rows: _Rows, selected: np.ndarray, tau2_group) -> None:
+def _marginal_gaussian(rows: _Rows, selected: np.ndarray, tau2_group) -> list[LikelihoodTerm]:
     """Rows y = μ + u[g] + e, e ~ N(0, v), u[g] ~ N(0, τ²), with u integrated out per group g.
 
     Per group the rows are N(μ, diag(v) + τ²·11ᵀ); by the matrix determinant lemma and
@@ -402,7 +404,7 @@ def _compound_symmetry_draws(mean, variance, tau2_group, group, rng=None, size=N
     return mean + u[group] + np.sqrt(variance) * rng.standard_normal(mean.shape)
 
 
-def _censored_terms(cases, code: np.ndarray, dist) -> None:
+def _censored_terms(cases, code: np.ndarray, dist) -> tuple[pt.TensorVariable, np.ndarray]:
     """log P(lower < change < upper) for each censored change, by kind of bound.
 
     Each kind is its own term so that no infinite bound ever enters a log-CDF. Returns the terms
@@ -433,7 +435,7 @@ def _censored_terms(cases, code: np.ndarray, dist) -> None:
     return values, np.concatenate(order)
 
 
-def _learned_variance_rows(obs, mu, added_variance, mean_variance, shape: float) -> None:
+def _learned_variance_rows(obs, mu, added_variance, mean_variance, shape: float) -> pt.TensorVariable:
     """Rows whose SE was not printed: se² ~ InverseGamma(a, b), E[se²] = σ[marker]²·eff/n + extra
     (or, for an exact P value, the SE it implies, squared, + extra), integrated out.
 

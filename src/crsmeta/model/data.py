@@ -54,8 +54,9 @@ class ModelData:
                 expected="at least one usable change or summary comparison after the data filters",
             )
         coords = _coords(cases, observations)
-        use_population = settings.population is True or (
-            settings.population == "auto" and _population_shift_identified(cases, observations))
+        # a shift needs a second population to shift to (an analysis may leave only one)
+        use_population = len(coords["population"]) > 1 and (settings.population is True or (
+            settings.population == "auto" and _population_shift_identified(cases, observations)))
         audit = pd.concat([case_audit, summary_audit, filter_audit], ignore_index=True)
         return cls(coords=coords, cases=cases, observations=observations,
                    audit=audit[AUDIT_COLUMNS], use_population=use_population,

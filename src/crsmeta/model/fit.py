@@ -9,6 +9,7 @@ import importlib.metadata
 import logging
 
 import arviz as az
+import numpy as np
 import pandas as pd
 
 from crsmeta.model.analyses import MAIN, reweighting_of
@@ -48,13 +49,14 @@ class FitResult:
 
 def fit_analysis(
     changes: pd.DataFrame, summaries: pd.DataFrame, settings: ModelSettings, analysis: str = MAIN,
-    main: MainFit | None = None,
+    main: MainFit | None = None, study_log_likelihood: bool = True,
 ) -> FitResult:
     """Build, sample (with more draws while only ESS falls short), diagnose, judge and summarise.
 
     With ``main`` (an analysis that only leaves a study out or changes the priors of τ and ρ),
     the main draws are reweighted instead where the weights allow (crsmeta.model.reweight). The
-    main analysis' draws carry each study's log-likelihood for that. The verdict is in the
+    main analysis' draws carry each study's log-likelihood for that (unless
+    ``study_log_likelihood`` is false: nothing will be reweighted). The verdict is in the
     tables: ``gate`` and ``route`` on every effects row, and the diagnostics' row of kind ``fit``
     (draws per chain, gate, failures, what to change, route).
     """
@@ -68,7 +70,7 @@ def fit_analysis(
                 return _reweighted_result(analysis, reweighted, main, data, settings)
     model = build_model(data, settings)
     idata, diagnostics = sample_extending(lambda extended: sample_model(model, extended), settings, analysis)
-    if analysis == MAIN:
+    if analysis == MAIN and study_log_likelihood:
         add_study_log_likelihood(idata, model)
     idata.posterior.attrs["input_synthetic"] = int(data.is_synthetic())
     verdict = judge(diagnostics, settings, draws=idata.posterior.sizes["draw"])
@@ -86,12 +88,14 @@ def _reweighted_result(analysis: str, reweighted: ReweightedFit, main: MainFit, 
     that passes, as the weights were judged usable (k̂, effective draws) by reweight_main."""
     idata = reweighted.idata
     idata.posterior.attrs.update(input_synthetic=int(data.is_synthetic()), route=REWEIGHTED,
-                                 pareto_k=reweighted.pareto_k)
+                                 pareto_k=reweighted.pareto_k,
+                                 reweighted_from_config_hash=str(main.idata.posterior.attrs.get("config_hash", "")))
     main_rows = main.diagnostics[main.diagnostics["kind"] != "fit"][DIAGNOSTIC_COLUMNS]
     fit_row = main.diagnostics[main.diagnostics["kind"] == "fit"]
     verdict = GateVerdict(PASSED if settings.gate else OFF, int(float(fit_row["draws"].iloc[0])))
-    note = (f"reweighted main draws: Pareto k {reweighted.pareto_k:.2f}, "
-            f"{reweighted.effective_draws:.0f} effective draws")
+    k_text = (f"Pareto k {reweighted.pareto_k:.2f}" if np.isfinite(reweighted.pareto_k)
+              else "constant weights (the main posterior itself)")
+    note = f"reweighted main draws: {k_text}, {reweighted.effective_draws:.0f} effective draws"
     result = FitResult(analysis=analysis, idata=idata, effects=effects_table(idata, data),
                        diagnostics=main_rows.assign(analysis=analysis), data=data, verdict=verdict,
                        route=REWEIGHTED, pareto_k=reweighted.pareto_k, route_note=note)

@@ -19,14 +19,13 @@ import pandas as pd
 import pymc as pm
 from pymc.backends.arviz import apply_function_over_dataset, coords_and_dims_for_inferencedata
 
-from crsmeta.model.build import correlation_prior, study_log_likelihood, tau_prior, tau_prior_scale
 from crsmeta.io import read_tsv
-from crsmeta.model.analyses import Reweighting
+from crsmeta.model.analyses import PARETO_K_MAX, Reweighting
+from crsmeta.model.build import correlation_prior, study_log_likelihood, tau_prior, tau_prior_scale
 from crsmeta.model.data import ModelData
 from crsmeta.model.diagnostics import FAILED
 from crsmeta.model.settings import ModelSettings
 
-PARETO_K_MAX = 0.7  # Vehtari et al. (2024): above it the weighted estimates are unreliable
 SAMPLED, REWEIGHTED = "sampled", "reweighted"
 STUDY_LOG_LIKELIHOOD = "study"  # variable of the log_likelihood group, one value per study and draw
 
@@ -63,18 +62,24 @@ def read_main_fit(posterior: str | Path, diagnostics: str | Path, changes: pd.Da
 def reweight_main(main: MainFit, data: ModelData, settings: ModelSettings,
                   reweighting: Reweighting) -> ReweightedFit:
     """The analysis of ``data`` under ``settings`` from the main draws, or why it cannot be."""
-    reason = _main_unusable(main) or model_change(main.data, data)
+    reason = _main_unusable(main)
+    if not reason and reweighting.left_out is not None:
+        reason = model_change(main.data, data, reweighting.left_out)
     if reason:
         return ReweightedFit(idata=None, pareto_k=float("nan"), effective_draws=float("nan"), refit_reason=reason)
     log_weight = log_weights(main.idata, main.data, main.settings, settings, reweighting)
     parameters = main.diagnostics[main.diagnostics["kind"] == "parameter"]
-    return reweight(main.idata, log_weight, settings, float(parameters["ess_bulk"].astype(float).min()))
+    lowest_ess = float(pd.to_numeric(parameters["ess_bulk"], errors="coerce").min())
+    return reweight(main.idata, log_weight, settings, lowest_ess)
 
 
 def _main_unusable(main: MainFit) -> str:
+    """Why the main draws cannot stand for another analysis: a fit that failed a check of the gate
+    (also with the gate switched off: its failures are listed) or draws without the
+    per-study log-likelihood."""
     fit_row = main.diagnostics[main.diagnostics["kind"] == "fit"]
-    if fit_row.empty or fit_row["gate"].iloc[0] == FAILED:
-        return "the main fit failed the diagnostics gate"
+    if fit_row.empty or fit_row["gate"].iloc[0] == FAILED or str(fit_row["gate_failures"].iloc[0]).strip() not in ("", "nan"):
+        return "the main fit did not pass the diagnostics gate"
     if "log_likelihood" not in main.idata.groups():
         return "the main fit has no per-study log-likelihood"
     return ""
@@ -94,18 +99,20 @@ def add_study_log_likelihood(idata: az.InferenceData, model: pm.Model) -> az.Inf
     return idata
 
 
-def model_change(main_data: ModelData, data: ModelData) -> str:
-    """How leaving rows out changes the model beyond their likelihood terms ('' when it does not):
-    a covariate switched on or off, other population or co-intervention levels, or grades
-    centred on other patients."""
-    if main_data.use_grade or data.use_grade:
-        return "the baseline grade covariate is centred on the patients in the data"
-    for flag in ("use_population", "use_co_interventions"):
+def model_change(main_data: ModelData, data: ModelData, left_out: str) -> str:
+    """How leaving ``left_out``'s rows out changes the model beyond their likelihood terms ('' when
+    it does not): a covariate switched on or off, other levels of a covariate in use (another
+    reference population), or baseline grades centred on another mean."""
+    for flag, dim in (("use_population", "population"), ("use_co_interventions", "co_intervention")):
         if getattr(main_data, flag) != getattr(data, flag):
-            return f"{flag.removeprefix('use_')} covariate switched {'on' if getattr(data, flag) else 'off'}"
-    for dim in ("population", "co_intervention"):
-        if main_data.coords[dim] != data.coords[dim]:
-            return f"other {dim} levels than the main model's"
+            return f"{dim.replace('_', '-')} covariate switched {'on' if getattr(data, flag) else 'off'}"
+        if getattr(data, flag) and main_data.coords[dim] != data.coords[dim]:
+            return f"other {dim.replace('_', '-')} levels than the main model's"
+    if main_data.use_grade != data.use_grade:
+        return "baseline-grade covariate switched " + ("on" if data.use_grade else "off")
+    kept = (main_data.cases["study_id"] != left_out).to_numpy()
+    if data.use_grade and not np.array_equal(main_data.centred_grade()[kept], data.centred_grade()):
+        return "baseline grades centred on another mean"
     return ""
 
 
@@ -148,23 +155,30 @@ def reweight(main: az.InferenceData, log_weight: np.ndarray, settings: ModelSett
     weights /= weights.sum()
     effective = main_ess / (n_draws * float(np.sum(weights**2)))
     reason = ""
-    if pareto_k > PARETO_K_MAX:
-        reason = f"Pareto k {pareto_k:.2f} > {PARETO_K_MAX}"
+    if pareto_k > pareto_k_threshold(n_draws):
+        reason = f"Pareto k {pareto_k:.2f} > {pareto_k_threshold(n_draws):.2f}"
     elif effective < settings.ess_min:
         reason = f"{effective:.0f} effective draws left after weighting (< {settings.ess_min:g})"
     return ReweightedFit(idata=_resampled(main, weights, settings.seed), pareto_k=pareto_k,
                          effective_draws=effective, refit_reason=reason)
 
 
+def pareto_k_threshold(n_draws: int) -> float:
+    """The largest k̂ whose weighted estimates are trusted with ``n_draws`` draws: min(1 − 1/log10 S,
+    0.7) (Vehtari et al. 2024, section 3); 0.7 from about 2,200 draws on."""
+    return min(1.0 - 1.0 / np.log10(n_draws), PARETO_K_MAX)
+
+
 def _prior_log_density(distribution: type[pm.Distribution], parameters: dict, values: np.ndarray) -> np.ndarray:
+    """The model's own prior (crsmeta.model.build) at ``values``, elementwise."""
     return pm.logp(distribution.dist(**parameters), values).eval()
 
 
 def _relative_efficiency(log_weight: np.ndarray) -> float:
-    """ESS / n of the importance ratios over the chains (what loo passes to PSIS as r_eff)."""
-    ratios = np.exp(log_weight - log_weight.max())
-    ess = float(az.ess(ratios, method="mean")) if log_weight.shape[0] > 1 else float(log_weight.size)
-    return min(1.0, ess / log_weight.size)
+    """r_eff for PSIS as the loo package computes it: ESS / n of exp(−log ratio) (for a left-out
+    study its likelihood, bounded where the ratios are heavy-tailed), over the chains."""
+    inverse_ratios = np.exp(-(log_weight - log_weight.min()))
+    return min(1.0, float(az.ess(inverse_ratios, method="mean")) / log_weight.size)
 
 
 def _resampled(main: az.InferenceData, weights: np.ndarray, seed: int) -> az.InferenceData:

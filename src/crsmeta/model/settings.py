@@ -47,7 +47,7 @@ class ModelSettings:
     # likelihood
     likelihood: str = "normal"  # "normal" | "student_t" (case level)
     nu_prior: tuple[float, float] = (2.0, 0.1)  # nu ~ Gamma(alpha, beta), shifted by +1
-    # covariates: "auto" = on when the data hold at least two populations
+    # covariates: "auto" = on when the data hold at least two populations (true: whenever they do)
     population: bool | str = "auto"
     co_interventions: bool = False
     baseline_grade: bool = False

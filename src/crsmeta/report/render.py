@@ -23,6 +23,7 @@ from markupsafe import Markup
 
 from crsmeta import __version__
 from crsmeta.io import read_tsv, write_text
+from crsmeta.model.analyses import PARETO_K_MAX
 from crsmeta.model.recovery import coverage_summary
 from crsmeta.report import plots, tables
 
@@ -247,7 +248,8 @@ def _heterogeneity_section(inputs: ReportInputs, synthetic: bool) -> dict[str, A
 
 def _diagnostics_section(inputs: ReportInputs, synthetic: bool) -> dict[str, Any]:
     context: dict[str, Any] = {"diagnostic_notes": [], "rank_svg": None, "trace_svg": None,
-                               "ppc_svgs": [], "tau_prior_svg": None, "rhat_limit": RHAT_LIMIT, "ess_limit": ESS_LIMIT}
+                               "ppc_svgs": [], "tau_prior_svg": None, "rhat_limit": RHAT_LIMIT, "ess_limit": ESS_LIMIT,
+                               "pareto_k_max": PARETO_K_MAX}
     if inputs.diagnostics is not None:
         context["diagnostics_overview"] = tables.diagnostics_overview(inputs.diagnostics).to_dict("records")
         context["diagnostics_main"] = tables.parameter_diagnostics(inputs.diagnostics).to_dict("records")
