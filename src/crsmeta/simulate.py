@@ -21,6 +21,7 @@ every quote is ``SYNTHETIC``. The same spec (seed included) gives byte-identical
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,7 +31,6 @@ import numpy as np
 import pandas as pd
 import pint
 import yaml
-from scipy import stats
 
 SYNTHETIC = "SYNTHETIC"
 CONTROL = "standard_care"
@@ -67,7 +67,12 @@ SOURCE_SUMMARY_COLUMNS = (
 CANONICAL_UNITS = {TEMPERATURE: "degC", "ferritin": "ng/mL", "CRP": "mg/L"}
 DEFAULT_CANONICAL_UNIT = "pg/mL"
 
-_UREG = pint.UnitRegistry()
+
+
+@functools.cache
+def _unit_registry() -> pint.UnitRegistry:
+    """Built on first use: the Snakefile imports this module, and a registry costs every parse."""
+    return pint.UnitRegistry()
 
 
 def canonical_unit(marker: str) -> str:
@@ -76,7 +81,7 @@ def canonical_unit(marker: str) -> str:
 
 
 def _convert(value: float, source_unit: str, target_unit: str) -> float:
-    return float(_UREG.Quantity(value, source_unit).to(target_unit).magnitude)
+    return float(_unit_registry().Quantity(value, source_unit).to(target_unit).magnitude)
 
 
 def _convert_spread(value: float, source_unit: str, target_unit: str) -> float:
@@ -407,6 +412,8 @@ def _add_descriptive_rows(
     target = canonical_unit(arm.marker)
     n = len(arm.pre)
     drop_sd = kind == "mean_p" or (kind == "mean_sd" and rng.random() < spec.frac_missing_sd)
+    from scipy import stats  # here, not at the top: the Snakefile imports this module, scipy.stats costs seconds
+
     if kind == "median_iqr":
         p_value = stats.wilcoxon(arm.post, arm.pre).pvalue
     else:
