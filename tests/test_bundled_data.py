@@ -21,10 +21,10 @@ import pytest
 import yaml
 
 from crsmeta.io import read_table
+from crsmeta.studies import STUDY_SCHEMA
 
 PROJECT = Path(__file__).resolve().parents[1]
 STUDY_DIR = PROJECT / "config" / "studies"
-SCHEMA = PROJECT / "workflow" / "schemas" / "study.schema.yaml"
 SHARED = Path(os.environ.get("CRSMETA_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 CASE_COLUMNS = [
@@ -113,7 +113,7 @@ def shared_key(row: pd.Series) -> tuple[str, str, str, str]:
 @pytest.mark.parametrize("path", study_files(), ids=lambda path: path.stem)
 def test_study_file_is_valid(path: Path) -> None:
     study = load(path)
-    jsonschema.validate(study, load(SCHEMA))
+    jsonschema.validate(study, load(STUDY_SCHEMA))
     assert study["id"] == path.stem
     for kind, columns in (("cases", CASE_COLUMNS), ("summaries", SUMMARY_COLUMNS)):
         if kind not in study:

@@ -11,7 +11,7 @@ from crsmeta import grading
 from crsmeta.errors import InputError
 
 ALL_NONFATAL = {1, 2, 3, 4}
-# The table derived in resources/grading/astct_mapping.yaml, pinned here: a change to the YAML must
+# The table derived in src/crsmeta/data/astct_mapping.yaml, pinned here: a change to the YAML must
 # be a deliberate change to this table too.
 EXPECTED = {
     "ASTCT2019": {0: {0}, 1: {1}, 2: {2}, 3: {3}, 4: {4}, 5: {5}},

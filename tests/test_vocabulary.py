@@ -52,14 +52,22 @@ def test_unknown_intervention_suggests_the_closest():
         vocabulary.canonical_intervention("Plasmapheresiss")
     assert error.value.problem == "unknown intervention 'Plasmapheresiss'"
     assert error.value.expected.startswith("a known intervention, e.g. the closest: plasma_exchange (plasmapheresis)")
-    assert error.value.expected.endswith("or add it to resources/vocabulary/interventions.yaml")
+    assert error.value.expected.endswith("or add it to src/crsmeta/data/interventions.yaml")
 
 
 def test_unknown_marker_suggests_the_closest():
     with pytest.raises(InputError) as error:
         vocabulary.canonical_marker("ferritine")
     assert "the closest: ferritin" in error.value.expected
-    assert "resources/vocabulary/markers.yaml" in error.value.expected
+    assert "src/crsmeta/data/markers.yaml" in error.value.expected
+
+
+def test_a_suggestion_outside_the_working_directory_names_the_whole_path(tmp_path, monkeypatch):
+    # an installed package's vocabulary lies in site-packages, not in the project Snakemake runs in
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError) as error:
+        vocabulary.canonical_intervention("Plasmapheresiss")
+    assert error.value.expected.endswith(f"or add it to {vocabulary.INTERVENTIONS_FILE.resolve()}")
 
 
 def test_unknown_name_without_close_match_lists_all_canonical_names():

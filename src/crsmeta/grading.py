@@ -2,7 +2,7 @@
 
 A grade on an older scale does not pin down one ASTCT grade (Lee 2014 grade 3 may be ASTCT 1-4),
 so it maps to the SET of ASTCT grades its criteria allow. The table is data with its reasoning and
-sources: ``resources/grading/astct_mapping.yaml``.
+sources, shipped with the package: ``src/crsmeta/data/astct_mapping.yaml``.
 
 ASTCT 2019: Lee DW et al., Biol Blood Marrow Transplant 2019;25:625-638, doi:10.1016/j.bbmt.2018.12.758.
 """
@@ -15,12 +15,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from crsmeta.data import data_file
 from crsmeta.errors import InputError
 from crsmeta.io import load_yaml
 
 SCALES = ("ASTCT2019", "Lee2014", "Penn", "MSKCC", "CARTOX", "CTCAE4", "CTCAE5", "not_reported")
 ASTCT_GRADES = frozenset(range(6))
-MAPPING_FILE = Path(__file__).resolve().parents[2] / "resources" / "grading" / "astct_mapping.yaml"
+MAPPING_FILE = data_file("astct_mapping.yaml")
 
 # ASTCT grade of each category of the two components (the grade is the worse of the two).
 HYPOTENSION_GRADES = {"none": 0, "fluids": 2, "one_pressor": 3, "multiple_pressors": 4}

@@ -1,9 +1,10 @@
 """Study files: loading, schema validation, and the checks a schema cannot express.
 
 A study file (``config/studies/<id>.yaml``) describes one publication and where its extracted
-tables sit under ``resources/``. The JSON Schema in ``workflow/schemas/study.schema.yaml`` is the
-reference for its keys; this module adds what a schema cannot check: that data files exist and
-stay inside the project directory, that ids are unique, and where in the YAML a bad key sits.
+tables sit under ``resources/``. The JSON Schema that ships with the package
+(``src/crsmeta/data/study.schema.yaml``) is the reference for its keys; this module adds what a
+schema cannot check: that data files exist and stay inside the project directory, that ids are
+unique, and where in the YAML a bad key sits.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from typing import Any, Iterable, Mapping
 import jsonschema
 import yaml
 
+from crsmeta.data import data_file
 from crsmeta.errors import InputError
 from crsmeta.io import load_yaml
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
-STUDY_SCHEMA = SCHEMA_DIR / "study.schema.yaml"
+STUDY_SCHEMA = data_file("study.schema.yaml")
 
 
 @dataclass(frozen=True)
@@ -135,12 +136,13 @@ def _validate_against_schema(data: Mapping[str, Any], path: Path, project_dir: P
         return
     error = jsonschema.exceptions.best_match(errors)
     key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+    described = error.schema.get("description", f"see {STUDY_SCHEMA}")
     raise InputError(
         f"invalid value for key '{key}': {error.message}",
         study_file=path,
         row=_line_of_key(project_dir / path, list(error.absolute_path)),
         column=key,
-        expected=f"a value the study file schema allows ({error.schema.get('description', 'see workflow/schemas/study.schema.yaml')})",
+        expected=f"a value the study file schema allows ({described})",
     )
 
 

@@ -1,6 +1,7 @@
 """Canonical names of interventions and markers, found from the synonyms sources print.
 
-The vocabularies are data (``resources/vocabulary/*.yaml``). Names match case-insensitively and
+The vocabularies are data shipped with the package (``src/crsmeta/data/interventions.yaml`` and
+``markers.yaml``). Names match case-insensitively and
 ignore whitespace, hyphens and underscores ("IL 6", "il6" and "Il-6" are all IL-6). A name that
 matches nothing is refused with the closest known names as suggestions, never guessed.
 """
@@ -16,13 +17,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from crsmeta.data import data_file
 from crsmeta.errors import InputError
 from crsmeta.io import load_yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-VOCABULARY_DIR = PROJECT_ROOT / "resources" / "vocabulary"
-INTERVENTIONS_FILE = VOCABULARY_DIR / "interventions.yaml"
-MARKERS_FILE = VOCABULARY_DIR / "markers.yaml"
+INTERVENTIONS_FILE = data_file("interventions.yaml")
+MARKERS_FILE = data_file("markers.yaml")
 
 _IGNORED_IN_NAMES = re.compile(r"[\s\-_\u2010-\u2015]+")
 _CO_INTERVENTION_SEPARATORS = re.compile(r"[;,+]")
@@ -207,7 +207,8 @@ def _section(document: Any, key: str, path: Path) -> Mapping[str, Any]:
 
 
 def _display_path(path: Path) -> str:
+    """The path relative to the working directory (Snakemake's: the project) when inside it."""
     try:
-        return str(path.resolve().relative_to(PROJECT_ROOT))
+        return str(path.resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(path)

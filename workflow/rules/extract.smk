@@ -1,8 +1,12 @@
+# The study file schema the library validates with: package data (src/crsmeta/data/ in this repository)
+from crsmeta.studies import STUDY_SCHEMA
+
+
 rule extract_study:
     input:
         study=study_file,
         tables=study_tables,
-        schema=project_path("workflow/schemas/study.schema.yaml"),
+        schema=str(STUDY_SCHEMA),
     output:
         cases="results/extracted/{study}/cases.tsv",
         summaries="results/extracted/{study}/summaries.tsv",

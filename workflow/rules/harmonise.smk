@@ -1,5 +1,9 @@
-VOCABULARY = [project_path("resources/vocabulary/interventions.yaml"), project_path("resources/vocabulary/markers.yaml")]
-GRADE_MAPPING = project_path("resources/grading/astct_mapping.yaml")
+# The package's own data files, the very files the library reads (src/crsmeta/data/ in this repository)
+from crsmeta.grading import MAPPING_FILE
+from crsmeta.vocabulary import INTERVENTIONS_FILE, MARKERS_FILE
+
+VOCABULARY = [str(INTERVENTIONS_FILE), str(MARKERS_FILE)]
+GRADE_MAPPING = str(MAPPING_FILE)
 
 
 rule harmonise_study:
