@@ -78,7 +78,8 @@ def _main_unusable(main: MainFit) -> str:
     (also with the gate switched off: its failures are listed) or draws without the
     per-study log-likelihood."""
     fit_row = main.diagnostics[main.diagnostics["kind"] == "fit"]
-    if fit_row.empty or fit_row["gate"].iloc[0] == FAILED or str(fit_row["gate_failures"].iloc[0]).strip() not in ("", "nan"):
+    failures = fit_row["gate_failures"].iloc[0] if not fit_row.empty else ""
+    if fit_row.empty or fit_row["gate"].iloc[0] == FAILED or not (pd.isna(failures) or failures == ""):
         return "the main fit did not pass the diagnostics gate"
     if "log_likelihood" not in main.idata.groups():
         return "the main fit has no per-study log-likelihood"
@@ -159,8 +160,8 @@ def reweight(main: az.InferenceData, log_weight: np.ndarray, settings: ModelSett
         reason = f"Pareto k {pareto_k:.2f} > {pareto_k_threshold(n_draws):.2f}"
     elif effective < settings.ess_min:
         reason = f"{effective:.0f} effective draws left after weighting (< {settings.ess_min:g})"
-    return ReweightedFit(idata=_resampled(main, weights, settings.seed), pareto_k=pareto_k,
-                         effective_draws=effective, refit_reason=reason)
+    resampled = None if reason else _resampled(main, weights, settings.seed)  # a refit needs no draws
+    return ReweightedFit(idata=resampled, pareto_k=pareto_k, effective_draws=effective, refit_reason=reason)
 
 
 def pareto_k_threshold(n_draws: int) -> float:
