@@ -9,10 +9,12 @@ unique, and where in the YAML a bad key sits.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
+from urllib.parse import unquote
 
 import jsonschema
 import yaml
@@ -22,6 +24,8 @@ from crsmeta.errors import InputError
 from crsmeta.io import load_yaml
 
 STUDY_SCHEMA = data_file("study.schema.yaml")
+# What may precede a DOI as curators write it; the schema's `doi` pattern allows the same forms
+DOI_PREFIX = re.compile(r"^(doi:\s*|https?://(dx\.|www\.)?doi\.org/)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -101,10 +105,34 @@ def load_study(path: str | Path, project_dir: str | Path = ".") -> Study:
     return Study(
         path=path,
         file=(project_dir / path).resolve(),
-        data=data,
+        data=normalised_identifiers(data),
         cases=_table_spec("cases", data.get("cases"), path, project_dir),
         summaries=_table_spec("summaries", data.get("summaries"), path, project_dir),
     )
+
+
+def normalised_identifiers(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The study's identifiers in one form however they were written (schema-valid input).
+
+    DOI bare (``10.x/...``, without ``doi:`` or a resolver URL), PMID as text, PMCID as ``PMC...``.
+    """
+    normalised = dict(data)
+    if "doi" in data:
+        normalised["doi"] = bare_doi(data["doi"])
+    if "pmid" in data:
+        normalised["pmid"] = str(data["pmid"])
+    if "pmcid" in data:
+        normalised["pmcid"] = "PMC" + data["pmcid"][3:]
+    return normalised
+
+
+def bare_doi(doi: str) -> str:
+    """``doi:10.x/y``, ``https://doi.org/10.x/y`` or ``10.x/y`` → ``10.x/y`` (URLs percent-decoded)."""
+    prefix = DOI_PREFIX.match(doi)
+    if prefix is None:
+        return doi
+    rest = doi[prefix.end():]
+    return unquote(rest) if prefix.group(0).lower().startswith("http") else rest
 
 
 def load_studies(paths: Iterable[str | Path], project_dir: str | Path = ".") -> list[Study]:
