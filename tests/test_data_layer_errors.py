@@ -124,7 +124,7 @@ def test_unknown_grading_scale(project: Path) -> None:
     study = write_study(project, "grading_scale: Lee2015\n", long_table(GOOD_ROW))
     with pytest.raises(InputError) as caught:
         load_study(study, project)
-    assert_names(caught.value, "config/studies/s1.yaml", "row 6", "column 'grading_scale'", "Lee2014")
+    assert_names(caught.value, "config/studies/s1.yaml", "line 6", "key 'grading_scale'", "Lee2014")
 
 
 def test_study_id_clash(project: Path) -> None:
@@ -133,14 +133,14 @@ def test_study_id_clash(project: Path) -> None:
     second.write_text(first.read_text(encoding="utf-8"), encoding="utf-8")
     with pytest.raises(InputError) as caught:
         load_studies([first, second], project)
-    assert_names(caught.value, "copy.yaml", "row 1", "column 'id'", "already used by", "s1.yaml")
+    assert_names(caught.value, "copy.yaml", "line 1", "key 'id'", "already used by", "s1.yaml")
 
 
 def test_missing_data_file(project: Path) -> None:
     study = write_study(project, "grading_scale: Lee2014\ncases:\n  file: resources/none.csv\n  layout: long\n", None)
     with pytest.raises(InputError) as caught:
         load_study(study, project)
-    assert_names(caught.value, "s1.yaml", "row 8", "column 'cases.file'", "does not exist")
+    assert_names(caught.value, "s1.yaml", "line 8", "key 'cases.file'", "does not exist")
 
 
 def test_data_file_outside_project(project: Path) -> None:
@@ -148,14 +148,14 @@ def test_data_file_outside_project(project: Path) -> None:
     study = write_study(project, "grading_scale: Lee2014\ncases:\n  file: ../outside.csv\n  layout: long\n", None)
     with pytest.raises(InputError) as caught:
         load_study(study, project)
-    assert_names(caught.value, "s1.yaml", "row 8", "column 'cases.file'", "outside the project directory")
+    assert_names(caught.value, "s1.yaml", "line 8", "key 'cases.file'", "outside the project directory")
 
 
 def test_malformed_yaml(project: Path) -> None:
     study = write_study(project, "grading_scale: [Lee2014\n", None)
     with pytest.raises(InputError) as caught:
         load_study(study, project)
-    assert_names(caught.value, "s1.yaml", "row", "column", "malformed YAML")
+    assert_names(caught.value, "s1.yaml", "line 7", "character 1", "malformed YAML")
 
 
 def test_yaml_tags_never_execute(project: Path) -> None:
@@ -165,7 +165,7 @@ def test_yaml_tags_never_execute(project: Path) -> None:
     with pytest.raises(InputError) as caught:
         load_study(study, project)
     assert not marker.exists()
-    assert_names(caught.value, "s1.yaml", "row 6", "malformed YAML")
+    assert_names(caught.value, "s1.yaml", "line 6", "malformed YAML")
 
 
 def test_empty_table(project: Path) -> None:

@@ -106,4 +106,4 @@ def test_bad_identifier_names_key_and_line(tmp_path: Path, identifiers: str, key
         loaded(tmp_path, identifiers)
     message = str(caught.value)
     assert "config/studies/doe2024.yaml" in message
-    assert f"row {line}" in message and f"column '{key}'" in message, message
+    assert f"line {line}" in message and f"key '{key}'" in message, message

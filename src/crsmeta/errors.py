@@ -8,8 +8,9 @@ from pathlib import Path
 class InputError(ValueError):
     """Bad input in a study file or data table.
 
-    The message names the study file, the data file, the row and the column, and what was
-    expected, so that a user can go straight to the cell at fault.
+    The message says where the curator must look: for a value written in the study file, the
+    file, the line and the key (``cases.measurements.IL6_pre.unit``); for a cell of a data table,
+    the study file, the data file, the row and the column. Then what was expected.
     """
 
     def __init__(
@@ -17,6 +18,8 @@ class InputError(ValueError):
         message: str,
         *,
         study_file: str | Path | None = None,
+        line: int | None = None,
+        key: str | None = None,
         data_file: str | Path | None = None,
         row: int | None = None,
         column: str | None = None,
@@ -24,6 +27,8 @@ class InputError(ValueError):
     ) -> None:
         self.problem = message
         self.study_file = str(study_file) if study_file is not None else None
+        self.line = line
+        self.key = key
         self.data_file = str(data_file) if data_file is not None else None
         self.row = row
         self.column = column
@@ -31,7 +36,13 @@ class InputError(ValueError):
         super().__init__(self._format())
 
     def _format(self) -> str:
-        where = [part for part in (self.study_file, self.data_file) if part]
+        where = [self.study_file] if self.study_file else []
+        if self.line is not None:
+            where.append(f"line {self.line}")
+        if self.key is not None:
+            where.append(f"key '{self.key}'")
+        if self.data_file:
+            where.append(self.data_file)
         if self.row is not None:
             where.append(f"row {self.row}")
         if self.column is not None:
@@ -45,6 +56,8 @@ class InputError(ValueError):
         self,
         *,
         study_file: str | Path | None = None,
+        line: int | None = None,
+        key: str | None = None,
         data_file: str | Path | None = None,
         row: int | None = None,
         column: str | None = None,
@@ -53,6 +66,8 @@ class InputError(ValueError):
         return InputError(
             self.problem,
             study_file=self.study_file or study_file,
+            line=self.line if self.line is not None else line,
+            key=self.key or key,
             data_file=self.data_file or data_file,
             row=self.row if self.row is not None else row,
             column=self.column or column,

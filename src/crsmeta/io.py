@@ -18,29 +18,71 @@ from crsmeta.errors import InputError
 OUTPUT_MODE = 0o644
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 SPREADSHEET_SUFFIXES = {".xlsx"}
+KeyPath = tuple[str | int, ...]
 
 
 def load_yaml(path: str | Path) -> Any:
     """Parse a YAML file with the safe loader: tags such as ``!!python/object`` are refused."""
+    return load_yaml_with_lines(path)[0]
+
+
+def load_yaml_with_lines(path: str | Path) -> tuple[Any, dict[KeyPath, int]]:
+    """Parse a YAML file as :func:`load_yaml` does, with the line of every key and list item.
+
+    The lines are the parser's own marks (1-based), keyed by the path to the value, e.g.
+    ``("cases", "measurements", "IL6_pre", "unit")`` or ``("unit_factors", 0)``; the empty path
+    is the document itself.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as error:
         raise InputError("file not found", study_file=path, expected="an existing YAML file") from error
+    loader = yaml.SafeLoader(text)
     try:
-        return yaml.safe_load(text)
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        row = mark.line + 1 if mark is not None else None
-        column = str(mark.column + 1) if mark is not None else None
-        problem = getattr(error, "problem", None) or str(error)
-        raise InputError(
-            f"malformed YAML ({problem})",
-            study_file=path,
-            row=row,
-            column=column,
-            expected="plain YAML (mappings, lists, strings, numbers) without tags",
-        ) from error
+        raise _malformed_yaml(path, error) from error
+    finally:
+        loader.dispose()
+    return data, ({(): node.start_mark.line + 1} | _key_lines(node)) if node is not None else {}
+
+
+def _key_lines(node: yaml.Node, path: KeyPath = (), inside: frozenset[int] = frozenset()) -> dict[KeyPath, int]:
+    """The line of every key and list item below ``node`` (an alias is not followed into itself)."""
+    inside = inside | {id(node)}
+    lines = {}
+    for child_path, line, child in _entries(node, path):
+        lines[child_path] = line
+        if id(child) not in inside:
+            lines.update(_key_lines(child, child_path, inside))
+    return lines
+
+
+def _entries(node: yaml.Node, path: KeyPath) -> list[tuple[KeyPath, int, yaml.Node]]:
+    """(path, line of the key or item, value node) of a mapping's scalar keys or a list's items."""
+    if isinstance(node, yaml.MappingNode):
+        return [
+            ((*path, key.value), key.start_mark.line + 1, value)
+            for key, value in node.value
+            if isinstance(key, yaml.ScalarNode)
+        ]
+    if isinstance(node, yaml.SequenceNode):
+        return [((*path, index), item.start_mark.line + 1, item) for index, item in enumerate(node.value)]
+    return []
+
+
+def _malformed_yaml(path: Path, error: yaml.YAMLError) -> InputError:
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error)
+    at = f" at character {mark.column + 1}" if mark is not None else ""
+    return InputError(
+        f"malformed YAML{at} ({problem})",
+        study_file=path,
+        line=mark.line + 1 if mark is not None else None,
+        expected="plain YAML (mappings, lists, strings, numbers) without tags",
+    )
 
 
 def read_table(path: str | Path, *, sheet: str | None = None) -> pd.DataFrame:

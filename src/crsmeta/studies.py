@@ -4,7 +4,8 @@ A study file (``config/studies/<id>.yaml``) describes one publication and where 
 tables sit under ``resources/``. The JSON Schema that ships with the package
 (``src/crsmeta/data/study.schema.yaml``) is the reference for its keys; this module adds what a
 schema cannot check: that data files exist and stay inside the project directory, that ids are
-unique, and where in the YAML a bad key sits.
+unique, and where in the YAML a bad key sits (the parser's line marks, kept with the study so that
+a value from the study file is reported at its key and line also by later stages).
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ from typing import Any, Iterable, Mapping
 from urllib.parse import unquote
 
 import jsonschema
-import yaml
 
 from crsmeta.data import data_file
 from crsmeta.errors import InputError
-from crsmeta.io import load_yaml
+from crsmeta.io import KeyPath, load_yaml, load_yaml_with_lines
 
 STUDY_SCHEMA = data_file("study.schema.yaml")
 # What may precede a DOI as curators write it; the schema's `doi` pattern allows the same forms
@@ -56,6 +56,7 @@ class Study:
     data: Mapping[str, Any]
     cases: TableSpec | None
     summaries: TableSpec | None
+    key_lines: Mapping[KeyPath, int] = field(default_factory=dict, repr=False)
 
     @property
     def id(self) -> str:
@@ -80,6 +81,33 @@ class Study:
             for entry in self.data.get("confirmed_values", [])
         )
 
+    def location(self, key_path: KeyPath) -> dict[str, Any]:
+        """Where a key of this study file sits, as :class:`InputError` arguments."""
+        return study_file_location(self.path, self.key_lines, key_path)
+
+
+def study_file_location(study_path: Path, key_lines: Mapping[KeyPath, int], key_path: KeyPath) -> dict[str, Any]:
+    """The study file, the key's line and the key (``cases.measurements.IL6_pre.unit``).
+
+    A key the file lacks (a missing required key) gets the line of its closest enclosing key.
+    """
+    line = next(
+        (key_lines[key_path[:depth]] for depth in range(len(key_path), -1, -1) if key_path[:depth] in key_lines),
+        None,
+    )
+    return {"study_file": study_path, "line": line, "key": _dotted(key_path) or None}
+
+
+def _dotted(key_path: KeyPath) -> str:
+    """``("unit_factors", 0, "factor")`` → ``unit_factors[0].factor``."""
+    parts: list[str] = []
+    for part in key_path:
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+        else:
+            parts.append(f".{part}" if parts else str(part))
+    return "".join(parts)
+
 
 @lru_cache(maxsize=None)
 def study_schema() -> dict[str, Any]:
@@ -94,20 +122,21 @@ def load_study(path: str | Path, project_dir: str | Path = ".") -> Study:
     """
     path = Path(path)
     project_dir = Path(project_dir).resolve()
-    data = load_yaml(path if path.is_absolute() else project_dir / path)
+    data, key_lines = load_yaml_with_lines(path if path.is_absolute() else project_dir / path)
     if not isinstance(data, dict):
         raise InputError(
             "the study file is not a mapping of keys to values",
             study_file=path,
             expected="a YAML mapping with id, citation, population, design, grading_scale, ...",
         )
-    _validate_against_schema(data, path, project_dir)
+    _validate_against_schema(data, path, key_lines)
     return Study(
         path=path,
         file=(project_dir / path).resolve(),
         data=normalised_identifiers(data),
-        cases=_table_spec("cases", data.get("cases"), path, project_dir),
-        summaries=_table_spec("summaries", data.get("summaries"), path, project_dir),
+        cases=_table_spec("cases", data.get("cases"), path, key_lines, project_dir),
+        summaries=_table_spec("summaries", data.get("summaries"), path, key_lines, project_dir),
+        key_lines=key_lines,
     )
 
 
@@ -149,58 +178,45 @@ def check_unique_ids(studies: Iterable[Study]) -> None:
         if study.id in seen:
             raise InputError(
                 f"study id '{study.id}' is already used by {seen[study.id]}",
-                study_file=study.path,
-                row=_line_of_key(study.file, ["id"]),
-                column="id",
+                **study.location(("id",)),
                 expected="a study id unique across all study files listed in the config",
             )
         seen[study.id] = study.path
 
 
-def _validate_against_schema(data: Mapping[str, Any], path: Path, project_dir: Path) -> None:
+def _validate_against_schema(data: Mapping[str, Any], path: Path, key_lines: Mapping[KeyPath, int]) -> None:
     validator = jsonschema.Draft202012Validator(study_schema())
     errors = sorted(validator.iter_errors(data), key=lambda error: list(error.absolute_path))
     if not errors:
         return
     error = jsonschema.exceptions.best_match(errors)
-    key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
     described = error.schema.get("description", f"see {STUDY_SCHEMA}")
     raise InputError(
-        f"invalid value for key '{key}': {error.message}",
-        study_file=path,
-        row=_line_of_key(project_dir / path, list(error.absolute_path)),
-        column=key,
+        error.message,
+        **study_file_location(path, key_lines, _key_at_fault(error)),
         expected=f"a value the study file schema allows ({described})",
     )
 
 
-def _line_of_key(path: Path, key_path: list[Any]) -> int | None:
-    """The line of a key in the YAML file, for error messages (None if it cannot be found)."""
-    try:
-        node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return None
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in key_path:
-        if isinstance(node, yaml.MappingNode):
-            match = next((value for key, value in node.value if key.value == str(part)), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            match = node.value[part]
-        else:
-            match = None
-        if match is None:
-            break
-        node, line = match, match.start_mark.line + 1
-    return line
+def _key_at_fault(error: jsonschema.ValidationError) -> KeyPath:
+    """The key path of a schema error; for a key that is not allowed, that key itself."""
+    path = tuple(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+        allowed = error.schema.get("properties", {})
+        unexpected = [key for key in error.instance if key not in allowed]
+        return (*path, unexpected[0]) if unexpected else path
+    if "propertyNames" in error.absolute_schema_path and isinstance(error.instance, str):
+        return (*path, error.instance)
+    return path
 
 
 def _table_spec(
-    kind: str, spec: Mapping[str, Any] | None, study_path: Path, project_dir: Path
+    kind: str, spec: Mapping[str, Any] | None, study_path: Path, key_lines: Mapping[KeyPath, int], project_dir: Path
 ) -> TableSpec | None:
     if spec is None:
         return None
     relative = spec["file"]
-    file = _resolve_inside(relative, study_path, project_dir, key=f"{kind}.file")
+    file = _resolve_inside(relative, project_dir, study_file_location(study_path, key_lines, (kind, "file")))
     return TableSpec(
         kind=kind,
         file=file,
@@ -214,16 +230,10 @@ def _table_spec(
     )
 
 
-def _resolve_inside(relative: str, study_path: Path, project_dir: Path, *, key: str) -> Path:
+def _resolve_inside(relative: str, project_dir: Path, where: Mapping[str, Any]) -> Path:
     """Resolve a data file path and refuse paths that leave the project directory."""
     def refusal(problem: str, expected: str) -> InputError:
-        return InputError(
-            problem,
-            study_file=study_path,
-            row=_line_of_key(project_dir / study_path, key.split(".")),
-            column=key,
-            expected=expected,
-        )
+        return InputError(problem, **where, expected=expected)
 
     candidate = Path(relative)
     resolved = (candidate if candidate.is_absolute() else project_dir / candidate).resolve()
