@@ -173,3 +173,124 @@ def test_empty_table(project: Path) -> None:
     with pytest.raises(InputError) as caught:
         run_data_layer(study, project)
     assert_names(caught.value, "s1.yaml", "resources/s1/cases.csv", "row 2", "no data rows")
+
+
+# --------------------------------------------------------------------------- where the curator looks
+WIDE_TABLE = "Patient,Age,Salvage,IL6_before,IL6_after\nP1,54,TPE,2.5,0.4\nP2,61,TPE,12,<0.005\n"
+
+
+def write_wide_study(
+    project: Path, table: str = WIDE_TABLE, *, before: str = "{marker: IL-6, timepoint: pre, unit: ng/mL, hours: 0}",
+    constants: str = '{locator: "Table 1", quote: "Table 1 (per-patient values)"}',
+) -> Path:
+    """A wide case table as a curator writes it; the IL6_before measurement is on line 14."""
+    study = project / "config" / "studies" / "doe2024.yaml"
+    study.parent.mkdir(parents=True, exist_ok=True)
+    data = project / "resources" / "doe2024" / "cases.csv"
+    data.parent.mkdir(parents=True, exist_ok=True)
+    data.write_text(table, encoding="utf-8")
+    study.write_text(
+        textwrap.dedent(
+            f"""\
+            id: doe2024
+            citation: "SYNTHETIC Doe J. Plasma exchange for refractory CRS. J Example. 2024."
+            pmid: 31513353
+            population: car_t_crs
+            design: case_series
+            grading_scale: Lee2014
+            cases:
+              file: resources/doe2024/cases.csv
+              layout: wide
+              columns: {{patient: Patient, intervention: Salvage}}
+              constants: {constants}
+              ignored_columns: [Age]
+              measurements:
+                IL6_before: {before}
+                IL6_after: {{marker: IL-6, timepoint: post, unit: ng/mL, hours: 24}}
+            """
+        ),
+        encoding="utf-8",
+    )
+    return study
+
+
+def test_good_wide_table_harmonises(project: Path) -> None:
+    result = run_data_layer(write_wide_study(project), project)
+    assert list(result.cases["value"]) == [2500.0, 400.0, 12000.0, 5.0]
+
+
+@pytest.mark.parametrize(
+    ("before", "field", "expected"),
+    [
+        ("{marker: IL-6, timepoint: pre, unit: furlongs, hours: 0}", "unit", "unit 'furlongs'"),
+        ("{marker: IL-66, timepoint: pre, unit: ng/mL, hours: 0}", "marker", "IL-6"),
+        ("{marker: IL-6, timepoint: change, unit: ng/mL, hours: 0}", "unit", "not a unit of change"),
+    ],
+    ids=["unknown-unit", "unknown-marker", "change-unit"],
+)
+def test_bad_value_from_the_study_file_names_its_key_and_line(
+    project: Path, before: str, field: str, expected: str
+) -> None:
+    study = write_wide_study(project, before=before)
+    with pytest.raises(InputError) as caught:
+        run_data_layer(study, project)
+    assert_names(caught.value, "config/studies/doe2024.yaml", "line 14", f"key 'cases.measurements.IL6_before.{field}'", expected)
+    assert "cases.csv" not in str(caught.value) and ", row " not in str(caught.value)
+
+
+def test_bad_constant_names_its_key_and_line(project: Path) -> None:
+    table = "Patient,Age,IL6_before,IL6_after\nP1,54,2.5,0.4\n"
+    study = write_wide_study(project, table, constants='{intervention: plasma exchnge, locator: "Table 1"}')
+    study.write_text(study.read_text(encoding="utf-8").replace(", intervention: Salvage", ""), encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        run_data_layer(study, project)
+    assert_names(caught.value, "doe2024.yaml", "line 11", "key 'cases.constants.intervention'", "plasma_exchange")
+
+
+def test_constant_and_column_for_the_same_field_are_refused(project: Path) -> None:
+    table = "Patient,Age,Salvage,locator,IL6_before,IL6_after\nP1,54,TPE,Table 2,2.5,0.4\n"
+    with pytest.raises(InputError) as caught:
+        run_data_layer(write_wide_study(project, table), project)
+    assert_names(caught.value, "line 11", "key 'cases.constants.locator'", "resources/doe2024/cases.csv", "row 1", "column 'locator'", "both")
+
+
+def test_bad_cell_of_a_wide_table_still_names_row_and_column(project: Path) -> None:
+    table = WIDE_TABLE.replace("12,<0.005", "n.d.,<0.005")
+    with pytest.raises(InputError) as caught:
+        run_data_layer(write_wide_study(project, table), project)
+    assert_names(caught.value, "doe2024.yaml", "resources/doe2024/cases.csv", "row 3", "column 'IL6_before'", "number")
+
+
+def test_declared_measurement_renamed_in_the_table_is_named_missing(project: Path) -> None:
+    table = WIDE_TABLE.replace("IL6_before", "IL6_pre")
+    with pytest.raises(InputError) as caught:
+        run_data_layer(write_wide_study(project, table), project)
+    assert_names(
+        caught.value, "config/studies/doe2024.yaml", "line 14", "key 'cases.measurements.IL6_before'",
+        "resources/doe2024/cases.csv", "row 1", "'IL6_before'", "missing from the table",
+        "closest undeclared column of the table is 'IL6_pre'",
+    )
+
+
+def test_mapped_column_renamed_in_the_table_is_named_missing(project: Path) -> None:
+    table = WIDE_TABLE.replace("Patient", "Pt")
+    with pytest.raises(InputError) as caught:
+        run_data_layer(write_wide_study(project, table), project)
+    assert_names(caught.value, "line 10", "key 'cases.columns.patient'", "row 1", "'Patient'", "missing", "'Pt'")
+
+
+def test_missing_required_column_suggests_the_closest(project: Path) -> None:
+    table = "patient,intervention,marker,timepoint,value,units\nP1,tocilizumab,IL-6,pre,120,pg/mL\n"
+    study = write_study(project, "grading_scale: Lee2014\n", table)
+    with pytest.raises(InputError) as caught:
+        run_data_layer(study, project)
+    assert_names(caught.value, "row 1", "column 'unit'", "is missing", "closest undeclared column of the table is 'units'")
+
+
+def test_wide_table_without_measurements_names_the_layout_line(project: Path) -> None:
+    study = write_wide_study(project)
+    text = study.read_text(encoding="utf-8")
+    study.write_text(text[: text.index("  measurements:")], encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        run_data_layer(study, project)
+    assert_names(caught.value, "doe2024.yaml", "line 9", "key 'cases.layout'", "cases.measurements")

@@ -3,17 +3,19 @@
 Nothing is converted here: every cell stays the string it was in the source, with the row and
 column it came from, so that harmonisation can name the exact cell when something is wrong.
 Every source column must be read, mapped, or listed under ``ignored_columns``; an unexpected
-column is an error rather than something dropped unseen.
+column is an error rather than something dropped unseen, and so is a column the study file names
+that the table does not have (with the table's closest undeclared column as a suggestion).
 """
 
 from __future__ import annotations
 
+import difflib
 from typing import Any, Iterable
 
 import pandas as pd
 
 from crsmeta.errors import InputError
-from crsmeta.io import read_table
+from crsmeta.io import KeyPath, read_table
 from crsmeta.studies import Study, TableSpec
 
 ROW_LEVEL_CASE_COLUMNS = (
@@ -95,9 +97,15 @@ def _check_columns(
     source: pd.DataFrame,
     readable: Iterable[str],
     required: Iterable[str],
-    extra_known: Iterable[str] = (),
 ) -> dict[str, str]:
-    """Map canonical column → source column, refusing missing required and unknown columns."""
+    """Map canonical column → source column, refusing missing, doubly given and unknown columns."""
+    readable = tuple(readable)
+    declared = _declared_columns(spec)
+    undeclared = [
+        column for column in source.columns
+        if column not in declared and not (column in readable and column not in spec.columns)
+    ]
+    _refuse_missing_declared(study, spec, source, declared, undeclared)
     present = {
         canonical: spec.source_column(canonical)
         for canonical in readable
@@ -105,13 +113,15 @@ def _check_columns(
     }
     for canonical in required:
         if canonical not in present and canonical not in spec.constants:
+            column = spec.source_column(canonical)
             raise _header_error(
-                study, spec, spec.source_column(canonical),
-                f"required column '{spec.source_column(canonical)}' is missing",
-                f"a column '{spec.source_column(canonical)}' holding '{canonical}' "
+                study, spec, column,
+                f"required column '{column}' is missing{_suggestion(column, undeclared)}",
+                f"a column '{column}' holding '{canonical}' "
                 f"(or a mapping under {spec.kind}.columns, or a value under {spec.kind}.constants)",
             )
-    known = set(present.values()) | set(spec.ignored_columns) | set(extra_known)
+    _refuse_constant_beside_column(study, spec, present)
+    known = set(present.values()) | set(spec.ignored_columns) | set(_measurement_columns(spec))
     for column in source.columns:
         if column not in known:
             raise _header_error(
@@ -121,6 +131,64 @@ def _check_columns(
                 f"{spec.kind}.columns, a measurement (wide layout), or a name under {spec.kind}.ignored_columns",
             )
     return present
+
+
+def _declared_columns(spec: TableSpec) -> dict[str, KeyPath]:
+    """Every table column the study file names, with the key that names it."""
+    declared: dict[str, KeyPath] = {
+        column: (spec.kind, "ignored_columns", index) for index, column in enumerate(spec.ignored_columns)
+    }
+    declared |= {column: (spec.kind, "measurements", column) for column in _measurement_columns(spec)}
+    declared |= {column: (spec.kind, "columns", canonical) for canonical, column in spec.columns.items()}
+    return declared
+
+
+def _measurement_columns(spec: TableSpec) -> tuple[str, ...]:
+    """The columns ``measurements`` describes (read in the wide layout only)."""
+    return tuple(spec.measurements) if spec.layout == "wide" else ()
+
+
+def _refuse_missing_declared(
+    study: Study, spec: TableSpec, source: pd.DataFrame, declared: dict[str, KeyPath], undeclared: list[str]
+) -> None:
+    """A column the study file names must be in the table (e.g. not renamed there since)."""
+    for column, key in declared.items():
+        if column not in source.columns:
+            raise InputError(
+                f"column '{column}', named in the study file, is missing from the table"
+                f"{_suggestion(column, undeclared)}",
+                **study.location(key),
+                data_file=spec.relative_file,
+                row=1,
+                expected="the same column name in the study file and in the table's header "
+                f"(the header has: {', '.join(source.columns)})",
+            )
+
+
+def _suggestion(column: str, undeclared: list[str]) -> str:
+    """'; the closest undeclared column of the table is ...' (the only one, or the closest by difflib)."""
+    by_lower = {candidate.lower(): candidate for candidate in undeclared}
+    close = difflib.get_close_matches(column.lower(), list(by_lower), n=1, cutoff=0.5)
+    if close:
+        return f"; the closest undeclared column of the table is '{by_lower[close[0]]}'"
+    if len(undeclared) == 1:
+        return f"; the one undeclared column of the table is '{undeclared[0]}'"
+    return ""
+
+
+def _refuse_constant_beside_column(study: Study, spec: TableSpec, present: dict[str, str]) -> None:
+    """A constant is for a field the table has no column for: with both, one would be ignored."""
+    for canonical in spec.constants:
+        if canonical in present:
+            raise InputError(
+                f"'{canonical}' is given both as a constant in the study file and as the table's "
+                f"column '{present[canonical]}'",
+                **study.location((spec.kind, "constants", canonical)),
+                data_file=spec.relative_file,
+                row=1,
+                column=present[canonical],
+                expected="the field in one place: the table's column, or the constant (not both)",
+            )
 
 
 def _header_error(study: Study, spec: TableSpec, column: str, problem: str, expected: str) -> InputError:
@@ -178,22 +246,10 @@ def _melt_wide(study: Study, spec: TableSpec, source: pd.DataFrame) -> list[dict
     if not spec.measurements:
         raise InputError(
             "a wide table needs 'measurements' in the study file",
-            study_file=study.path,
-            data_file=spec.relative_file,
-            column="cases.measurements",
-            expected="a mapping of source column → {marker, timepoint, unit, hours}",
+            **study.location((spec.kind, "layout")),
+            expected=f"a mapping under {spec.kind}.measurements of source column → {{marker, timepoint, unit, hours}}",
         )
-    present = _check_columns(
-        study, spec, source, ROW_LEVEL_CASE_COLUMNS, REQUIRED_WIDE_CASE_COLUMNS,
-        extra_known=spec.measurements.keys(),
-    )
-    for column in spec.measurements:
-        if column not in source.columns:
-            raise _header_error(
-                study, spec, column,
-                f"measurement column '{column}' is missing",
-                "every column listed under cases.measurements to exist in the table",
-            )
+    present = _check_columns(study, spec, source, ROW_LEVEL_CASE_COLUMNS, REQUIRED_WIDE_CASE_COLUMNS)
     rows = []
     for row_number, row in source.iterrows():
         shared = {canonical: _cell(row, present, spec, canonical) for canonical in ROW_LEVEL_CASE_COLUMNS}

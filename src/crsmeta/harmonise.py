@@ -102,27 +102,27 @@ class _Cell:
             return str(self.row["source_column"])
         return self.spec.source_column(canonical) if self.spec is not None else canonical
 
+    def where(self, canonical: str) -> dict[str, Any]:
+        """Where the curator finds a field: its key in the study file, or its cell in the table."""
+        key = self.spec.study_file_key(canonical, str(self.row["source_column"])) if self.spec else None
+        if key is not None:
+            return self.study.location(key)
+        return {
+            "study_file": self.study.path,
+            "data_file": self.row["source_file"],
+            "row": int(self.row["source_row"]),
+            "column": self.column(canonical),
+        }
+
     def error(self, canonical: str, problem: str, expected: str) -> InputError:
-        return InputError(
-            problem,
-            study_file=self.study.path,
-            data_file=self.row["source_file"],
-            row=int(self.row["source_row"]),
-            column=self.column(canonical),
-            expected=expected,
-        )
+        return InputError(problem, **self.where(canonical), expected=expected)
 
     def call(self, canonical: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Call a library function, locating any InputError it raises at this cell."""
+        """Call a library function, locating any InputError it raises where the field was written."""
         try:
             return function(*args, **kwargs)
         except InputError as error:
-            raise error.located(
-                study_file=self.study.path,
-                data_file=self.row["source_file"],
-                row=int(self.row["source_row"]),
-                column=self.column(canonical),
-            ) from None
+            raise error.located(**self.where(canonical)) from None
 
 
 def harmonise_study(study: Study, cases: pd.DataFrame, summaries: pd.DataFrame) -> HarmonisedStudy:

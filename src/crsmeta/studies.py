@@ -46,6 +46,20 @@ class TableSpec:
         """The source column name that holds a canonical column."""
         return self.columns.get(canonical, canonical)
 
+    def study_file_key(self, canonical: str, source_column: str) -> KeyPath | None:
+        """The study file key a field of an extracted row was written under (None: a table cell).
+
+        ``source_column`` is the row's value column: in a wide table, the measurement column
+        whose marker, timepoint, unit, ... the study file gives. A constant is used only where the
+        table has no such column (extraction refuses both), so a constant's field is its key.
+        """
+        meaning = self.measurements.get(source_column, {}) if self.layout == "wide" else {}
+        if canonical in meaning:
+            return (self.kind, "measurements", source_column, canonical)
+        if canonical in self.constants:
+            return (self.kind, "constants", canonical)
+        return None
+
 
 @dataclass(frozen=True)
 class Study:
