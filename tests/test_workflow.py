@@ -26,6 +26,8 @@ PROJECT_PARTS = ["Snakefile", "workflow", "resources", "config", "tests/config",
 HARMONISED = "results/harmonised/cases.tsv"
 FIXTURE_STUDIES = ["tests/config/studies/long_fixture.yaml", "tests/config/studies/summary_fixture.yaml",
                    "tests/config/studies/wide_fixture.yaml"]
+# what the tests on the shared `harmonised` project read
+SHARED_TABLES = [HARMONISED, "results/harmonised/summaries.tsv", "results/audit/rows.tsv"]
 # on PYTHONPATH of every Snakemake run below: its sitecustomize mocks the NUTS call in fit_model jobs
 MOCK_SAMPLER = ROOT / "tests/mock_sampler"
 
@@ -86,14 +88,14 @@ def planned_jobs(output: str) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One copy of the project shared by this module's tests (Snakemake keeps it up to date)."""
-    return copy_project(tmp_path_factory.mktemp("project"))
+def harmonised(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project of this module's own with the three fixture studies harmonised and audited, made
+    once for the tests that read those tables and for the full run, which builds on it.
 
-
-@pytest.fixture(scope="module")
-def harmonised(project: Path) -> Path:
-    """The shared project with the three fixture studies harmonised and audited."""
+    Each of them asks for it, so each runs alone and in any order. The full run leaves these
+    tables as they are (checked there); tests that change a project take a copy of their own.
+    """
+    project = copy_project(tmp_path_factory.mktemp("project"))
     result = snakemake(project, write_config(project, FIXTURE_STUDIES), HARMONISED, "results/audit/rows.tsv")
     assert result.returncode == 0, result.stderr[-3000:]
     return project
@@ -156,7 +158,10 @@ def test_summaries_and_changes_are_harmonised(harmonised: Path) -> None:
     assert crp["unit"].iloc[0] == "log_ratio"
 
 
-def test_bad_study_fails_and_leaves_no_output(project: Path, tmp_path: Path) -> None:
+def test_bad_study_fails_and_leaves_no_output(tmp_path: Path) -> None:
+    # a project of its own: a failed job and a study file added to the shared one would stay
+    # there for the tests that come after
+    project = copy_project(tmp_path / "project")
     bad_table = project / "tests/data/bad/cases.csv"
     bad_table.parent.mkdir(parents=True, exist_ok=True)
     bad_table.write_text("patient,intervention,marker,timepoint,value,unit\nA,tocilizumab,IL-6,pre,n.d.,pg/mL\n")
@@ -178,9 +183,12 @@ def test_bad_study_fails_and_leaves_no_output(project: Path, tmp_path: Path) -> 
 def test_full_run_fits_and_renders_the_report(harmonised: Path) -> None:
     """The whole workflow on the test config (mocked fit): model tables, report, Snakemake's report."""
     project = harmonised
+    shared = {table: (project / table).stat().st_mtime_ns for table in SHARED_TABLES}
     config = write_config(project, FIXTURE_STUDIES)
     result = snakemake(project, config)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert {table: (project / table).stat().st_mtime_ns for table in SHARED_TABLES} == shared, \
+        "the full run redid the harmonisation it shares with the other tests"
     assert_mocked(project / "results/model/main/posterior.nc")
     effects = read_tsv(project / "results/model/main/effects.tsv")
     assert {"plasma_exchange", "hemoadsorption", "standard_care"} <= set(effects["intervention"])
