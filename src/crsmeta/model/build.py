@@ -10,10 +10,17 @@ The model is the one docs/model.md states; the coordinates it is sampled in are 
   ρ-dependent SE): those rows are multivariate normal with τ² on the shared part, so τ has no
   funnel there. u stays explicit (non-centred) only in studies with a censored, Student-t or
   learned-SE row.
+
+Every array taken from the data enters the graph as data (``pm.Data``), never as a constant, and
+every length as a dimension of the model: the compiled code then depends on the model's structure
+alone (which kinds of rows and parameters it has), not on the values or the number of rows, so
+leave-one-study-out, the other sensitivity analyses and a rerun after adding a study load the
+code compiled before from the cache instead of compiling for minutes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import weakref
 
 import numpy as np
@@ -23,6 +30,7 @@ import pytensor.tensor as pt
 from scipy.special import gammaln
 
 from crsmeta.model.data import CENSOR_CODES, LEARNED_METHODS, ModelData
+from crsmeta.model.ordered_shapes import order_broadcast_shape_checks
 from crsmeta.model.settings import ModelSettings
 
 # Routes whose printed SE is only the prior mean of a learned se²: a P value from a raw-scale
@@ -34,6 +42,8 @@ LOG_2PI = float(np.log(2 * np.pi))
 # to rounding over residuals up to ~1e5 prior SEs (tests/test_model_build.py).
 LOG_GRID_STEP = 0.25
 LOG_GRID = np.arange(-23.0, 4.5, LOG_GRID_STEP)
+
+order_broadcast_shape_checks()  # one graph, one cache key, in every process
 
 # Each built model's log-likelihood per study, a graph of its random variables kept beside the
 # model (not in its log density): leave-one-study-out weights the main fit's draws by it.
@@ -49,7 +59,7 @@ def build_model(data: ModelData, settings: ModelSettings) -> pm.Model:
         tau = _tau(data, settings)
         # boundary-avoiding Gamma(2, 2/mean): a summary row whose SD is learned has no funnel at 0
         sigma_mean = _by_family(data, settings.sigma_sd, settings.temp_sigma_sd)
-        sigma = pm.Gamma("sigma", alpha=2.0, beta=2.0 / sigma_mean, dims="marker")
+        sigma = pm.Gamma("sigma", alpha=2.0, beta=2.0 / _data("sigma_prior_mean", sigma_mean), dims="marker")
         covariates = _covariates(data, settings)
         rows = _Rows(data, settings, theta, sigma, covariates)
         terms = _likelihood(data, settings, rows, tau)
@@ -115,10 +125,11 @@ def _effects(data: ModelData, settings: ModelSettings) -> pt.TensorVariable:
     and the interaction ~ ZeroSumNormal(σ_γ) over both axes. The four are independent and sum to
     θ, so θ's prior is unchanged while only identified directions are sampled.
     """
-    n_int = len(data.coords["intervention"])
+    lengths = pm.modelcontext(None).dim_lengths
+    n_int = lengths["intervention"]
     blocks = []
     if data.lab_markers:
-        n_lab = len(data.lab_markers)
+        n_lab = lengths["lab_marker"]
         # boundary-avoiding Gamma(2, 2/mean) (Chung et al. 2013): with few cells a HalfNormal
         # puts mass at 0 where the non-centred interaction mixes slowly
         sigma_gamma = pm.Gamma("sigma_gamma", alpha=2.0, beta=2.0 / settings.interaction_sd)
@@ -131,9 +142,9 @@ def _effects(data: ModelData, settings: ModelSettings) -> pt.TensorVariable:
         blocks.append(grand + by_intervention[:, None] + by_marker[None, :] + interaction)
     if data.has_temperature:
         t2, ta2 = settings.temp_mean_sd**2, settings.temp_intervention_sd**2
-        grand_temp = pm.Normal("theta_temp_grand_mean", 0.0, np.sqrt(t2 + ta2 / n_int))
+        grand_temp = pm.Normal("theta_temp_grand_mean", 0.0, pt.sqrt(t2 + ta2 / n_int))
         by_intervention_temp = _zero_sum("theta_temp_intervention", np.sqrt(ta2), ("intervention",))
-        blocks.append((grand_temp + by_intervention_temp).reshape((n_int, 1)))
+        blocks.append((grand_temp + by_intervention_temp)[:, None])
     return pm.Deterministic("theta", pt.concatenate(blocks, axis=1), dims=("intervention", "marker"))
 
 
@@ -141,7 +152,7 @@ def _zero_sum(name: str, sigma, dims: tuple[str, ...]) -> pt.TensorVariable:
     """A sum-to-zero part over ``dims``; with a single level on an axis that part is 0."""
     model = pm.modelcontext(None)
     if any(len(model.coords[dim]) < 2 for dim in dims):
-        return pt.zeros(tuple(len(model.coords[dim]) for dim in dims))
+        return pt.zeros(tuple(model.dim_lengths[dim] for dim in dims))
     return pm.ZeroSumNormal(name, sigma=sigma, dims=dims, n_zerosum_axes=len(dims))
 
 
@@ -189,6 +200,23 @@ def _cells(table, flat_index):
     return table.reshape((-1,))[flat_index]
 
 
+def _data(name: str, value) -> pt.TensorVariable:
+    """``value`` as data the compiled code reads when it runs (see the module docstring)."""
+    return pm.Data(name, np.asarray(value))
+
+
+@dataclasses.dataclass
+class _Selected:
+    """Some of the rows: their positions and groups for building the model, and the same
+    positions, groups and observed values as model data."""
+
+    positions: np.ndarray
+    group: np.ndarray
+    index: pt.TensorVariable
+    group_index: pt.TensorVariable
+    y: pt.TensorVariable | None
+
+
 class _Rows:
     """Every row's mean without the study effect, its variance where Gaussian, and its kind.
 
@@ -208,7 +236,7 @@ class _Rows:
         means, variances, kinds = [], [], []
         if not cases.empty:
             means.append(_linear_predictor(data, cases, theta, covariates, prefix="case"))
-            variances.append(sigma[self.case_marker] ** 2)
+            variances.append(sigma[_data("case_marker_idx", self.case_marker)] ** 2)
             exact_kind = "gaussian" if settings.likelihood == "normal" else "student_t"
             kinds.append(np.where(self.case_code == 0, exact_kind, "censored"))
         self.learned_mean_variance = None
@@ -224,6 +252,18 @@ class _Rows:
         self.kind = np.concatenate(kinds)
         self.sigma = sigma
 
+    def select(self, name: str, positions: np.ndarray, observed: bool = True) -> _Selected:
+        """The rows at ``positions``, as data named after ``name`` (their values only when
+        ``observed``: a censored change has none)."""
+        group = self.group[positions]
+        return _Selected(positions=positions, group=group, index=_data(f"{name}_rows", positions),
+                         group_index=_data(f"{name}_group_idx", group),
+                         y=_data(f"{name}_y", self.y[positions]) if observed else None)
+
+    def case_sigma(self, name: str, positions: np.ndarray):
+        """σ[marker] of the case rows at ``positions``."""
+        return self.sigma[_data(f"{name}_marker_idx", self.case_marker[positions])]
+
 
 def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
     """Mean, variance (Gaussian rows) and prior mean of se² (learned rows) of each summary row.
@@ -234,29 +274,30 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
     0.5) adds the variance of that unknown shift, 0.25 · (σ²/2)².
     """
     obs = data.observations
-    n = obs["n"].to_numpy(dtype=float)
-    efficiency = obs["efficiency"].to_numpy(dtype=float)
-    weight = obs["mean_weight"].to_numpy(dtype=float)
-    sigma_row = sigma[data.index(obs, "marker", "marker")]
+    n = _data("summary_n", obs["n"].to_numpy(dtype=float))
+    efficiency = _data("summary_efficiency", obs["efficiency"].to_numpy(dtype=float))
+    weight = _data("summary_mean_weight", obs["mean_weight"].to_numpy(dtype=float))
+    sigma_row = sigma[_data("summary_marker_idx", data.index(obs, "marker", "marker"))]
     half_var = sigma_row**2 / 2
     mean = mu + weight * half_var
-    extra = obs["extra_var"].to_numpy(dtype=float) + weight * (1 - weight) * half_var**2
+    extra = _data("summary_extra_var", obs["extra_var"].to_numpy(dtype=float)) + weight * (1 - weight) * half_var**2
     se_as_prior = obs["method"].isin(SE_AS_PRIOR_METHODS).to_numpy()
     learned = obs["method"].isin(LEARNED_METHODS).to_numpy() | se_as_prior
-    se_known = np.nan_to_num(obs["se_known"].to_numpy(dtype=float))
+    se_known = _data("summary_se_known", np.nan_to_num(obs["se_known"].to_numpy(dtype=float)))
     variance = se_known**2 + extra
     disp_rows = np.flatnonzero(obs["se_known"].isna() & obs["disp_pre"].notna())
     if disp_rows.size:
         corr_prior = pm.Data("corr_prior", np.array(settings.corr_prior, dtype=float))  # as tau_prior_scale
         distribution, parameters = correlation_prior(corr_prior)
         rho = distribution("rho", **parameters)
-        d_pre = obs["disp_pre"].to_numpy(dtype=float)[disp_rows]
-        d_post = obs["disp_post"].to_numpy(dtype=float)[disp_rows]
+        d_pre = _data("summary_disp_pre", obs["disp_pre"].to_numpy(dtype=float)[disp_rows])
+        d_post = _data("summary_disp_post", obs["disp_post"].to_numpy(dtype=float)[disp_rows])
+        rows = _data("summary_disp_rows", disp_rows)
         change_var = d_pre**2 + d_post**2 - 2 * rho * d_pre * d_post
-        variance = pt.set_subtensor(variance[disp_rows], efficiency[disp_rows] * change_var / n[disp_rows]
-                                    + extra[disp_rows])
+        variance = pt.set_subtensor(variance[rows], efficiency[rows] * change_var / n[rows] + extra[rows])
     from_sigma = efficiency * sigma_row**2 / n
-    learned_mean_variance = pt.where(se_as_prior, se_known**2, from_sigma) + extra
+    se_as_prior_flag = _data("summary_se_as_prior", se_as_prior.astype(float))
+    learned_mean_variance = pt.switch(pt.gt(se_as_prior_flag, 0.0), se_known**2, from_sigma) + extra
     return mean, variance, learned_mean_variance, learned
 
 
@@ -273,31 +314,32 @@ def _likelihood(data: ModelData, settings: ModelSettings, rows: _Rows, tau) -> l
     n_groups = len(study_marker)
     terms = []
     group_marker = np.array([data.coords["marker"].index(label.split("|", 1)[1]) for label in study_marker])
-    tau2 = tau[group_marker] ** 2
+    tau2 = tau[_data("group_marker_idx", group_marker)] ** 2
     gaussian = rows.kind == "gaussian"
     needs_u = np.bincount(rows.group[~gaussian], minlength=n_groups) > 1
     needs_u[rows.group[rows.kind == "student_t"]] = True
     explicit = needs_u[rows.group]
-    marginal_gaussian = np.flatnonzero(~explicit & gaussian)
-    offset, added_variance = pt.zeros(len(rows.y)), pt.zeros(len(rows.y))
-    if marginal_gaussian.size:
-        terms += _marginal_gaussian(rows, marginal_gaussian, tau2)
+    marginal = rows.select("marginal", np.flatnonzero(~explicit & gaussian))
+    offset, added_variance = pt.zeros_like(rows.mean), pt.zeros_like(rows.mean)
+    if marginal.positions.size:
+        terms += _marginal_gaussian(rows, marginal, tau2)
     single = np.flatnonzero(~explicit & ~gaussian)
     if single.size:
-        u_mean, u_variance = _study_effect_given_gaussian_rows(rows, marginal_gaussian, tau2)
-        offset = pt.set_subtensor(offset[single], u_mean[rows.group[single]])
-        added_variance = pt.set_subtensor(added_variance[single], u_variance[rows.group[single]])
+        u_mean, u_variance = _study_effect_given_gaussian_rows(rows, marginal, tau2)
+        single_rows, single_group = _data("single_rows", single), _data("single_group_idx", rows.group[single])
+        offset = pt.set_subtensor(offset[single_rows], u_mean[single_group])
+        added_variance = pt.set_subtensor(added_variance[single_rows], u_variance[single_group])
     if explicit.any():
-        offset = pt.set_subtensor(offset[np.flatnonzero(explicit)],
+        offset = pt.set_subtensor(offset[_data("explicit_rows", np.flatnonzero(explicit))],
                                   _explicit_study_effects(data, rows, needs_u, tau, group_marker))
     terms += _row_likelihoods(data, settings, rows, np.flatnonzero(explicit | ~gaussian), offset, added_variance)
     return terms
 
 
-def _study_effect_given_gaussian_rows(rows: _Rows, selected: np.ndarray, tau2):
+def _study_effect_given_gaussian_rows(rows: _Rows, marginal: _Selected, tau2):
     """Mean and variance of u[g] given its group's Gaussian rows (prior N(0, τ²) where none)."""
-    s0, s1 = _group_sums(rows.y[selected] - rows.mean[selected], rows.variance[selected],
-                         rows.group[selected], tau2.shape[0])
+    s0, s1 = _group_sums(marginal.y - rows.mean[marginal.index], rows.variance[marginal.index],
+                         marginal.group_index, tau2.shape[0])
     shrink = 1.0 + tau2 * s0
     return tau2 * s1 / shrink, tau2 / shrink
 
@@ -307,10 +349,11 @@ def _explicit_study_effects(data: ModelData, rows: _Rows, needs_u: np.ndarray, t
     groups = np.flatnonzero(needs_u)
     pm.modelcontext(None).add_coord("study_marker_explicit", [data.coords["study_marker"][g] for g in groups])
     u_z = pm.Normal("u_z", 0.0, 1.0, dims="study_marker_explicit")
-    u = pm.Deterministic("u", tau[group_marker[groups]] * u_z, dims="study_marker_explicit")
+    u = pm.Deterministic("u", tau[_data("explicit_marker_idx", group_marker[groups])] * u_z,
+                         dims="study_marker_explicit")
     position = np.full(needs_u.size, -1)
     position[groups] = np.arange(groups.size)
-    return u[position[rows.group[needs_u[rows.group]]]]
+    return u[_data("explicit_effect_idx", position[rows.group[needs_u[rows.group]]])]
 
 
 def _row_likelihoods(data: ModelData, settings: ModelSettings, rows: _Rows, selected: np.ndarray,
@@ -320,47 +363,48 @@ def _row_likelihoods(data: ModelData, settings: ModelSettings, rows: _Rows, sele
     each term's log-likelihood per row, with the row's group."""
     kind = rows.kind[selected]
     terms = []
-    mean = (rows.mean + offset)[selected]
-    added = added_variance[selected]
+    mean = rows.mean + offset
     model = pm.modelcontext(None)
-    gaussian = kind == "gaussian"
-    if gaussian.any():
-        model.add_coord("gaussian_conditional", [str(i) for i in selected[gaussian]])
-        conditional = pm.Normal("y_conditional", mean[gaussian], pt.sqrt(rows.variance[selected][gaussian]),
-                                observed=rows.y[selected][gaussian], dims="gaussian_conditional")
-        terms.append((pm.logp(conditional, rows.y[selected][gaussian]), rows.group[selected[gaussian]]))
+    gaussian = rows.select("conditional", selected[kind == "gaussian"])
+    if gaussian.positions.size:
+        model.add_coord("gaussian_conditional", [str(i) for i in gaussian.positions])
+        conditional = pm.Normal("y_conditional", mean[gaussian.index], pt.sqrt(rows.variance[gaussian.index]),
+                                observed=gaussian.y, dims="gaussian_conditional")
+        terms.append((pm.logp(conditional, gaussian.y), gaussian.group))
     nu = 1.0 + pm.Gamma("nu_minus_one", *settings.nu_prior) if settings.likelihood == "student_t" else None
-    exact_t = kind == "student_t"
-    if exact_t.any():
-        model.add_coord("case_exact", [str(i) for i in selected[exact_t]])
-        change = pm.StudentT("change", nu=nu, mu=mean[exact_t], sigma=rows.sigma[rows.case_marker[selected[exact_t]]],
-                             observed=rows.y[selected][exact_t], dims="case_exact")
-        terms.append((pm.logp(change, rows.y[selected][exact_t]), rows.group[selected[exact_t]]))
-    censored = kind == "censored"
-    if censored.any():
-        case_index = selected[censored]
-        scale = pt.sqrt(rows.sigma[rows.case_marker[case_index]] ** 2 + added[censored])
-        dist = (pm.Normal.dist(mean[censored], scale) if nu is None
-                else pm.StudentT.dist(nu=nu, mu=mean[censored], sigma=scale))
+    exact_t = rows.select("student_t", selected[kind == "student_t"])
+    if exact_t.positions.size:
+        model.add_coord("case_exact", [str(i) for i in exact_t.positions])
+        change = pm.StudentT("change", nu=nu, mu=mean[exact_t.index],
+                             sigma=rows.case_sigma("student_t", exact_t.positions),
+                             observed=exact_t.y, dims="case_exact")
+        terms.append((pm.logp(change, exact_t.y), exact_t.group))
+    censored = rows.select("censored", selected[kind == "censored"], observed=False)
+    if censored.positions.size:
+        case_index = censored.positions
+        scale = pt.sqrt(rows.case_sigma("censored", case_index) ** 2 + added_variance[censored.index])
+        dist = (pm.Normal.dist(mean[censored.index], scale) if nu is None
+                else pm.StudentT.dist(nu=nu, mu=mean[censored.index], sigma=scale))
         values, order = _censored_terms(data.cases.iloc[case_index], rows.case_code[case_index], dist)
         terms.append((values, rows.group[case_index[order]]))
-    learned = kind == "learned"
-    if learned.any():
-        summary_index = selected[learned] - rows.n_cases
-        values = _learned_variance_rows(data.observations.iloc[summary_index], mean[learned], added[learned],
-                                        rows.learned_mean_variance[summary_index], settings.row_variance_shape)
-        terms.append((values, rows.group[selected[learned]]))
+    learned = rows.select("learned", selected[kind == "learned"])
+    if learned.positions.size:
+        summary_index = learned.positions - rows.n_cases
+        values = _learned_variance_rows(
+            data.observations.iloc[summary_index], learned.y, mean[learned.index], added_variance[learned.index],
+            rows.learned_mean_variance[_data("learned_summary_idx", summary_index)], settings.row_variance_shape)
+        terms.append((values, learned.group))
     return terms
 
 
-def _group_sums(residual, variance, group: np.ndarray, n_groups: int):
+def _group_sums(residual, variance, group, n_groups):
     """S0 = Σ 1/v and S1 = Σ r/v per group."""
     s0 = pt.zeros(n_groups)[group].inc(1.0 / variance)
     s1 = pt.zeros(n_groups)[group].inc(residual / variance)
     return s0, s1
 
 
-def _marginal_gaussian(rows: _Rows, selected: np.ndarray, tau2_group) -> list[LikelihoodTerm]:
+def _marginal_gaussian(rows: _Rows, marginal: _Selected, tau2_group) -> list[LikelihoodTerm]:
     """Rows y = μ + u[g] + e, e ~ N(0, v), u[g] ~ N(0, τ²), with u integrated out per group g.
 
     Per group the rows are N(μ, diag(v) + τ²·11ᵀ); by the matrix determinant lemma and
@@ -369,17 +413,17 @@ def _marginal_gaussian(rows: _Rows, selected: np.ndarray, tau2_group) -> list[Li
     Exact case changes of a study thereby enter through their sufficient statistics. Returns the
     row and the group terms of log L, each with its groups.
     """
-    group = rows.group[selected]
-    pm.modelcontext(None).add_coord("gaussian_marginal", [str(i) for i in selected])
+    model = pm.modelcontext(None)
+    model.add_coord("gaussian_marginal", [str(i) for i in marginal.positions])
+    mean, variance = rows.mean[marginal.index], rows.variance[marginal.index]
     pm.CustomDist(
-        "y_marginal", rows.mean[selected], rows.variance[selected], tau2_group, pt.as_tensor(group),
+        "y_marginal", mean, variance, tau2_group, marginal.group_index,
         logp=_compound_symmetry_logp, random=_compound_symmetry_draws,
-        signature="(n),(n),(g),(n)->(n)", observed=rows.y[selected], dims="gaussian_marginal",
+        signature="(n),(n),(g),(n)->(n)", observed=marginal.y, dims="gaussian_marginal",
     )
-    row_terms, group_terms = _compound_symmetry_terms(
-        rows.y[selected] - rows.mean[selected], rows.variance[selected], tau2_group, group)
-    every_group = np.arange(len(pm.modelcontext(None).coords["study_marker"]))
-    return [(row_terms, group), (group_terms, every_group)]
+    row_terms, group_terms = _compound_symmetry_terms(marginal.y - mean, variance, tau2_group, marginal.group_index)
+    every_group = np.arange(len(model.coords["study_marker"]))
+    return [(row_terms, marginal.group), (group_terms, every_group)]
 
 
 def _compound_symmetry_logp(value, mean, variance, tau2_group, group):
@@ -413,29 +457,27 @@ def _censored_terms(cases, code: np.ndarray, dist) -> tuple[pt.TensorVariable, n
     pm.modelcontext(None).add_coord("case_censored", cases.index.astype(str))
     lower = pm.Data("change_lower", cases["change_lower"].to_numpy(), dims="case_censored")
     upper = pm.Data("change_upper", cases["change_upper"].to_numpy(), dims="case_censored")
-    left = np.flatnonzero(code == CENSOR_CODES["left"])
-    right = np.flatnonzero(code == CENSOR_CODES["right"])
-    interval = np.flatnonzero(code == CENSOR_CODES["interval"])
     upper = pt.where(pt.isinf(upper), 0.0, upper)  # open bounds are never read below
     lower = pt.where(pt.isinf(lower), 0.0, lower)
     terms, order = [], []
-    if left.size:
-        terms.append(pm.logcdf(dist, upper)[left])
-        order.append(left)
-    if right.size:
-        terms.append(pm.logccdf(dist, lower)[right])
-        order.append(right)
-    if interval.size:
-        log_upper = pm.logcdf(dist, upper)[interval]
-        log_lower = pm.logcdf(dist, lower)[interval]
-        terms.append(pm.math.logdiffexp(log_upper, log_lower))
-        order.append(interval)
+    for bound in ("left", "right", "interval"):
+        positions = np.flatnonzero(code == CENSOR_CODES[bound])
+        if not positions.size:
+            continue
+        which = _data(f"censored_{bound}", positions)
+        if bound == "left":
+            terms.append(pm.logcdf(dist, upper)[which])
+        elif bound == "right":
+            terms.append(pm.logccdf(dist, lower)[which])
+        else:
+            terms.append(pm.math.logdiffexp(pm.logcdf(dist, upper)[which], pm.logcdf(dist, lower)[which]))
+        order.append(positions)
     values = pt.concatenate(terms)
     pm.Potential("censored_changes", pt.sum(values))
     return values, np.concatenate(order)
 
 
-def _learned_variance_rows(obs, mu, added_variance, mean_variance, shape: float) -> pt.TensorVariable:
+def _learned_variance_rows(obs, y, mu, added_variance, mean_variance, shape: float) -> pt.TensorVariable:
     """Rows whose SE was not printed: se² ~ InverseGamma(a, b), E[se²] = σ[marker]²·eff/n + extra
     (or, for an exact P value, the SE it implies, squared, + extra), integrated out.
 
@@ -449,10 +491,11 @@ def _learned_variance_rows(obs, mu, added_variance, mean_variance, shape: float)
     With V = 0 and no bound it is the Student-t of 2a degrees of freedom. Returns the term per row.
     """
     pm.modelcontext(None).add_coord("summary_learned", obs.index.astype(str))
-    y = obs["y"].to_numpy(dtype=float)
     b = (shape - 1.0) * mean_variance
     bound = obs["se_upper"].to_numpy(dtype=float) ** 2
-    x0 = pt.where(np.isfinite(bound), b / np.where(np.isfinite(bound), bound, 1.0), 0.0)
+    bounded = _data("learned_bounded", np.isfinite(bound).astype(float))
+    bound = _data("learned_bound", np.where(np.isfinite(bound), bound, 1.0))
+    x0 = pt.switch(pt.gt(bounded, 0.0), b / bound, 0.0)
     values = _log_integrated_normal(y, mu, added_variance, b, x0, shape)
     pm.Potential("summary_learned_rows", pt.sum(values))
     return values

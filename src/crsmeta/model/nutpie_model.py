@@ -9,20 +9,32 @@ key of the graph, and a thin wrapper compiled with ``nogil=True`` (cached under 
 the chains' threads evaluate gradients in parallel. A warm compile is then the graph rewrites
 alone. docs/benchmarks.md has the measurements.
 
-This leans on private helpers of nutpie 0.16 (``_make_functions``, ``_prepare_dims_and_coords``,
-``_wrap_with_lock``)
-and PyTensor's numba cache registry; tests/test_nutpie_model.py pins their behaviour.
+The functions are built as nutpie's ``_make_functions`` builds them, with one change: nutpie cuts
+the flat parameter vector at constant offsets into constant shapes, so a model with one parameter
+more or less (a study left out, a study added) compiled to new code. Here the offsets and shapes
+are data (``_free_layout``), and with the model's data also data (crsmeta.model.build), the
+compiled code depends on the model's structure alone.
+
+This leans on private helpers of nutpie 0.16 (``_compute_shapes``, ``_rv_dict_to_flat_array_wrapper``,
+``_prepare_dims_and_coords``, ``_wrap_with_lock``) and PyTensor's numba cache registry;
+tests/test_nutpie_model.py pins their behaviour.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from math import prod
 
 import numpy as np
 import pymc as pm
-from nutpie.compile_pymc import _make_functions, _prepare_dims_and_coords, _wrap_with_lock
+import pytensor
+import pytensor.tensor as pt
+from nutpie.compile_pymc import (
+    _compute_shapes, _prepare_dims_and_coords, _rv_dict_to_flat_array_wrapper, _wrap_with_lock,
+)
 from nutpie.compiled_pyfunc import PyFuncModel, from_pyfunc
 from pymc.initial_point import make_initial_point_fn
+from pymc.pytensorf import compile as compile_pymc
 from pytensor.compile.function.types import Function
 from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS, compile_numba_function_src
 
@@ -37,11 +49,12 @@ def compile_nutpie_model(model: pm.Model) -> PyFuncModel:
     initial_point = make_initial_point_fn(
         model=model, jitter_rvs=set(model.free_RVs), return_transformed=True
     )
-    n_dim, _, logp_function, expand_function, initial_point_fn, shape_info = _make_functions(
-        model, mode="NUMBA", compute_grad=True, join_expanded=False,
-        pymc_initial_point_fn=_wrap_with_lock(initial_point),  # chains ask in parallel
-    )
+    n_dim, logp_function, expand_function, shape_info = _numba_functions(model)
     names, _, shapes = shape_info
+    initial_point_fn = _rv_dict_to_flat_array_wrapper(
+        _wrap_with_lock(initial_point),  # chains ask in parallel
+        names=names[:len(model.free_RVs)], shapes=shapes[:len(model.free_RVs)],
+    )
     logp, logp_shared = _released_gil(logp_function, "logp"), _shared_names(logp_function)
     expand, expand_shared = _released_gil(expand_function, "expand"), _shared_names(expand_function)
     shared_data = {
@@ -70,6 +83,48 @@ def compile_nutpie_model(model: pm.Model) -> PyFuncModel:
         make_initial_point_fn=initial_point_fn, expanded_dtypes=[np.dtype("float64")] * len(names),
         expanded_shapes=shapes, expanded_names=names, shared_data=shared_data, dims=dims, coords=coords,
     )
+
+
+def _numba_functions(model: pm.Model) -> tuple[int, Function, Function, tuple[list[str], list[slice], list[tuple]]]:
+    """The log density with its gradient, and the trace expansion, of the flat parameter vector;
+    the number of parameters; and each traced variable's name, slice and shape (nutpie's)."""
+    shapes = _compute_shapes(model)
+    free_names = [model.rvs_to_values[var].name for var in model.free_RVs]
+    layout, free_slices, offset = [], [], 0
+    for name in free_names:
+        size = prod(shapes[name])
+        layout += [offset, offset + size, *shapes[name]]
+        free_slices.append(slice(offset, offset + size))
+        offset += size
+    free_layout = pytensor.shared(np.array(layout, dtype="int64"), name="_free_layout")
+    point = pt.dvector("_unconstrained_point")
+    flat, replacements, position = [], {}, 0
+    for var, name in zip(model.free_RVs, free_names, strict=True):
+        ndim = len(shapes[name])
+        part = point[free_layout[position]:free_layout[position + 1]]
+        dims = [free_layout[position + 2 + k] for k in range(ndim)]
+        position += 2 + ndim
+        value = pt.reshape(part, dims, ndim=ndim) if ndim else part[0]
+        replacements[model.rvs_to_values[var]] = value.astype(var.dtype)
+        flat.append(part)
+    logp = model.logp()
+    rewrites = ["canonicalize", "stabilize"] + ([] if model.check_bounds else ["local_remove_check_parameter"])
+    logp = pytensor.graph.rewrite_graph(logp, include=rewrites)
+    gradient = pt.concatenate([pt.as_tensor(g).ravel() for g in pytensor.grad(logp, list(replacements))])
+    logp, gradient = pytensor.clone_replace([logp, gradient], replacements)
+    remaining = [var for var in model.unobserved_value_vars if var.name not in free_names]
+    with model:
+        logp_function = compile_pymc((point,), (logp, gradient), mode="NUMBA")
+        expand_function = compile_pymc((point,), [*flat, *remaining], givens=list(replacements.items()),
+                                       mode="NUMBA")
+    slices = list(free_slices)
+    for var in remaining:
+        size = prod(shapes[var.name])
+        slices.append(slice(offset, offset + size))
+        offset += size
+    names = free_names + [var.name for var in remaining]
+    return sum(prod(shapes[n]) for n in free_names), logp_function, expand_function, (
+        names, slices, [shapes[n] for n in names])
 
 
 def _released_gil(function: Function, name: str) -> Callable:
