@@ -25,6 +25,7 @@ FALSE_TEXT = {"false", "no", "0", "n", ""}
 STATISTICS = {"mean": "mean", "median": "median", "not_stated": "not_stated", "": "not_stated"}
 SPREAD_TYPES = ("sd", "se", "iqr", "range", "none")
 EFFECT_TYPES = ("log_ratio", "percent_change", "difference")
+EFFECT_NUMBERS = ("estimate", "ci_low", "ci_high", "se")
 
 HARMONISED_CASE_COLUMNS = (
     "study_id", "patient_id", "population", "design", "intervention", "source_intervention",
@@ -37,9 +38,9 @@ HARMONISED_SUMMARY_COLUMNS = (
     "study_id", "population", "design", "arm", "intervention", "source_intervention",
     "co_interventions", "marker", "source_marker", "timepoint", "hours", "n", "statistic", "value",
     "unit", "spread_type", "spread", "spread_low", "spread_high", "p_value", "p_relation",
-    "effect_type", "estimate", "ci_low", "ci_high", "se", "source_value", "source_unit",
-    "source_effect_type", "digitised", "flags", "locator", "quote", "source_file", "source_row",
-    "synthetic",
+    "effect_type", "estimate", "ci_low", "ci_high", "se", "source_value", "source_estimate",
+    "source_ci_low", "source_ci_high", "source_unit", "source_effect_type", "digitised", "flags",
+    "locator", "quote", "source_file", "source_row", "synthetic",
 )
 AUDIT_COLUMNS = (
     "study_id", "table", "source_file", "source_row", "source_column", "marker", "intervention",
@@ -280,8 +281,7 @@ def _change_value(cell: _Cell, marker: str, log: _Log) -> tuple[float, str, str]
     if parsed.censoring != "none":
         raise cell.error("value", f"a censored change '{cell.row['value']}' cannot be used", "an exact change")
     if marker == "temperature":
-        conversion = cell.call("unit", units.conversion_for, marker, cell.row["unit"], kind="difference")
-        log.count("unit", marker, conversion.source_unit, "degC_difference", conversion.description)
+        conversion = _difference_conversion(cell, marker, log)
         return float(units.convert(parsed.value, conversion)), "degC_difference", "none"
     kind = CHANGE_UNITS.get(str(cell.row["unit"]).strip().lower())
     if kind is None:
@@ -296,6 +296,13 @@ def _change_value(cell: _Cell, marker: str, log: _Log) -> tuple[float, str, str]
         )
     log.count("unit", marker, cell.row["unit"], "log_ratio", "log(1 + %/100)" if kind == "percent" else "log(fold)")
     return math.log(ratio), "log_ratio", "none"
+
+
+def _difference_conversion(cell: _Cell, marker: str, log: _Log) -> units.Conversion:
+    """How a printed temperature change (°C, °F, K) becomes a difference in °C, logged."""
+    conversion = cell.call("unit", units.conversion_for, marker, cell.row["unit"], kind="difference")
+    log.count("unit", marker, conversion.source_unit, "degC_difference", conversion.description)
+    return conversion
 
 
 def _co_interventions(cell: _Cell) -> str:
@@ -400,7 +407,8 @@ def _summary_statistic(cell: _Cell, study: Study, marker: str, log: _Log) -> dic
     return {
         "value": value, "unit": unit, "spread_type": spread_type, "spread": spread,
         "spread_low": low, "spread_high": high, "effect_type": "", "estimate": math.nan,
-        "ci_low": math.nan, "ci_high": math.nan, "se": math.nan, "source_effect_type": "",
+        "ci_low": math.nan, "ci_high": math.nan, "se": math.nan, "source_estimate": "",
+        "source_ci_low": "", "source_ci_high": "", "source_effect_type": "",
     }
 
 
@@ -421,7 +429,8 @@ def _check_spread(cell: _Cell, spread_type: str, spread: float, low: float, high
 
 
 def _reported_effect(cell: _Cell, marker: str, log: _Log) -> dict[str, Any]:
-    """A directly reported change (log ratio, % change or °C difference) on the model's scale."""
+    """A directly reported change (log ratio, % change or temperature difference) on the model's
+    scale, with the estimate, interval and unit as printed kept beside it."""
     row = cell.row
     effect_type = str(row["effect_type"]).strip().lower()
     if effect_type not in EFFECT_TYPES:
@@ -434,27 +443,42 @@ def _reported_effect(cell: _Cell, marker: str, log: _Log) -> dict[str, Any]:
         raise cell.error(
             "effect_type", f"effect type '{effect_type}' does not fit marker '{marker}'", " or ".join(allowed)
         )
-    estimate, ci_low, ci_high, se = (_optional_float(cell, name) for name in ("estimate", "ci_low", "ci_high", "se"))
-    if math.isnan(estimate):
+    if math.isnan(_optional_float(cell, "estimate")):
         raise cell.error("estimate", "a reported effect needs its estimate", "a number in 'estimate'")
     if effect_type == "percent_change":
-        estimate, ci_low, ci_high = (_percent_to_log_ratio(cell, x) for x in (estimate, ci_low, ci_high))
-        if not math.isnan(se):
-            raise cell.error("se", "an SE of a percent change cannot be put on the log scale exactly", "a 95% CI instead")
-        log.count("unit", marker, "percent_change", "log_ratio", "log(1 + %/100)")
+        estimate, ci_low, ci_high, se = _percent_change_as_log_ratio(cell, marker, log)
+    elif effect_type == "difference":
+        conversion = _difference_conversion(cell, marker, log)
+        estimate, ci_low, ci_high, se = (_converted_optional(cell, name, conversion) for name in EFFECT_NUMBERS)
+    else:
+        estimate, ci_low, ci_high, se = (_optional_float(cell, name) for name in EFFECT_NUMBERS)
     return {
         "value": math.nan, "unit": "degC_difference" if target == "difference" else "log_ratio",
         "spread_type": "none", "spread": math.nan, "spread_low": math.nan, "spread_high": math.nan,
         "effect_type": target, "estimate": estimate, "ci_low": ci_low, "ci_high": ci_high, "se": se,
+        "source_estimate": row["estimate"], "source_ci_low": row["ci_low"], "source_ci_high": row["ci_high"],
         "source_effect_type": effect_type,
     }
 
 
-def _percent_to_log_ratio(cell: _Cell, percent: float) -> float:
+def _percent_change_as_log_ratio(cell: _Cell, marker: str, log: _Log) -> tuple[float, float, float, float]:
+    """A printed % change and its CI as log(1 + %/100); its unit, if written, must be %."""
+    unit = str(cell.row["unit"]).strip()
+    if unit and CHANGE_UNITS.get(unit.lower()) != "percent":
+        raise cell.error("unit", f"unit '{unit}' does not fit a percent change", "'%' or an empty cell")
+    if not math.isnan(_optional_float(cell, "se")):
+        raise cell.error("se", "an SE of a percent change cannot be put on the log scale exactly", "a 95% CI instead")
+    log.count("unit", marker, "percent_change", "log_ratio", "log(1 + %/100)")
+    estimate, ci_low, ci_high = (_percent_to_log_ratio(cell, name) for name in ("estimate", "ci_low", "ci_high"))
+    return estimate, ci_low, ci_high, math.nan
+
+
+def _percent_to_log_ratio(cell: _Cell, canonical: str) -> float:
+    percent = _optional_float(cell, canonical)
     if math.isnan(percent):
         return percent
     if percent <= -100:
-        raise cell.error("estimate", f"a change of {percent}% implies a non-positive ratio", "a percent change above -100")
+        raise cell.error(canonical, f"a change of {percent}% implies a non-positive ratio", "a percent change above -100")
     return math.log1p(percent / 100)
 
 
