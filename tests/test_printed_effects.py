@@ -1,6 +1,6 @@
 """Reported effects keep the numbers as printed: a "83% reduction", a log ratio with its CI or a
 temperature difference in °F stays beside its harmonised value, through the harmonised summaries
-table (issue 11, point 7)."""
+table into the report's provenance (issue 11, point 7)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from crsmeta.changes import CHANGE_COLUMNS
 from crsmeta.errors import InputError
 from crsmeta.extract import extract_cases, extract_summaries
 from crsmeta.harmonise import (
+    HARMONISED_CASE_COLUMNS,
     HARMONISED_SUMMARY_COLUMNS,
     HarmonisedStudy,
     combine,
     harmonise_study,
 )
 from crsmeta.io import read_tsv, write_tsv
+from crsmeta.report import tables
 from crsmeta.studies import load_study
 
 HEADER = "arm,intervention,marker,timepoint,hours,n,statistic,value,unit,effect_type,estimate,ci_low,ci_high,se,locator,quote"
@@ -128,3 +131,15 @@ def test_a_reported_effect_that_cannot_be_read_names_its_cell(tmp_path: Path, ro
     for part in ("doe2024.yaml", "resources/doe2024/summaries.csv", "row 2", f"column '{column}'", problem):
         assert part in message, f"{part!r} not in {message!r}"
 
+
+def test_the_report_provenance_shows_the_printed_effect_beside_the_harmonised_one(tmp_path: Path) -> None:
+    write_tsv(harmonised(tmp_path, PERCENT).summaries, tmp_path / "summaries.tsv")
+    summaries = read_tsv(tmp_path / "summaries.tsv")
+    effects = pd.DataFrame({"intervention": ["hemoadsorption"], "marker": ["IL-6"],
+                            "populations": ["viral_cytokine_storm"]})
+    no_changes, no_cases = pd.DataFrame(columns=CHANGE_COLUMNS), pd.DataFrame(columns=HARMONISED_CASE_COLUMNS)
+    [block] = tables.provenance(effects, no_changes, no_cases, summaries)
+    [row] = block["rows"].to_dict("records")
+    assert row["printed"] == "-83 % (CI -95 to -40; percent change)"
+    assert row["harmonised"] == "-1.772 log ratio (CI -2.996 to -0.511; i.e. -83%)"
+    assert "83%" in row["quote"]

@@ -15,6 +15,7 @@ from bs4 import BeautifulSoup
 
 from crsmeta.report import ReportInputs, render_report
 from crsmeta.report.render import report_html
+from crsmeta.report.tables import anchor_id
 from fixtures.report.build import STUDIES, write_fixture_project
 
 # ArviZ 0.23 passes matplotlib 3.11 a deprecated alias mapping on every plot; not ours to fix.
@@ -143,3 +144,11 @@ def test_no_failed_analysis_alert_when_every_analysis_passed(synthetic_report):
     _, soup, _ = synthetic_report
     assert soup.find(id="failed-analyses") is None and soup.find(id="failed-sensitivity") is None
     assert "passed" in soup.find(id="diagnostics").text
+
+
+def test_provenance_shows_a_reported_effect_as_printed(synthetic_report):
+    _, soup, _ = synthetic_report
+    block = soup.find(id=anchor_id("hemoadsorption", "IL-6"))
+    cells = [(row.select_one("td.printed").text, row.select_one("td.harmonised").text)
+             for row in block.select("tbody tr") if "Abstract" in row.text]
+    assert cells == [("-60 % (CI -80 to -20; percent change)", "-0.916 log ratio (CI -1.609 to -0.223; i.e. -60%)")]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -558,8 +558,8 @@ def frequentist_comparison(effects: pd.DataFrame, frequentist: pd.DataFrame) -> 
 # --------------------------------------------------------------------------- provenance
 
 
-PROVENANCE_COLUMNS = ["study_id", "kind", "who", "timepoint", "locator", "quote", "source_value",
-                      "source_unit", "value", "unit", "censoring", "flags"]
+EFFECT_NUMBERS = ["estimate", "ci_low", "ci_high", "se"]
+PROVENANCE_COLUMNS = ["study_id", "kind", "who", "timepoint", "locator", "quote", "printed", "harmonised", "flags"]
 
 
 def provenance(
@@ -568,7 +568,9 @@ def provenance(
     """For each pooled estimate, the source numbers behind it, from the quotes to the harmonised values.
 
     Case values are those of the patients whose changes entered the estimate; summary values are the
-    summary rows of the same intervention, marker and populations.
+    summary rows of the same intervention, marker and populations. ``printed`` is the number as the
+    publication printed it (a reported effect with its interval and unit), ``harmonised`` the value
+    the model reads.
     """
     blocks = []
     for row in effects.sort_values(["marker", "intervention"]).to_dict("records"):
@@ -591,24 +593,76 @@ def _case_sources(row: Mapping[str, Any], changes: pd.DataFrame, cases: pd.DataF
     if populations:
         used = used[used["population"].isin(populations)]
     values = cases.merge(used[keys].drop_duplicates(), on=keys)
-    return values.assign(kind="case", who="patient " + values["patient_id"].astype(str)).sort_values(
-        ["study_id", "patient_id", "timepoint"]
-    )
+    return _with_texts(values, _value_texts).assign(
+        kind="case", who="patient " + values["patient_id"].astype(str)
+    ).sort_values(["study_id", "patient_id", "timepoint"])
 
 
 def _summary_sources(row: Mapping[str, Any], summaries: pd.DataFrame, populations: set[str]) -> pd.DataFrame:
     values = summaries[(summaries["intervention"] == row["intervention"]) & (summaries["marker"] == row["marker"])]
     if populations:
         values = values[values["population"].isin(populations)]
-    reported = values["estimate"] != ""
-    values = values.assign(
+    numbers = floats(values, EFFECT_NUMBERS, source="results/harmonised/summaries.tsv")
+    return _with_texts(numbers, _summary_texts).assign(
         kind="summary",
-        who=values["arm"].astype(str) + " (" + values["statistic"].astype(str) + ", n=" + values["n"].astype(str) + ")",
-        value=values["value"].where(~reported, values["estimate"]),
-        unit=values["unit"].where(~reported, values["effect_type"]),
-        censoring="",
+        who=numbers["arm"].astype(str) + " (" + numbers["statistic"].astype(str) + ", n=" + numbers["n"].astype(str) + ")",
+    ).sort_values(["study_id", "arm", "timepoint"])
+
+
+def _with_texts(values: pd.DataFrame, texts: Callable[[Mapping[str, Any]], tuple[str, str]]) -> pd.DataFrame:
+    """``values`` with the ``printed`` and ``harmonised`` text of each row, from ``texts(row)``."""
+    pairs = [texts(record) for record in values.to_dict("records")]
+    return values.assign(printed=[p for p, _ in pairs], harmonised=[h for _, h in pairs])
+
+
+def _summary_texts(row: Mapping[str, Any]) -> tuple[str, str]:
+    return _effect_texts(row) if np.isfinite(row["estimate"]) else _value_texts(row)
+
+
+def _value_texts(row: Mapping[str, Any]) -> tuple[str, str]:
+    """A measured value: the cell as printed, and the value in the canonical unit (censoring noted)."""
+    harmonised = _joined(row["value"], row["unit"])
+    censoring = str(row.get("censoring", "")).strip()
+    if censoring not in ("", "none"):
+        harmonised += f" ({censoring}-censored)"
+    return _joined(row["source_value"], row["source_unit"]), harmonised
+
+
+def _effect_texts(row: Mapping[str, Any]) -> tuple[str, str]:
+    """A reported effect: estimate, interval and unit as printed, and on the model's scale
+    (``row`` has the harmonised numbers as floats)."""
+    kind = str(row["source_effect_type"]).replace("_", " ")
+    printed = _joined(row["source_estimate"], row["source_unit"])
+    printed += _details(_interval_text(row["source_ci_low"], row["source_ci_high"]), kind)
+    scale = str(row["effect_type"])
+    harmonised = f"{_number(row['estimate'])} {scale.replace('_', ' ')}"
+    harmonised += _details(
+        _interval_text(_number(row["ci_low"]), _number(row["ci_high"])),
+        f"SE {_number(row['se'])}" if np.isfinite(row["se"]) else "",
+        f"i.e. {format_change(percent(row['estimate']), scale)}" if scale == "log_ratio" else "",
     )
-    return values.sort_values(["study_id", "arm", "timepoint"])
+    return printed, harmonised
+
+
+def _details(*parts: str) -> str:
+    """`` (a; b)`` of the parts that are not empty, or nothing."""
+    given = [part for part in parts if part]
+    return f" ({'; '.join(given)})" if given else ""
+
+
+def _joined(number: Any, unit: Any) -> str:
+    return " ".join(str(part).strip() for part in (number, unit) if str(part).strip())
+
+
+def _interval_text(low: Any, high: Any) -> str:
+    """``CI low to high`` (a bound not given shown as –), or nothing when neither is given."""
+    low, high = str(low).strip(), str(high).strip()
+    return f"CI {low or '–'} to {high or '–'}" if low or high else ""
+
+
+def _number(value: float) -> str:
+    """A harmonised number at the precision a reader compares with the printed one."""
+    return f"{value:.3f}" if np.isfinite(value) else ""
 
 
 def synthetic_flags(frames: Iterable[pd.DataFrame], studies: Iterable[Mapping[str, Any]], attrs: Mapping[str, str]) -> bool:
