@@ -13,9 +13,8 @@ import numpy as np
 import pytest
 from bs4 import BeautifulSoup
 
-from crsmeta.report import ReportInputs, render_report
+from crsmeta.report import ReportInputs, render_report, tables
 from crsmeta.report.render import report_html
-from crsmeta.report.tables import anchor_id
 from fixtures.report.build import STUDIES, write_fixture_project
 
 # ArviZ 0.23 passes matplotlib 3.11 a deprecated alias mapping on every plot; not ours to fix.
@@ -148,7 +147,23 @@ def test_no_failed_analysis_alert_when_every_analysis_passed(synthetic_report):
 
 def test_provenance_shows_a_reported_effect_as_printed(synthetic_report):
     _, soup, _ = synthetic_report
-    block = soup.find(id=anchor_id("hemoadsorption", "IL-6"))
+    block = soup.find(id=tables.anchor_id("hemoadsorption", "IL-6"))
     cells = [(row.select_one("td.printed").text, row.select_one("td.harmonised").text)
              for row in block.select("tbody tr") if "Abstract" in row.text]
     assert cells == [("-60 % (CI -80 to -20; percent change)", "-0.916 log ratio (CI -1.609 to -0.223; i.e. -60%)")]
+
+
+def test_study_links_use_the_identifiers_as_normalised(synthetic_report, tmp_path):
+    inputs, _, _ = synthetic_report
+    written = tmp_path / "doe2024.yaml"
+    written.write_text(
+        'id: doe2024\ncitation: "SYNTHETIC Doe J. A made-up case report. J Example. 2024."\n'
+        "doi: https://doi.org/10.9999/synthetic.doe\npmcid: PMC1234567\npopulation: car_t_crs\n"
+        "design: case_report\ngrading_scale: ASTCT2019\nsynthetic: true\n",
+        encoding="utf-8",
+    )
+    studies = [*inputs.studies, *tables.load_studies([written])]
+    soup = BeautifulSoup(report_html(dataclasses.replace(inputs, studies=studies)), "html.parser")
+    hrefs = [a["href"] for a in soup.select("#study-doe2024 a[href]")]
+    assert hrefs == ["https://doi.org/10.9999/synthetic.doe", "https://www.ncbi.nlm.nih.gov/pmc/articles/PMC1234567/"]
+    assert not [a for a in soup.find_all("a", href=True) if a["href"].count("doi.org") > 1]

@@ -83,3 +83,47 @@ def test_synthetic_flag_from_rows_studies_or_stamp():
 def test_unreadable_number_names_the_column():
     with pytest.raises(InputError, match="theta_median"):
         tables.floats(pd.DataFrame({"theta_median": ["n.d."]}), ["theta_median"], source="effects.tsv")
+
+
+STUDY_TEXT = """\
+id: doe2024
+citation: "SYNTHETIC Doe J. Tocilizumab for CRS. J Example. 2024."
+{identifiers}
+population: car_t_crs
+design: case_report
+grading_scale: ASTCT2019
+"""
+
+
+def curator_study(tmp_path, identifiers: str):
+    """A study file with the identifier lines as the curator typed them."""
+    path = tmp_path / "doe2024.yaml"
+    path.write_text(STUDY_TEXT.format(identifiers=identifiers), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    "doi",
+    ["10.1182/blood.2022017414", "doi:10.1182/blood.2022017414", "https://doi.org/10.1182/blood.2022017414",
+     "http://dx.doi.org/10.1182%2Fblood.2022017414"],
+    ids=["bare", "doi-prefix", "resolver-url", "old-resolver-encoded"],
+)
+def test_a_doi_as_written_links_once(tmp_path, doi):
+    [study] = tables.load_studies([curator_study(tmp_path, f"doi: {doi}")])
+    assert tables.study_links(study) == [
+        {"href": "https://doi.org/10.1182/blood.2022017414", "label": "doi:10.1182/blood.2022017414"}]
+
+
+def test_a_pmcid_links_to_the_full_text_beside_the_record(tmp_path):
+    [study] = tables.load_studies([curator_study(tmp_path, "pmid: 31513353\npmcid: pmc7331860")])
+    assert tables.study_links(study) == [
+        {"href": "https://pubmed.ncbi.nlm.nih.gov/31513353/", "label": "PMID 31513353"},
+        {"href": "https://www.ncbi.nlm.nih.gov/pmc/articles/PMC7331860/", "label": "PMC7331860"},
+    ]
+
+
+def test_a_doi_with_url_characters_is_percent_encoded_in_its_link():
+    doi = "10.1002/(SICI)1097-4636(199706)35:4<503::AID-JBM11>3.0.CO;2-P"
+    [link] = tables.study_links({"doi": doi})
+    assert link["href"] == "https://doi.org/10.1002/(SICI)1097-4636(199706)35:4%3C503::AID-JBM11%3E3.0.CO;2-P"
+    assert link["label"] == f"doi:{doi}"

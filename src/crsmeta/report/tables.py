@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ from scipy import stats
 from crsmeta.errors import InputError
 from crsmeta.io import load_yaml
 from crsmeta.model.diagnostics import FAILED, FAILURE_SEPARATOR
+from crsmeta.studies import normalised_identifiers
 
 HDI_PROB = 0.95
 """The one credible-interval mass used everywhere in the report."""
@@ -34,6 +36,8 @@ POPULATION_LABELS = {
 }
 FEW_PATIENTS = 5
 TRUE_TEXT = {"true", "1", "yes"}
+DOI_SAFE = "/:;()"
+"""Characters a DOI keeps in its doi.org link; the rest (#, ?, %, <, >, ...) are percent-encoded."""
 
 
 def is_true(value: Any) -> bool:
@@ -103,25 +107,33 @@ def percent(theta: float) -> float:
 
 
 def load_studies(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
-    """Read the study files (safe YAML), each with its path kept for messages."""
+    """Read the study files (safe YAML), each with its path kept for messages.
+
+    Identifiers are normalised as the data layer stores them: a DOI written as a resolver URL or
+    with ``doi:`` is kept bare, so that its link is made once.
+    """
     studies = []
     for path in sorted(Path(p) for p in paths):
         data = load_yaml(path)
         if not isinstance(data, Mapping) or "id" not in data:
             raise InputError("not a study file", study_file=path, expected="a mapping with an 'id'")
-        studies.append({**data, "path": str(path)})
+        studies.append({**normalised_identifiers(data), "path": str(path)})
     return studies
 
 
-def study_link(study: Mapping[str, Any]) -> tuple[str, str]:
-    """(href, label) of the study's DOI, else its PubMed record, else the URL the text was seen at."""
+def study_links(study: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Links (href, label) to the study: its DOI, else its PubMed record, else the URL the text was
+    seen at; and its full text in PubMed Central when a PMCID is given."""
+    links = []
     if study.get("doi"):
-        return f"https://doi.org/{study['doi']}", f"doi:{study['doi']}"
-    if study.get("pmid"):
-        return f"https://pubmed.ncbi.nlm.nih.gov/{study['pmid']}/", f"PMID {study['pmid']}"
-    if study.get("url"):
-        return str(study["url"]), str(study["url"])
-    return "", ""
+        links.append({"href": f"https://doi.org/{quote(study['doi'], safe=DOI_SAFE)}", "label": f"doi:{study['doi']}"})
+    elif study.get("pmid"):
+        links.append({"href": f"https://pubmed.ncbi.nlm.nih.gov/{study['pmid']}/", "label": f"PMID {study['pmid']}"})
+    elif study.get("url"):
+        links.append({"href": str(study["url"]), "label": str(study["url"])})
+    if study.get("pmcid"):
+        links.append({"href": f"https://www.ncbi.nlm.nih.gov/pmc/articles/{study['pmcid']}/", "label": study["pmcid"]})
+    return links
 
 
 def study_table(
@@ -133,14 +145,12 @@ def study_table(
     included = rows[rows["status"] == "included"].groupby("study_id").size() if len(rows) else pd.Series(dtype=int)
     records = []
     for study in studies:
-        href, label = study_link(study)
         sid = study["id"]
         records.append(
             {
                 "study_id": sid,
                 "citation": study.get("citation", ""),
-                "href": href,
-                "link_label": label,
+                "links": study_links(study),
                 "design": study.get("design", ""),
                 "population": POPULATION_LABELS.get(study.get("population", ""), study.get("population", "")),
                 "grading_scale": study.get("grading_scale", ""),
