@@ -85,7 +85,7 @@ def test_definitions_not_found_are_only_the_ones_no_stored_copy_had():
 
 def test_every_entry_lists_the_cohorts_consulted():
     document = _document()
-    cohorts = {ref for ref, entry in document["references"].items() if entry["kind"] == "double_graded_cohort"}
+    cohorts = {ref for ref, entry in document["references"].items() if entry["kind"] == grading.COHORT}
     assert cohorts == {"schuster2020_juliet", "maziarz2019_ebmt_juliet", "pennisi2020"}
     for scale, grade, entry in _entries(document):
         consulted = entry["cohorts"]["consulted"]
@@ -100,7 +100,7 @@ def test_every_cohort_quotes_its_findings_with_where_they_were_read():
     for ref, entry in _document()["references"].items():
         assert entry["citation"].strip(), ref
         assert entry.get("doi") or entry.get("pmid") or entry.get("url_seen"), ref
-        if entry["kind"] == "double_graded_cohort":
+        if entry["kind"] == grading.COHORT:
             assert entry["cross_tabulation"].strip(), ref
             assert all(f["locator"].strip() and f["quote"].strip() and f["shows"].strip()
                        for f in entry["findings"]), ref
@@ -131,7 +131,7 @@ def test_aggregate_regradings_widen_nothing():
     # A cohort whose cross-tabulation was not read supplies no observed cell anywhere.
     document = _document()
     aggregate_only = {ref for ref, entry in document["references"].items()
-                      if entry["kind"] == "double_graded_cohort"}
+                      if entry["kind"] == grading.COHORT}
     for scale, grade, entry in _entries(document):
         assert not {cell["ref"] for cell in entry["cohorts"]["observed"]} & aggregate_only, (scale, grade)
 
@@ -260,9 +260,48 @@ def _write_mapping(tmp_path, mutate):
         (lambda d: d["scales"]["Lee2014"]["grades"]["3"].pop("reasoning"), "malformed"),
         (lambda d: d["scales"]["MSKCC"].pop("source"), "source"),
         (lambda d: d["scales"]["MSKCC"]["grades"].update({"x": d["scales"]["MSKCC"]["grades"]["1"]}), "malformed grade"),
+        (lambda d: d["scales"]["Penn"]["grades"]["2"].pop("definition"), "does not cite its definition"),
+        (lambda d: d["scales"]["Penn"]["grades"]["2"]["definition"][0].pop("quote"), "definition item is incomplete"),
+        (lambda d: d["scales"]["Penn"]["grades"]["2"]["definition"][0].update(not_found="no copy"),
+         "definition item is incomplete"),
+        (lambda d: d["scales"]["Penn"]["grades"]["2"]["definition"][0].update(ref="nowhere"),
+         "definition item is incomplete"),
+        (lambda d: d["scales"]["Lee2014"]["grades"]["3"].pop("cohorts"), "does not list the cohorts consulted"),
+        (lambda d: d["scales"]["Lee2014"]["grades"]["3"]["cohorts"]["consulted"].append("liu_zhao_2018_table1"),
+         "not a double-graded cohort"),
+        (lambda d: d["references"]["pennisi2020"].pop("citation"), "reference 'pennisi2020' is incomplete"),
+        (lambda d: d["references"]["pennisi2020"].update(findings=[]), "quotes no findings"),
+        (lambda d: d.pop("references"), "no references"),
+        (lambda d: d["scales"]["Penn"]["grades"]["2"]["cohorts"]["observed"].append(dict(_CELL)),
+         r"observed ASTCT \[3\] outside the set \[1, 2\]"),
+        (lambda d: d["scales"]["Penn"]["grades"]["2"]["cohorts"]["observed"].append(dict(_CELL, ref="pennisi2020x")),
+         "observed cross-tabulation cell is incomplete"),
     ],
 )
 def test_malformed_mapping_files_are_refused(tmp_path, mutate, message):
     with pytest.raises(InputError, match=message):
         grading.load_mapping(_write_mapping(tmp_path, mutate))
 
+
+def test_errors_name_the_key_and_line(tmp_path):
+    path = _write_mapping(tmp_path, lambda d: d["scales"]["Penn"]["grades"]["2"]["definition"][0].pop("locator"))
+    with pytest.raises(InputError) as error:
+        grading.load_mapping(path)
+    assert error.value.key == "scales.Penn.grades.2.definition.0" and error.value.line
+
+
+# A cross-tabulation cell as a curator would cite it (SYNTHETIC: no such cell was read).
+_CELL = {"ref": "schuster2020_juliet", "astct": [3], "locator": "Table 2, row Penn grade 2, column ASTCT grade 3",
+         "quote": "SYNTHETIC test quote", "beyond_definitions": True}
+
+
+def test_a_widened_set_loads_only_with_its_cell(tmp_path):
+    # The mechanism a real cross-tabulation would use: the cell outside the definitions' set is
+    # refused until the set holds it; then the widened set is what astct_grades reads.
+    def widen(document):
+        entry = document["scales"]["Penn"]["grades"]["2"]
+        entry["cohorts"]["observed"].append(dict(_CELL))
+        entry["astct"] = [1, 2, 3]
+
+    mapping = grading.load_mapping(_write_mapping(tmp_path, widen))
+    assert mapping["Penn"][2] == frozenset({1, 2, 3})
