@@ -96,6 +96,7 @@ def _numba_functions(model: pm.Model) -> tuple[int, Function, Function, tuple[li
         layout += [offset, offset + size, *shapes[name]]
         free_slices.append(slice(offset, offset + size))
         offset += size
+    n_free = offset
     free_layout = pytensor.shared(np.array(layout, dtype="int64"), name="_free_layout")
     point = pt.dvector("_unconstrained_point")
     flat, replacements, position = [], {}, 0
@@ -123,8 +124,7 @@ def _numba_functions(model: pm.Model) -> tuple[int, Function, Function, tuple[li
         slices.append(slice(offset, offset + size))
         offset += size
     names = free_names + [var.name for var in remaining]
-    return sum(prod(shapes[n]) for n in free_names), logp_function, expand_function, (
-        names, slices, [shapes[n] for n in names])
+    return n_free, logp_function, expand_function, (names, slices, [shapes[n] for n in names])
 
 
 def _released_gil(function: Function, name: str) -> Callable:
