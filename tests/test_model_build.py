@@ -61,7 +61,7 @@ def test_one_censored_row_beside_exact_rows_integrates_its_study_effect_out_exac
     ], columns=CHANGE_COLUMNS)
     data = ModelData.from_tables(changes, pd.DataFrame(columns=SUMMARY_COLUMNS), SETTINGS)
     model = build_model(data, SETTINGS)
-    assert "u_z" not in model.named_vars
+    assert not model.coords["study_marker_explicit"]  # no explicit study effect
     theta, sigma, tau = -0.7, 0.6, 0.4
     point = _point(model, sigma=sigma, tau=tau)
     point["theta_grand_mean"] = np.array(theta)

@@ -95,7 +95,8 @@ def test_model_dims_and_shapes(tiny_changes, tiny_summaries):
     dims = model.named_vars_to_dims
     assert dims["theta"] == ("intervention", "marker")
     assert dims["tau"] == ("marker",) and dims["y_marginal"] == ("gaussian_marginal",)
-    assert "u" not in dims  # each study's one censored or learned row lets its u be integrated out
+    # each study's one censored or learned row lets its u be integrated out: no explicit u
+    assert dims["u"] == ("study_marker_explicit",) and not model.coords["study_marker_explicit"]
     assert {"censored_changes", "summary_learned_rows"} <= {p.name for p in model.potentials}
     point = model.initial_point()
     theta = pm.draw(model["theta"], random_seed=1)

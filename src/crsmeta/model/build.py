@@ -13,9 +13,15 @@ The model is the one docs/model.md states; the coordinates it is sampled in are 
 
 Every array taken from the data enters the graph as data (``pm.Data``), never as a constant, and
 every length as a dimension of the model: the compiled code then depends on the model's structure
-alone (which kinds of rows and parameters it has), not on the values or the number of rows, so
-leave-one-study-out, the other sensitivity analyses and a rerun after adding a study load the
-code compiled before from the cache instead of compiling for minutes.
+alone, not on the values or the number of rows, so leave-one-study-out, the other sensitivity
+analyses and a rerun after adding a study load the code compiled before from the cache instead of
+compiling for minutes (a cold compile of the bundled model takes ~3 minutes on one core). For the
+same reason every kind of row (case and summary rows; Gaussian, censored left, right and interval,
+learned-SE rows; integrated, conditioned and explicit study effects) has its term in every model,
+with no rows where the data have none, and ρ is in every model (its prior alone when no row is
+known by its SDs): leaving out the one study with a kind of row, or adding the first one, keeps
+the structure. What still changes it: the likelihood, the covariates switched on, and which
+interventions and markers (with their sum-to-zero parts) have rows.
 """
 
 from __future__ import annotations
@@ -233,23 +239,15 @@ class _Rows:
         self.group = np.concatenate([data.study_marker_index(cases), data.study_marker_index(obs)]).astype(int)
         self.case_code = cases["censoring"].map(CENSOR_CODES).to_numpy(dtype=int)
         self.case_marker = data.index(cases, "marker", "marker")
-        means, variances, kinds = [], [], []
-        if not cases.empty:
-            means.append(_linear_predictor(data, cases, theta, covariates, prefix="case"))
-            variances.append(sigma[_data("case_marker_idx", self.case_marker)] ** 2)
-            exact_kind = "gaussian" if settings.likelihood == "normal" else "student_t"
-            kinds.append(np.where(self.case_code == 0, exact_kind, "censored"))
-        self.learned_mean_variance = None
-        if not obs.empty:
-            mean, variance, learned_mean_variance, learned = _summary_moments(
-                data, settings, _linear_predictor(data, obs, theta, covariates, prefix="summary"), sigma)
-            means.append(mean)
-            variances.append(variance)
-            kinds.append(np.where(learned, "learned", "gaussian"))
-            self.learned_mean_variance = learned_mean_variance
-        self.mean = pt.concatenate(means)
-        self.variance = pt.concatenate(variances)
-        self.kind = np.concatenate(kinds)
+        case_mean = _linear_predictor(data, cases, theta, covariates, prefix="case")
+        case_variance = sigma[_data("case_marker_idx", self.case_marker)] ** 2
+        exact_kind = "gaussian" if settings.likelihood == "normal" else "student_t"
+        summary_mean, summary_variance, self.learned_mean_variance, learned = _summary_moments(
+            data, settings, _linear_predictor(data, obs, theta, covariates, prefix="summary"), sigma)
+        self.mean = pt.concatenate([case_mean, summary_mean])
+        self.variance = pt.concatenate([case_variance, summary_variance])
+        self.kind = np.concatenate([np.where(self.case_code == 0, exact_kind, "censored"),
+                                    np.where(learned, "learned", "gaussian")])
         self.sigma = sigma
 
     def select(self, name: str, positions: np.ndarray, observed: bool = True) -> _Selected:
@@ -286,15 +284,14 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
     se_known = _data("summary_se_known", np.nan_to_num(obs["se_known"].to_numpy(dtype=float)))
     variance = se_known**2 + extra
     disp_rows = np.flatnonzero(obs["se_known"].isna() & obs["disp_pre"].notna())
-    if disp_rows.size:
-        corr_prior = pm.Data("corr_prior", np.array(settings.corr_prior, dtype=float))  # as tau_prior_scale
-        distribution, parameters = correlation_prior(corr_prior)
-        rho = distribution("rho", **parameters)
-        d_pre = _data("summary_disp_pre", obs["disp_pre"].to_numpy(dtype=float)[disp_rows])
-        d_post = _data("summary_disp_post", obs["disp_post"].to_numpy(dtype=float)[disp_rows])
-        rows = _data("summary_disp_rows", disp_rows)
-        change_var = d_pre**2 + d_post**2 - 2 * rho * d_pre * d_post
-        variance = pt.set_subtensor(variance[rows], efficiency[rows] * change_var / n[rows] + extra[rows])
+    corr_prior = pm.Data("corr_prior", np.array(settings.corr_prior, dtype=float))  # as tau_prior_scale
+    distribution, parameters = correlation_prior(corr_prior)
+    rho = distribution("rho", **parameters)  # its prior alone when no row is known by its SDs
+    d_pre = _data("summary_disp_pre", obs["disp_pre"].to_numpy(dtype=float)[disp_rows])
+    d_post = _data("summary_disp_post", obs["disp_post"].to_numpy(dtype=float)[disp_rows])
+    rows = _data("summary_disp_rows", disp_rows)
+    change_var = d_pre**2 + d_post**2 - 2 * rho * d_pre * d_post
+    variance = pt.set_subtensor(variance[rows], efficiency[rows] * change_var / n[rows] + extra[rows])
     from_sigma = efficiency * sigma_row**2 / n
     se_as_prior_flag = _data("summary_se_as_prior", se_as_prior.astype(float))
     learned_mean_variance = pt.switch(pt.gt(se_as_prior_flag, 0.0), se_known**2, from_sigma) + extra
@@ -320,18 +317,14 @@ def _likelihood(data: ModelData, settings: ModelSettings, rows: _Rows, tau) -> l
     needs_u[rows.group[rows.kind == "student_t"]] = True
     explicit = needs_u[rows.group]
     marginal = rows.select("marginal", np.flatnonzero(~explicit & gaussian))
-    offset, added_variance = pt.zeros_like(rows.mean), pt.zeros_like(rows.mean)
-    if marginal.positions.size:
-        terms += _marginal_gaussian(rows, marginal, tau2)
+    terms += _marginal_gaussian(rows, marginal, tau2)
     single = np.flatnonzero(~explicit & ~gaussian)
-    if single.size:
-        u_mean, u_variance = _study_effect_given_gaussian_rows(rows, marginal, tau2)
-        single_rows, single_group = _data("single_rows", single), _data("single_group_idx", rows.group[single])
-        offset = pt.set_subtensor(offset[single_rows], u_mean[single_group])
-        added_variance = pt.set_subtensor(added_variance[single_rows], u_variance[single_group])
-    if explicit.any():
-        offset = pt.set_subtensor(offset[_data("explicit_rows", np.flatnonzero(explicit))],
-                                  _explicit_study_effects(data, rows, needs_u, tau, group_marker))
+    u_mean, u_variance = _study_effect_given_gaussian_rows(rows, marginal, tau2)
+    single_rows, single_group = _data("single_rows", single), _data("single_group_idx", rows.group[single])
+    offset = pt.set_subtensor(pt.zeros_like(rows.mean)[single_rows], u_mean[single_group])
+    added_variance = pt.set_subtensor(pt.zeros_like(rows.mean)[single_rows], u_variance[single_group])
+    offset = pt.set_subtensor(offset[_data("explicit_rows", np.flatnonzero(explicit))],
+                              _explicit_study_effects(data, rows, needs_u, tau, group_marker))
     terms += _row_likelihoods(data, settings, rows, np.flatnonzero(explicit | ~gaussian), offset, added_variance)
     return terms
 
@@ -366,34 +359,31 @@ def _row_likelihoods(data: ModelData, settings: ModelSettings, rows: _Rows, sele
     mean = rows.mean + offset
     model = pm.modelcontext(None)
     gaussian = rows.select("conditional", selected[kind == "gaussian"])
-    if gaussian.positions.size:
-        model.add_coord("gaussian_conditional", [str(i) for i in gaussian.positions])
-        conditional = pm.Normal("y_conditional", mean[gaussian.index], pt.sqrt(rows.variance[gaussian.index]),
-                                observed=gaussian.y, dims="gaussian_conditional")
-        terms.append((pm.logp(conditional, gaussian.y), gaussian.group))
+    model.add_coord("gaussian_conditional", [str(i) for i in gaussian.positions])
+    conditional = pm.Normal("y_conditional", mean[gaussian.index], pt.sqrt(rows.variance[gaussian.index]),
+                            observed=gaussian.y, dims="gaussian_conditional")
+    terms.append((pm.logp(conditional, gaussian.y), gaussian.group))
     nu = 1.0 + pm.Gamma("nu_minus_one", *settings.nu_prior) if settings.likelihood == "student_t" else None
     exact_t = rows.select("student_t", selected[kind == "student_t"])
-    if exact_t.positions.size:
+    if nu is not None:
         model.add_coord("case_exact", [str(i) for i in exact_t.positions])
         change = pm.StudentT("change", nu=nu, mu=mean[exact_t.index],
                              sigma=rows.case_sigma("student_t", exact_t.positions),
                              observed=exact_t.y, dims="case_exact")
         terms.append((pm.logp(change, exact_t.y), exact_t.group))
     censored = rows.select("censored", selected[kind == "censored"], observed=False)
-    if censored.positions.size:
-        case_index = censored.positions
-        scale = pt.sqrt(rows.case_sigma("censored", case_index) ** 2 + added_variance[censored.index])
-        dist = (pm.Normal.dist(mean[censored.index], scale) if nu is None
-                else pm.StudentT.dist(nu=nu, mu=mean[censored.index], sigma=scale))
-        values, order = _censored_terms(data.cases.iloc[case_index], rows.case_code[case_index], dist)
-        terms.append((values, rows.group[case_index[order]]))
+    case_index = censored.positions
+    scale = pt.sqrt(rows.case_sigma("censored", case_index) ** 2 + added_variance[censored.index])
+    dist = (pm.Normal.dist(mean[censored.index], scale) if nu is None
+            else pm.StudentT.dist(nu=nu, mu=mean[censored.index], sigma=scale))
+    values, order = _censored_terms(data.cases.iloc[case_index], rows.case_code[case_index], dist)
+    terms.append((values, rows.group[case_index[order]]))
     learned = rows.select("learned", selected[kind == "learned"])
-    if learned.positions.size:
-        summary_index = learned.positions - rows.n_cases
-        values = _learned_variance_rows(
-            data.observations.iloc[summary_index], learned.y, mean[learned.index], added_variance[learned.index],
-            rows.learned_mean_variance[_data("learned_summary_idx", summary_index)], settings.row_variance_shape)
-        terms.append((values, learned.group))
+    summary_index = learned.positions - rows.n_cases
+    values = _learned_variance_rows(
+        data.observations.iloc[summary_index], learned.y, mean[learned.index], added_variance[learned.index],
+        rows.learned_mean_variance[_data("learned_summary_idx", summary_index)], settings.row_variance_shape)
+    terms.append((values, learned.group))
     return terms
 
 
@@ -449,32 +439,29 @@ def _compound_symmetry_draws(mean, variance, tau2_group, group, rng=None, size=N
 
 
 def _censored_terms(cases, code: np.ndarray, dist) -> tuple[pt.TensorVariable, np.ndarray]:
-    """log P(lower < change < upper) for each censored change, by kind of bound.
+    """log P(lower < change < upper) for each censored change: log F(upper) when left-censored,
+    log(1 − F(lower)) when right-censored, log(F(upper) − F(lower)) for an interval.
 
-    Each kind is its own term so that no infinite bound ever enters a log-CDF. Returns the terms
-    and, for each, the position of its case in ``cases``.
+    The three are computed for every row and each row takes its own, so one graph serves any mix
+    of bounds. An open bound is replaced by the other bound ∓ 1: every branch stays finite, as a
+    branch a row does not take still sends its (zero-weighted) gradient through the selection,
+    and an infinite one would make it NaN. Returns the terms and the position of each term's case
+    in ``cases`` (their order).
     """
     pm.modelcontext(None).add_coord("case_censored", cases.index.astype(str))
     lower = pm.Data("change_lower", cases["change_lower"].to_numpy(), dims="case_censored")
     upper = pm.Data("change_upper", cases["change_upper"].to_numpy(), dims="case_censored")
-    upper = pt.where(pt.isinf(upper), 0.0, upper)  # open bounds are never read below
-    lower = pt.where(pt.isinf(lower), 0.0, lower)
-    terms, order = [], []
-    for bound in ("left", "right", "interval"):
-        positions = np.flatnonzero(code == CENSOR_CODES[bound])
-        if not positions.size:
-            continue
-        which = _data(f"censored_{bound}", positions)
-        if bound == "left":
-            terms.append(pm.logcdf(dist, upper)[which])
-        elif bound == "right":
-            terms.append(pm.logccdf(dist, lower)[which])
-        else:
-            terms.append(pm.math.logdiffexp(pm.logcdf(dist, upper)[which], pm.logcdf(dist, lower)[which]))
-        order.append(positions)
-    values = pt.concatenate(terms)
+    bound = _data("censored_bound", code)
+    finite_upper = pt.where(pt.isinf(upper), lower + 1.0, upper)
+    finite_lower = pt.where(pt.isinf(lower), upper - 1.0, lower)
+    below_upper = pm.logcdf(dist, finite_upper)
+    below_lower = pm.logcdf(dist, finite_lower)
+    values = pt.switch(
+        pt.eq(bound, CENSOR_CODES["left"]), below_upper,
+        pt.switch(pt.eq(bound, CENSOR_CODES["right"]), pm.logccdf(dist, finite_lower),
+                  pm.math.logdiffexp(below_upper, below_lower)))
     pm.Potential("censored_changes", pt.sum(values))
-    return values, np.concatenate(order)
+    return values, np.arange(len(cases))
 
 
 def _learned_variance_rows(obs, y, mu, added_variance, mean_variance, shape: float) -> pt.TensorVariable:

@@ -31,7 +31,7 @@ def effects_table(idata: az.InferenceData, data: ModelData) -> pd.DataFrame:
     covariate on, θ[i, m] (reference population) plus the population shift, averaged over the
     cell's populations weighted by their number of observations.
     """
-    posterior = az.extract(idata, group="posterior")
+    posterior = stacked_draws(idata.posterior)
     counts = data.counts().set_index(["intervention", "marker"])
     rng = np.random.default_rng(PREDICTION_SEED)
     rows = []
@@ -44,6 +44,16 @@ def effects_table(idata: az.InferenceData, data: ModelData) -> pd.DataFrame:
                      "pred_lo95": _q(predicted, 0.025), "pred_hi95": _q(predicted, 0.975),
                      **_contrast(posterior, data, intervention, marker)})
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def stacked_draws(posterior: xr.Dataset) -> xr.Dataset:
+    """The posterior's variables with chain and draw stacked into one ``sample`` dimension.
+
+    A variable without elements (u when no study keeps an explicit effect: every model has every
+    term, crsmeta.model.build) is left out: it has no draws, and xarray cannot stack it.
+    """
+    nonempty = [name for name, variable in posterior.data_vars.items() if variable.size]
+    return posterior[nonempty].stack(sample=("chain", "draw"))
 
 
 def _cell_draws(posterior: xr.Dataset, data: ModelData, intervention: str, marker: str) -> np.ndarray:

@@ -24,6 +24,7 @@ from crsmeta.model.analyses import PARETO_K_MAX, Reweighting
 from crsmeta.model.build import correlation_prior, study_log_likelihood, tau_prior, tau_prior_scale
 from crsmeta.model.data import ModelData
 from crsmeta.model.diagnostics import FAILED
+from crsmeta.model.effects import stacked_draws
 from crsmeta.model.settings import ModelSettings
 
 SAMPLED, REWEIGHTED = "sampled", "reweighted"
@@ -187,7 +188,7 @@ def _resampled(main: az.InferenceData, weights: np.ndarray, seed: int) -> az.Inf
     n_draws = weights.size
     positions = (np.random.default_rng(seed).random() + np.arange(n_draws)) / n_draws
     chosen = np.minimum(np.searchsorted(np.cumsum(weights), positions), n_draws - 1)
-    stacked = main.posterior.stack(sample=("chain", "draw"))
+    stacked = stacked_draws(main.posterior)
     drawn = stacked.isel(sample=chosen).drop_vars(["sample", "chain", "draw"])
     posterior = drawn.rename({"sample": "draw"}).assign_coords(draw=np.arange(n_draws)).expand_dims(chain=[0])
     posterior = posterior.transpose("chain", "draw", ...)
