@@ -4,14 +4,17 @@ Reweighted against refitted estimates on the bundled data: validation/reweightin
 
 import arviz as az
 import numpy as np
+import pandas as pd
 import pytest
+
+from conftest import SUMMARY_COLUMNS
 
 from crsmeta.io import write_netcdf
 from crsmeta.model import ModelSettings, fit_analysis
 from crsmeta.model.analyses import PARETO_K_MAX, analysis_settings, reweighting_of
 from crsmeta.model.build import build_model, study_log_likelihood
 from crsmeta.model.data import ModelData
-from crsmeta.model.reweight import REWEIGHTED, SAMPLED, MainFit, log_weights, reweight
+from crsmeta.model.reweight import REWEIGHTED, SAMPLED, MainFit, log_weights, reweight, reweight_main
 
 FAST = ModelSettings(chains=2, draws=100, tune=100, cores=2, prior_draws=50, gate=False)
 
@@ -120,3 +123,20 @@ def test_the_study_log_likelihood_is_written_with_the_main_draws(mock_sampling, 
     written = az.from_netcdf(tmp_path / "posterior.nc")
     assert list(written.log_likelihood["study"].coords["study_id"].values) == ["c1", "s1", "s2", "t1"]
     assert written.log_likelihood["study"].dims == ("chain", "draw", "study_id")
+
+
+def test_a_correlation_prior_no_row_depends_on_keeps_the_draws_and_redraws_rho(mock_sampling, tiny_changes):
+    """Without rows known by their SDs ρ is its prior alone: corr_low takes the main draws as they
+    are (constant weights) and ρ from its own prior."""
+    settings = FAST.replace(ess_min=50)  # the mocked draws' ESS
+    main = _passing_main(fit_analysis(tiny_changes, pd.DataFrame(columns=SUMMARY_COLUMNS), settings), settings)
+    assert not main.data.correlation_rows().size
+    low = settings.replace(corr_prior=(2.0, 8.0))
+    data = ModelData.from_tables(tiny_changes, pd.DataFrame(columns=SUMMARY_COLUMNS), low)
+    reweighted = reweight_main(main, data, low, reweighting_of(settings, low))
+    assert not reweighted.refit_reason and reweighted.pareto_k == float("-inf")
+    rho = reweighted.idata.posterior["rho"].to_numpy().ravel()
+    assert abs(rho.mean() - 0.2) < 0.05  # Beta(2, 8), not the main fit's Beta(5, 5)
+    theta = reweighted.idata.posterior["theta"].to_numpy().reshape(-1, *main.idata.posterior["theta"].shape[2:])
+    main_theta = main.idata.posterior["theta"].to_numpy().reshape(theta.shape)
+    assert {tuple(row.ravel()) for row in theta} <= {tuple(row.ravel()) for row in main_theta}

@@ -283,7 +283,7 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
     learned = obs["method"].isin(LEARNED_METHODS).to_numpy() | se_as_prior
     se_known = _data("summary_se_known", np.nan_to_num(obs["se_known"].to_numpy(dtype=float)))
     variance = se_known**2 + extra
-    disp_rows = np.flatnonzero(obs["se_known"].isna() & obs["disp_pre"].notna())
+    disp_rows = data.correlation_rows()
     corr_prior = pm.Data("corr_prior", np.array(settings.corr_prior, dtype=float))  # as tau_prior_scale
     distribution, parameters = correlation_prior(corr_prior)
     rho = distribution("rho", **parameters)  # its prior alone when no row is known by its SDs

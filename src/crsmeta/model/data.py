@@ -123,14 +123,11 @@ class ModelData:
     def is_synthetic(self) -> bool:
         return bool(self.cases["synthetic"].any() or self.observations["synthetic"].any())
 
-    def summary_arrays(self) -> dict[str, Any]:
-        """Arrays of the summary observations, split by how their SE is known."""
+    def correlation_rows(self) -> np.ndarray:
+        """Positions of the summary rows whose SE comes from their pre and post SDs and the
+        pre/post correlation ρ: the only rows that inform ρ."""
         obs = self.observations
-        se_known = obs["se_known"].notna().to_numpy()
-        disp_known = (obs["disp_pre"].notna() & ~obs["se_known"].notna()).to_numpy()
-        return {
-            "se_known": se_known, "disp_known": disp_known, "learned": ~(se_known | disp_known),
-        }
+        return np.flatnonzero(obs["se_known"].isna() & obs["disp_pre"].notna())
 
 
 def contributing_studies(changes: pd.DataFrame, summaries: pd.DataFrame, settings: ModelSettings) -> pd.DataFrame:

@@ -71,7 +71,11 @@ def reweight_main(main: MainFit, data: ModelData, settings: ModelSettings,
     log_weight = log_weights(main.idata, main.data, main.settings, settings, reweighting)
     parameters = main.diagnostics[main.diagnostics["kind"] == "parameter"]
     lowest_ess = float(pd.to_numeric(parameters["ess_bulk"], errors="coerce").min())
-    return reweight(main.idata, log_weight, settings, lowest_ess)
+    reweighted = reweight(main.idata, log_weight, settings, lowest_ess)
+    if (reweighted.idata is not None and "corr_prior" in reweighting.prior_fields
+            and not main.data.correlation_rows().size):
+        _rho_from_new_prior(reweighted.idata, settings)
+    return reweighted
 
 
 def _main_unusable(main: MainFit) -> str:
@@ -132,11 +136,23 @@ def log_weights(main: az.InferenceData, main_data: ModelData, main_settings: Mod
         tau = posterior["tau"].to_numpy()
         weights += _prior_log_density(*tau_prior(settings, tau_prior_scale(main_data, settings)), tau).sum(-1)
         weights -= _prior_log_density(*tau_prior(main_settings, tau_prior_scale(main_data, main_settings)), tau).sum(-1)
-    if "corr_prior" in reweighting.prior_fields and "rho" in posterior:
+    if "corr_prior" in reweighting.prior_fields and main_data.correlation_rows().size:
         rho = posterior["rho"].to_numpy()
         weights += _prior_log_density(*correlation_prior(settings.corr_prior), rho)
         weights -= _prior_log_density(*correlation_prior(main_settings.corr_prior), rho)
     return weights
+
+
+def _rho_from_new_prior(idata: az.InferenceData, settings: ModelSettings) -> None:
+    """ρ drawn afresh from ``settings``' prior, where no row informs it: ρ is then independent of
+    every other parameter a posteriori, so this is exact, and the draws of everything else (and
+    the weights, constant in ρ) stay the main fit's."""
+    rng = np.random.default_rng(settings.seed)
+    distribution, parameters = correlation_prior(settings.corr_prior)
+    rho = pm.draw(distribution.dist(**parameters, size=idata.posterior["rho"].shape), random_seed=rng)
+    idata.posterior["rho"].values = rho
+    if "rho_logodds__" in idata.posterior:  # the sampler's copy in its own coordinates
+        idata.posterior["rho_logodds__"].values = np.log(rho) - np.log1p(-rho)
 
 
 def reweight(main: az.InferenceData, log_weight: np.ndarray, settings: ModelSettings,
