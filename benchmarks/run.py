@@ -495,23 +495,25 @@ WHY_MISSED = [
     "",
     "- Every analysis is a `fit_model` job of its own (16 on the bundled data, 17 with doe2024), and on 2 "
     "cores they run one after another.",
-    "- The compiled log density depends on the model's structure only (docs/model.md): the first fit of "
-    "each structure compiles it, and every other fit, in any job or rerun, loads it. On the bundled data "
-    "the first fits of the main structure and of the Student-t one took 200–345 s (numba compile, and "
-    "PyTensor's C compile of the predictive functions into an empty cache); the other refits 63–106 s, the two reweighted fits 15–16 s.",
+    "- The compiled log density depends on the model's structure only, and every model has a term for "
+    "every kind of row (docs/model.md): on the bundled data 14 of the 16 analyses share the main "
+    "analysis' compiled code, and the first fit of each of the three structures (main, case_only, "
+    "Student-t) compiles it (numba, and PyTensor's C compile of the predictive functions into an empty "
+    "cache: the main fit job's cold figure above); every other fit, in any job or rerun, loads it.",
     "- What a fit with its code in the cache still spends (the split above and the jobs' logs): ~6 s "
     "importing, ~25 s of PyTensor graph rewrites spread over five functions compiled in each process "
     "(prior predictive, log density and gradient, trace expansion, posterior predictive, per-study "
     "log-likelihood), and ~30 s sampling 4 × 2000 steps; a fit short of ESS samples again with twice the "
-    "draws (loo_Supady2021_CYCOV: three times, 265 s). Running the analyses of one structure in one "
+    "draws, from the start (loo_Supady2021_CYCOV: 1000 → 2000 → 4000 draws). Running the analyses of one structure in one "
     "process on one compiled model (nutpie's data swap) would remove the first two; it is not built.",
     "- Reweighting the main draws (docs/model.md, \"Reweighted instead of refitted\") replaces a refit only "
     "where the weights hold (2 of the 11 candidates in this run; docs/validation.md §6): the bundled "
     "studies each inform some cell almost alone and τ and ρ are prior-driven (Pareto k̂ > 0.7 or too few "
     "effective draws).",
-    "- Adding a study changes the data of every analysis, so every fit reruns (the job list above); only "
-    "a study that changes a model's structure compiles again (doe2024's rows did so for the main and the "
-    "Student-t structure: those two fits took 170–205 s, the other 15 fits 60–90 s each).",
+    "- Adding a study changes the data of every analysis, so every fit reruns (the job list above). It "
+    "compiles again only when it changes a model's structure: a new intervention or marker, or a "
+    "covariate switched on; a new kind of row (a first censored change, a first row known by its SDs) "
+    "no longer does.",
     "- A no-op or dry run is Snakemake's own start-up and DAG (~3 s here) plus parsing the workflow.",
 ]
 
