@@ -60,7 +60,7 @@ class ModelSettings:
     backend: str = "nutpie"  # "nutpie" | "pymc"
     chains: int = 4
     draws: int = 1000
-    tune: int = 1000
+    tune: int = 500  # docs/model.md: 500 vs 1000 tuning steps on every bundled analysis
     target_accept: float = 0.9
     seed: int = 20240917
     cores: int = 4
