@@ -376,8 +376,8 @@ def _row_likelihoods(data: ModelData, settings: ModelSettings, rows: _Rows, sele
     scale = pt.sqrt(rows.case_sigma("censored", case_index) ** 2 + added_variance[censored.index])
     dist = (pm.Normal.dist(mean[censored.index], scale) if nu is None
             else pm.StudentT.dist(nu=nu, mu=mean[censored.index], sigma=scale))
-    values, order = _censored_terms(data.cases.iloc[case_index], rows.case_code[case_index], dist)
-    terms.append((values, rows.group[case_index[order]]))
+    values = _censored_terms(data.cases.iloc[case_index], rows.case_code[case_index], dist)
+    terms.append((values, censored.group))
     learned = rows.select("learned", selected[kind == "learned"])
     summary_index = learned.positions - rows.n_cases
     values = _learned_variance_rows(
@@ -438,15 +438,14 @@ def _compound_symmetry_draws(mean, variance, tau2_group, group, rng=None, size=N
     return mean + u[group] + np.sqrt(variance) * rng.standard_normal(mean.shape)
 
 
-def _censored_terms(cases, code: np.ndarray, dist) -> tuple[pt.TensorVariable, np.ndarray]:
+def _censored_terms(cases, code: np.ndarray, dist) -> pt.TensorVariable:
     """log P(lower < change < upper) for each censored change: log F(upper) when left-censored,
     log(1 − F(lower)) when right-censored, log(F(upper) − F(lower)) for an interval.
 
     The three are computed for every row and each row takes its own, so one graph serves any mix
     of bounds. An open bound is replaced by the other bound ∓ 1: every branch stays finite, as a
     branch a row does not take still sends its (zero-weighted) gradient through the selection,
-    and an infinite one would make it NaN. Returns the terms and the position of each term's case
-    in ``cases`` (their order).
+    and an infinite one would make it NaN. Returns the term of each row of ``cases``.
     """
     pm.modelcontext(None).add_coord("case_censored", cases.index.astype(str))
     lower = pm.Data("change_lower", cases["change_lower"].to_numpy(), dims="case_censored")
@@ -461,7 +460,7 @@ def _censored_terms(cases, code: np.ndarray, dist) -> tuple[pt.TensorVariable, n
         pt.switch(pt.eq(bound, CENSOR_CODES["right"]), pm.logccdf(dist, finite_lower),
                   pm.math.logdiffexp(below_upper, below_lower)))
     pm.Potential("censored_changes", pt.sum(values))
-    return values, np.arange(len(cases))
+    return values
 
 
 def _learned_variance_rows(obs, y, mu, added_variance, mean_variance, shape: float) -> pt.TensorVariable:
