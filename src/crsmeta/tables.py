@@ -1,0 +1,282 @@
+"""One contract per data-layer stage table: its columns and their types, declared here only.
+
+A table is built with :func:`frame`, written with :func:`write` and read with :func:`read`; each
+checks the contract and raises :class:`InputError` naming the file, the row (header = row 1) and
+the column, and what was expected. Nothing is coerced: a number column holds numbers (an empty
+cell only where the column allows it), a flag column ``True`` or ``False``, a count column whole
+numbers, a text column text.
+
+pandera validates the typed frames (types, empty cells, allowed values). Its own coercion is not
+used to read a TSV: it reads any text as the flag ``True`` and refuses an empty cell as a missing
+number, so cells are parsed here, strictly. pandera is imported on first validation only: the
+Snakefile imports the simulator, which imports this module, and every parse would pay for it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from crsmeta.errors import InputError
+from crsmeta.io import read_tsv, write_tsv
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
+
+HEADER_ROW = 1
+FIRST_DATA_ROW = 2
+
+
+@dataclass(frozen=True)
+class Cell:
+    """The type of a column's cells."""
+
+    dtype: str
+    expected: str
+    nullable: bool = False
+    allowed: tuple[str, ...] = ()
+
+
+TEXT = Cell("str", "text")
+NUMBER = Cell("float64", "a number")
+OPTIONAL_NUMBER = Cell("float64", "a number or an empty cell", nullable=True)
+COUNT = Cell("int64", "a whole number")
+FLAG = Cell("bool", "True or False")
+
+
+def one_of(*values: str) -> Cell:
+    """A text column whose cells are one of ``values``."""
+    shown = ", ".join(repr(value) for value in values)
+    return Cell("str", f"one of {shown}", allowed=values)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A stage table's contract: its name (for messages) and its columns in order, with types."""
+
+    name: str
+    cells: Mapping[str, Cell]
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.cells)
+
+    @cached_property
+    def schema(self) -> pa.DataFrameSchema:
+        import pandera.pandas as pa
+
+        return pa.DataFrameSchema(
+            {name: _pandera_column(pa, cell) for name, cell in self.cells.items()}, name=self.name
+        )
+
+
+def _pandera_column(pa: Any, cell: Cell) -> pa.Column:
+    checks = [pa.Check.isin(list(cell.allowed))] if cell.allowed else []
+    return pa.Column(cell.dtype, checks=checks, nullable=cell.nullable)
+
+
+def _text(*names: str) -> dict[str, Cell]:
+    return dict.fromkeys(names, TEXT)
+
+
+# --- the contracts ---------------------------------------------------------------------------
+
+PROVENANCE = {**_text("study_id", "table", "source_file"), "source_row": COUNT, "source_column": TEXT}
+"""Where an extracted row came from: the study, the source table and its cell."""
+
+EXTRACTED_CASES = Table("extracted cases", {**PROVENANCE, **_text(
+    "patient_id", "intervention", "co_interventions", "marker", "timepoint", "hours", "value",
+    "unit", "crs_grade", "fever", "hypotension", "oxygen", "locator", "quote", "digitised",
+    "flags", "exclude",
+)})
+"""Every cell as printed in the source (nothing is converted before harmonisation)."""
+
+EXTRACTED_SUMMARIES = Table("extracted summaries", {**PROVENANCE, **_text(
+    "arm", "intervention", "co_interventions", "marker", "timepoint", "hours", "n", "statistic",
+    "value", "unit", "spread_type", "spread", "spread_low", "spread_high", "p_value",
+    "effect_type", "estimate", "ci_low", "ci_high", "se", "locator", "quote", "digitised",
+    "flags", "exclude",
+)})
+
+HARMONISED_CASES = Table("harmonised cases", {
+    **_text("study_id", "patient_id", "population", "design", "intervention", "source_intervention",
+            "co_interventions", "marker", "source_marker", "timepoint"),
+    "hours": OPTIONAL_NUMBER, "value": NUMBER, "unit": TEXT, "censoring": one_of("none", "left", "right"),
+    **_text("source_value", "source_unit", "grading_scale", "source_grade", "astct_grades"),
+    "digitised": FLAG,
+    **_text("flags", "locator", "quote", "source_file"),
+    "source_row": COUNT, "source_column": TEXT, "synthetic": FLAG,
+})
+
+HARMONISED_SUMMARIES = Table("harmonised summaries", {
+    **_text("study_id", "population", "design", "arm", "intervention", "source_intervention",
+            "co_interventions", "marker", "source_marker", "timepoint"),
+    "hours": OPTIONAL_NUMBER, "n": OPTIONAL_NUMBER, "statistic": TEXT, "value": OPTIONAL_NUMBER, "unit": TEXT,
+    "spread_type": TEXT, "spread": OPTIONAL_NUMBER, "spread_low": OPTIONAL_NUMBER, "spread_high": OPTIONAL_NUMBER,
+    "p_value": OPTIONAL_NUMBER, "p_relation": TEXT, "effect_type": TEXT,
+    "estimate": OPTIONAL_NUMBER, "ci_low": OPTIONAL_NUMBER, "ci_high": OPTIONAL_NUMBER, "se": OPTIONAL_NUMBER,
+    **_text("source_value", "source_estimate", "source_ci_low", "source_ci_high", "source_unit",
+            "source_effect_type"),
+    "digitised": FLAG,
+    **_text("flags", "locator", "quote", "source_file"),
+    "source_row": COUNT, "synthetic": FLAG,
+})
+"""A summary statistic (value, spread) or a reported effect (estimate, CI, SE); the printed
+cells are kept in the ``source_*`` columns."""
+
+AUDIT_ROWS = Table("row audit", {
+    **PROVENANCE, **_text("marker", "intervention", "timepoint"),
+    "status": one_of("included", "excluded"), "reason": TEXT,
+})
+"""Every extracted row, included or excluded with its reason."""
+
+CONVERSIONS = Table("conversion log", {**_text("kind", "subject", "source", "target", "factor"), "count": COUNT})
+
+CHANGES = Table("per-patient changes", {
+    **_text("study_id", "patient_id", "population", "intervention", "co_interventions", "marker", "astct_grades"),
+    "pre_value": OPTIONAL_NUMBER, "post_value": OPTIONAL_NUMBER,
+    "pre_censoring": one_of("", "none", "left", "right"), "post_censoring": one_of("", "none", "left", "right"),
+    "hours": OPTIONAL_NUMBER, "change": OPTIONAL_NUMBER, "change_lower": NUMBER, "change_upper": NUMBER,
+    "censoring": one_of("none", "left", "right", "interval"), "digitised": FLAG, "flags": TEXT,
+    "source_rows": TEXT, "synthetic": FLAG, "selection": TEXT, "unit": TEXT,
+})
+"""One change per patient, intervention and marker; open bounds are ±inf, ``change`` is empty
+unless the change is exact; the pre/post columns are empty for a change the source printed."""
+
+PAIRING = Table("pairing audit", {
+    **_text("study_id", "patient_id", "intervention", "marker", "timepoint"),
+    "hours": OPTIONAL_NUMBER, "source_file": TEXT, "source_row": COUNT, "source_column": TEXT, "reason": TEXT,
+})
+"""Every harmonised case row that entered no change, with the reason."""
+
+
+# --- building, reading, writing --------------------------------------------------------------
+
+
+def frame(table: Table, records: Iterable[Mapping[str, Any]] | Iterable[Iterable[Any]] = ()) -> pd.DataFrame:
+    """The table from records (dicts or tuples in column order), checked against the contract.
+
+    Whole numbers in a number column become floats (lossless); nothing else is converted.
+    """
+    built = pd.DataFrame(list(records), columns=table.columns)
+    if built.empty:
+        return built.astype({name: cell.dtype for name, cell in table.cells.items()})
+    whole = [name for name, cell in table.cells.items() if cell.dtype == "float64" and pd.api.types.is_integer_dtype(built[name])]
+    built = built.astype(dict.fromkeys(whole, "float64"))
+    check(table, built)
+    return built
+
+
+def check(table: Table, data: pd.DataFrame, path: str | Path | None = None) -> None:
+    """Raise InputError at the first column or cell that breaks the contract."""
+    _check_header(table, list(data.columns), path)
+    import pandera.pandas as pa
+
+    try:
+        table.schema.validate(data, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        raise _failure(table, data, errors.failure_cases, path) from None
+
+
+def write(table: Table, data: pd.DataFrame, path: str | Path) -> None:
+    """Check the table against its contract, then write it as TSV atomically."""
+    check(table, data, path)
+    write_tsv(data, path)
+
+
+def read(table: Table, path: str | Path) -> pd.DataFrame:
+    """Read a TSV written by :func:`write`, every cell parsed strictly to its column's type."""
+    return parse(table, read_tsv(path), path)
+
+
+def parse(table: Table, text: pd.DataFrame, path: str | Path | None = None) -> pd.DataFrame:
+    """The typed table from a frame of cell texts (as :func:`crsmeta.io.read_tsv` gives)."""
+    _check_header(table, list(text.columns), path)
+    typed = pd.DataFrame(
+        {name: _parsed_column(table, text, name, path) for name in table.columns}
+    ).reset_index(drop=True)
+    check(table, typed, path)
+    return typed
+
+
+def _check_header(table: Table, columns: list[str], path: str | Path | None) -> None:
+    """The same columns as the contract, in its order; otherwise name the first difference."""
+    if columns == table.columns:
+        return
+    expected = f"the {table.name} columns {', '.join(table.columns)}"
+    missing = [name for name in table.columns if name not in columns]
+    unexpected = [name for name in columns if name not in table.columns]
+    if missing:
+        problem, column = f"{table.name}: column '{missing[0]}' is missing", missing[0]
+    elif unexpected:
+        problem, column = f"{table.name}: unexpected column '{unexpected[0]}'", unexpected[0]
+    else:
+        column = next(name for name, want in zip(columns, table.columns) if name != want)
+        problem = f"{table.name}: column '{column}' is out of order"
+    raise InputError(problem, data_file=path, row=HEADER_ROW, column=column, expected=expected)
+
+
+def _parsed_column(table: Table, text: pd.DataFrame, name: str, path: str | Path | None) -> pd.Series:
+    cell = table.cells[name]
+    if cell.dtype == "str":
+        return text[name]
+    parse_cell = PARSERS[cell.dtype]
+    values = []
+    for position, content in enumerate(text[name]):
+        try:
+            values.append(parse_cell(content, cell.nullable))
+        except (ValueError, TypeError):
+            raise InputError(
+                f"{table.name}: cannot read {content!r} as {cell.expected}",
+                data_file=path, row=position + FIRST_DATA_ROW, column=name, expected=cell.expected,
+            ) from None
+    return pd.Series(values, index=text.index, dtype=cell.dtype)
+
+
+def _number(content: str, nullable: bool) -> float:
+    if content == "" and nullable:
+        return math.nan
+    return float(content)
+
+
+def _count(content: str, nullable: bool) -> int:
+    return int(content)
+
+
+def _flag(content: str, nullable: bool) -> bool:
+    flags = {"True": True, "False": False}
+    if content not in flags:
+        raise ValueError(content)
+    return flags[content]
+
+
+PARSERS: dict[str, Callable[[str, bool], Any]] = {"float64": _number, "int64": _count, "bool": _flag}
+"""Cell text → value for each non-text type, as :func:`crsmeta.io.write_tsv` writes it."""
+
+
+def _failure(table: Table, data: pd.DataFrame, cases: pd.DataFrame, path: str | Path | None) -> InputError:
+    """InputError for pandera's first failure: a cell (with its row) or a whole column's type."""
+    located = cases[cases["index"].notna()]
+    first = (located if not located.empty else cases).iloc[0]
+    column = str(first["column"])
+    cell = table.cells[column]
+    if pd.isna(first["index"]):
+        return InputError(
+            f"{table.name}: the column holds {first['failure_case']} values",
+            data_file=path, column=column, expected=cell.expected,
+        )
+    row = data.index.get_loc(first["index"]) + FIRST_DATA_ROW
+    value = first["failure_case"]
+    if first["check"] == "not_nullable":
+        problem = "empty cell"
+    elif str(first["check"]).startswith("isin"):
+        problem = f"{value!r} is not allowed"
+    else:
+        problem = f"{value!r} is not {cell.expected}"
+    return InputError(f"{table.name}: {problem}", data_file=path, row=row, column=column, expected=cell.expected)
