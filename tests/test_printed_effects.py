@@ -11,18 +11,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from crsmeta.changes import CHANGE_COLUMNS
 from crsmeta.errors import InputError
 from crsmeta.extract import extract_cases, extract_summaries
-from crsmeta.harmonise import (
-    HARMONISED_CASE_COLUMNS,
-    HARMONISED_SUMMARY_COLUMNS,
-    HarmonisedStudy,
-    combine,
-    harmonise_study,
-)
-from crsmeta.io import read_tsv, write_tsv
+from crsmeta.harmonise import HarmonisedStudy, combine, harmonise_study
 from crsmeta.report import tables
+from crsmeta.tables import CHANGES, HARMONISED_CASES, HARMONISED_SUMMARIES, frame, read, write
 from crsmeta.studies import load_study
 
 HEADER = "arm,intervention,marker,timepoint,hours,n,statistic,value,unit,effect_type,estimate,ci_low,ci_high,se,locator,quote"
@@ -107,9 +100,8 @@ def test_a_summary_statistic_has_no_printed_effect(tmp_path: Path) -> None:
 
 def test_the_printed_numbers_survive_the_summaries_table(tmp_path: Path) -> None:
     combined = combine([harmonised(tmp_path, PERCENT, LOG_RATIO, FAHRENHEIT)]).summaries
-    write_tsv(combined, tmp_path / "summaries.tsv")
-    table = read_tsv(tmp_path / "summaries.tsv")
-    assert list(table.columns) == list(HARMONISED_SUMMARY_COLUMNS)
+    write(HARMONISED_SUMMARIES, combined, tmp_path / "summaries.tsv")
+    table = read(HARMONISED_SUMMARIES, tmp_path / "summaries.tsv")
     assert list(table["source_estimate"]) == ["-83", "-0.36", "-1.8"]
     assert list(table["source_ci_low"]) == ["-95", "-0.62", ""]
     assert list(table["source_unit"]) == ["%", "", "°F"]
@@ -133,11 +125,11 @@ def test_a_reported_effect_that_cannot_be_read_names_its_cell(tmp_path: Path, ro
 
 
 def test_the_report_provenance_shows_the_printed_effect_beside_the_harmonised_one(tmp_path: Path) -> None:
-    write_tsv(harmonised(tmp_path, PERCENT).summaries, tmp_path / "summaries.tsv")
-    summaries = read_tsv(tmp_path / "summaries.tsv")
+    write(HARMONISED_SUMMARIES, harmonised(tmp_path, PERCENT).summaries, tmp_path / "summaries.tsv")
+    summaries = read(HARMONISED_SUMMARIES, tmp_path / "summaries.tsv")
     effects = pd.DataFrame({"intervention": ["hemoadsorption"], "marker": ["IL-6"],
                             "populations": ["viral_cytokine_storm"]})
-    no_changes, no_cases = pd.DataFrame(columns=CHANGE_COLUMNS), pd.DataFrame(columns=HARMONISED_CASE_COLUMNS)
+    no_changes, no_cases = frame(CHANGES), frame(HARMONISED_CASES)
     [block] = tables.provenance(effects, no_changes, no_cases, summaries)
     [row] = block["rows"].to_dict("records")
     assert row["printed"] == "-83 % (CI -95 to -40; percent change)"

@@ -6,7 +6,9 @@ from typing import Iterable
 
 import pandas as pd
 
-AUDIT_KEY = ["study_id", "table", "source_file", "source_row", "source_column"]
+from crsmeta import tables
+
+AUDIT_KEY = list(tables.PROVENANCE)
 
 
 def check_audit_complete(audit: pd.DataFrame, extracted: Iterable[pd.DataFrame]) -> None:

@@ -14,6 +14,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from crsmeta import tables
 from crsmeta.errors import InputError
 from crsmeta.io import KeyPath, read_table
 from crsmeta.studies import Study, TableSpec
@@ -27,45 +28,32 @@ CASE_COLUMNS = ROW_LEVEL_CASE_COLUMNS + MEASUREMENT_COLUMNS
 REQUIRED_LONG_CASE_COLUMNS = ("patient", "intervention", "marker", "timepoint", "value", "unit")
 REQUIRED_WIDE_CASE_COLUMNS = ("patient", "intervention")
 
-SUMMARY_COLUMNS = (
-    "arm", "intervention", "co_interventions", "marker", "timepoint", "hours", "n", "statistic",
-    "value", "unit", "spread_type", "spread", "spread_low", "spread_high", "p_value",
-    "effect_type", "estimate", "ci_low", "ci_high", "se", "locator", "quote", "digitised",
-    "flags", "exclude",
-)
+# a summary table's columns are those of the extracted summaries, without the provenance
+SUMMARY_COLUMNS = tuple(column for column in tables.EXTRACTED_SUMMARIES.columns if column not in tables.PROVENANCE)
 REQUIRED_SUMMARY_COLUMNS = ("intervention", "marker", "timepoint")
-
-PROVENANCE_COLUMNS = ("study_id", "table", "source_file", "source_row", "source_column")
-EXTRACTED_CASE_COLUMNS = PROVENANCE_COLUMNS + (
-    "patient_id", "intervention", "co_interventions", "marker", "timepoint", "hours", "value",
-    "unit", "crs_grade", "fever", "hypotension", "oxygen", "locator", "quote", "digitised",
-    "flags", "exclude",
-)
-EXTRACTED_SUMMARY_COLUMNS = PROVENANCE_COLUMNS + SUMMARY_COLUMNS
 
 
 def extract_cases(study: Study) -> pd.DataFrame:
     """The study's case table in extracted long form (empty with headers if it has none)."""
     spec = study.cases
     if spec is None:
-        return pd.DataFrame(columns=EXTRACTED_CASE_COLUMNS)
+        return tables.frame(tables.EXTRACTED_CASES)
     source = _read_source(study, spec)
     if spec.layout == "wide":
         rows = _melt_wide(study, spec, source)
     else:
         rows = _read_long(study, spec, source, CASE_COLUMNS, REQUIRED_LONG_CASE_COLUMNS)
-    frame = pd.DataFrame(rows, columns=EXTRACTED_CASE_COLUMNS)
-    return frame
+    return tables.frame(tables.EXTRACTED_CASES, rows)
 
 
 def extract_summaries(study: Study) -> pd.DataFrame:
     """The study's summary table in extracted long form (empty with headers if it has none)."""
     spec = study.summaries
     if spec is None:
-        return pd.DataFrame(columns=EXTRACTED_SUMMARY_COLUMNS)
+        return tables.frame(tables.EXTRACTED_SUMMARIES)
     source = _read_source(study, spec)
     rows = _read_long(study, spec, source, SUMMARY_COLUMNS, REQUIRED_SUMMARY_COLUMNS)
-    return pd.DataFrame(rows, columns=EXTRACTED_SUMMARY_COLUMNS)
+    return tables.frame(tables.EXTRACTED_SUMMARIES, rows)
 
 
 def _read_source(study: Study, spec: TableSpec) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from crsmeta import censoring, grading, units, vocabulary
+from crsmeta import censoring, grading, tables, units, vocabulary
 from crsmeta.errors import InputError
 from crsmeta.studies import Study, TableSpec
 
@@ -26,28 +26,6 @@ STATISTICS = {"mean": "mean", "median": "median", "not_stated": "not_stated", ""
 SPREAD_TYPES = ("sd", "se", "iqr", "range", "none")
 EFFECT_TYPES = ("log_ratio", "percent_change", "difference")
 EFFECT_NUMBERS = ("estimate", "ci_low", "ci_high", "se")
-
-HARMONISED_CASE_COLUMNS = (
-    "study_id", "patient_id", "population", "design", "intervention", "source_intervention",
-    "co_interventions", "marker", "source_marker", "timepoint", "hours", "value", "unit",
-    "censoring", "source_value", "source_unit", "grading_scale", "source_grade", "astct_grades",
-    "digitised", "flags", "locator", "quote", "source_file", "source_row", "source_column",
-    "synthetic",
-)
-HARMONISED_SUMMARY_COLUMNS = (
-    "study_id", "population", "design", "arm", "intervention", "source_intervention",
-    "co_interventions", "marker", "source_marker", "timepoint", "hours", "n", "statistic", "value",
-    "unit", "spread_type", "spread", "spread_low", "spread_high", "p_value", "p_relation",
-    "effect_type", "estimate", "ci_low", "ci_high", "se", "source_value", "source_estimate",
-    "source_ci_low", "source_ci_high", "source_unit", "source_effect_type", "digitised", "flags",
-    "locator", "quote", "source_file", "source_row", "synthetic",
-)
-AUDIT_COLUMNS = (
-    "study_id", "table", "source_file", "source_row", "source_column", "marker", "intervention",
-    "timepoint", "status", "reason",
-)
-CONVERSION_COLUMNS = ("kind", "subject", "source", "target", "factor", "count")
-
 
 @dataclass
 class HarmonisedStudy:
@@ -87,7 +65,7 @@ class _Log:
 
     def conversion_table(self) -> pd.DataFrame:
         records = [(*key, count) for key, count in sorted(self.conversions.items())]
-        return pd.DataFrame(records, columns=CONVERSION_COLUMNS)
+        return tables.frame(tables.CONVERSIONS, records)
 
 
 class _Cell:
@@ -139,12 +117,12 @@ def harmonise_study(study: Study, cases: pd.DataFrame, summaries: pd.DataFrame) 
         for _, row in summaries.iterrows()
         if (record := _harmonise_summary(study, row, log)) is not None
     ]
-    case_frame = pd.DataFrame(harmonised_cases, columns=HARMONISED_CASE_COLUMNS)
+    case_frame = tables.frame(tables.HARMONISED_CASES, harmonised_cases)
     _refuse_duplicates(study, case_frame)
     return HarmonisedStudy(
         cases=case_frame,
-        summaries=pd.DataFrame(harmonised_summaries, columns=HARMONISED_SUMMARY_COLUMNS),
-        rows=pd.DataFrame(log.audit, columns=AUDIT_COLUMNS),
+        summaries=tables.frame(tables.HARMONISED_SUMMARIES, harmonised_summaries),
+        rows=tables.frame(tables.AUDIT_ROWS, log.audit),
         conversions=log.conversion_table(),
     )
 
@@ -504,19 +482,17 @@ def _refuse_duplicates(study: Study, cases: pd.DataFrame) -> None:
 
 def combine(parts: list[HarmonisedStudy]) -> HarmonisedStudy:
     """Concatenate the harmonised tables of several studies."""
-    def stack(name: str, columns: tuple[str, ...]) -> pd.DataFrame:
+    def stack(name: str, table: tables.Table) -> pd.DataFrame:
         frames = [getattr(part, name) for part in parts if not getattr(part, name).empty]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+        return pd.concat(frames, ignore_index=True) if frames else tables.frame(table)
 
-    conversions = stack("conversions", CONVERSION_COLUMNS)
+    conversions = stack("conversions", tables.CONVERSIONS)
     if not conversions.empty:
-        conversions["count"] = conversions["count"].astype(int)
-        conversions = (
-            conversions.groupby(list(CONVERSION_COLUMNS[:-1]), as_index=False, dropna=False)["count"].sum()
-        )
+        keys = [column for column in tables.CONVERSIONS.columns if column != "count"]
+        conversions = conversions.groupby(keys, as_index=False, dropna=False)["count"].sum()
     return HarmonisedStudy(
-        cases=stack("cases", HARMONISED_CASE_COLUMNS),
-        summaries=stack("summaries", HARMONISED_SUMMARY_COLUMNS),
-        rows=stack("rows", AUDIT_COLUMNS),
+        cases=stack("cases", tables.HARMONISED_CASES),
+        summaries=stack("summaries", tables.HARMONISED_SUMMARIES),
+        rows=stack("rows", tables.AUDIT_ROWS),
         conversions=conversions,
     )

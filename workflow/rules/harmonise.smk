@@ -33,8 +33,8 @@ rule combine_studies:
         summaries=per_study("results/harmonised/studies/{study}/summaries.tsv"),
         rows=per_study("results/harmonised/studies/{study}/rows.tsv"),
         conversions=per_study("results/harmonised/studies/{study}/conversions.tsv"),
-        extracted=per_study("results/extracted/{study}/cases.tsv")
-        + per_study("results/extracted/{study}/summaries.tsv"),
+        extracted_cases=per_study("results/extracted/{study}/cases.tsv"),
+        extracted_summaries=per_study("results/extracted/{study}/summaries.tsv"),
     output:
         cases=report("results/harmonised/cases.tsv", caption="../report/harmonised_cases.rst", category="1. Data"),
         summaries=report(

@@ -1,24 +1,32 @@
 """Combine every study's harmonised tables and audits into one of each (rule combine_studies)."""
 
+from crsmeta import tables
 from crsmeta.audit import check_audit_complete
 from crsmeta.harmonise import HarmonisedStudy, combine
-from crsmeta.io import read_tsv, write_tsv
 from crsmeta.logs import configure_logging
 
 snakemake = snakemake  # type: ignore[name-defined]  # noqa: F821 (injected by Snakemake)
 log = configure_logging(snakemake.log[0])
+inputs, outputs = snakemake.input, snakemake.output
 
 parts = [
-    HarmonisedStudy(read_tsv(cases), read_tsv(summaries), read_tsv(rows), read_tsv(conversions))
+    HarmonisedStudy(
+        tables.read(tables.HARMONISED_CASES, cases),
+        tables.read(tables.HARMONISED_SUMMARIES, summaries),
+        tables.read(tables.AUDIT_ROWS, rows),
+        tables.read(tables.CONVERSIONS, conversions),
+    )
     for cases, summaries, rows, conversions in zip(
-        snakemake.input.cases, snakemake.input.summaries, snakemake.input.rows, snakemake.input.conversions,
-        strict=True,
+        inputs.cases, inputs.summaries, inputs.rows, inputs.conversions, strict=True
     )
 ]
 combined = combine(parts)
-check_audit_complete(combined.rows, [read_tsv(path) for path in snakemake.input.extracted])
+extracted = [tables.read(tables.EXTRACTED_CASES, path) for path in inputs.extracted_cases] + [
+    tables.read(tables.EXTRACTED_SUMMARIES, path) for path in inputs.extracted_summaries
+]
+check_audit_complete(combined.rows, extracted)
 log.info("%d studies: %d case rows, %d summary rows", len(parts), len(combined.cases), len(combined.summaries))
-write_tsv(combined.cases, snakemake.output.cases)
-write_tsv(combined.summaries, snakemake.output.summaries)
-write_tsv(combined.rows, snakemake.output.rows)
-write_tsv(combined.conversions, snakemake.output.conversions)
+tables.write(tables.HARMONISED_CASES, combined.cases, outputs.cases)
+tables.write(tables.HARMONISED_SUMMARIES, combined.summaries, outputs.summaries)
+tables.write(tables.AUDIT_ROWS, combined.rows, outputs.rows)
+tables.write(tables.CONVERSIONS, combined.conversions, outputs.conversions)

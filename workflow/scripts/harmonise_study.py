@@ -1,7 +1,7 @@
 """Harmonise one study's extracted tables (rule harmonise_study)."""
 
+from crsmeta import tables
 from crsmeta.harmonise import harmonise_study
-from crsmeta.io import read_tsv, write_tsv
 from crsmeta.logs import configure_logging
 from crsmeta.studies import load_study
 
@@ -9,10 +9,14 @@ snakemake = snakemake  # type: ignore[name-defined]  # noqa: F821 (injected by S
 log = configure_logging(snakemake.log[0])
 
 study = load_study(snakemake.params.study, snakemake.params.project_dir)
-result = harmonise_study(study, read_tsv(snakemake.input.cases), read_tsv(snakemake.input.summaries))
+result = harmonise_study(
+    study,
+    tables.read(tables.EXTRACTED_CASES, snakemake.input.cases),
+    tables.read(tables.EXTRACTED_SUMMARIES, snakemake.input.summaries),
+)
 excluded = (result.rows["status"] == "excluded").sum()
 log.info("%s: %d rows audited, %d excluded", study.id, len(result.rows), excluded)
-write_tsv(result.cases, snakemake.output.cases)
-write_tsv(result.summaries, snakemake.output.summaries)
-write_tsv(result.rows, snakemake.output.rows)
-write_tsv(result.conversions, snakemake.output.conversions)
+tables.write(tables.HARMONISED_CASES, result.cases, snakemake.output.cases)
+tables.write(tables.HARMONISED_SUMMARIES, result.summaries, snakemake.output.summaries)
+tables.write(tables.AUDIT_ROWS, result.rows, snakemake.output.rows)
+tables.write(tables.CONVERSIONS, result.conversions, snakemake.output.conversions)
