@@ -7,29 +7,16 @@ import math
 import pandas as pd
 import pytest
 
-from crsmeta.changes import (
-    CHANGE_COLUMNS,
-    PAIRING_COLUMNS,
-    derive_changes,
-    source_reference,
-)
+from crsmeta import tables
+from crsmeta.changes import derive_changes, source_reference
 from crsmeta.errors import InputError
-from crsmeta.io import read_tsv, write_tsv
-
-HARMONISED_COLUMNS = [
-    "study_id", "patient_id", "population", "design", "intervention", "co_interventions",
-    "marker", "timepoint", "hours", "value", "unit", "censoring", "source_value", "source_unit",
-    "source_marker", "source_intervention", "grading_scale", "source_grade", "astct_grades",
-    "digitised", "flags", "locator", "quote", "source_file", "source_row", "source_column",
-    "synthetic",
-]
 
 
 def case_rows(*rows: dict) -> pd.DataFrame:
-    """Harmonised case rows as read from cases.tsv (all strings), one source row each."""
+    """Harmonised case rows (given as the cells' text), typed as read from cases.tsv."""
     records = []
     for number, row in enumerate(rows, start=2):
-        record = {column: "" for column in HARMONISED_COLUMNS}
+        record = dict.fromkeys(tables.HARMONISED_CASES.columns, "")
         record.update(
             study_id="s1", patient_id="p1", population="car_t_crs", design="case_report",
             intervention="tocilizumab", marker="IL-6", unit="pg/mL", censoring="none",
@@ -38,7 +25,8 @@ def case_rows(*rows: dict) -> pd.DataFrame:
         )
         record.update({key: str(value) for key, value in row.items()})
         records.append(record)
-    return pd.DataFrame(records, columns=HARMONISED_COLUMNS)
+    text = pd.DataFrame(records, columns=tables.HARMONISED_CASES.columns, dtype=str)
+    return tables.parse(tables.HARMONISED_CASES, text)
 
 
 def assert_every_row_accounted_for(cases: pd.DataFrame, changes: pd.DataFrame,
@@ -55,8 +43,6 @@ def test_exact_pair_gives_log_ratio_and_records_provenance():
         {"timepoint": "post", "hours": "24", "value": "100", "digitised": "True"},
     )
     changes, pairing = derive_changes(cases)
-    assert list(changes.columns) == CHANGE_COLUMNS
-    assert list(pairing.columns) == PAIRING_COLUMNS
     row = changes.iloc[0]
     assert row["change"] == pytest.approx(math.log(0.1))
     assert row["change_lower"] == row["change_upper"] == row["change"]
@@ -138,9 +124,9 @@ def test_post_selection_rules_and_the_audit_of_unchosen_values():
     assert first.iloc[0]["post_value"] == 500
     assert first.iloc[0]["selection"] == "first_in_window"
     reasons = dict(zip(audit["source_row"], audit["reason"]))
-    assert reasons["2"] == "earlier pre value superseded by the one closest to the intervention"
-    assert reasons["4"].startswith("post value outside the selection rule: another post value")
-    assert reasons["6"] == "post value outside the window 0–168 h"
+    assert reasons[2] == "earlier pre value superseded by the one closest to the intervention"
+    assert reasons[4].startswith("post value outside the selection rule: another post value")
+    assert reasons[6] == "post value outside the window 0–168 h"
     assert_every_row_accounted_for(cases, closest, audit)
 
 
@@ -260,30 +246,26 @@ def test_many_patients_every_row_used_or_audited_and_order_deterministic():
     pd.testing.assert_frame_equal(changes, shuffled)
 
 
-def test_typed_input_and_tsv_round_trip(tmp_path):
+def test_changes_and_pairing_round_trip_through_their_contracts(tmp_path):
     cases = case_rows(
         {"timepoint": "pre", "hours": "", "value": "1000"},
         {"timepoint": "post", "hours": "24", "value": "100", "censoring": "left"},
+        {"timepoint": "post", "hours": "400", "value": "90"},
     )
-    typed = cases.assign(
-        value=cases["value"].astype(float),
-        hours=pd.to_numeric(cases["hours"]),
-        digitised=False,
-        synthetic=False,
-    )
-    from_strings, _ = derive_changes(cases)
-    from_typed, _ = derive_changes(typed)
-    pd.testing.assert_frame_equal(from_strings, from_typed)
-    write_tsv(from_strings, tmp_path / "changes.tsv")
-    back = read_tsv(tmp_path / "changes.tsv")
-    assert back.loc[0, "change_lower"] == "-inf"
-    assert float(back.loc[0, "change_upper"]) == pytest.approx(math.log(0.1))
+    changes, pairing = derive_changes(cases)
+    tables.write(tables.CHANGES, changes, tmp_path / "changes.tsv")
+    tables.write(tables.PAIRING, pairing, tmp_path / "pairing.tsv")
+    back = tables.read(tables.CHANGES, tmp_path / "changes.tsv")
+    assert back.loc[0, "change_lower"] == -math.inf
+    assert back.loc[0, "change_upper"] == pytest.approx(math.log(0.1))
+    pd.testing.assert_frame_equal(back, changes)
+    pd.testing.assert_frame_equal(tables.read(tables.PAIRING, tmp_path / "pairing.tsv"), pairing)
 
 
-def test_unreadable_value_names_the_file_row_and_column():
-    cases = case_rows({"timepoint": "pre", "value": "n.d."})
-    with pytest.raises(InputError, match=r"cases.csv, row 2, column 'value'"):
-        derive_changes(cases)
+def test_cases_read_as_text_are_refused_not_converted():
+    text = case_rows({"timepoint": "pre", "value": "1000"}).astype(str)
+    with pytest.raises(InputError, match=r"column 'hours': harmonised cases: the column holds str values"):
+        derive_changes(text)
 
 
 def test_closest_to_target_without_a_target_is_refused():

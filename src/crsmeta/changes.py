@@ -54,7 +54,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from crsmeta.errors import InputError
+from crsmeta import tables
 
 Selection = Literal["first_in_window", "closest_to_target"]
 SELECTIONS = ("first_in_window", "closest_to_target")
@@ -63,17 +63,6 @@ TEMPERATURE = "temperature"
 HOURS_NOT_REPORTED = "hours not reported"
 GROUP_KEYS = ["study_id", "patient_id", "intervention", "marker"]
 
-CHANGE_COLUMNS = [
-    "study_id", "patient_id", "population", "intervention", "co_interventions", "marker",
-    "astct_grades", "pre_value", "post_value", "pre_censoring", "post_censoring", "hours",
-    "change", "change_lower", "change_upper", "censoring", "digitised", "flags", "source_rows",
-    "synthetic", "selection", "unit",
-]
-PAIRING_COLUMNS = [
-    "study_id", "patient_id", "intervention", "marker", "timepoint", "hours", "source_file",
-    "source_row", "source_column", "reason",
-]
-CENSORINGS = ("none", "left", "right")
 TIMEPOINTS = ("pre", "post", "change")
 
 
@@ -98,18 +87,19 @@ def derive_changes(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-patient changes and the pairing audit from the harmonised case table.
 
-    ``cases`` may be read as strings (``crsmeta.io.read_tsv``) or already typed. Returns
-    ``(changes, pairing)`` with the columns ``CHANGE_COLUMNS`` and ``PAIRING_COLUMNS``, sorted.
+    ``cases`` is typed as :data:`crsmeta.tables.HARMONISED_CASES` (as ``tables.read`` gives it).
+    Returns ``(changes, pairing)`` as :data:`~crsmeta.tables.CHANGES` and
+    :data:`~crsmeta.tables.PAIRING`, sorted.
     """
     _check_rule(selection, window_hours, target_hours)
-    typed = _typed(cases)
+    tables.check(tables.HARMONISED_CASES, cases)
     rule = _PostRule(selection, (float(window_hours[0]), float(window_hours[1])), target_hours)
     changes: list[dict] = []
     pairing = [
         _audit_record(row, f"timepoint '{row['timepoint']}' is not pre, post or change")
-        for _, row in typed[~typed["timepoint"].isin(TIMEPOINTS)].iterrows()
+        for _, row in cases[~cases["timepoint"].isin(TIMEPOINTS)].iterrows()
     ]
-    usable = typed[typed["timepoint"].isin(TIMEPOINTS)]
+    usable = cases[cases["timepoint"].isin(TIMEPOINTS)]
     for _, group in usable.groupby(GROUP_KEYS, sort=True, dropna=False):
         result = _pair_group(group, rule)
         if result.change is not None:
@@ -137,58 +127,6 @@ def _check_rule(
         raise ValueError(f"window_hours must be (low, high) with low <= high, not {window_hours!r}")
     if selection == "closest_to_target" and target_hours is None:
         raise ValueError("selection 'closest_to_target' needs target_hours")
-
-
-def _typed(cases: pd.DataFrame) -> pd.DataFrame:
-    """A copy with value/hours as floats and digitised/synthetic as bools, checked cell by cell."""
-    typed = cases.copy()
-    for column in ("source_row", "source_column", "co_interventions", "astct_grades", "flags"):
-        typed[column] = typed[column].fillna("").astype(str)
-    typed["value"] = _floats(typed, "value", allow_blank=False)
-    typed["hours"] = _floats(typed, "hours", allow_blank=True)
-    for column in ("digitised", "synthetic"):
-        typed[column] = _bools(typed, column)
-    bad = ~typed["censoring"].isin(CENSORINGS)
-    if bad.any():
-        _raise_at(typed, bad, "censoring", "one of none, left, right")
-    return typed
-
-
-def _floats(frame: pd.DataFrame, column: str, *, allow_blank: bool) -> pd.Series:
-    text = frame[column].astype(object).where(frame[column].notna(), "").astype(str).str.strip()
-    numbers = pd.to_numeric(text.where(text != ""), errors="coerce").astype(float)
-    bad = numbers.isna() & (text != "")
-    if not allow_blank:
-        bad |= text == ""
-    if bad.any():
-        _raise_at(frame, bad, column, "a number" + (" or an empty cell" if allow_blank else ""))
-    return numbers
-
-
-def _bools(frame: pd.DataFrame, column: str) -> pd.Series:
-    words = frame[column].astype(str).str.strip().str.lower()
-    bad = ~words.isin(("true", "false"))
-    if bad.any():
-        _raise_at(frame, bad, column, "True or False")
-    return words == "true"
-
-
-def _raise_at(frame: pd.DataFrame, bad: pd.Series, column: str, expected: str) -> None:
-    row = frame[bad].iloc[0]
-    raise InputError(
-        f"harmonised case table: cannot read {str(row[column])!r}",
-        data_file=row.get("source_file"),
-        row=_int_or_none(row.get("source_row")),
-        column=column,
-        expected=expected,
-    )
-
-
-def _int_or_none(text: object) -> int | None:
-    try:
-        return int(str(text))
-    except ValueError:
-        return None
 
 
 # --- pairing ---------------------------------------------------------------------------------
@@ -404,21 +342,16 @@ def _joined_flags(rows: list[pd.Series], extra: list[str]) -> str:
 
 
 def _audit_record(row: pd.Series, reason: str) -> dict:
-    record = {column: row.get(column, "") for column in PAIRING_COLUMNS if column != "reason"}
+    record = {column: row[column] for column in tables.PAIRING.columns if column != "reason"}
     return {**record, "reason": reason}
 
 
 def _changes_frame(records: list[dict]) -> pd.DataFrame:
-    frame = pd.DataFrame(records, columns=CHANGE_COLUMNS)
+    frame = tables.frame(tables.CHANGES, records)
     return frame.sort_values(GROUP_KEYS, kind="stable").reset_index(drop=True)
 
 
 def _pairing_frame(records: list[dict]) -> pd.DataFrame:
-    frame = pd.DataFrame(records, columns=PAIRING_COLUMNS)
-    order = frame.assign(_row=pd.to_numeric(frame["source_row"], errors="coerce"))
-    order = order.sort_values(
-        ["study_id", "patient_id", "intervention", "marker", "source_file", "_row",
-         "source_column"],
-        kind="stable",
-    )
-    return order.drop(columns="_row").reset_index(drop=True)
+    frame = tables.frame(tables.PAIRING, records)
+    order = ["study_id", "patient_id", "intervention", "marker", "source_file", "source_row", "source_column"]
+    return frame.sort_values(order, kind="stable").reset_index(drop=True)

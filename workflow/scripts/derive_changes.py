@@ -1,13 +1,13 @@
 """Per-patient changes and the pairing audit from the harmonised cases (rule derive_changes)."""
 
+from crsmeta import tables
 from crsmeta.changes import derive_changes
-from crsmeta.io import read_tsv, write_tsv
 from crsmeta.logs import configure_logging
 
 snakemake = snakemake  # type: ignore[name-defined]  # noqa: F821 (injected by Snakemake)
 log = configure_logging(snakemake.log[0])
 
-cases = read_tsv(snakemake.input.cases)
+cases = tables.read(tables.HARMONISED_CASES, snakemake.input.cases)
 changes, pairing = derive_changes(
     cases,
     selection=snakemake.params.selection,
@@ -18,5 +18,5 @@ log.info(
     "%d case rows: %d changes (%d censored), %d rows not paired",
     len(cases), len(changes), (changes["censoring"] != "none").sum(), len(pairing),
 )
-write_tsv(changes, snakemake.output.changes)
-write_tsv(pairing, snakemake.output.pairing)
+tables.write(tables.CHANGES, changes, snakemake.output.changes)
+tables.write(tables.PAIRING, pairing, snakemake.output.pairing)
