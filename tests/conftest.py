@@ -7,14 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crsmeta.harmonise import HARMONISED_SUMMARY_COLUMNS
+from crsmeta import tables
 
-CHANGE_COLUMNS = [
-    "study_id", "patient_id", "population", "intervention", "co_interventions", "marker",
-    "astct_grades", "pre_value", "post_value", "pre_censoring", "post_censoring", "hours", "change",
-    "change_lower", "change_upper", "censoring", "digitised", "flags", "source_rows", "synthetic",
-]
-SUMMARY_COLUMNS = list(HARMONISED_SUMMARY_COLUMNS)
+CHANGE_COLUMNS = tables.CHANGES.columns
+SUMMARY_COLUMNS = tables.HARMONISED_SUMMARIES.columns
 
 
 def change_row(study_id, patient_id, intervention, marker, change, *, population="car_t_crs",

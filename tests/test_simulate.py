@@ -11,10 +11,11 @@ import pandas as pd
 import pytest
 import yaml
 
+from crsmeta import tables
 from crsmeta.extract import extract_cases, extract_summaries
 from crsmeta.harmonise import combine, harmonise_study
 from crsmeta.simulate import (
-    CASE_COLUMNS, SUMMARY_COLUMNS, TRUTH_COLUMNS, SimulationSpec, ensure_demo_studies, main,
+    TRUTH_COLUMNS, SimulationSpec, ensure_demo_studies, main,
     simulate_dataset, truth_path, write_study_files,
 )
 from crsmeta.studies import STUDY_SCHEMA, load_studies
@@ -54,8 +55,8 @@ def test_same_seed_gives_byte_identical_files(tmp_path):
 
 
 def test_shapes_and_columns(dataset):
-    assert tuple(dataset.cases.columns) == CASE_COLUMNS
-    assert tuple(dataset.summaries.columns) == SUMMARY_COLUMNS
+    tables.check(tables.HARMONISED_CASES, dataset.cases)
+    tables.check(tables.HARMONISED_SUMMARIES, dataset.summaries)
     assert tuple(dataset.truth.columns) == TRUTH_COLUMNS
     assert len(dataset.truth) == len(SPEC.interventions) * len(SPEC.markers)
     counts = dataset.cases.groupby(["study_id", "patient_id", "marker"]).size()
@@ -135,8 +136,9 @@ def test_data_layer_reads_the_files_back_to_the_in_memory_tables(dataset, writte
     for column in ("value", "spread", "spread_low", "spread_high", "p_value", "estimate", "n"):
         np.testing.assert_allclose(summaries[column].astype(float),
                                    pd.to_numeric(summaries[f"{column}_read"]), rtol=1e-9)
-    for column in ("statistic", "spread_type", "p_relation", "effect_type", "unit"):
-        assert (summaries[column].fillna("") == summaries[f"{column}_read"].fillna("")).all(), column
+    for column in ("statistic", "spread_type", "p_relation", "effect_type", "unit", "source_value",
+                   "source_estimate", "source_ci_low", "source_ci_high", "source_unit", "source_effect_type"):
+        assert (summaries[column] == summaries[f"{column}_read"]).all(), column
 
 
 def test_truth_is_written_beside_the_studies_and_labelled(dataset, written):

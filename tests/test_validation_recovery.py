@@ -6,10 +6,10 @@ Slow (each test samples a model, 2 chains x 300 draws); together well under 3 mi
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from crsmeta.changes import CHANGE_COLUMNS, derive_changes
+from crsmeta import tables
+from crsmeta.changes import derive_changes
 from crsmeta.model import ModelSettings, fit_analysis
 from crsmeta.model.aggregate import aggregate_observations
 from crsmeta.model.frequentist import cross_check
@@ -60,7 +60,7 @@ def test_pooled_effects_agree_with_reml_under_vague_priors():
     """Reported effects with SEs only: posterior median θ within 0.05 of REML (issue 3)."""
     dataset = simulate_dataset(EFFECT_SPEC)
     assert set(dataset.summaries["timepoint"]) == {"change"}
-    changes = pd.DataFrame(columns=CHANGE_COLUMNS)
+    changes = tables.frame(tables.CHANGES)
     settings = ModelSettings(**FEW_DRAWS, **VAGUE)
     fit = fit_analysis(changes, dataset.summaries, settings, analysis="reml_check")
     aggregate, _ = aggregate_observations(dataset.summaries)

@@ -46,8 +46,8 @@ import pandas as pd
 import pymc as pm
 import pytensor
 
-from crsmeta.changes import CHANGE_COLUMNS, derive_changes
-from crsmeta.harmonise import HARMONISED_SUMMARY_COLUMNS
+from crsmeta import tables
+from crsmeta.changes import derive_changes
 from crsmeta.io import load_yaml, read_tsv, write_tsv
 from crsmeta.model import ModelData, ModelSettings, build_model
 from crsmeta.model.aggregate import aggregate_observations, se_from_ci
@@ -120,7 +120,7 @@ def hackshaw_summaries() -> pd.DataFrame:
     """Hackshaw et al. 1997's 37 log odds ratios as harmonised summary rows with an SE."""
     rows = []
     for index, (author, year, cases, odds_ratio, low, high) in enumerate(HACKSHAW_1997, start=1):
-        row = dict.fromkeys(HARMONISED_SUMMARY_COLUMNS, "")
+        row = dict.fromkeys(tables.HARMONISED_SUMMARIES.columns, "")
         row.update(
             study_id=f"hackshaw1997_{index:02d}_{author}{year}", population="nonsmoking_women",
             design="cohort", intervention=HACKSHAW_INTERVENTION, marker=HACKSHAW_MARKER,
@@ -131,12 +131,12 @@ def hackshaw_summaries() -> pd.DataFrame:
             source_row=str(index + 1),
             quote=f"OR {odds_ratio} (95% CI {low} to {high}), {cases} cases")
         rows.append(row)
-    return pd.DataFrame(rows, columns=list(HARMONISED_SUMMARY_COLUMNS))
+    return pd.DataFrame(rows, columns=tables.HARMONISED_SUMMARIES.columns)
 
 
 def hackshaw_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
     """No case-level changes; the 37 summary rows."""
-    return pd.DataFrame(columns=CHANGE_COLUMNS), hackshaw_summaries()
+    return tables.frame(tables.CHANGES), hackshaw_summaries()
 
 
 def bundled_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -251,7 +251,7 @@ def validate_dataset(name: str, settings: ModelSettings, backend: str) -> tuple[
 def reml_text(summaries: pd.DataFrame, comparison: pd.DataFrame) -> str:
     """REML (PyMARE) beside the Bayesian pooled θ of the Hackshaw data (medians, 95% intervals)."""
     aggregate, _ = aggregate_observations(summaries)
-    reml = cross_check(pd.DataFrame(columns=CHANGE_COLUMNS), aggregate).iloc[0]
+    reml = cross_check(tables.frame(tables.CHANGES), aggregate).iloc[0]
     theta = comparison[comparison["parameter"] == "theta"].set_index("quantile")
     lines = [f"hackshaw: REML {reml['reml_estimate']:.4f} [{reml['reml_lo95']:.4f}, {reml['reml_hi95']:.4f}], "
              f"tau^2 {reml['reml_tau2']:.4f} (tau {math.sqrt(reml['reml_tau2']):.4f})"]

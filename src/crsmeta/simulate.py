@@ -32,25 +32,12 @@ import pandas as pd
 import pint
 import yaml
 
+from crsmeta import tables
+
 SYNTHETIC = "SYNTHETIC"
 CONTROL = "standard_care"
 TEMPERATURE = "temperature"
 
-CASE_COLUMNS = (
-    "study_id", "patient_id", "population", "design", "intervention", "co_interventions",
-    "marker", "timepoint", "hours", "value", "unit", "censoring", "source_value", "source_unit",
-    "source_marker", "source_intervention", "grading_scale", "source_grade", "astct_grades",
-    "digitised", "flags", "locator", "quote", "source_file", "source_row", "source_column",
-    "synthetic",
-)
-SUMMARY_COLUMNS = (
-    "study_id", "population", "design", "arm", "intervention", "source_intervention",
-    "co_interventions", "marker", "source_marker", "timepoint", "hours", "n", "statistic",
-    "value", "unit", "spread_type", "spread", "spread_low", "spread_high", "p_value",
-    "p_relation", "effect_type", "estimate", "ci_low", "ci_high", "se", "source_value",
-    "source_unit", "source_effect_type", "digitised", "flags", "locator", "quote", "source_file",
-    "source_row", "synthetic",
-)
 TRUTH_COLUMNS = ("intervention", "marker", "theta", "tau", "sigma")
 TRUTH_FILE = "truth.tsv"
 
@@ -388,19 +375,24 @@ def _summary_row(
                hours="" if hours is None else _text(hours), n=str(n), unit=unit,
                locator=f"{SYNTHETIC} Table 2", quote=SYNTHETIC, **source)
     builder.summary_rows.append(row)
-    harmonised = {column: np.nan for column in SUMMARY_COLUMNS}
+    harmonised = _blank_summary()
     harmonised.update(builder.common())
     harmonised.update(
         arm=arm_name, intervention=intervention, source_intervention=intervention, marker=marker,
         source_marker=marker, timepoint=timepoint, hours=np.nan if hours is None else hours,
         n=float(n), statistic=source.get("statistic", "not_stated"), spread_type=source.get("spread_type", "none"),
-        p_relation="", effect_type="", source_value=source.get("value") or source.get("estimate", ""),
-        source_unit=unit, source_effect_type=source.get("effect_type", ""), digitised=False,
+        p_relation="", effect_type="", source_value=source.get("value", ""),
+        source_estimate=source.get("estimate", ""), source_unit=unit, source_effect_type=source.get("effect_type", ""), digitised=False,
         locator=f"{SYNTHETIC} Table 2", source_file=builder.source_file,
         source_row=len(builder.summary_rows) + 1,
     )
     harmonised.update(canonical)
     builder.harmonised_summaries.append(harmonised)
+
+
+def _blank_summary() -> dict[str, Any]:
+    """A harmonised summary row as harmonise leaves what a row does not give: text empty, numbers missing."""
+    return {name: "" if cell.dtype == "str" else np.nan for name, cell in tables.HARMONISED_SUMMARIES.cells.items()}
 
 
 def _add_descriptive_rows(
@@ -548,8 +540,8 @@ def simulate_dataset(spec: SimulationSpec, out_rel: str = "results/demo") -> Sim
         for index in range(1, getattr(spec, count_field) + 1):
             intervention = str(order[len(builders) % len(order)])
             builders.append(_build_study(spec, truth, rng, kind, design, index, intervention, out_rel))
-    cases = pd.DataFrame([r for b in builders for r in b.harmonised_cases], columns=CASE_COLUMNS)
-    summaries = pd.DataFrame([r for b in builders for r in b.harmonised_summaries], columns=SUMMARY_COLUMNS)
+    cases = tables.frame(tables.HARMONISED_CASES, [r for b in builders for r in b.harmonised_cases])
+    summaries = tables.frame(tables.HARMONISED_SUMMARIES, [r for b in builders for r in b.harmonised_summaries])
     return SimulatedDataset(spec, cases, summaries, truth, [b.draft for b in builders])
 
 
