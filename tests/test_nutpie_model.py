@@ -14,7 +14,7 @@ from conftest import change_row
 
 from crsmeta.model.build import build_model
 from crsmeta.model.data import ModelData
-from crsmeta.model.nutpie_model import _numba_functions, compile_nutpie_model
+from crsmeta.model.nutpie_model import compile_nutpie_model, numba_functions
 from crsmeta.model.sample import DETERMINISTIC_COMPILATION
 from crsmeta.model.settings import ModelSettings
 
@@ -72,7 +72,8 @@ def test_other_data_and_parameter_counts_compile_to_the_same_code(tiny_changes, 
     for changes in (uncensored, one_explicit, two_explicit):
         model = build_model(ModelData.from_tables(changes, tiny_summaries, SETTINGS), SETTINGS)
         with pytensor.config.change_flags(**DETERMINISTIC_COMPILATION):
-            n_dim, logp_function, _, _ = _numba_functions(model)
+            functions = numba_functions(model)
+        n_dim, logp_function = functions.n_free, functions.logp
         sizes.append((n_dim, len(changes)))
         keys.append(CACHED_SRC_FUNCTIONS.get(logp_function.vm.jit_fn.py_func))
     assert sizes[0][0] < sizes[1][0] < sizes[2][0] and sizes[0][1] < sizes[1][1] < sizes[2][1]

@@ -6,8 +6,9 @@ re-linked and re-optimised the whole log density, 30-65 s on the bundled model e
 cache. Here the same PyTensor functions (same graph rewrites, same numba code) are called from
 Python through nutpie's ``from_pyfunc`` instead. Their numba code is cached by PyTensor under a
 key of the graph, and a thin wrapper compiled with ``nogil=True`` (cached under the same key) lets
-the chains' threads evaluate gradients in parallel. A warm compile is then the graph rewrites
-alone. docs/benchmarks.md has the measurements.
+the chains' threads evaluate gradients in parallel. The rewritten functions themselves are kept
+on disk too (crsmeta.model.function_cache), so a warm compile is loading them: 9 s instead of 23 s
+on the bundled main model. docs/benchmarks.md has the measurements.
 
 The functions are built as nutpie's ``_make_functions`` builds them, with one change: nutpie cuts
 the flat parameter vector at constant offsets into constant shapes, so a model with one parameter
@@ -22,6 +23,7 @@ tests/test_nutpie_model.py pins their behaviour.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from math import prod
 
@@ -39,6 +41,7 @@ from pytensor.compile.function.types import Function
 from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS, compile_numba_function_src
 
 import crsmeta.model.numba_erfcx  # noqa: F401  (a cacheable erfcx for censored rows)
+from crsmeta.model.function_cache import cached_function, shared_values
 
 
 def compile_nutpie_model(model: pm.Model) -> PyFuncModel:
@@ -49,18 +52,14 @@ def compile_nutpie_model(model: pm.Model) -> PyFuncModel:
     initial_point = make_initial_point_fn(
         model=model, jitter_rvs=set(model.free_RVs), return_transformed=True
     )
-    n_dim, logp_function, expand_function, shape_info = _numba_functions(model)
-    names, _, shapes = shape_info
+    functions = numba_functions(model)
+    names, _, shapes = functions.shape_info
     initial_point_fn = _rv_dict_to_flat_array_wrapper(
         _wrap_with_lock(initial_point),  # chains ask in parallel
         names=names[:len(model.free_RVs)], shapes=shapes[:len(model.free_RVs)],
     )
-    logp, logp_shared = _released_gil(logp_function, "logp"), _shared_names(logp_function)
-    expand, expand_shared = _released_gil(expand_function, "expand"), _shared_names(expand_function)
-    shared_data = {
-        variable.name: np.asarray(variable.get_value())
-        for function in (logp_function, expand_function) for variable in function.get_shared()
-    }
+    logp, logp_shared = _released_gil(functions.logp, "logp"), _shared_names(functions.logp)
+    expand, expand_shared = _released_gil(functions.expand, "expand"), _shared_names(functions.expand)
 
     def make_logp_fn() -> Callable:
         def logp_and_gradient(x: np.ndarray, **shared: np.ndarray) -> tuple[float, np.ndarray]:
@@ -77,17 +76,29 @@ def compile_nutpie_model(model: pm.Model) -> PyFuncModel:
 
         return expand_draw
 
-    dims, coords = _prepare_dims_and_coords(model, shape_info)
+    dims, coords = _prepare_dims_and_coords(model, functions.shape_info)
     return from_pyfunc(
-        ndim=n_dim, make_logp_fn=make_logp_fn, make_expand_fn=make_expand_fn,
+        ndim=functions.n_free, make_logp_fn=make_logp_fn, make_expand_fn=make_expand_fn,
         make_initial_point_fn=initial_point_fn, expanded_dtypes=[np.dtype("float64")] * len(names),
-        expanded_shapes=shapes, expanded_names=names, shared_data=shared_data, dims=dims, coords=coords,
+        expanded_shapes=shapes, expanded_names=names, shared_data=functions.shared_data, dims=dims, coords=coords,
     )
 
 
-def _numba_functions(model: pm.Model) -> tuple[int, Function, Function, tuple[list[str], list[slice], list[tuple]]]:
+@dataclasses.dataclass(frozen=True)
+class NumbaFunctions:
     """The log density with its gradient, and the trace expansion, of the flat parameter vector;
-    the number of parameters; and each traced variable's name, slice and shape (nutpie's)."""
+    the number of parameters; each traced variable's name, slice and shape (nutpie's); and this
+    model's values of the shared variables the functions take, by name."""
+
+    n_free: int
+    logp: Function
+    expand: Function
+    shape_info: tuple[list[str], list[slice], list[tuple]]
+    shared_data: dict[str, np.ndarray]
+
+
+def numba_functions(model: pm.Model) -> NumbaFunctions:
+    """The model's functions, rewritten and compiled once per graph (crsmeta.model.function_cache)."""
     shapes = _compute_shapes(model)
     free_names = [model.rvs_to_values[var].name for var in model.free_RVs]
     layout, free_slices, offset = [], [], 0
@@ -108,23 +119,37 @@ def _numba_functions(model: pm.Model) -> tuple[int, Function, Function, tuple[li
         value = pt.reshape(part, dims, ndim=ndim) if ndim else part[0]
         replacements[model.rvs_to_values[var]] = value.astype(var.dtype)
         flat.append(part)
-    logp = model.logp()
-    rewrites = ["canonicalize", "stabilize"] + ([] if model.check_bounds else ["local_remove_check_parameter"])
-    logp = pytensor.graph.rewrite_graph(logp, include=rewrites)
-    gradient = pt.concatenate([pt.as_tensor(g).ravel() for g in pytensor.grad(logp, list(replacements))])
-    logp, gradient = pytensor.clone_replace([logp, gradient], replacements)
+    model_logp = model.logp()
     remaining = [var for var in model.unobserved_value_vars if var.name not in free_names]
-    with model:
-        logp_function = compile_pymc((point,), (logp, gradient), mode="NUMBA")
-        expand_function = compile_pymc((point,), [*flat, *remaining], givens=list(replacements.items()),
-                                       mode="NUMBA")
+    logp_graph = pytensor.clone_replace([model_logp], replacements)  # decides the log density and its gradient
+    expand_outputs = [*flat, *pytensor.clone_replace(remaining, replacements)]
+
+    def logp_and_gradient() -> list:
+        rewrites = ["canonicalize", "stabilize"] + ([] if model.check_bounds else ["local_remove_check_parameter"])
+        logp = pytensor.graph.rewrite_graph(model_logp, include=rewrites)
+        gradient = pt.concatenate([pt.as_tensor(g).ravel() for g in pytensor.grad(logp, list(replacements))])
+        return pytensor.clone_replace([logp, gradient], replacements)
+
+    def compiled(graph: list, outputs: Callable[[], list], what: str) -> Function:
+        def compile_now() -> Function:
+            with model:  # compile_pymc reads check_bounds from the model
+                return compile_pymc([point], outputs(), mode="NUMBA")
+
+        return cached_function([point], graph, compile_now, [what, f"check_bounds {model.check_bounds}"])
+
+    logp_function = compiled(logp_graph, logp_and_gradient, "log density (canonicalize, stabilize) and gradient")
+    expand_function = compiled(expand_outputs, lambda: expand_outputs, "expansion")
     slices = list(free_slices)
     for var in remaining:
         size = prod(shapes[var.name])
         slices.append(slice(offset, offset + size))
         offset += size
     names = free_names + [var.name for var in remaining]
-    return n_free, logp_function, expand_function, (names, slices, [shapes[n] for n in names])
+    return NumbaFunctions(
+        n_free=n_free, logp=logp_function, expand=expand_function,
+        shape_info=(names, slices, [shapes[n] for n in names]),
+        shared_data=shared_values(logp_function, logp_graph) | shared_values(expand_function, expand_outputs),
+    )
 
 
 def _released_gil(function: Function, name: str) -> Callable:
