@@ -35,6 +35,14 @@ def test_smoke_fit_writes_every_group_and_table(mock_sampling, tiny_changes, tin
     assert written.posterior.attrs["config_hash"] == "c0ffee"
 
 
+def test_a_sensitivity_fit_draws_no_predictive_groups(mock_sampling, tiny_changes, tiny_summaries):
+    """The report reads the main fit's prior and predictive draws only; a sensitivity fit's job
+    does not spend its seconds on them."""
+    result = fit_analysis(tiny_changes, tiny_summaries, FAST.replace(tau_sd=1.0), analysis="tau_prior_double")
+    assert "posterior" in result.idata.groups()
+    assert not {"prior", "prior_predictive", "posterior_predictive"} & set(result.idata.groups())
+
+
 @pytest.mark.slow
 def test_censored_likelihood_is_unbiased_where_substitution_is_not():
     """SYNTHETIC lognormal marker with a detection limit: 40% of post values fall below it."""

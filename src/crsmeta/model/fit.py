@@ -20,7 +20,7 @@ from crsmeta.model.diagnostics import FAILED, OFF, PASSED, ConvergenceError, Gat
 from crsmeta.model.effects import effects_table
 from crsmeta.model.extend import sample_extending
 from crsmeta.model.reweight import REWEIGHTED, SAMPLED, MainFit, ReweightedFit, add_study_log_likelihood, reweight_main
-from crsmeta.model.sample import sample_model
+from crsmeta.model.sample import add_predictive, sample_model
 from crsmeta.model.settings import ModelSettings
 
 log = logging.getLogger(__name__)
@@ -70,8 +70,10 @@ def fit_analysis(
                 return _reweighted_result(analysis, reweighted, main, data, settings)
     model = build_model(data, settings)
     idata, diagnostics = sample_extending(lambda extended: sample_model(model, extended), settings, analysis)
-    if analysis == MAIN and study_log_likelihood:
-        add_study_log_likelihood(idata, model)
+    if analysis == MAIN:  # the report reads the main fit's predictive draws only
+        add_predictive(idata, model, settings)
+        if study_log_likelihood:
+            add_study_log_likelihood(idata, model)
     idata.posterior.attrs["input_synthetic"] = int(data.is_synthetic())
     verdict = judge(diagnostics, settings, draws=idata.posterior.sizes["draw"])
     result = FitResult(analysis=analysis, idata=idata, effects=effects_table(idata, data), diagnostics=diagnostics,

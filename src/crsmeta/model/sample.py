@@ -1,4 +1,4 @@
-"""Sampling: prior predictive, NUTS (nutpie or PyMC) and posterior predictive in one object."""
+"""Sampling: NUTS (nutpie or PyMC), and the prior and posterior predictive draws added to its result."""
 
 from __future__ import annotations
 
@@ -27,15 +27,20 @@ _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def sample_model(model: pm.Model, settings: ModelSettings) -> az.InferenceData:
-    """Posterior, sample stats, observed and constant data, prior and both predictives.
+    """Posterior, sample stats, observed and constant data.
 
     The same seed, settings and data give the same draws (each step gets its own seed derived
     from ``settings.seed``), whether the model was compiled now or loaded from the compile cache.
     """
     with model, pytensor.config.change_flags(**DETERMINISTIC_COMPILATION):
-        prior = pm.sample_prior_predictive(draws=settings.prior_draws, random_seed=settings.seed)
-        idata = sample_posterior(model, settings)
-        idata.extend(prior)
+        return sample_posterior(model, settings)
+
+
+def add_predictive(idata: az.InferenceData, model: pm.Model, settings: ModelSettings) -> az.InferenceData:
+    """``idata`` with the prior, prior predictive and posterior predictive groups (seeded from
+    ``settings.seed``): what the report's prior-posterior and predictive checks read."""
+    with model, pytensor.config.change_flags(**DETERMINISTIC_COMPILATION):
+        idata.extend(pm.sample_prior_predictive(draws=settings.prior_draws, random_seed=settings.seed))
         pm.sample_posterior_predictive(
             idata, extend_inferencedata=True, random_seed=settings.seed + 1, progressbar=False
         )
