@@ -19,13 +19,14 @@ from crsmeta.model.reweight import REWEIGHTED, SAMPLED, MainFit, log_weights, re
 FAST = ModelSettings(chains=2, draws=100, tune=100, cores=2, prior_draws=50, gate=False)
 
 
-def test_only_a_left_out_study_and_the_priors_of_tau_and_rho_are_reweightings():
+def test_only_a_left_out_study_the_priors_of_tau_and_rho_and_row_filters_are_reweightings():
     analyses = analysis_settings(FAST, {}, ["s1", "s2"])
     routes = {name: reweighting_of(FAST, settings) for name, settings in analyses.items()}
     assert routes["loo_s1"].left_out == "s1" and routes["loo_s1"].prior_fields == ()
     assert routes["tau_prior_half"].prior_fields == ("tau_sd", "temp_tau_sd")
     assert routes["corr_low"].prior_fields == ("corr_prior",) and routes["corr_low"].left_out is None
-    for name in ("case_only", "summary_only", "student_t", "no_digitised"):
+    assert routes["no_digitised"].row_filters == ("exclude_digitised",) and routes["no_digitised"].left_out is None
+    for name in ("case_only", "summary_only", "student_t"):
         assert routes[name] is None, name
     assert reweighting_of(FAST, FAST.replace(exclude_studies=("s1", "s2"))) is None
     assert reweighting_of(FAST, FAST.replace(cores=1)).left_out is None  # how a job runs is no change
@@ -97,6 +98,26 @@ def test_a_left_out_study_is_reweighted_or_refitted_and_the_tables_say_which(moc
         assert without_s2.idata.posterior.sizes["chain"] == 1
     else:
         assert fit_row["route_note"].startswith("sampled, not reweighted")
+
+
+def test_no_digitised_is_the_main_posterior_where_no_digitised_row_reaches_the_model(
+        mock_sampling, tiny_changes, tiny_summaries):
+    """Mocked sampler: without digitised rows the analysis takes the main draws as they are; with
+    one it is refitted, and the note says how many rows the filter drops."""
+    settings = FAST.replace(ess_min=50)  # the mocked draws' ESS
+    no_digitised = settings.replace(exclude_digitised=True)
+    main = _passing_main(fit_analysis(tiny_changes, tiny_summaries, settings), settings)
+    same = fit_analysis(tiny_changes, tiny_summaries, no_digitised, "no_digitised", main=main)
+    assert same.route == REWEIGHTED and same.pareto_k == float("-inf")
+    assert "constant weights" in same.route_note
+
+    digitised = tiny_changes.assign(digitised=np.where(tiny_changes["patient_id"] == tiny_changes["patient_id"].iloc[0],
+                                                       "True", "False"))
+    main = _passing_main(fit_analysis(digitised, tiny_summaries, settings), settings)
+    refitted = fit_analysis(digitised, tiny_summaries, no_digitised, "no_digitised", main=main)
+    dropped = int((digitised["patient_id"] == digitised["patient_id"].iloc[0]).sum())
+    assert refitted.route == SAMPLED
+    assert f"exclude_digitised drops {dropped} of the main model's rows" in refitted.route_note
 
 
 def test_a_main_fit_that_lists_gate_failures_is_not_reweighted_even_with_the_gate_off(

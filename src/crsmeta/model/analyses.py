@@ -31,6 +31,8 @@ SENSITIVITY_DEFAULTS: dict[str, Any] = {
 MAIN = "main"  # the analysis that gates the report; every other one is a sensitivity analysis
 # settings an analysis may change and still be computed from the main fit's draws
 PRIOR_FIELDS = ("tau_sd", "temp_tau_sd", "corr_prior")
+# settings that only drop rows: the main draws stand for the analysis when no row is dropped
+ROW_FILTER_FIELDS = ("exclude_digitised",)
 RUN_FIELDS = ("cores",)  # how a job runs, not what it computes
 PARETO_K_MAX = 0.7  # Vehtari et al. (2024): above it importance-weighted estimates are unreliable
 LEAVE_ONE_OUT_PREFIX = "loo_"
@@ -91,25 +93,28 @@ def _left_out(choice: bool | str | list[str], study_ids: list[str], contributing
 
 @dataclasses.dataclass(frozen=True)
 class Reweighting:
-    """What turns the main posterior into an analysis' one: a study left out and/or other priors."""
+    """What turns the main posterior into an analysis' one: a study left out, other priors, and/or
+    row filters (usable only where they leave the main model's rows, crsmeta.model.reweight)."""
 
     left_out: str | None
     prior_fields: tuple[str, ...]
+    row_filters: tuple[str, ...] = ()
 
 
 def reweighting_of(main: ModelSettings, analysis: ModelSettings) -> Reweighting | None:
     """The reweighting that gives ``analysis`` from ``main`` (crsmeta.model.reweight), or None
-    when it changes more than one left-out study and the priors of τ and ρ."""
+    when it changes more than one left-out study, the priors of τ and ρ and the row filters."""
     changed = {field.name for field in dataclasses.fields(ModelSettings)
                if getattr(main, field.name) != getattr(analysis, field.name)} - set(RUN_FIELDS)
     left_out = sorted(set(analysis.exclude_studies) - set(main.exclude_studies))
-    if changed - set(PRIOR_FIELDS) - {"exclude_studies"}:
+    if changed - set(PRIOR_FIELDS) - set(ROW_FILTER_FIELDS) - {"exclude_studies"}:
         return None
     if "exclude_studies" in changed and (len(left_out) != 1
                                          or not set(main.exclude_studies) <= set(analysis.exclude_studies)):
         return None
     return Reweighting(left_out=left_out[0] if left_out else None,
-                       prior_fields=tuple(f for f in PRIOR_FIELDS if f in changed))
+                       prior_fields=tuple(f for f in PRIOR_FIELDS if f in changed),
+                       row_filters=tuple(f for f in ROW_FILTER_FIELDS if f in changed))
 
 
 def collect_analyses(paths: Iterable[str | Path]) -> pd.DataFrame:

@@ -6,6 +6,8 @@ fit's draws, weighted by it (PSIS, as the loo and priorsense tools do), are then
 analysis' posterior, as long as the weights are well behaved: Pareto k̂ ≤ 0.7 and enough effective
 draws left. Where they are not, or where leaving the study out would change the model itself
 (another reference population, co-intervention set or grade centring), the analysis is refitted.
+An analysis that only filters rows (no digitised values) is the main posterior itself where the
+filter drops no row of the model, and is refitted where it does.
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ def reweight_main(main: MainFit, data: ModelData, settings: ModelSettings,
     reason = _main_unusable(main)
     if not reason and reweighting.left_out is not None:
         reason = model_change(main.data, data, reweighting.left_out)
+    if not reason and reweighting.row_filters:
+        reason = rows_dropped(main.data, data, reweighting)
     if reason:
         return ReweightedFit(idata=None, pareto_k=float("nan"), effective_draws=float("nan"), refit_reason=reason)
     log_weight = log_weights(main.idata, main.data, main.settings, settings, reweighting)
@@ -120,6 +124,20 @@ def model_change(main_data: ModelData, data: ModelData, left_out: str) -> str:
     if data.use_grade and not np.array_equal(main_data.centred_grade()[kept], data.centred_grade()):
         return "baseline grades centred on another mean"
     return ""
+
+
+def rows_dropped(main_data: ModelData, data: ModelData, reweighting: Reweighting) -> str:
+    """Why the row filters of ``reweighting`` need a refit: the rows they drop ('' when they drop
+    none, e.g. no digitised value reaches the model: the main draws are then the analysis' own).
+    Filters only ever drop rows, so equal counts are equal rows. The main fit keeps its
+    log-likelihood per study, not per row, so dropped rows cannot be weighted away."""
+    dropped = _row_count(main_data, besides=reweighting.left_out) - _row_count(data)
+    return f"{', '.join(reweighting.row_filters)} drops {dropped} of the main model's rows" if dropped else ""
+
+
+def _row_count(data: ModelData, besides: str | None = None) -> int:
+    """The model's case and summary rows, those of study ``besides`` not counted."""
+    return sum(int((frame["study_id"] != besides).sum()) for frame in (data.cases, data.observations))
 
 
 def log_weights(main: az.InferenceData, main_data: ModelData, main_settings: ModelSettings,
