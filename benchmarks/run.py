@@ -270,7 +270,7 @@ def main_fit_split(project: Path, sampler: dict) -> dict[str, dict[str, float]]:
     start = time.perf_counter()
     with pytensor.config.change_flags(**DETERMINISTIC_COMPILATION):
         compiled = compile_nutpie_model(model)
-    steps["compile (graph rewrites; numba code from the cache when warm)"] = time.perf_counter() - start
+    steps["compile (rewritten functions and numba code from the cache when warm)"] = time.perf_counter() - start
     sample = dict(chains=settings.chains, cores=settings.cores, seed=settings.seed,
                   target_accept=settings.target_accept, progress_bar=False)
     start = time.perf_counter()
