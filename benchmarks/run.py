@@ -501,13 +501,15 @@ WHY_MISSED = [
     "Student-t) compiles it (numba, and PyTensor's C compile of the predictive functions into an empty "
     "cache: the main fit job's cold figure above); every other fit, in any job or rerun, loads it.",
     "- What a fit with its code in the cache still spends (the split above and the jobs' logs): ~6 s "
-    "importing, ~25 s of PyTensor graph rewrites spread over five functions compiled in each process "
-    "(prior predictive, log density and gradient, trace expansion, posterior predictive, per-study "
-    "log-likelihood), and ~30 s sampling 4 × 2000 steps; a fit short of ESS samples again with twice the "
-    "draws, from the start (loo_Supady2021_CYCOV: 1000 → 2000 → 4000 draws). Running the analyses of one structure in one "
-    "process on one compiled model (nutpie's data swap) would remove the first two; it is not built.",
+    "importing; ~9 s loading its rewritten log density and expansion (crsmeta.model.function_cache: "
+    "they were rewritten in every job, ~23 s) and compiling the initial-point function; 20–45 s sampling "
+    "4 × 1500 steps at 150–220 µs per gradient (a graph of ~545 nodes, most of it per-node overhead on "
+    "data this small); and, for the main fit only, ~5 s of prior and predictive draws. A fit short of "
+    "ESS samples again with twice the draws, from the start. Running the analyses of one structure in "
+    "one process (nutpie's data swap) would save the imports and the loading; it is not built.",
     "- Reweighting the main draws (docs/model.md, \"Reweighted instead of refitted\") replaces a refit only "
-    "where the weights hold (2 of the 11 candidates in this run; docs/validation.md §6): the bundled "
+    "where the weights hold (docs/validation.md §6; `no_digitised` is the main posterior itself where "
+    "no digitised row reaches the model): the bundled "
     "studies each inform some cell almost alone and τ and ρ are prior-driven (Pareto k̂ > 0.7 or too few "
     "effective draws).",
     "- Adding a study changes the data of every analysis, so every fit reruns (the job list above). It "
