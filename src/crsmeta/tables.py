@@ -1,4 +1,4 @@
-"""One contract per data-layer stage table: its columns and their types, declared here only.
+"""One contract per stage table (data layer and model stage): its columns and types, declared here only.
 
 A table is built with :func:`frame`, written with :func:`write` and read with :func:`read`; each
 checks the contract and raises :class:`InputError` naming the file, the row (header = row 1) and
@@ -47,6 +47,7 @@ TEXT = Cell("str", "text")
 NUMBER = Cell("float64", "a number")
 OPTIONAL_NUMBER = Cell("float64", "a number or an empty cell", nullable=True)
 COUNT = Cell("int64", "a whole number")
+OPTIONAL_COUNT = Cell("Int64", "a whole number or an empty cell", nullable=True)
 FLAG = Cell("bool", "True or False")
 
 
@@ -156,21 +157,116 @@ PAIRING = Table("pairing audit", {
 """Every harmonised case row that entered no change, with the reason."""
 
 
+# --- model stage ---------------------------------------------------------------------------
+
+OBSERVATIONS = Table("model observations", {
+    **_text("study_id", "arm", "population", "intervention", "co_interventions", "marker"),
+    "n": NUMBER, "y": NUMBER, "kind": one_of("effect", "pre_post"),
+    "se_known": OPTIONAL_NUMBER, "disp_pre": OPTIONAL_NUMBER, "disp_post": OPTIONAL_NUMBER,
+    "se_upper": NUMBER, "efficiency": NUMBER, "extra_var": NUMBER, "mean_weight": NUMBER,
+    "source_rows": TEXT, "digitised": FLAG, "flags": TEXT, "synthetic": FLAG, "method": TEXT,
+})
+"""One summary-level observation (a pre/post comparison or a reported change) as the model reads
+it, with what weights it (crsmeta.model.aggregate); an open ``se_upper`` is inf."""
+
+SUMMARY_AUDIT = Table("summary rows not modelled", {
+    **_text("study_id", "source_file", "source_row", "arm", "intervention", "marker", "timepoint", "reason"),
+})
+"""A harmonised summary row that makes no observation, with the reason (``source_row`` as text:
+the summaries may come typed or as read from a TSV)."""
+
+MODEL_AUDIT = Table("model audit", {
+    "level": one_of("case", "summary"), **_text("study_id", "source_rows", "intervention", "marker", "reason"),
+})
+"""Every change or summary row that does not enter an analysis' model, with the reason."""
+
+EFFECT_ESTIMATES = Table("effect estimates", {
+    **_text("intervention", "marker"), "scale": one_of("log_ratio", "degC_difference"), "populations": TEXT,
+    "n_studies": COUNT, "n_patients": COUNT, "n_summary_rows": COUNT,
+    "theta_median": NUMBER, "theta_lo95": NUMBER, "theta_hi95": NUMBER,
+    "pct_median": NUMBER, "pct_lo95": NUMBER, "pct_hi95": NUMBER,
+    "p_reduction": NUMBER, "p_reduction_50": NUMBER, "reduction_50_threshold": TEXT, "tau_median": NUMBER,
+    "pred_lo95": NUMBER, "pred_hi95": NUMBER,
+    "contrast_median": OPTIONAL_NUMBER, "contrast_lo95": OPTIONAL_NUMBER, "contrast_hi95": OPTIONAL_NUMBER,
+    "p_better_than_standard_care": OPTIONAL_NUMBER,
+    "contrast_basis": one_of("", "within_study", "indirect"), "contrast_note": TEXT,
+})
+"""Posterior summaries per (intervention, marker) cell (crsmeta.model.effects); the contrast with
+standard care is empty where there is none."""
+
+EFFECTS = Table("effects", {
+    **EFFECT_ESTIMATES.cells, "synthetic": FLAG, "gate": one_of("passed", "failed", "off"),
+    "route": one_of("sampled", "reweighted"), "pareto_k": OPTIONAL_NUMBER,
+})
+"""An analysis' effects as written (results/model/<analysis>/effects.tsv): the estimates with the
+gate's verdict and how the posterior was reached (crsmeta.model.fit)."""
+
+EFFECTS_ALL = Table("effects of every analysis", {"analysis": TEXT, **EFFECTS.cells})
+
+SAMPLER_DIAGNOSTICS = Table("sampler diagnostics", {
+    "analysis": TEXT, "kind": one_of("parameter", "chain", "fit"), "parameter": TEXT, "chain": OPTIONAL_COUNT,
+    "r_hat": OPTIONAL_NUMBER, "ess_bulk": OPTIONAL_NUMBER, "ess_tail": OPTIONAL_NUMBER,
+    "divergences": OPTIONAL_COUNT, "bfmi": OPTIONAL_NUMBER,
+})
+"""R-hat and ESS per parameter (kind ``parameter``), divergences and E-BFMI per chain (``chain``)."""
+
+DIAGNOSTICS = Table("diagnostics", {
+    **SAMPLER_DIAGNOSTICS.cells, "draws": OPTIONAL_NUMBER, "gate": one_of("", "passed", "failed", "off"),
+    **_text("gate_failures", "gate_advice"), "route": one_of("", "sampled", "reweighted"),
+    "pareto_k": OPTIONAL_NUMBER, "route_note": TEXT,
+})
+"""The sampler diagnostics and one row of kind ``fit`` with the gate's verdict and the route
+(its columns are empty on the other rows); one analysis' or, collected, every analysis'."""
+
+PER_STUDY = Table("per-study estimates", {
+    **_text("study_id", "intervention", "marker", "population"), "yi": OPTIONAL_NUMBER, "vi": OPTIONAL_NUMBER,
+    "n": NUMBER, "source": one_of("cases", "summary"), "pooled": FLAG, "synthetic": FLAG, "note": TEXT,
+})
+"""Stage 1 of the frequentist cross-check: one effect and sampling variance per study
+(crsmeta.model.frequentist); empty where the study gives none, with a note."""
+
+RANDOM_EFFECTS = Table("frequentist cross-check", {
+    **_text("intervention", "marker"), "k": COUNT,
+    "reml_estimate": NUMBER, "reml_lo95": NUMBER, "reml_hi95": NUMBER, "reml_tau2": OPTIONAL_NUMBER,
+    "dl_estimate": NUMBER, "dl_lo95": NUMBER, "dl_hi95": NUMBER, "dl_tau2": OPTIONAL_NUMBER,
+    "synthetic": FLAG, "note": TEXT,
+})
+"""Stage 2: REML and DerSimonian-Laird pooled changes per (intervention, marker); tau² is empty
+with one study."""
+
+CONTRIBUTING_STUDIES = Table("contributing studies", {"study_id": TEXT, "case_rows": COUNT, "summary_rows": COUNT})
+"""The studies whose rows reach the main model (the leave-one-out checkpoint)."""
+
+
 # --- building, reading, writing --------------------------------------------------------------
 
 
-def frame(table: Table, records: Iterable[Mapping[str, Any]] | Iterable[Iterable[Any]] = ()) -> pd.DataFrame:
-    """The table from records (dicts or tuples in column order), checked against the contract.
+def frame(
+    table: Table, records: pd.DataFrame | Iterable[Mapping[str, Any]] | Iterable[Iterable[Any]] = ()
+) -> pd.DataFrame:
+    """The table from a frame or records (dicts or tuples in column order), checked against the contract.
 
-    Whole numbers in a number column become floats (lossless); nothing else is converted.
+    A frame must hold the contract's columns (others are dropped). Whole numbers in a number column
+    become floats and an optional count column becomes a nullable integer (both lossless); nothing
+    else is converted.
     """
-    built = pd.DataFrame(list(records), columns=table.columns)
+    if isinstance(records, pd.DataFrame):
+        built = records[table.columns].copy()
+    else:
+        built = pd.DataFrame(list(records), columns=table.columns)
     if built.empty:
         return built.astype({name: cell.dtype for name, cell in table.cells.items()})
-    whole = [name for name, cell in table.cells.items() if cell.dtype == "float64" and pd.api.types.is_integer_dtype(built[name])]
-    built = built.astype(dict.fromkeys(whole, "float64"))
+    built = built.astype(_lossless_casts(table, built))
     check(table, built)
     return built
+
+
+def _lossless_casts(table: Table, built: pd.DataFrame) -> dict[str, str]:
+    """Integer columns where the contract wants floats, and optional counts as pandas' Int64."""
+    return {
+        name: cell.dtype for name, cell in table.cells.items()
+        if cell.dtype == "Int64" or (cell.dtype == "float64" and pd.api.types.is_integer_dtype(built[name]))
+    }
 
 
 def check(table: Table, data: pd.DataFrame, path: str | Path | None = None) -> None:
@@ -245,7 +341,9 @@ def _number(content: str, nullable: bool) -> float:
     return float(content)
 
 
-def _count(content: str, nullable: bool) -> int:
+def _count(content: str, nullable: bool) -> Any:
+    if content == "" and nullable:
+        return pd.NA
     return int(content)
 
 
@@ -256,7 +354,7 @@ def _flag(content: str, nullable: bool) -> bool:
     return flags[content]
 
 
-PARSERS: dict[str, Callable[[str, bool], Any]] = {"float64": _number, "int64": _count, "bool": _flag}
+PARSERS: dict[str, Callable[[str, bool], Any]] = {"float64": _number, "int64": _count, "Int64": _count, "bool": _flag}
 """Cell text → value for each non-text type, as :func:`crsmeta.io.write_tsv` writes it."""
 
 
