@@ -7,6 +7,7 @@ import pytest
 from statsmodels.stats.meta_analysis import combine_effects
 
 from conftest import CHANGE_COLUMNS, SUMMARY_COLUMNS, change_row, summary_row
+from crsmeta import tables
 from crsmeta.io import write_netcdf
 from crsmeta.model import GateVerdict, ModelSettings, fit_analysis, judge, stamp
 from crsmeta.model.effects import COLUMNS as EFFECT_COLUMNS
@@ -26,6 +27,9 @@ def test_smoke_fit_writes_every_group_and_table(mock_sampling, tiny_changes, tin
     assert list(result.effects.columns) == EFFECT_COLUMNS + ["synthetic", "gate", "route", "pareto_k"]
     assert len(result.effects) == len(result.data.counts())
     assert {"parameter", "chain", "fit"} == set(result.diagnostics["kind"])
+    for contract, table in ((tables.EFFECTS, result.effects), (tables.DIAGNOSTICS, result.diagnostics),
+                            (tables.OBSERVATIONS, result.data.observations), (tables.MODEL_AUDIT, result.data.audit)):
+        assert_round_trips(contract, table, tmp_path)
     stamp(idata, config_hash="c0ffee", data_hash="beef", seed=FAST.seed, analysis="main")
     assert idata.posterior.attrs["synthetic"] == "SYNTHETIC"
     assert idata.posterior.attrs["version_pymc"]
@@ -33,6 +37,14 @@ def test_smoke_fit_writes_every_group_and_table(mock_sampling, tiny_changes, tin
     written = az.from_netcdf(tmp_path / "posterior.nc")
     assert set(written.groups()) == set(idata.groups())
     assert written.posterior.attrs["config_hash"] == "c0ffee"
+
+
+def assert_round_trips(contract: tables.Table, table: pd.DataFrame, tmp_path) -> None:
+    """The table is written through its contract, read back strictly, and rewritten byte for byte."""
+    path, again = tmp_path / "table.tsv", tmp_path / "again.tsv"
+    tables.write(contract, table, path)
+    tables.write(contract, tables.read(contract, path), again)
+    assert again.read_bytes() == path.read_bytes(), contract.name
 
 
 def test_a_sensitivity_fit_draws_no_predictive_groups(mock_sampling, tiny_changes, tiny_summaries):

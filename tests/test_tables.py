@@ -9,6 +9,7 @@ import pytest
 
 from crsmeta import tables
 from crsmeta.errors import InputError
+from crsmeta.model.diagnostics import PASSED, GateVerdict, with_verdict
 
 
 def case_record(**changes: object) -> dict:
@@ -115,3 +116,33 @@ def test_a_frame_of_the_wrong_type_is_not_written(tmp_path):
 def test_a_frame_with_an_empty_text_cell_is_not_built():
     with pytest.raises(InputError, match=r"row 3, column 'marker': harmonised cases: empty cell"):
         tables.frame(tables.HARMONISED_CASES, [case_record(), case_record(marker=None)])
+
+
+@pytest.fixture
+def diagnostics_tsv(tmp_path):
+    """A diagnostics table (a parameter, a chain and the fit's verdict) written through its contract."""
+    sampler = tables.frame(tables.SAMPLER_DIAGNOSTICS, [
+        {"analysis": "main", "kind": "parameter", "parameter": "mu", "chain": None, "r_hat": 1.001,
+         "ess_bulk": 900.0, "ess_tail": 800.0, "divergences": None, "bfmi": math.nan},
+        {"analysis": "main", "kind": "chain", "parameter": "sampler", "chain": 0, "r_hat": math.nan,
+         "ess_bulk": math.nan, "ess_tail": math.nan, "divergences": 2, "bfmi": 0.9},
+    ])
+    path = tmp_path / "diagnostics.tsv"
+    tables.write(tables.DIAGNOSTICS, with_verdict(sampler, GateVerdict(PASSED, 1000)), path)
+    return path
+
+
+def test_optional_counts_are_whole_numbers_or_empty(diagnostics_tsv, tmp_path):
+    back = tables.read(tables.DIAGNOSTICS, diagnostics_tsv)
+    assert back["chain"].dtype == "Int64" and back["chain"].isna().tolist() == [True, False, True]
+    assert back["divergences"].iloc[1] == 2 and back["draws"].iloc[2] == 1000.0
+    assert diagnostics_tsv.read_text().splitlines()[2].split("\t")[3] == "0", "a count is written without a decimal"
+    again = tmp_path / "again.tsv"
+    tables.write(tables.DIAGNOSTICS, back, again)
+    assert again.read_bytes() == diagnostics_tsv.read_bytes()
+
+
+def test_an_optional_count_that_is_not_whole_names_its_cell(diagnostics_tsv):
+    edit_cell(diagnostics_tsv, 3, "divergences", "1.5")
+    with pytest.raises(InputError, match=r"row 3, column 'divergences': .*'1.5'.*expected a whole number or an empty cell"):
+        tables.read(tables.DIAGNOSTICS, diagnostics_tsv)

@@ -31,6 +31,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from crsmeta import tables
+
 TEMPERATURE = "temperature"
 MEDIAN_EFFICIENCY = math.pi / 2
 # Probability that a level is an arithmetic mean, by printed statistic: a log ratio of arithmetic
@@ -39,14 +41,6 @@ MEAN_WEIGHT = {"mean": 1.0, "median": 0.0}
 NOT_STATED_MEAN_WEIGHT = 0.5
 Z95 = float(stats.norm.ppf(0.975))
 
-OBSERVATION_COLUMNS = [
-    "study_id", "arm", "population", "intervention", "co_interventions", "marker", "n", "y",
-    "kind", "se_known", "disp_pre", "disp_post", "se_upper", "efficiency", "extra_var", "mean_weight",
-    "source_rows", "digitised", "flags", "synthetic", "method",
-]
-AUDIT_COLUMNS = [
-    "study_id", "source_file", "source_row", "arm", "intervention", "marker", "timepoint", "reason",
-]
 PAIR_KEYS = ["study_id", "arm", "intervention", "marker", "co_interventions"]
 NUMERIC = ["hours", "n", "value", "spread", "spread_low", "spread_high", "p_value", "estimate",
            "ci_low", "ci_high", "se"]
@@ -74,8 +68,7 @@ def aggregate_observations(summaries: pd.DataFrame) -> tuple[pd.DataFrame, pd.Da
     other = rows[~rows["timepoint"].isin(["pre", "post", "change"])]
     for _, row in other.iterrows():
         audit.append(_audit(row, f"timepoint {row['timepoint']!r} is not pre, post or change"))
-    frame = pd.DataFrame(observations, columns=OBSERVATION_COLUMNS)
-    return frame.reset_index(drop=True), pd.DataFrame(audit, columns=AUDIT_COLUMNS)
+    return tables.frame(tables.OBSERVATIONS, observations), tables.frame(tables.SUMMARY_AUDIT, audit)
 
 
 def se_from_p_value(y: float, p: float, n: float) -> float:
@@ -260,4 +253,4 @@ def _finish(obs: dict) -> dict:
 
 
 def _audit(row: pd.Series, reason: str) -> dict:
-    return {column: row.get(column, "") for column in AUDIT_COLUMNS[:-1]} | {"reason": reason}
+    return {column: row.get(column, "") for column in tables.SUMMARY_AUDIT.columns[:-1]} | {"reason": reason}

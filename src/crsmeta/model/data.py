@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from crsmeta import tables
 from crsmeta.errors import InputError
 from crsmeta.model.aggregate import TEMPERATURE, aggregate_observations
 from crsmeta.model.settings import ModelSettings
@@ -14,7 +15,6 @@ from crsmeta.model.settings import ModelSettings
 REFERENCE_POPULATION = "car_t_crs"
 CENSOR_CODES = {"none": 0, "left": 1, "right": 2, "interval": 3}
 LEARNED_METHODS = ("p_value_bound", "dispersion_from_data")
-AUDIT_COLUMNS = ["level", "study_id", "source_rows", "intervention", "marker", "reason"]
 
 
 @dataclasses.dataclass
@@ -58,7 +58,7 @@ class ModelData:
             settings.population == "auto" and _population_shift_identified(cases, observations)))
         audit = pd.concat([case_audit, summary_audit, filter_audit], ignore_index=True)
         return cls(coords=coords, cases=cases, observations=observations,
-                   audit=audit[AUDIT_COLUMNS], use_population=use_population,
+                   audit=tables.frame(tables.MODEL_AUDIT, audit), use_population=use_population,
                    use_co_interventions=settings.co_interventions and bool(coords["co_intervention"]),
                    use_grade=settings.baseline_grade and bool(cases["grade"].notna().any()) if not cases.empty else False)
 
@@ -136,7 +136,7 @@ def contributing_studies(changes: pd.DataFrame, summaries: pd.DataFrame, setting
     case_rows = data.cases.groupby("study_id").size().rename("case_rows")
     summary_rows = data.observations.groupby("study_id").size().rename("summary_rows")
     table = pd.concat([case_rows, summary_rows], axis=1).fillna(0).astype(int)
-    return table.rename_axis("study_id").sort_index().reset_index()
+    return tables.frame(tables.CONTRIBUTING_STUDIES, table.rename_axis("study_id").sort_index().reset_index())
 
 
 def stacked_rows(cases: pd.DataFrame, observations: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -207,7 +207,7 @@ def _apply_filters(
             cases = frame
         else:
             observations = frame
-    audit = pd.concat(audits, ignore_index=True) if audits else pd.DataFrame(columns=AUDIT_COLUMNS)
+    audit = pd.concat(audits, ignore_index=True) if audits else tables.frame(tables.MODEL_AUDIT)
     return cases, observations, audit
 
 

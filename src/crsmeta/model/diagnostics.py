@@ -8,13 +8,14 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
+from crsmeta import tables
 from crsmeta.model.analyses import MAIN
 from crsmeta.model.settings import ModelSettings
 
-COLUMNS = ["analysis", "kind", "parameter", "chain", "r_hat", "ess_bulk", "ess_tail",
-           "divergences", "bfmi"]
+COLUMNS = tables.SAMPLER_DIAGNOSTICS.columns
 # only on the one row of kind "fit"; route, pareto_k and route_note as in crsmeta.model.fit.FitResult
-FIT_COLUMNS = ["draws", "gate", "gate_failures", "gate_advice", "route", "pareto_k", "route_note"]
+FIT_COLUMNS = [name for name in tables.DIAGNOSTICS.columns if name not in COLUMNS]
+EMPTY_VERDICT_TEXT = {name: "" for name in FIT_COLUMNS if tables.DIAGNOSTICS.cells[name].dtype == "str"}
 PASSED, FAILED, OFF = "passed", "failed", "off"
 FAILURE_SEPARATOR = "; "
 # Up to here a high R-hat is chains that have not yet mixed, which longer chains cure (1.05 was
@@ -85,13 +86,15 @@ def diagnostics_table(idata: az.InferenceData, analysis: str) -> pd.DataFrame:
         "chain": np.arange(len(diverging)), "r_hat": np.nan, "ess_bulk": np.nan, "ess_tail": np.nan,
         "divergences": diverging.astype(int), "bfmi": az.bfmi(idata),
     })
-    return pd.concat([parameters, chains], ignore_index=True)[COLUMNS]
+    return tables.frame(tables.SAMPLER_DIAGNOSTICS, pd.concat([parameters, chains], ignore_index=True))
 
 
 def with_verdict(diagnostics: pd.DataFrame, verdict: GateVerdict) -> pd.DataFrame:
-    """The diagnostics table with the verdict's ``fit`` row appended (columns COLUMNS + FIT_COLUMNS)."""
+    """The diagnostics table with the verdict's ``fit`` row appended (tables.DIAGNOSTICS): the
+    verdict's text columns are empty on the other rows."""
     analysis = str(diagnostics["analysis"].iloc[0])
-    return pd.concat([diagnostics, verdict.row(analysis)], ignore_index=True).reindex(columns=COLUMNS + FIT_COLUMNS)
+    table = pd.concat([diagnostics, verdict.row(analysis)], ignore_index=True).reindex(columns=tables.DIAGNOSTICS.columns)
+    return tables.frame(tables.DIAGNOSTICS, table.fillna(EMPTY_VERDICT_TEXT))
 
 
 def judge(diagnostics: pd.DataFrame, settings: ModelSettings, draws: int) -> GateVerdict:

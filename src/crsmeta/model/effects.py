@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from crsmeta import tables
 from crsmeta.model.aggregate import TEMPERATURE
 from crsmeta.model.data import ModelData
 
@@ -15,13 +16,7 @@ HALVING = float(np.log(0.5))  # p_reduction_50 for markers: P(pct < -50) = P(the
 TEMPERATURE_DROP_DEGC = -1.0  # p_reduction_50 for temperature: P(theta < -1 degC)
 PREDICTION_SEED = 20240917
 
-COLUMNS = [
-    "intervention", "marker", "scale", "populations", "n_studies", "n_patients", "n_summary_rows",
-    "theta_median", "theta_lo95", "theta_hi95", "pct_median", "pct_lo95", "pct_hi95",
-    "p_reduction", "p_reduction_50", "reduction_50_threshold", "tau_median", "pred_lo95",
-    "pred_hi95", "contrast_median", "contrast_lo95", "contrast_hi95",
-    "p_better_than_standard_care", "contrast_basis", "contrast_note",
-]
+COLUMNS = tables.EFFECT_ESTIMATES.columns
 
 
 def effects_table(idata: az.InferenceData, data: ModelData) -> pd.DataFrame:
@@ -43,7 +38,7 @@ def effects_table(idata: az.InferenceData, data: ModelData) -> pd.DataFrame:
                      **_summaries(theta, marker), "tau_median": float(np.median(tau)),
                      "pred_lo95": _q(predicted, 0.025), "pred_hi95": _q(predicted, 0.975),
                      **_contrast(posterior, data, intervention, marker)})
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return tables.frame(tables.EFFECT_ESTIMATES, rows)
 
 
 def stacked_draws(posterior: xr.Dataset) -> xr.Dataset:

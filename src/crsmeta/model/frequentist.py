@@ -37,15 +37,14 @@ from pymare.estimators import (
     WeightedLeastSquares,
 )
 
+from crsmeta import tables
+
 STUDY_KEYS = ["study_id", "intervention", "marker", "population"]
 POOL_KEYS = ["intervention", "marker"]
-PER_STUDY_COLUMNS = [*STUDY_KEYS, "yi", "vi", "n", "source", "pooled", "synthetic", "note"]
-RANDOM_EFFECTS_COLUMNS = [
-    "intervention", "marker", "k", "reml_estimate", "reml_lo95", "reml_hi95", "reml_tau2",
-    "dl_estimate", "dl_lo95", "dl_hi95", "dl_tau2", "synthetic", "note",
-]
+PER_STUDY_COLUMNS = tables.PER_STUDY.columns
+RANDOM_EFFECTS_COLUMNS = tables.RANDOM_EFFECTS.columns
 ALPHA = 0.05
-AGGREGATE_COLUMNS = [*STUDY_KEYS, "y", "se_known", "n", "synthetic"]
+AGGREGATE_COLUMNS = [*STUDY_KEYS, "y", "se_known", "n", "synthetic"]  # what stage 1 reads of tables.OBSERVATIONS
 DUPLICATE_NOTE = "another estimate of this study is pooled"
 
 
@@ -58,7 +57,7 @@ def per_study_estimates(
         parts.append(_summary_estimates(aggregate))
     frame = pd.concat([part for part in parts if not part.empty] or parts, ignore_index=True)
     frame = frame.sort_values([*STUDY_KEYS, "source"], kind="stable").reset_index(drop=True)
-    return _mark_pooled(frame)[PER_STUDY_COLUMNS]
+    return tables.frame(tables.PER_STUDY, _mark_pooled(frame))
 
 
 def random_effects(per_study: pd.DataFrame) -> pd.DataFrame:
@@ -69,7 +68,7 @@ def random_effects(per_study: pd.DataFrame) -> pd.DataFrame:
         | {"synthetic": bool(_true(group["synthetic"]).any())}
         for keys, group in usable.groupby(POOL_KEYS, sort=True)
     ]
-    return pd.DataFrame(rows, columns=RANDOM_EFFECTS_COLUMNS)
+    return tables.frame(tables.RANDOM_EFFECTS, rows)
 
 
 def cross_check(changes: pd.DataFrame, aggregate: pd.DataFrame | None) -> pd.DataFrame:
@@ -91,7 +90,7 @@ def _case_estimates(changes: pd.DataFrame) -> pd.DataFrame:
         | {"synthetic": bool(group["synthetic"].any())}
         for keys, group in rows.groupby(STUDY_KEYS, sort=True)
     ]
-    return pd.DataFrame(records, columns=PER_STUDY_COLUMNS)
+    return pd.DataFrame(records, columns=tables.PER_STUDY.columns)
 
 
 def _case_record(keys: tuple, values: pd.Series, censored: int) -> dict:
