@@ -1,6 +1,6 @@
 """List the studies whose rows reach the main model (checkpoint: leave-one-out fits one per study)."""
 
-from crsmeta.io import read_tsv, write_tsv
+from crsmeta import tables
 from crsmeta.logs import configure_logging
 from crsmeta.model import ModelSettings
 from crsmeta.model.data import contributing_studies
@@ -9,6 +9,8 @@ snakemake = snakemake  # type: ignore[name-defined]  # noqa: F821 (injected by S
 log = configure_logging(snakemake.log[0])
 
 settings = ModelSettings.from_dict(snakemake.params.settings)
-table = contributing_studies(read_tsv(snakemake.input.changes), read_tsv(snakemake.input.summaries), settings)
+changes = tables.read(tables.CHANGES, snakemake.input.changes)
+summaries = tables.read(tables.HARMONISED_SUMMARIES, snakemake.input.summaries)
+table = contributing_studies(changes, summaries, settings)
 log.info("%d studies reach the model: %s", len(table), ", ".join(table["study_id"]))
-write_tsv(table, snakemake.output.table)
+tables.write(tables.CONTRIBUTING_STUDIES, table, snakemake.output.table)

@@ -2,23 +2,29 @@
 a sensitivity analysis that fails is written with gate = failed in its tables. An analysis given
 the main fit's draws (input main_posterior) reweights them where the weights allow."""
 
-from crsmeta.io import files_hash, read_tsv, write_netcdf, write_tsv
+import dataclasses
+
+from crsmeta import tables
+from crsmeta.io import files_hash, write_netcdf
 from crsmeta.logs import configure_logging
 from crsmeta.model import ModelSettings, enforce_gate, fit_analysis, stamp
 from crsmeta.model.reweight import read_main_fit
 
 snakemake = snakemake  # type: ignore[name-defined]  # noqa: F821 (injected by Snakemake)
 log = configure_logging(snakemake.log[0])
+inputs, outputs = snakemake.input, snakemake.output
 
 analysis = snakemake.wildcards.analysis
 settings = ModelSettings.from_dict(snakemake.params.settings).replace(cores=snakemake.threads)
-changes, summaries = read_tsv(snakemake.input.changes), read_tsv(snakemake.input.summaries)
+changes = tables.read(tables.CHANGES, inputs.changes)
+summaries = tables.read(tables.HARMONISED_SUMMARIES, inputs.summaries)
 log.info("analysis %s: %d changes, %d summary rows", analysis, len(changes), len(summaries))
 main = None
-if "main_posterior" in snakemake.input.keys():
+if "main_posterior" in inputs.keys():
     main_settings = ModelSettings.from_dict(snakemake.params.main_settings).replace(cores=snakemake.threads)
-    main = read_main_fit(snakemake.input.main_posterior, snakemake.input.main_diagnostics,
-                         changes, summaries, main_settings)
+    main = read_main_fit(inputs.main_posterior, inputs.main_diagnostics, changes, summaries, main_settings)
+    # the main diagnostics typed by their contract, as the reweighted analysis' tables copy them
+    main = dataclasses.replace(main, diagnostics=tables.read(tables.DIAGNOSTICS, inputs.main_diagnostics))
 result = fit_analysis(changes, summaries, settings, analysis=analysis, main=main,
                       study_log_likelihood=snakemake.params.study_log_likelihood)
 log.info("route: %s %s", result.route, result.route_note)
@@ -27,12 +33,12 @@ enforce_gate(result)
 stamp(
     result.idata,
     config_hash=snakemake.params.config_hash,
-    data_hash=files_hash([snakemake.input.changes, snakemake.input.summaries]),
+    data_hash=files_hash([inputs.changes, inputs.summaries]),
     seed=settings.seed,
     analysis=analysis,
 )
-write_tsv(result.effects, snakemake.output.effects)
-write_tsv(result.diagnostics, snakemake.output.diagnostics)
-write_tsv(result.data.observations, snakemake.output.observations)
-write_tsv(result.data.audit, snakemake.output.audit)
-write_netcdf(result.idata, snakemake.output.posterior)
+tables.write(tables.EFFECTS, result.effects, outputs.effects)
+tables.write(tables.DIAGNOSTICS, result.diagnostics, outputs.diagnostics)
+tables.write(tables.OBSERVATIONS, result.data.observations, outputs.observations)
+tables.write(tables.MODEL_AUDIT, result.data.audit, outputs.audit)
+write_netcdf(result.idata, outputs.posterior)

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from crsmeta.io import read_tsv
+from crsmeta import tables as contracts
 from crsmeta.logs import configure_logging
 from crsmeta.report.render import forest_figures
 from crsmeta.report.tables import synthetic_flags
@@ -11,9 +11,9 @@ from crsmeta.report.tables import synthetic_flags
 snakemake = snakemake  # type: ignore[name-defined]  # noqa: F821 (injected by Snakemake)
 log = configure_logging(snakemake.log[0])
 
-changes = read_tsv(snakemake.input.changes)
-summaries = read_tsv(snakemake.input.summaries)
-effects = read_tsv(snakemake.input.effects)
+changes = contracts.read(contracts.CHANGES, snakemake.input.changes)
+summaries = contracts.read(contracts.HARMONISED_SUMMARIES, snakemake.input.summaries)
+effects = contracts.read(contracts.EFFECTS, snakemake.input.effects)
 synthetic = synthetic_flags([changes, summaries, effects], [], {})
 out_dir = Path(snakemake.output[0])
 out_dir.mkdir(parents=True, exist_ok=True)
