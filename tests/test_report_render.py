@@ -10,9 +10,11 @@ from pathlib import Path
 
 import arviz as az
 import numpy as np
+import pandas as pd
 import pytest
 from bs4 import BeautifulSoup
 
+from crsmeta.errors import InputError
 from crsmeta.report import ReportInputs, render_report, tables
 from crsmeta.report.render import report_html
 from fixtures.report.build import STUDIES, write_fixture_project
@@ -167,3 +169,12 @@ def test_study_links_use_the_identifiers_as_normalised(synthetic_report, tmp_pat
     hrefs = [a["href"] for a in soup.select("#study-doe2024 a[href]")]
     assert hrefs == ["https://doi.org/10.9999/synthetic.doe", "https://www.ncbi.nlm.nih.gov/pmc/articles/PMC1234567/"]
     assert not [a for a in soup.find_all("a", href=True) if a["href"].count("doi.org") > 1]
+
+
+def test_an_input_that_breaks_its_contract_is_named_at_its_cell(tmp_path):
+    paths = write_fixture_project(tmp_path)
+    changes = pd.read_csv(paths["changes"], sep="\t", dtype=str, keep_default_na=False)
+    changes.loc[0, "change_lower"] = "about -1"
+    changes.to_csv(paths["changes"], sep="\t", index=False, lineterminator="\n")
+    with pytest.raises(InputError, match=r"changes.tsv, row 2, column 'change_lower': .*'about -1'"):
+        ReportInputs.from_paths(**paths)

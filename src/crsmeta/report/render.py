@@ -22,6 +22,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from crsmeta import __version__
+from crsmeta import tables as contracts
 from crsmeta.io import read_tsv, write_text
 from crsmeta.model.analyses import PARETO_K_MAX
 from crsmeta.model.recovery import coverage_summary
@@ -74,28 +75,34 @@ class ReportInputs:
         model_doc: str | Path | None = None,
         settings: dict[str, Any] | None = None,
     ) -> ReportInputs:
-        """Load the inputs from the paths of the stage outputs (docs/design.md)."""
+        """Load the inputs from the paths of the stage outputs, each through its contract
+        (:mod:`crsmeta.tables`): a table that breaks it stops the report at its file, row and column."""
         return cls(
-            cases=read_tsv(cases),
-            summaries=read_tsv(summaries),
-            rows=read_tsv(rows),
-            conversions=read_tsv(conversions),
-            pairing=read_tsv(pairing),
-            changes=read_tsv(changes),
-            effects=read_tsv(effects),
+            cases=contracts.read(contracts.HARMONISED_CASES, cases),
+            summaries=contracts.read(contracts.HARMONISED_SUMMARIES, summaries),
+            rows=contracts.read(contracts.AUDIT_ROWS, rows),
+            conversions=contracts.read(contracts.CONVERSIONS, conversions),
+            pairing=contracts.read(contracts.PAIRING, pairing),
+            changes=contracts.read(contracts.CHANGES, changes),
+            effects=contracts.read(contracts.EFFECTS, effects),
             studies=tables.load_studies(studies),
-            effects_all=_optional_tsv(effects_all),
-            diagnostics=_optional_tsv(diagnostics),
-            frequentist=_optional_tsv(frequentist),
-            recovery=_optional_tsv(recovery),
-            idata=az.from_netcdf(str(posterior)) if posterior and Path(posterior).exists() else None,
+            effects_all=_optional(contracts.EFFECTS_ALL, effects_all),
+            diagnostics=_optional(contracts.DIAGNOSTICS, diagnostics),
+            frequentist=_optional(contracts.RANDOM_EFFECTS, frequentist),
+            recovery=read_tsv(recovery) if _given(recovery) else None,
+            idata=az.from_netcdf(str(posterior)) if _given(posterior) else None,
             settings=dict(settings or {}),
-            model_doc=Path(model_doc).read_text(encoding="utf-8") if model_doc and Path(model_doc).exists() else None,
+            model_doc=Path(model_doc).read_text(encoding="utf-8") if _given(model_doc) else None,
         )
 
 
-def _optional_tsv(path: str | Path | None) -> pd.DataFrame | None:
-    return read_tsv(path) if path and Path(path).exists() else None
+def _given(path: str | Path | None) -> bool:
+    """An optional input was given and exists."""
+    return bool(path) and Path(path).exists()
+
+
+def _optional(contract: contracts.Table, path: str | Path | None) -> pd.DataFrame | None:
+    return contracts.read(contract, path) if _given(path) else None
 
 
 def render_report(inputs: ReportInputs, out_path: Path) -> None:

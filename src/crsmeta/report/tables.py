@@ -1,7 +1,8 @@
 """Tidy tables for the report: every plot and section is drawn from one of these frames.
 
-The functions read the stage outputs described in docs/design.md (all cells as strings, as
-written by :func:`crsmeta.io.write_tsv`) and the posterior InferenceData of the main analysis.
+The functions read the stage outputs typed by their contracts (:mod:`crsmeta.tables`, as
+:class:`crsmeta.report.render.ReportInputs` reads them; frames of cell texts are read alike) and
+the posterior InferenceData of the main analysis.
 They never compute a clinical number that is not in those outputs, except simple per-study
 summaries of the harmonised values (a study's own mean change) shown beside the pooled estimate.
 """
@@ -70,6 +71,22 @@ def floats(frame: pd.DataFrame, columns: Iterable[str], *, source: str = "table"
             )
         frame[column] = converted.astype(float)
     return frame
+
+
+def _given(cells: pd.Series) -> pd.Series:
+    """Which cells hold a value: neither missing (a typed table) nor empty (a table of cell texts)."""
+    return cells.notna() & (cells.astype(str).str.strip() != "")
+
+
+def _cell_text(value: Any) -> str:
+    """A cell as the TSV shows it: empty for a missing number, the text of anything else."""
+    return "" if pd.isna(value) else str(value).strip()
+
+
+def _whole_text(value: Any) -> str:
+    """A count as the report shows it: ``3`` (from 3, 3.0 or "3"), empty when missing."""
+    text = _cell_text(value)
+    return str(int(float(text))) if text else ""
 
 
 def scale_of(marker: str) -> str:
@@ -330,7 +347,7 @@ def _case_estimates(changes: pd.DataFrame) -> pd.DataFrame:
 def _reported_effects(summaries: pd.DataFrame) -> pd.DataFrame:
     if not len(summaries):
         return pd.DataFrame()
-    effects = summaries[(summaries["timepoint"] == "change") & (summaries["estimate"] != "")]
+    effects = summaries[(summaries["timepoint"] == "change") & _given(summaries["estimate"])]
     effects = floats(effects, ["estimate", "ci_low", "ci_high", "n"], source="results/harmonised/summaries.tsv")
     return pd.DataFrame(
         {
@@ -345,7 +362,7 @@ def _reported_effects(summaries: pd.DataFrame) -> pd.DataFrame:
 def _summary_pairs(summaries: pd.DataFrame) -> pd.DataFrame:
     if not len(summaries):
         return pd.DataFrame()
-    values = summaries[summaries["timepoint"].isin(["pre", "post"]) & (summaries["value"] != "")]
+    values = summaries[summaries["timepoint"].isin(["pre", "post"]) & _given(summaries["value"])]
     values = floats(values, ["value", "n"], source="results/harmonised/summaries.tsv")
     keys = ["study_id", "population", "arm", "intervention", "marker", "statistic"]
     pre = values[values["timepoint"] == "pre"].drop_duplicates(keys)
@@ -562,6 +579,7 @@ def frequentist_comparison(effects: pd.DataFrame, frequentist: pd.DataFrame) -> 
     numeric = ["theta_median", "theta_lo95", "theta_hi95", "reml_estimate", "reml_lo95", "reml_hi95",
                "reml_tau2", "dl_estimate", "dl_lo95", "dl_hi95", "dl_tau2"]
     merged = floats(merged.fillna(""), [c for c in numeric if c in merged], source="results/model/frequentist.tsv")
+    merged = merged.assign(k=merged["k"].map(_whole_text))
     return merged.sort_values(["marker", "intervention"]).reset_index(drop=True)
 
 
@@ -615,7 +633,7 @@ def _summary_sources(row: Mapping[str, Any], summaries: pd.DataFrame, population
     numbers = floats(values, EFFECT_NUMBERS, source="results/harmonised/summaries.tsv")
     return _with_texts(numbers, _summary_texts).assign(
         kind="summary",
-        who=numbers["arm"].astype(str) + " (" + numbers["statistic"].astype(str) + ", n=" + numbers["n"].astype(str) + ")",
+        who=numbers["arm"].astype(str) + " (" + numbers["statistic"].astype(str) + ", n=" + numbers["n"].map(_cell_text) + ")",
     ).sort_values(["study_id", "arm", "timepoint"])
 
 
@@ -661,12 +679,12 @@ def _details(*parts: str) -> str:
 
 
 def _joined(number: Any, unit: Any) -> str:
-    return " ".join(str(part).strip() for part in (number, unit) if str(part).strip())
+    return " ".join(text for text in (_cell_text(number), _cell_text(unit)) if text)
 
 
 def _interval_text(low: Any, high: Any) -> str:
     """``CI low to high`` (a bound not given shown as –), or nothing when neither is given."""
-    low, high = str(low).strip(), str(high).strip()
+    low, high = _cell_text(low), _cell_text(high)
     return f"CI {low or '–'} to {high or '–'}" if low or high else ""
 
 
