@@ -633,7 +633,7 @@ def _summary_sources(row: Mapping[str, Any], summaries: pd.DataFrame, population
     numbers = floats(values, EFFECT_NUMBERS, source="results/harmonised/summaries.tsv")
     return _with_texts(numbers, _summary_texts).assign(
         kind="summary",
-        who=numbers["arm"].astype(str) + " (" + numbers["statistic"].astype(str) + ", n=" + numbers["n"].map(_cell_text) + ")",
+        who=numbers["arm"].astype(str) + " (" + numbers["statistic"].astype(str) + ", n=" + numbers["n"].map(_cell_text).astype(str) + ")",
     ).sort_values(["study_id", "arm", "timepoint"])
 
 
