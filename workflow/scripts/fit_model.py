@@ -2,8 +2,6 @@
 a sensitivity analysis that fails is written with gate = failed in its tables. An analysis given
 the main fit's draws (input main_posterior) reweights them where the weights allow."""
 
-import dataclasses
-
 from crsmeta import tables
 from crsmeta.io import files_hash, write_netcdf
 from crsmeta.logs import configure_logging
@@ -23,8 +21,6 @@ main = None
 if "main_posterior" in inputs.keys():
     main_settings = ModelSettings.from_dict(snakemake.params.main_settings).replace(cores=snakemake.threads)
     main = read_main_fit(inputs.main_posterior, inputs.main_diagnostics, changes, summaries, main_settings)
-    # the main diagnostics typed by their contract, as the reweighted analysis' tables copy them
-    main = dataclasses.replace(main, diagnostics=tables.read(tables.DIAGNOSTICS, inputs.main_diagnostics))
 result = fit_analysis(changes, summaries, settings, analysis=analysis, main=main,
                       study_log_likelihood=snakemake.params.study_log_likelihood)
 log.info("route: %s %s", result.route, result.route_note)

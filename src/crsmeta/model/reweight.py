@@ -21,7 +21,7 @@ import pandas as pd
 import pymc as pm
 from pymc.backends.arviz import apply_function_over_dataset, coords_and_dims_for_inferencedata
 
-from crsmeta.io import read_tsv
+from crsmeta import tables
 from crsmeta.model.analyses import PARETO_K_MAX, Reweighting
 from crsmeta.model.build import correlation_prior, study_log_likelihood, tau_prior, tau_prior_scale
 from crsmeta.model.data import ModelData
@@ -59,7 +59,7 @@ def read_main_fit(posterior: str | Path, diagnostics: str | Path, changes: pd.Da
                   summaries: pd.DataFrame, settings: ModelSettings) -> MainFit:
     """The main fit as the workflow wrote it (results/model/main/posterior.nc, diagnostics.tsv)."""
     return MainFit(idata=az.from_netcdf(posterior), data=ModelData.from_tables(changes, summaries, settings),
-                   settings=settings, diagnostics=read_tsv(diagnostics))
+                   settings=settings, diagnostics=tables.read(tables.DIAGNOSTICS, diagnostics))
 
 
 def reweight_main(main: MainFit, data: ModelData, settings: ModelSettings,
