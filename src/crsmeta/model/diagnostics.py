@@ -94,7 +94,9 @@ def with_verdict(diagnostics: pd.DataFrame, verdict: GateVerdict) -> pd.DataFram
     verdict's text columns are empty on the other rows."""
     analysis = str(diagnostics["analysis"].iloc[0])
     table = pd.concat([diagnostics, verdict.row(analysis)], ignore_index=True).reindex(columns=tables.DIAGNOSTICS.columns)
-    return tables.frame(tables.DIAGNOSTICS, table.fillna(EMPTY_VERDICT_TEXT))
+    # a text column empty on every row came out of the concat as floats: text before filling
+    table = table.astype(dict.fromkeys(EMPTY_VERDICT_TEXT, object)).fillna(EMPTY_VERDICT_TEXT)
+    return tables.frame(tables.DIAGNOSTICS, table)
 
 
 def judge(diagnostics: pd.DataFrame, settings: ModelSettings, draws: int) -> GateVerdict:

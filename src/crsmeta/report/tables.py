@@ -578,7 +578,8 @@ def frequentist_comparison(effects: pd.DataFrame, frequentist: pd.DataFrame) -> 
     merged = bayes.merge(frequentist, on=["intervention", "marker"], how="outer")
     numeric = ["theta_median", "theta_lo95", "theta_hi95", "reml_estimate", "reml_lo95", "reml_hi95",
                "reml_tau2", "dl_estimate", "dl_lo95", "dl_hi95", "dl_tau2"]
-    merged = floats(merged.fillna(""), [c for c in numeric if c in merged], source="results/model/frequentist.tsv")
+    merged = floats(merged.astype(object).fillna(""), [c for c in numeric if c in merged],
+                    source="results/model/frequentist.tsv")
     merged = merged.assign(k=merged["k"].map(_whole_text))
     return merged.sort_values(["marker", "intervention"]).reset_index(drop=True)
 
