@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
+from pytensor.compile.mode import Mode
 import pytest
 from scipy import integrate, special, stats
 
@@ -113,3 +114,21 @@ def _point(model: pm.Model, *, sigma: float, tau: float) -> dict[str, np.ndarray
     point["sigma_log__"] = np.full_like(point["sigma_log__"], np.log(sigma))
     point["tau_log__"] = np.full_like(point["tau_log__"], np.log(tau))
     return point
+
+
+def test_one_row_known_by_its_sds_draws_in_pytensors_python_mode(tiny_changes):
+    """A machine without a C compiler runs PyTensor's Python implementations: with exactly one
+    summary row known by its SDs (the bundled data), setting that row's variance into the vector
+    was refused there as runtime broadcasting, and the main fit's predictive draws failed."""
+    summaries = pd.DataFrame([
+        summary_row("m", "tocilizumab", "CRP", "pre", value=100, spread_type="sd", spread=50, n=10),
+        summary_row("m", "tocilizumab", "CRP", "post", value=40, spread_type="sd", spread=20, n=10),
+        summary_row("k", "tocilizumab", "IL-6", "pre", value=300, n=12),
+        summary_row("k", "tocilizumab", "IL-6", "post", value=90, n=12),
+    ], columns=SUMMARY_COLUMNS)
+    data = ModelData.from_tables(tiny_changes, summaries, SETTINGS)
+    assert data.correlation_rows().size == 1 and len(data.observations) > 1
+    with build_model(data, SETTINGS):
+        python_mode = Mode(linker="py", optimizer="fast_run")  # what PyTensor runs without a C compiler
+        prior = pm.sample_prior_predictive(draws=5, random_seed=1, compile_kwargs={"mode": python_mode})
+    assert np.isfinite(prior.prior_predictive["y_marginal"].to_numpy()).all()

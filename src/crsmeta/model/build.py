@@ -287,11 +287,16 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
     corr_prior = pm.Data("corr_prior", np.array(settings.corr_prior, dtype=float))  # as tau_prior_scale
     distribution, parameters = correlation_prior(corr_prior)
     rho = distribution("rho", **parameters)  # its prior alone when no row is known by its SDs
-    d_pre = _data("summary_disp_pre", obs["disp_pre"].to_numpy(dtype=float)[disp_rows])
-    d_post = _data("summary_disp_post", obs["disp_post"].to_numpy(dtype=float)[disp_rows])
-    rows = _data("summary_disp_rows", disp_rows)
+    # every row, with a flag, rather than the rows known by their SDs set into the vector: with one
+    # such row, PyTensor's Python implementation of that set (the mode without a C compiler)
+    # refuses it as broadcasting (pytensor 2.38, AdvancedIncSubtensor1._check_runtime_broadcasting)
+    known_by_sds = np.zeros(len(obs), dtype=bool)
+    known_by_sds[disp_rows] = True
+    d_pre = _data("summary_disp_pre", np.where(known_by_sds, obs["disp_pre"].to_numpy(dtype=float), 0.0))
+    d_post = _data("summary_disp_post", np.where(known_by_sds, obs["disp_post"].to_numpy(dtype=float), 0.0))
     change_var = d_pre**2 + d_post**2 - 2 * rho * d_pre * d_post
-    variance = pt.set_subtensor(variance[rows], efficiency[rows] * change_var / n[rows] + extra[rows])
+    variance = pt.switch(pt.gt(_data("summary_known_by_sds", known_by_sds.astype(float)), 0.0),
+                         efficiency * change_var / n + extra, variance)
     from_sigma = efficiency * sigma_row**2 / n
     se_as_prior_flag = _data("summary_se_as_prior", se_as_prior.astype(float))
     learned_mean_variance = pt.switch(pt.gt(se_as_prior_flag, 0.0), se_known**2, from_sigma) + extra
