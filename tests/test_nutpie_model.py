@@ -3,11 +3,14 @@ shaped as the model's variables, and a fit with the same seed gives the same dra
 
 from __future__ import annotations
 
+import ctypes
+
 import numpy as np
 import nutpie
 import pandas as pd
 import pymc as pm
 import pytensor
+import pytest
 from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
 
 from conftest import change_row
@@ -25,18 +28,63 @@ def tiny_model(tiny_changes, tiny_summaries) -> pm.Model:
     return build_model(ModelData.from_tables(tiny_changes, tiny_summaries, SETTINGS), SETTINGS)
 
 
-def test_log_density_and_gradient_are_the_models(tiny_changes, tiny_summaries) -> None:
+def call_logp(compiled, x: np.ndarray) -> tuple[int, float, np.ndarray]:
+    """What nutpie's chains do: call the C callback with the point and the model's user data."""
+    gradient, logp = np.zeros_like(x), np.zeros(())
+    pointer = ctypes.POINTER(ctypes.c_double)
+    code = compiled.compiled_logp_func.ctypes(
+        x.size, x.ctypes.data_as(pointer), gradient.ctypes.data_as(pointer), logp.ctypes.data_as(pointer),
+        compiled.user_data.ctypes.data)
+    return code, float(logp), gradient
+
+
+def call_expand(compiled, x: np.ndarray) -> tuple[int, np.ndarray]:
+    values = np.zeros(compiled.n_expanded)
+    pointer = ctypes.POINTER(ctypes.c_double)
+    code = compiled.compiled_expand_func.ctypes(
+        x.size, values.size, x.ctypes.data_as(pointer), values.ctypes.data_as(pointer), compiled.user_data.ctypes.data)
+    return code, values
+
+
+def flat_point(model: pm.Model, point: dict) -> np.ndarray:
+    return np.concatenate([np.ravel(point[variable.name]) for variable in model.value_vars])
+
+
+def test_log_density_gradient_and_expansion_are_the_models(tiny_changes, tiny_summaries) -> None:
     model = tiny_model(tiny_changes, tiny_summaries)
     with pytensor.config.change_flags(**DETERMINISTIC_COMPILATION):
         compiled = compile_nutpie_model(model)
-    logp_and_gradient = compiled._make_logp_func()  # what nutpie's chains call, with its data
     point = model.initial_point()
-    expected_logp = model.compile_logp()(point)
-    gradient_function = model.compile_dlogp()
-    x = np.concatenate([np.ravel(point[variable.name]) for variable in model.value_vars])
-    logp, gradient = logp_and_gradient(x, **compiled._shared_data)
-    np.testing.assert_allclose(logp, expected_logp, rtol=1e-10)
-    np.testing.assert_allclose(gradient, gradient_function(point), rtol=1e-8, atol=1e-10)
+    x = flat_point(model, point)
+    code, logp, gradient = call_logp(compiled, x)
+    assert code == 0
+    np.testing.assert_allclose(logp, model.compile_logp()(point), rtol=1e-10)
+    np.testing.assert_allclose(gradient, model.compile_dlogp()(point), rtol=1e-8, atol=1e-10)
+    code, values = call_expand(compiled, x)
+    assert code == 0
+    names, slices, shapes = compiled.shape_info
+    as_values = model.replace_rvs_by_values(model.deterministics)
+    deterministics = model.compile_fn(as_values, inputs=model.value_vars, on_unused_input="ignore")(point)
+    for variable, value in zip(model.deterministics, deterministics, strict=True):
+        where = slices[names.index(variable.name)]
+        np.testing.assert_allclose(values[where].reshape(shapes[names.index(variable.name)]), value, rtol=1e-12)
+
+
+def test_other_data_through_the_same_callbacks(tiny_changes, tiny_summaries) -> None:
+    """``with_data`` gives the compiled callbacks another analysis' data (here a doubled τ prior
+    scale): the log density is that model's, and the original model's tables are untouched."""
+    settings = SETTINGS.replace(tau_sd=2 * SETTINGS.tau_sd)
+    model = tiny_model(tiny_changes, tiny_summaries)
+    fewer = build_model(ModelData.from_tables(tiny_changes, tiny_summaries, settings), settings)
+    with pytensor.config.change_flags(**DETERMINISTIC_COMPILATION):
+        compiled, compiled_fewer = compile_nutpie_model(model), compile_nutpie_model(fewer)
+    swapped = compiled.with_data(**compiled_fewer.shared_data)
+    point = fewer.initial_point()
+    x = flat_point(fewer, point)
+    assert call_logp(swapped, x)[1] == pytest.approx(fewer.compile_logp()(point), rel=1e-10)
+    assert call_logp(compiled, x)[1] == pytest.approx(model.compile_logp()(point), rel=1e-10)
+    with pytest.raises(KeyError, match="unknown shared variable"):
+        compiled.with_data(not_a_variable=np.zeros(1))
 
 
 def test_draws_are_named_shaped_and_repeatable(tiny_changes, tiny_summaries) -> None:

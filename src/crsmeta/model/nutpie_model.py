@@ -3,12 +3,11 @@
 ``nutpie.compile_pymc_model`` wraps PyTensor's numba function for the log density in a numba
 ``cfunc`` that captures the model's data by address, so numba cannot cache it: every fit
 re-linked and re-optimised the whole log density, 30-65 s on the bundled model even with a warm
-cache. Here the same PyTensor functions (same graph rewrites, same numba code) are called from
-Python through nutpie's ``from_pyfunc`` instead. Their numba code is cached by PyTensor under a
-key of the graph, and a thin wrapper compiled with ``nogil=True`` (cached under the same key) lets
-the chains' threads evaluate gradients in parallel. The rewritten functions themselves are kept
-on disk too (crsmeta.model.function_cache), so a warm compile is loading them: 9 s instead of 23 s
-on the bundled main model. docs/benchmarks.md has the measurements.
+cache. Here the same PyTensor functions (same graph rewrites, same numba code, cached by PyTensor
+under a key of the graph) are called through C callbacks that find the data through nutpie's user
+data pointer (crsmeta.model.nutpie_callbacks), cached under the same key, so nutpie's threads
+evaluate gradients in parallel without the GIL. The rewritten functions themselves are kept
+on disk too (crsmeta.model.function_cache). docs/benchmarks.md has the measurements.
 
 The functions are built as nutpie's ``_make_functions`` builds them, with one change: nutpie cuts
 the flat parameter vector at constant offsets into constant shapes, so a model with one parameter
@@ -16,9 +15,9 @@ more or less (a study left out, a study added) compiled to new code. Here the of
 are data (``_free_layout``), and with the model's data also data (crsmeta.model.build), the
 compiled code depends on the model's structure alone.
 
-This leans on private helpers of nutpie 0.16 (``_compute_shapes``, ``_rv_dict_to_flat_array_wrapper``,
-``_prepare_dims_and_coords``, ``_wrap_with_lock``) and PyTensor's numba cache registry;
-tests/test_nutpie_model.py pins their behaviour.
+This leans on nutpie 0.16's ``CompiledPyMCModel`` (its fields and how it hands the callbacks to
+the sampler) and private helpers (``_compute_shapes``, ``_rv_dict_to_flat_array_wrapper``,
+``_prepare_dims_and_coords``, ``_wrap_with_lock``); tests/test_nutpie_model.py pins their behaviour.
 """
 
 from __future__ import annotations
@@ -32,20 +31,20 @@ import pymc as pm
 import pytensor
 import pytensor.tensor as pt
 from nutpie.compile_pymc import (
-    _compute_shapes, _prepare_dims_and_coords, _rv_dict_to_flat_array_wrapper, _wrap_with_lock,
+    CompiledPyMCModel, _compute_shapes, _prepare_dims_and_coords, _rv_dict_to_flat_array_wrapper, _wrap_with_lock,
 )
-from nutpie.compiled_pyfunc import PyFuncModel, from_pyfunc
 from pymc.initial_point import make_initial_point_fn
 from pymc.pytensorf import compile as compile_pymc
 from pytensor.compile.function.types import Function
-from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS, compile_numba_function_src
 
 import crsmeta.model.numba_erfcx  # noqa: F401  (a cacheable erfcx for censored rows)
 from crsmeta.model.function_cache import cached_function, shared_values
+from crsmeta.model.nutpie_callbacks import data_table, expand_callback, logp_callback, user_data
 
 
-def compile_nutpie_model(model: pm.Model) -> PyFuncModel:
-    """The model's log density, gradient and trace expansion for ``nutpie.sample``.
+def compile_nutpie_model(model: pm.Model) -> CallbackModel:
+    """The model's log density, gradient and trace expansion for ``nutpie.sample``, as C callbacks
+    (crsmeta.model.nutpie_callbacks) that nutpie's threads call without the GIL.
 
     Initial points are PyMC's support points with the same jitter as ``pm.sample``'s nutpie route.
     """
@@ -58,30 +57,43 @@ def compile_nutpie_model(model: pm.Model) -> PyFuncModel:
         _wrap_with_lock(initial_point),  # chains ask in parallel
         names=names[:len(model.free_RVs)], shapes=shapes[:len(model.free_RVs)],
     )
-    logp, logp_shared = _released_gil(functions.logp, "logp"), _shared_names(functions.logp)
-    expand, expand_shared = _released_gil(functions.expand, "expand"), _shared_names(functions.expand)
-
-    def make_logp_fn() -> Callable:
-        def logp_and_gradient(x: np.ndarray, **shared: np.ndarray) -> tuple[float, np.ndarray]:
-            value, gradient = logp(x, *[shared[name] for name in logp_shared])
-            return float(value), gradient
-
-        return logp_and_gradient
-
-    def make_expand_fn(seed1: int, seed2: int, chain: int) -> Callable:
-        def expand_draw(x: np.ndarray, **shared: np.ndarray) -> dict[str, np.ndarray]:
-            values = expand(x, *[shared[name] for name in expand_shared])
-            return {name: np.asarray(value, dtype="float64").reshape(shape)
-                    for name, value, shape in zip(names, values, shapes, strict=True)}
-
-        return expand_draw
-
+    shared_data = {name: np.array(value, order="C") for name, value in functions.shared_data.items()}
+    logp_data = [shared_data[name] for name in _shared_names(functions.logp)]
+    expand_data = [shared_data[name] for name in _shared_names(functions.expand)]
+    tables = (data_table(logp_data), data_table(expand_data))
     dims, coords = _prepare_dims_and_coords(model, functions.shape_info)
-    return from_pyfunc(
-        ndim=functions.n_free, make_logp_fn=make_logp_fn, make_expand_fn=make_expand_fn,
-        make_initial_point_fn=initial_point_fn, expanded_dtypes=[np.dtype("float64")] * len(names),
-        expanded_shapes=shapes, expanded_names=names, shared_data=functions.shared_data, dims=dims, coords=coords,
+    return CallbackModel(
+        dims=dims, _coords=coords, _n_dim=functions.n_free,
+        _shapes={name: tuple(shape) for name, shape in zip(names, shapes, strict=True)},
+        compiled_logp_func=logp_callback(functions.logp, logp_data),
+        compiled_expand_func=expand_callback(functions.expand, expand_data),
+        initial_point_func=initial_point_fn, shared_data=shared_data, user_data=user_data(*tables),
+        n_expanded=sum(prod(shape) for shape in shapes), shape_info=functions.shape_info,
+        logp_func=functions.logp, expand_func=functions.expand, tables=tables,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class CallbackModel(CompiledPyMCModel):
+    """nutpie's compiled PyMC model with callbacks that find their data through ``tables``
+    (kept here, with ``shared_data``, so the addresses stay valid while nutpie samples)."""
+
+    tables: tuple[np.ndarray, np.ndarray] = ()
+
+    def with_data(self, **updates: np.ndarray) -> CallbackModel:
+        """The same compiled code with other values of some shared variables (same dtypes and ranks)."""
+        shared_data = dict(self.shared_data)
+        for name, value in updates.items():
+            if name not in shared_data:
+                raise KeyError(f"unknown shared variable {name!r}")
+            old = shared_data[name]
+            new = np.array(value, dtype=old.dtype, order="C")
+            if new.ndim != old.ndim:
+                raise ValueError(f"shared variable {name!r} must have rank {old.ndim}, not {new.ndim}")
+            shared_data[name] = new
+        tables = (data_table([shared_data[name] for name in _shared_names(self.logp_func)]),
+                  data_table([shared_data[name] for name in _shared_names(self.expand_func)]))
+        return dataclasses.replace(self, shared_data=shared_data, tables=tables, user_data=user_data(*tables))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,23 +162,6 @@ def numba_functions(model: pm.Model) -> NumbaFunctions:
         shape_info=(names, slices, [shapes[n] for n in names]),
         shared_data=shared_values(logp_function, logp_graph) | shared_values(expand_function, expand_outputs),
     )
-
-
-def _released_gil(function: Function, name: str) -> Callable:
-    """PyTensor's numba function behind ``function``, called through a wrapper that releases the
-    GIL. When PyTensor cached the function under a key of its graph, the wrapper is cached under
-    the same key; a graph with an op numba cannot cache is compiled in every process."""
-    import numba
-
-    jitted = function.vm.jit_fn
-    graph_key = CACHED_SRC_FUNCTIONS.get(jitted.py_func)
-    wrapper = compile_numba_function_src(
-        f"def {name}_nogil(*args):\n    return jitted(*args)\n",
-        f"{name}_nogil",
-        global_env={"__name__": __name__, "jitted": jitted},
-        cache_key=None if graph_key is None else f"{graph_key}_nogil",
-    )
-    return numba.njit(wrapper, cache=graph_key is not None, nogil=True, fastmath=False)
 
 
 def _shared_names(function: Function) -> list[str]:
