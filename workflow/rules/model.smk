@@ -78,6 +78,13 @@ def main_fit_for(wildcards):
             "main_diagnostics": "results/model/main/diagnostics.tsv"}
 
 
+# Threads of a fit: half the cores, at least one, at most one per chain. Much of a fit job is
+# single-threaded (imports, loading its compiled code, summaries), so two fits side by side use
+# the cores better than one with all of them: 2 cores, bundled data, warm cache, every fit job
+# forced: 229 s with one thread each against ~14 s per fit one after the other (docs/benchmarks.md).
+FIT_THREADS = min(MODEL_SETTINGS.chains, max(1, workflow.cores // 2))
+
+
 rule fit_model:
     input:
         unpack(main_fit_for),
@@ -99,7 +106,7 @@ rule fit_model:
         config_hash=lambda wildcards: settings_of(wildcards.analysis).config_hash(),
         main_settings=MODEL_SETTINGS.to_dict(),
         study_log_likelihood=KEEP_STUDY_LOG_LIKELIHOOD,
-    threads: MODEL_SETTINGS.chains
+    threads: FIT_THREADS
     resources:
         mem_mb=2000,
     log:
