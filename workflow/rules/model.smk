@@ -107,6 +107,8 @@ rule fit_model:
         main_settings=MODEL_SETTINGS.to_dict(),
         study_log_likelihood=KEEP_STUDY_LOG_LIKELIHOOD,
     threads: FIT_THREADS
+    # the main fit first: the analyses that may be reweighted wait for its draws
+    priority: lambda wildcards: 1 if wildcards.analysis == MAIN else 0
     resources:
         mem_mb=2000,
     log:
