@@ -511,6 +511,10 @@ WHY_MISSED = [
     "loo_HamburgCytoSorbRCT (two IL-6 cells each resting on one learned-SE row, a funnel of σ[IL-6]) "
     "takes ~100 s of the run that way and still fails. Running the analyses of one structure in one "
     "process (the callbacks' `with_data`) would save the imports and the loading; it is not built.",
+    "- The test suite runs in a clean clone with empty compile caches, so every model structure a test "
+    "fits is compiled once per pytest worker; the slowest tests (CI's run at b5543ac) are the "
+    "reproducibility test (two separate snakemake runs, one into an empty cache: ~2 min) and the "
+    "agreement with REML (~1 min).",
     "- Reweighting the main draws (docs/model.md, \"Reweighted instead of refitted\") replaces a refit only "
     "where the weights hold (docs/validation.md §6; `no_digitised` is the main posterior itself where "
     "no digitised row reaches the model): the bundled "
@@ -520,7 +524,6 @@ WHY_MISSED = [
     "compiles again only when it changes a model's structure: a new intervention or marker, or a "
     "covariate switched on; a new kind of row (a first censored change, a first row known by its SDs) "
     "no longer does.",
-    "- A no-op or dry run is Snakemake's own start-up and DAG (~3 s here) plus parsing the workflow.",
 ]
 
 
