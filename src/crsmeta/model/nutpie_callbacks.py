@@ -149,7 +149,7 @@ def _arguments(names: list[str]) -> list[str]:
 
 
 def _table_length(arrays: Sequence[np.ndarray]) -> int:
-    return sum(1 + array.ndim for array in arrays) or 1
+    return sum(1 + array.ndim for array in arrays)
 
 
 def _compiled(source: str, name: str, function: Function, signature) -> CFunc:

@@ -58,15 +58,13 @@ def compile_nutpie_model(model: pm.Model) -> CallbackModel:
         names=names[:len(model.free_RVs)], shapes=shapes[:len(model.free_RVs)],
     )
     shared_data = {name: np.array(value, order="C") for name, value in functions.shared_data.items()}
-    logp_data = [shared_data[name] for name in _shared_names(functions.logp)]
-    expand_data = [shared_data[name] for name in _shared_names(functions.expand)]
-    tables = (data_table(logp_data), data_table(expand_data))
+    tables = _data_tables(shared_data, functions.logp, functions.expand)
     dims, coords = _prepare_dims_and_coords(model, functions.shape_info)
     return CallbackModel(
         dims=dims, _coords=coords, _n_dim=functions.n_free,
         _shapes={name: tuple(shape) for name, shape in zip(names, shapes, strict=True)},
-        compiled_logp_func=logp_callback(functions.logp, logp_data),
-        compiled_expand_func=expand_callback(functions.expand, expand_data),
+        compiled_logp_func=logp_callback(functions.logp, _inputs_of(functions.logp, shared_data)),
+        compiled_expand_func=expand_callback(functions.expand, _inputs_of(functions.expand, shared_data)),
         initial_point_func=initial_point_fn, shared_data=shared_data, user_data=user_data(*tables),
         n_expanded=sum(prod(shape) for shape in shapes), shape_info=functions.shape_info,
         logp_func=functions.logp, expand_func=functions.expand, tables=tables,
@@ -91,8 +89,7 @@ class CallbackModel(CompiledPyMCModel):
             if new.ndim != old.ndim:
                 raise ValueError(f"shared variable {name!r} must have rank {old.ndim}, not {new.ndim}")
             shared_data[name] = new
-        tables = (data_table([shared_data[name] for name in _shared_names(self.logp_func)]),
-                  data_table([shared_data[name] for name in _shared_names(self.expand_func)]))
+        tables = _data_tables(shared_data, self.logp_func, self.expand_func)
         return dataclasses.replace(self, shared_data=shared_data, tables=tables, user_data=user_data(*tables))
 
 
@@ -164,5 +161,12 @@ def numba_functions(model: pm.Model) -> NumbaFunctions:
     )
 
 
-def _shared_names(function: Function) -> list[str]:
-    return [variable.name for variable in function.get_shared()]
+def _data_tables(shared_data: dict[str, np.ndarray], logp: Function,
+                 expand: Function) -> tuple[np.ndarray, np.ndarray]:
+    """The callbacks' tables of ``shared_data`` (crsmeta.model.nutpie_callbacks.data_table)."""
+    return data_table(_inputs_of(logp, shared_data)), data_table(_inputs_of(expand, shared_data))
+
+
+def _inputs_of(function: Function, shared_data: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """``function``'s shared inputs' values, in the order it takes them."""
+    return [shared_data[variable.name] for variable in function.get_shared()]
