@@ -201,3 +201,33 @@ def test_errors_carry_no_location_until_located():
     assert error.value.row is None and error.value.data_file is None
     located = error.value.located(data_file="cases.csv", row=4, column="unit")
     assert str(located).startswith("cases.csv, row 4, column 'unit': unit 'mg'")
+
+
+@pytest.mark.parametrize(
+    ("marker", "unit", "kind", "canonical", "written"),
+    [
+        ("IL-6", "ng/mL", "absolute", 2500.0, 2.5),
+        ("IL-6", "ng/L", "absolute", 12.0, 12.0),
+        ("CRP", "mg/dL", "absolute", 120.0, 12.0),
+        ("ferritin", "µg/L", "absolute", 3000.0, 3000.0),
+        ("temperature", "°F", "absolute", 37.0, 98.6),
+        ("temperature", "°F", "difference", 1.0, 1.8),
+        ("temperature", "°C", "absolute", 39.3, 39.3),
+    ],
+)
+def test_conversion_from_canonical_is_the_way_back(marker, unit, kind, canonical, written):
+    there = units.conversion_from_canonical(marker, unit, kind=kind)
+    assert (there.source_unit, there.target_unit) == (units.canonical_unit(marker), unit)
+    assert units.convert(canonical, there) == pytest.approx(written, rel=1e-12)
+    back = units.conversion_for(marker, unit, kind=kind)
+    assert units.convert(units.convert(canonical, there), back) == pytest.approx(canonical, rel=1e-12)
+
+
+@pytest.mark.parametrize(("marker", "unit", "match"), [
+    ("IL-6", "IU/mL", "needs facts about the assay"),
+    ("IL-6", "degC", "cannot express"),
+    ("IL-6", "pg/glorb", "unknown unit"),
+])
+def test_conversion_from_canonical_refuses_what_pint_cannot_convert(marker, unit, match):
+    with pytest.raises(InputError, match=match):
+        units.conversion_from_canonical(marker, unit)

@@ -95,6 +95,20 @@ def conversion_for(
     raise _unconvertible(written, source, info)
 
 
+def conversion_from_canonical(marker: str, unit: str, *, kind: Kind = "absolute") -> Conversion:
+    """How values of ``marker`` in its canonical unit become values in ``unit``: the way back of
+    ``conversion_for``, for units pint converts (to print a canonical value as a source would,
+    e.g. in the simulator's SYNTHETIC tables)."""
+    info = _modelled(marker)
+    if kind not in KINDS:
+        raise InputError(f"unknown conversion kind '{kind}'", expected=f"one of {', '.join(KINDS)}")
+    written = unit.strip()
+    source = _parse_unit(written, info)
+    if source is None or source.dimensionality != ureg.parse_units(info.unit).dimensionality:
+        raise _unconvertible(written, source, info)
+    return _pint_conversion(info.unit, written, kind)
+
+
 def convert(values: float | npt.ArrayLike, conversion: Conversion) -> float | np.ndarray:
     """Apply a conversion; a scalar gives a float, anything else a numpy array."""
     array = np.asarray(values, dtype=float)
