@@ -29,14 +29,13 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import pint
 import yaml
 
-from crsmeta import tables
+from crsmeta import tables, units
+from crsmeta.vocabulary import marker_info
 
 SYNTHETIC = "SYNTHETIC"
 CONTROL = "standard_care"
-TEMPERATURE = "temperature"
 
 TRUTH_COLUMNS = ("intervention", "marker", "theta", "tau", "sigma")
 TRUTH_FILE = "truth.tsv"
@@ -51,30 +50,33 @@ SOURCE_SUMMARY_COLUMNS = (
     "ci_low", "ci_high", "se", "locator", "quote",
 )
 
-CANONICAL_UNITS = {TEMPERATURE: "degC", "ferritin": "ng/mL", "CRP": "mg/L"}
-DEFAULT_CANONICAL_UNIT = "pg/mL"
 
+
+# ---------------------------------------------------------------------------------------------
+# Markers and units: the vocabulary's facts and crsmeta.units' conversions, as harmonise uses them
+# ---------------------------------------------------------------------------------------------
+
+
+def _is_temperature(marker: str) -> bool:
+    """Temperature changes are differences in °C, every other marker's are log ratios."""
+    return marker_info(marker).family == "temperature"
 
 
 @functools.cache
-def _unit_registry() -> pint.UnitRegistry:
-    """Built on first use: the Snakefile imports this module, and a registry costs every parse."""
-    return pint.UnitRegistry()
+def _conversions(marker: str, unit: str, kind: units.Kind) -> tuple[units.Conversion, units.Conversion]:
+    """How a canonical value is printed in ``unit``, and how harmonise reads the print back."""
+    return (units.conversion_from_canonical(marker, unit, kind=kind),
+            units.conversion_for(marker, unit, kind=kind))
 
 
-def canonical_unit(marker: str) -> str:
-    """The canonical unit of a marker in the harmonised tables."""
-    return CANONICAL_UNITS.get(marker, DEFAULT_CANONICAL_UNIT)
+def _printed(value: float, marker: str, unit: str, kind: units.Kind = "absolute") -> str:
+    """A canonical value as a source prints it in ``unit`` (4 significant figures)."""
+    return _text(float(units.convert(value, _conversions(marker, unit, kind)[0])))
 
 
-def _convert(value: float, source_unit: str, target_unit: str) -> float:
-    return float(_unit_registry().Quantity(value, source_unit).to(target_unit).magnitude)
-
-
-def _convert_spread(value: float, source_unit: str, target_unit: str) -> float:
-    """Convert a spread (SD or SE): a difference, so offset units (°F) scale without the offset."""
-    zero = _convert(0.0, source_unit, target_unit)
-    return _convert(value, source_unit, target_unit) - zero
+def _read_back(text: str, marker: str, unit: str, kind: units.Kind = "absolute") -> float:
+    """A printed number in ``unit`` back in the canonical unit, by harmonise's conversion."""
+    return float(units.convert(float(text), _conversions(marker, unit, kind)[1]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,7 +110,7 @@ class SimulationSpec:
         "tocilizumab", "plasma_exchange", "emapalumab", "corticosteroids", "hemoadsorption", CONTROL,
     )
     markers: tuple[str, ...] = (
-        "IL-6", "IFN-gamma", "IL-10", "TNF-alpha", "ferritin", "CRP", TEMPERATURE,
+        "IL-6", "IFN-gamma", "IL-10", "TNF-alpha", "ferritin", "CRP", "temperature",
     )
     populations: tuple[str, ...] = ("car_t_crs", "car_t_crs", "viral_cytokine_storm", "hlh_mas")
     theta: Mapping[tuple[str, str], float] | None = None
@@ -129,7 +131,7 @@ class SimulationSpec:
     baseline: Mapping[str, tuple[float, float]] = field(default_factory=lambda: {
         "IL-6": (300.0, 1.2), "IFN-gamma": (100.0, 1.2), "IL-10": (50.0, 1.0),
         "IL-2": (15.0, 0.8), "TNF-alpha": (20.0, 0.8), "ferritin": (3000.0, 1.0),
-        "CRP": (120.0, 0.6), TEMPERATURE: (39.3, 0.5),
+        "CRP": (120.0, 0.6), "temperature": (39.3, 0.5),
     })
     lod: Mapping[str, float] = field(default_factory=lambda: {
         "IL-6": 2.0, "IFN-gamma": 5.0, "IL-10": 5.0, "IL-2": 2.0, "TNF-alpha": 2.0,
@@ -137,7 +139,7 @@ class SimulationSpec:
     source_units: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: {
         "IL-6": ("pg/mL", "ng/L"), "IFN-gamma": ("pg/mL",), "IL-10": ("pg/mL", "ng/mL"),
         "IL-2": ("pg/mL",), "TNF-alpha": ("pg/mL", "ng/L"), "ferritin": ("ng/mL", "µg/L"),
-        "CRP": ("mg/L", "mg/dL"), TEMPERATURE: ("°C", "°F"),
+        "CRP": ("mg/L", "mg/dL"), "temperature": ("°C", "°F"),
     })
     frac_missing_sd: float = 0.3
     frac_digitised_series: float = 0.25
@@ -195,7 +197,7 @@ def draw_truth(spec: SimulationSpec, rng: np.random.Generator) -> pd.DataFrame:
     c = rng.normal(0.0, hp.cell_sd, size=(n_i, n_m))
     tau = np.abs(rng.normal(0.0, hp.tau_scale, size=n_m))
     sigma = hp.sigma_low + np.abs(rng.normal(0.0, hp.sigma_scale, size=n_m))
-    scale = np.array([hp.temperature_scale if m == TEMPERATURE else 1.0 for m in spec.markers])
+    scale = np.array([hp.temperature_scale if _is_temperature(m) else 1.0 for m in spec.markers])
     drawn_theta = (a[None, :] + b[:, None] + c) * scale[None, :]
     rows = []
     for i, intervention in enumerate(spec.interventions):
@@ -241,7 +243,7 @@ def _draw_arm(
     cell = truth[(truth["intervention"] == intervention) & (truth["marker"] == marker)].iloc[0]
     change = rng.normal(cell["theta"] + study_shift * cell["tau"], cell["sigma"], size=n)
     centre, spread = spec.baseline[marker]
-    if marker == TEMPERATURE:
+    if _is_temperature(marker):
         pre = rng.normal(centre, spread, size=n)
         return Arm(intervention, marker, pre, pre + change)
     pre = np.exp(rng.normal(np.log(centre), spread, size=n))
@@ -292,30 +294,29 @@ class _Builder:
 
 
 def _source_unit(spec: SimulationSpec, marker: str, rng: np.random.Generator, *, cases: bool) -> str:
-    units = tuple(spec.source_units.get(marker, (canonical_unit(marker),)))
-    if not cases and marker == TEMPERATURE:
-        units = tuple(u for u in units if "F" not in u) or ("°C",)
-    return str(units[rng.integers(len(units))])
+    choices = tuple(spec.source_units.get(marker, (units.canonical_unit(marker),)))
+    if not cases and _is_temperature(marker):
+        choices = tuple(u for u in choices if "F" not in u) or ("°C",)
+    return str(choices[rng.integers(len(choices))])
 
 
 def _case_value(
     spec: SimulationSpec, marker: str, value: float, unit: str,
 ) -> tuple[str, float, str]:
     """(cell text, canonical value, censoring) of one measurement; below the LOD → ``<LOD``."""
-    target = canonical_unit(marker)
     lod = spec.lod.get(marker)
     if lod is not None and value < lod:
-        text = "<" + _text(_convert(lod, target, unit))
-        return text, _convert(float(text[1:]), unit, target), "left"
-    text = _text(_convert(value, target, unit))
-    return text, _convert(float(text), unit, target), "none"
+        limit = _printed(lod, marker, unit)
+        return "<" + limit, _read_back(limit, marker, unit), "left"
+    text = _printed(value, marker, unit)
+    return text, _read_back(text, marker, unit), "none"
 
 
 def _add_case_study(
     builder: _Builder, arms: Sequence[Arm], rng: np.random.Generator, *, wide: bool, digitised: bool,
 ) -> None:
     spec, draft = builder.spec, builder.draft
-    units = {arm.marker: _source_unit(spec, arm.marker, rng, cases=True) for arm in arms}
+    printed_units = {arm.marker: _source_unit(spec, arm.marker, rng, cases=True) for arm in arms}
     n = len(arms[0].pre)
     grades = [str(g) for g in rng.integers(3, 5, size=n)] if draft.grading_scale != "not_reported" else [""] * n
     hours = {"pre": 0.0, "post": spec.post_hours}
@@ -328,13 +329,13 @@ def _add_case_study(
             column = f"{arm.marker}_{timepoint}"
             if wide:
                 draft.measurements[column] = {
-                    "marker": arm.marker, "timepoint": timepoint, "unit": units[arm.marker],
+                    "marker": arm.marker, "timepoint": timepoint, "unit": printed_units[arm.marker],
                     "hours": hours[timepoint],
                 }
                 if digitised:
                     draft.measurements[column]["digitised"] = True
             for k, latent in enumerate(values):
-                text, value, censoring = _case_value(spec, arm.marker, float(latent), units[arm.marker])
+                text, value, censoring = _case_value(spec, arm.marker, float(latent), printed_units[arm.marker])
                 if wide:
                     wide_rows[k][column] = text
                     row_number, source_column = k + 2, column
@@ -342,7 +343,7 @@ def _add_case_study(
                     builder.case_rows.append({
                         "patient": f"P{k + 1}", "intervention": arm.intervention,
                         "marker": arm.marker, "timepoint": timepoint, "hours": _text(hours[timepoint]),
-                        "value": text, "unit": units[arm.marker], "crs_grade": grades[k],
+                        "value": text, "unit": printed_units[arm.marker], "crs_grade": grades[k],
                         "digitised": "true" if digitised else "false",
                         "locator": f"{SYNTHETIC} Table 1", "quote": SYNTHETIC,
                     })
@@ -350,8 +351,8 @@ def _add_case_study(
                 builder.harmonised_cases.append({
                     **builder.common(), "patient_id": f"P{k + 1}", "intervention": arm.intervention,
                     "marker": arm.marker, "timepoint": timepoint, "hours": hours[timepoint],
-                    "value": value, "unit": canonical_unit(arm.marker), "censoring": censoring,
-                    "source_value": text, "source_unit": units[arm.marker],
+                    "value": value, "unit": units.canonical_unit(arm.marker), "censoring": censoring,
+                    "source_value": text, "source_unit": printed_units[arm.marker],
                     "source_marker": arm.marker, "source_intervention": arm.intervention,
                     "grading_scale": draft.grading_scale, "source_grade": grades[k],
                     "astct_grades": grades[k] if draft.grading_scale == "ASTCT2019" else "",
@@ -399,9 +400,8 @@ def _add_descriptive_rows(
     builder: _Builder, arm: Arm, arm_name: str, rng: np.random.Generator, *, kind: str,
 ) -> None:
     """Pre and post rows of one arm: mean±SD, mean with P only, or median with IQR."""
-    spec = builder.spec
-    unit = _source_unit(spec, arm.marker, rng, cases=False)
-    target = canonical_unit(arm.marker)
+    spec, marker = builder.spec, arm.marker
+    unit = _source_unit(spec, marker, rng, cases=False)
     n = len(arm.pre)
     drop_sd = kind == "mean_p" or (kind == "mean_sd" and rng.random() < spec.frac_missing_sd)
     from scipy import stats  # here, not at the top: the Snakefile imports this module, scipy.stats costs seconds
@@ -414,21 +414,20 @@ def _add_descriptive_rows(
     for timepoint, values in (("pre", arm.pre), ("post", arm.post)):
         hours = 0.0 if timepoint == "pre" else spec.post_hours
         source: dict[str, str] = {}
-        canonical: dict[str, Any] = {"unit": target}
+        canonical: dict[str, Any] = {"unit": units.canonical_unit(marker)}
         if kind == "median_iqr":
-            low, centre, high = (_text(_convert(q, target, unit)) for q in np.percentile(values, [25, 50, 75]))
+            low, centre, high = (_printed(float(q), marker, unit) for q in np.percentile(values, [25, 50, 75]))
             source.update(statistic="median", value=centre, spread_type="iqr", spread_low=low, spread_high=high)
-            canonical.update(value=_convert(float(centre), unit, target),
-                             spread_low=_convert(float(low), unit, target),
-                             spread_high=_convert(float(high), unit, target))
+            canonical.update(value=_read_back(centre, marker, unit), spread_low=_read_back(low, marker, unit),
+                             spread_high=_read_back(high, marker, unit))
         else:
-            centre = _text(_convert(float(np.mean(values)), target, unit))
+            centre = _printed(float(np.mean(values)), marker, unit)
             source.update(statistic="mean", value=centre, spread_type="none")
-            canonical.update(value=_convert(float(centre), unit, target))
+            canonical.update(value=_read_back(centre, marker, unit))
             if not drop_sd:
-                sd = _text(_convert_spread(float(np.std(values, ddof=1)), target, unit))
+                sd = _printed(float(np.std(values, ddof=1)), marker, unit, "difference")
                 source.update(spread_type="sd", spread=sd)
-                canonical.update(spread=_convert_spread(float(sd), unit, target))
+                canonical.update(spread=_read_back(sd, marker, unit, "difference"))
         if timepoint == "post" and (kind != "mean_sd" or drop_sd or rng.random() < 0.5):
             source.update(p_value=p_text)
             canonical.update(p_value=p_number, p_relation=p_relation)
@@ -439,7 +438,7 @@ def _add_descriptive_rows(
 def _add_effect_row(builder: _Builder, arm: Arm, arm_name: str, *, kind: str) -> None:
     """A reported change: % change of means only (``pct_change``) or a mean log ratio with SE."""
     n = len(arm.pre)
-    temperature = arm.marker == TEMPERATURE
+    temperature = _is_temperature(arm.marker)
     if kind == "pct_change":
         pct = _text(100.0 * (np.mean(arm.post) / np.mean(arm.pre) - 1.0), 3)
         source = {"effect_type": "percent_change", "estimate": pct, "statistic": "mean"}
@@ -478,7 +477,7 @@ _PLAN = (
 
 
 def _study_markers(spec: SimulationSpec, rng: np.random.Generator, kind: str) -> list[str]:
-    markers = [m for m in spec.markers if not (kind == "cohort_pct_change" and m == TEMPERATURE)]
+    markers = [m for m in spec.markers if not (kind == "cohort_pct_change" and _is_temperature(m))]
     low, high = spec.markers_per_study
     k = int(min(len(markers), rng.integers(low, high + 1)))
     chosen = set(rng.choice(markers, size=k, replace=False).tolist())
