@@ -7,7 +7,7 @@ import yaml
 
 from crsmeta import vocabulary
 from crsmeta.errors import InputError
-from crsmeta.vocabulary import MarkerInfo
+from crsmeta.vocabulary import ChangeScale, MarkerInfo
 
 
 def _names(path, section):
@@ -98,7 +98,8 @@ def test_co_interventions_refuse_unknown_names():
 
 
 def test_marker_info_of_modelled_marker():
-    assert vocabulary.marker_info("il6") == MarkerInfo("IL-6", True, None, "pg/mL", "cytokine", (0.0, 1e7))
+    assert vocabulary.marker_info("il6") == MarkerInfo(
+        "IL-6", True, None, "pg/mL", "cytokine", (0.0, 1e7), ChangeScale.LOG_RATIO)
     assert vocabulary.marker_info("Tmax").plausible_range == (33.0, 43.0)
     assert vocabulary.marker_info("C-reactive protein").family == "acute_phase"
 
@@ -107,7 +108,7 @@ def test_marker_info_of_non_modelled_entry():
     info = vocabulary.marker_info("vasopressors")
     assert info.name == "vasopressor_count" and not info.modelled
     assert info.reason == "clinical parameter, not a circulating marker or temperature"
-    assert (info.unit, info.family, info.plausible_range) == (None, None, None)
+    assert (info.unit, info.family, info.plausible_range, info.change_scale) == (None, None, None, None)
     assert "many analytes" in vocabulary.marker_info("multi_analyte_panel").reason
 
 
@@ -132,6 +133,39 @@ def test_every_modelled_marker_has_unit_family_and_range():
             assert info.unit and info.family in vocabulary.load_markers().families
             low, high = info.plausible_range
             assert low < high
+
+
+@pytest.mark.parametrize(("name", "scale", "unit"), [
+    ("temperature", ChangeScale.DIFFERENCE, "degC_difference"), ("Tmax", ChangeScale.DIFFERENCE, "degC_difference"),
+    ("IL-6", ChangeScale.LOG_RATIO, "log_ratio"), ("interferon gamma", ChangeScale.LOG_RATIO, "log_ratio"),
+    ("ferritin", ChangeScale.LOG_RATIO, "log_ratio"), ("CRP", ChangeScale.LOG_RATIO, "log_ratio"),
+])
+def test_change_scale_and_unit_come_from_the_family(name, scale, unit):
+    assert vocabulary.change_scale(name) is scale
+    assert vocabulary.change_unit(name) == unit
+
+
+def test_change_scale_of_an_unknown_marker_names_it_and_the_vocabulary():
+    with pytest.raises(InputError) as error:
+        vocabulary.change_scale("IL-99")
+    assert "unknown marker 'IL-99'" in str(error.value)
+    assert "src/crsmeta/data/markers.yaml" in str(error.value)
+
+
+def test_a_marker_that_is_not_modelled_has_no_change_scale():
+    with pytest.raises(InputError, match="'vasopressor_count' is not modelled .* no change scale") as error:
+        vocabulary.change_scale("vasopressors")
+    assert "src/crsmeta/data/markers.yaml" in str(error.value)
+
+
+@pytest.mark.parametrize("family", ["{description: d, accepted_units: [pg/mL]}",
+                                    "{description: d, accepted_units: [pg/mL], change_scale: ratio}"])
+def test_a_family_without_a_valid_change_scale_is_refused(tmp_path, family):
+    text = (f"families:\n  cytokine: {family}\nmarkers:\n"
+            "  X: {modelled: true, family: cytokine, unit: pg/mL, plausible_range: [0.0, 1.0], synonyms: []}\n")
+    with pytest.raises(InputError, match="family 'cytokine' has no valid change_scale") as error:
+        vocabulary.load_markers(_write(tmp_path, text))
+    assert error.value.expected == "'change_scale:' one of log_ratio, difference"
 
 
 def _write(tmp_path, text):

@@ -9,6 +9,7 @@ matches nothing is refused with the closest known names as suggestions, never gu
 from __future__ import annotations
 
 import difflib
+import enum
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -58,6 +59,15 @@ class Vocabulary:
         return canonical if written == canonical else f"{canonical} ({written})"
 
 
+class ChangeScale(enum.StrEnum):
+    """The scale a marker's change is measured on, given by its family in ``markers.yaml``."""
+
+    LOG_RATIO = "log_ratio"
+    """``log(post / pre)``: concentrations, which have a true zero; both values must be positive."""
+    DIFFERENCE = "difference"
+    """``post - pre`` in the canonical unit: temperature, whose °C has no true zero."""
+
+
 @dataclass(frozen=True)
 class MarkerInfo:
     """What the workflow knows about a canonical marker."""
@@ -68,6 +78,7 @@ class MarkerInfo:
     unit: str | None
     family: str | None
     plausible_range: tuple[float, float] | None
+    change_scale: ChangeScale | None
 
 
 @dataclass(frozen=True)
@@ -134,6 +145,29 @@ def is_modelled(marker: str) -> bool:
     return marker_info(marker).modelled
 
 
+def change_scale(marker: str) -> ChangeScale:
+    """The scale of a modelled marker's change (its family's ``change_scale`` in markers.yaml).
+
+    An unknown marker, or one that is not modelled, is an InputError naming it and the vocabulary.
+    """
+    info = marker_info(marker)
+    if info.change_scale is None:
+        raise InputError(
+            f"marker '{info.name}' is not modelled ({info.reason}) and has no change scale",
+            study_file=_display_path(load_markers().vocabulary.path),
+            expected="a modelled marker (a cytokine, acute-phase protein or temperature)",
+        )
+    return info.change_scale
+
+
+def change_unit(marker: str) -> str:
+    """The unit of a modelled marker's change: ``log_ratio``, or ``<canonical unit>_difference``
+    (``degC_difference`` for temperature)."""
+    if change_scale(marker) is ChangeScale.LOG_RATIO:
+        return "log_ratio"
+    return f"{marker_info(marker).unit}_difference"
+
+
 def _best_per_name(keys: list[str], lookup: Mapping[str, str], limit: int = 3) -> list[str]:
     """The best-matching key of each canonical name, in order of closeness, at most ``limit``."""
     best: dict[str, str] = {}
@@ -177,7 +211,7 @@ def _marker_info(name: str, entry: Mapping[str, Any], families: Mapping[str, Any
         if not isinstance(reason, str) or not reason.strip():
             raise InputError(f"marker '{name}' is not modelled but gives no reason", study_file=path,
                              expected="'reason:' for every entry with 'modelled: false'")
-        return MarkerInfo(name, False, reason, None, None, None)
+        return MarkerInfo(name, False, reason, None, None, None, None)
     if modelled is not True:
         raise InputError(f"marker '{name}' lacks 'modelled: true|false'", study_file=path,
                          expected="'modelled:' set to true or false")
@@ -185,7 +219,16 @@ def _marker_info(name: str, entry: Mapping[str, Any], families: Mapping[str, Any
     if family not in families or not isinstance(unit, str):
         raise InputError(f"marker '{name}' has no valid family or unit", study_file=path,
                          expected=f"'family:' one of {', '.join(families)} and a 'unit:' string")
-    return MarkerInfo(name, True, None, unit, family, _plausible_range(name, entry, path))
+    return MarkerInfo(name, True, None, unit, family, _plausible_range(name, entry, path),
+                      _change_scale(family, families[family], path))
+
+
+def _change_scale(family: str, entry: Any, path: Path) -> ChangeScale:
+    scale = entry.get("change_scale") if isinstance(entry, Mapping) else None
+    if scale not in tuple(ChangeScale):
+        raise InputError(f"family '{family}' has no valid change_scale ({scale!r})", study_file=path,
+                         expected=f"'change_scale:' one of {', '.join(ChangeScale)}")
+    return ChangeScale(scale)
 
 
 def _plausible_range(name: str, entry: Mapping[str, Any], path: Path) -> tuple[float, float]:
