@@ -6,6 +6,9 @@ measurement, or passed through from a ``change`` row that the source printed:
 * markers: the log ratio ``log(post / pre)`` (unit ``log_ratio``);
 * temperature: the difference ``post - pre`` in °C (unit ``degC_difference``).
 
+A marker's scale and the unit of its change come from the marker vocabulary
+(:func:`crsmeta.vocabulary.change_scale`, :func:`~crsmeta.vocabulary.change_unit`).
+
 Which values are paired
     The ``pre`` value is the latest one before the intervention (largest ``hours <= 0``), or the
     only pre row when hours are not reported. Several pre rows whose order cannot be told (blank
@@ -55,11 +58,11 @@ import numpy as np
 import pandas as pd
 
 from crsmeta import tables
+from crsmeta.vocabulary import ChangeScale, change_scale, change_unit
 
 Selection = Literal["first_in_window", "closest_to_target"]
 SELECTIONS = ("first_in_window", "closest_to_target")
 PASSED_THROUGH = "reported_change"
-TEMPERATURE = "temperature"
 HOURS_NOT_REPORTED = "hours not reported"
 GROUP_KEYS = ["study_id", "patient_id", "intervention", "marker"]
 
@@ -239,8 +242,8 @@ def _choose_post(
 def _paired_change(
     pre: pd.Series, post: pd.Series, rule: _PostRule, result: _Pairing
 ) -> dict | None:
-    temperature = pre["marker"] == TEMPERATURE
-    if not temperature and (pre["value"] <= 0 or post["value"] <= 0):
+    log_ratio = change_scale(pre["marker"]) is ChangeScale.LOG_RATIO
+    if log_ratio and (pre["value"] <= 0 or post["value"] <= 0):
         result.leave_out([pre, post], "a value <= 0: the log ratio is undefined")
         return None
     censoring = _change_censoring(pre["censoring"], post["censoring"])
@@ -250,7 +253,7 @@ def _paired_change(
         )
         return None
     estimate = (
-        post["value"] - pre["value"] if temperature else math.log(post["value"] / pre["value"])
+        math.log(post["value"] / pre["value"]) if log_ratio else post["value"] - pre["value"]
     )
     extra_flags = [HOURS_NOT_REPORTED] if pd.isna(post["hours"]) else []
     return {
@@ -263,7 +266,7 @@ def _paired_change(
         **_bounds(estimate, censoring),
         "flags": _joined_flags([pre, post], extra_flags),
         "selection": rule.selection,
-        "unit": "degC_difference" if temperature else "log_ratio",
+        "unit": change_unit(pre["marker"]),
     }
 
 
@@ -277,7 +280,6 @@ def _pass_through_reported(rows: pd.DataFrame, rule: _PostRule, result: _Pairing
     chosen = _choose_post(rows, rule, result, kind="change")
     if chosen is None:
         return
-    temperature = chosen["marker"] == TEMPERATURE
     extra_flags = [HOURS_NOT_REPORTED] if pd.isna(chosen["hours"]) else []
     result.change = {
         **_identity(chosen, rows=[chosen], grades_from=chosen),
@@ -289,7 +291,7 @@ def _pass_through_reported(rows: pd.DataFrame, rule: _PostRule, result: _Pairing
         **_bounds(chosen["value"], chosen["censoring"]),
         "flags": _joined_flags([chosen], extra_flags),
         "selection": PASSED_THROUGH,
-        "unit": "degC_difference" if temperature else "log_ratio",
+        "unit": change_unit(chosen["marker"]),
     }
 
 

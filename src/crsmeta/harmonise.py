@@ -17,6 +17,7 @@ import pandas as pd
 from crsmeta import censoring, grading, tables, units, vocabulary
 from crsmeta.errors import InputError
 from crsmeta.studies import Study, TableSpec
+from crsmeta.vocabulary import ChangeScale
 
 TIMEPOINTS = ("pre", "post", "change")
 CHANGE_UNITS = {"%": "percent", "percent": "percent", "fold": "fold"}
@@ -25,6 +26,8 @@ FALSE_TEXT = {"false", "no", "0", "n", ""}
 STATISTICS = {"mean": "mean", "median": "median", "not_stated": "not_stated", "": "not_stated"}
 SPREAD_TYPES = ("sd", "se", "iqr", "range", "none")
 EFFECT_TYPES = ("log_ratio", "percent_change", "difference")
+SCALE_EFFECT_TYPES = {ChangeScale.LOG_RATIO: ("log_ratio", "percent_change"), ChangeScale.DIFFERENCE: ("difference",)}
+"""The printed effect types a marker's change scale accepts; each is harmonised to the scale itself."""
 EFFECT_NUMBERS = ("estimate", "ci_low", "ci_high", "se")
 
 @dataclass
@@ -258,9 +261,9 @@ def _change_value(cell: _Cell, marker: str, log: _Log) -> tuple[float, str, str]
     parsed = cell.call("value", censoring.parse_value, cell.row["value"])
     if parsed.censoring != "none":
         raise cell.error("value", f"a censored change '{cell.row['value']}' cannot be used", "an exact change")
-    if marker == "temperature":
+    if vocabulary.change_scale(marker) is ChangeScale.DIFFERENCE:
         conversion = _difference_conversion(cell, marker, log)
-        return float(units.convert(parsed.value, conversion)), "degC_difference", "none"
+        return float(units.convert(parsed.value, conversion)), vocabulary.change_unit(marker), "none"
     kind = CHANGE_UNITS.get(str(cell.row["unit"]).strip().lower())
     if kind is None:
         raise cell.error(
@@ -279,7 +282,7 @@ def _change_value(cell: _Cell, marker: str, log: _Log) -> tuple[float, str, str]
 def _difference_conversion(cell: _Cell, marker: str, log: _Log) -> units.Conversion:
     """How a printed temperature change (°C, °F, K) becomes a difference in °C, logged."""
     conversion = cell.call("unit", units.conversion_for, marker, cell.row["unit"], kind="difference")
-    log.count("unit", marker, conversion.source_unit, "degC_difference", conversion.description)
+    log.count("unit", marker, conversion.source_unit, vocabulary.change_unit(marker), conversion.description)
     return conversion
 
 
@@ -415,8 +418,8 @@ def _reported_effect(cell: _Cell, marker: str, log: _Log) -> dict[str, Any]:
         raise cell.error("effect_type", f"unknown effect type '{row['effect_type']}'", ", ".join(EFFECT_TYPES))
     if cell.row["timepoint"] != "change":
         raise cell.error("timepoint", "a reported effect needs timepoint 'change'", "change")
-    target = "difference" if marker == "temperature" else "log_ratio"
-    allowed = ("difference",) if marker == "temperature" else ("log_ratio", "percent_change")
+    scale = vocabulary.change_scale(marker)
+    allowed = SCALE_EFFECT_TYPES[scale]
     if effect_type not in allowed:
         raise cell.error(
             "effect_type", f"effect type '{effect_type}' does not fit marker '{marker}'", " or ".join(allowed)
@@ -431,9 +434,9 @@ def _reported_effect(cell: _Cell, marker: str, log: _Log) -> dict[str, Any]:
     else:
         estimate, ci_low, ci_high, se = (_optional_float(cell, name) for name in EFFECT_NUMBERS)
     return {
-        "value": math.nan, "unit": "degC_difference" if target == "difference" else "log_ratio",
+        "value": math.nan, "unit": vocabulary.change_unit(marker),
         "spread_type": "none", "spread": math.nan, "spread_low": math.nan, "spread_high": math.nan,
-        "effect_type": target, "estimate": estimate, "ci_low": ci_low, "ci_high": ci_high, "se": se,
+        "effect_type": scale.value, "estimate": estimate, "ci_low": ci_low, "ci_high": ci_high, "se": se,
         "source_estimate": row["estimate"], "source_ci_low": row["ci_low"], "source_ci_high": row["ci_high"],
         "source_effect_type": effect_type,
     }
