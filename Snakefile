@@ -14,6 +14,13 @@ validate(config, "workflow/schemas/config.schema.yaml")
 report: "workflow/report/workflow.rst"
 
 
+# The SYNTHETIC demo (config/demo.yaml) writes its simulated study files and makes them the study
+# list, so it comes before common.smk reads that list; a normal run never includes it.
+if "synthetic" in config:
+
+    include: "workflow/rules/demo.smk"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/extract.smk"
 include: "workflow/rules/harmonise.smk"

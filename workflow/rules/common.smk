@@ -14,12 +14,10 @@ PROJECT_DIR = Path(workflow.basedir)
 # imports pytensor: every fit job and every rerun, also with --directory, reuses the compiled model
 os.environ.update(compile_cache_environment(PROJECT_DIR / ".cache"))
 
-from crsmeta.simulate import ensure_demo_studies
 from crsmeta.studies import load_studies
 
-if "synthetic" in config:
-    config["studies"] = ensure_demo_studies(config, PROJECT_DIR)
-
+# In the SYNTHETIC demo, demo.smk (included before this file) has made the simulated study files
+# the study list.
 STUDIES = {study.id: study for study in load_studies(config["studies"], PROJECT_DIR)}
 if not STUDIES:
     raise WorkflowError("config: `studies` lists no study file; list at least one under config/studies/")

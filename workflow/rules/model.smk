@@ -8,7 +8,6 @@ from crsmeta.model.analyses import (
     reweighting_of,
 )
 from crsmeta.model.settings import ModelSettings
-from crsmeta.simulate import truth_path
 
 MODEL_SETTINGS = ModelSettings.from_config(config)
 SENSITIVITY = config.get("sensitivity", {})
@@ -159,21 +158,3 @@ rule cross_check_frequentist:
         "logs/cross_check_frequentist/cross_check_frequentist.log",
     script:
         "../scripts/cross_check_frequentist.py"
-
-
-# SYNTHETIC demo only: the simulator wrote the true θ beside its study files, so the main fit's
-# intervals can be checked against it (issue 3's recovery criterion, reported in the demo's report).
-if "synthetic" in config:
-    MODEL_TARGETS.append("results/model/recovery.tsv")
-
-    rule recover_truth:
-        input:
-            posterior="results/model/main/posterior.nc",
-            effects="results/model/main/effects.tsv",
-            truth=project_path(truth_path(config["synthetic"]["out_dir"])),
-        output:
-            table=report("results/model/recovery.tsv", caption="../report/recovery.rst", category="3. Model"),
-        log:
-            "logs/recover_truth/recover_truth.log",
-        script:
-            "../scripts/recover_truth.py"
