@@ -30,9 +30,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import yaml
+from scipy import stats
 
 from crsmeta import tables, units
-from crsmeta.vocabulary import marker_info
+from crsmeta.vocabulary import ChangeScale, change_scale, change_unit
 
 SYNTHETIC = "SYNTHETIC"
 CONTROL = "standard_care"
@@ -57,9 +58,9 @@ SOURCE_SUMMARY_COLUMNS = (
 # ---------------------------------------------------------------------------------------------
 
 
-def _is_temperature(marker: str) -> bool:
-    """Temperature changes are differences in °C, every other marker's are log ratios."""
-    return marker_info(marker).family == "temperature"
+def _is_difference(marker: str) -> bool:
+    """Whether the marker's change is a difference (temperature: no true zero), not a log ratio."""
+    return change_scale(marker) is ChangeScale.DIFFERENCE
 
 
 @functools.cache
@@ -197,7 +198,7 @@ def draw_truth(spec: SimulationSpec, rng: np.random.Generator) -> pd.DataFrame:
     c = rng.normal(0.0, hp.cell_sd, size=(n_i, n_m))
     tau = np.abs(rng.normal(0.0, hp.tau_scale, size=n_m))
     sigma = hp.sigma_low + np.abs(rng.normal(0.0, hp.sigma_scale, size=n_m))
-    scale = np.array([hp.temperature_scale if _is_temperature(m) else 1.0 for m in spec.markers])
+    scale = np.array([hp.temperature_scale if _is_difference(m) else 1.0 for m in spec.markers])
     drawn_theta = (a[None, :] + b[:, None] + c) * scale[None, :]
     rows = []
     for i, intervention in enumerate(spec.interventions):
@@ -243,7 +244,7 @@ def _draw_arm(
     cell = truth[(truth["intervention"] == intervention) & (truth["marker"] == marker)].iloc[0]
     change = rng.normal(cell["theta"] + study_shift * cell["tau"], cell["sigma"], size=n)
     centre, spread = spec.baseline[marker]
-    if _is_temperature(marker):
+    if _is_difference(marker):
         pre = rng.normal(centre, spread, size=n)
         return Arm(intervention, marker, pre, pre + change)
     pre = np.exp(rng.normal(np.log(centre), spread, size=n))
@@ -295,7 +296,7 @@ class _Builder:
 
 def _source_unit(spec: SimulationSpec, marker: str, rng: np.random.Generator, *, cases: bool) -> str:
     choices = tuple(spec.source_units.get(marker, (units.canonical_unit(marker),)))
-    if not cases and _is_temperature(marker):
+    if not cases and _is_difference(marker):
         choices = tuple(u for u in choices if "F" not in u) or ("°C",)
     return str(choices[rng.integers(len(choices))])
 
@@ -404,8 +405,6 @@ def _add_descriptive_rows(
     unit = _source_unit(spec, marker, rng, cases=False)
     n = len(arm.pre)
     drop_sd = kind == "mean_p" or (kind == "mean_sd" and rng.random() < spec.frac_missing_sd)
-    from scipy import stats  # here, not at the top: the Snakefile imports this module, scipy.stats costs seconds
-
     if kind == "median_iqr":
         p_value = stats.wilcoxon(arm.post, arm.pre).pvalue
     else:
@@ -438,7 +437,6 @@ def _add_descriptive_rows(
 def _add_effect_row(builder: _Builder, arm: Arm, arm_name: str, *, kind: str) -> None:
     """A reported change: % change of means only (``pct_change``) or a mean log ratio with SE."""
     n = len(arm.pre)
-    temperature = _is_temperature(arm.marker)
     if kind == "pct_change":
         pct = _text(100.0 * (np.mean(arm.post) / np.mean(arm.pre) - 1.0), 3)
         source = {"effect_type": "percent_change", "estimate": pct, "statistic": "mean"}
@@ -446,14 +444,15 @@ def _add_effect_row(builder: _Builder, arm: Arm, arm_name: str, *, kind: str) ->
                      "unit": "log_ratio"}
         unit = "%"
     else:
-        changes = arm.post - arm.pre if temperature else np.log(arm.post / arm.pre)
+        difference = _is_difference(arm.marker)
+        changes = arm.post - arm.pre if difference else np.log(arm.post / arm.pre)
         estimate = _text(float(np.mean(changes)), 3)
         se = _text(float(np.std(changes, ddof=1) / np.sqrt(n)), 3)
-        effect_type = "difference" if temperature else "log_ratio"
+        effect_type = str(change_scale(arm.marker))
         source = {"effect_type": effect_type, "estimate": estimate, "se": se}
         canonical = {"effect_type": effect_type, "estimate": float(estimate), "se": float(se),
-                     "unit": "degC_difference" if temperature else "log_ratio"}
-        unit = "°C" if temperature else "log_ratio"
+                     "unit": change_unit(arm.marker)}
+        unit = "°C" if difference else "log_ratio"
     canonical["source_effect_type"] = source["effect_type"]
     _summary_row(builder, arm_name=arm_name, intervention=arm.intervention, marker=arm.marker,
                  timepoint="change", hours=builder.spec.post_hours, n=n, unit=unit,
@@ -477,7 +476,7 @@ _PLAN = (
 
 
 def _study_markers(spec: SimulationSpec, rng: np.random.Generator, kind: str) -> list[str]:
-    markers = [m for m in spec.markers if not (kind == "cohort_pct_change" and _is_temperature(m))]
+    markers = [m for m in spec.markers if not (kind == "cohort_pct_change" and _is_difference(m))]
     low, high = spec.markers_per_study
     k = int(min(len(markers), rng.integers(low, high + 1)))
     chosen = set(rng.choice(markers, size=k, replace=False).tolist())
