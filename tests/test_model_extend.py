@@ -1,4 +1,4 @@
-"""A fit short only of ESS extends its draws (same seed, doubled, up to a cap) before the gate
+"""A fit short only of ESS extends its draws (same seed, doubled with its tuning, up to a cap) before the gate
 judges it; divergences and chains that disagree are never answered with more draws. No NUTS
 here: the sampler is faked and the diagnostics are made up from the number of draws."""
 
@@ -61,13 +61,13 @@ def _fake_sampling(monkeypatch, ess_per_draw: float, divergences: int = 0) -> tu
     return calls, sample
 
 
-def test_a_fit_short_of_ess_is_resampled_with_doubled_draws_and_the_same_seed(monkeypatch, caplog):
+def test_a_fit_short_of_ess_is_resampled_with_doubled_draws_and_tuning_and_the_same_seed(monkeypatch, caplog):
     calls, sample = _fake_sampling(monkeypatch, ess_per_draw=2)  # 2 chains of independent draws
     with caplog.at_level(logging.INFO, logger="crsmeta.model.extend"):
         draws, diagnostics = extend.sample_extending(sample, SETTINGS, "main")
     assert [call.draws for call in calls] == [100, 200] and draws == 200
     assert {call.seed for call in calls} == {SETTINGS.seed}
-    assert calls[1] == SETTINGS.replace(draws=200)  # nothing else changes
+    assert calls[1] == SETTINGS.replace(draws=200, tune=2 * SETTINGS.tune)  # nothing else changes
     assert "resampling with 200 (cap 400)" in caplog.text
     assert judge(diagnostics, SETTINGS, draws).status == PASSED
 
@@ -76,6 +76,7 @@ def test_extension_stops_at_the_cap_and_the_verdict_says_what_was_tried(monkeypa
     calls, sample = _fake_sampling(monkeypatch, ess_per_draw=0.5)
     draws, diagnostics = extend.sample_extending(sample, SETTINGS, "main")
     assert [call.draws for call in calls] == [100, 200, 400]
+    assert [call.tune for call in calls] == [SETTINGS.tune, 2 * SETTINGS.tune, 4 * SETTINGS.tune]
     verdict = judge(diagnostics, SETTINGS, draws)
     assert verdict.status == FAILED and verdict.draws == 400
     assert "extended its draws from 100 to 400" in verdict.advice

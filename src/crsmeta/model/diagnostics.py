@@ -148,7 +148,7 @@ def _advice(checks: set[str], max_rhat: float, settings: ModelSettings, draws: i
         if draws > settings.draws:
             advice.append(
                 f"Low ESS or high R-hat remain after the fit extended its draws from {settings.draws} "
-                f"to {draws} per chain (the cap is sampler.max_draws_factor = {settings.max_draws_factor} "
+                f"to {draws} per chain, its tuning steps alike (the cap is sampler.max_draws_factor = {settings.max_draws_factor} "
                 "times sampler.draws): the posterior is hard to explore, usually because a "
                 "between-study or within-study SD rests on very few rows. Check this analysis' data "
                 f"(a marker or intervention resting on one study, a value read wrongly) and consider {PRIOR_HINT}; "

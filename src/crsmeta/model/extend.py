@@ -1,8 +1,12 @@
 """More draws for a fit whose only shortfall is its effective sample size, up to a cap.
 
-Each extension resamples from the start with twice the draws and the same seed rather than
-continuing the chains, so the draws depend only on the settings and the final number of draws:
-a fit extended to 2000 draws is the fit configured with 2000.
+Each extension resamples from the start with twice the draws, twice the tuning steps and the
+same seed rather than continuing the chains, so the draws depend only on the settings and the
+final number of draws: a fit extended to 2000 draws is the fit configured with 2000 draws and
+tuning steps scaled alike. The tuning grows with the draws because a fit short of ESS at the
+default settings is, on the data seen so far, one whose mass matrix was adapted on too few
+steps for a funnel its data leave open (docs/model.md, "Funnels left by prior-only nuisance
+parameters"): more draws with the same adaptation barely raise its tail ESS.
 """
 
 from __future__ import annotations
@@ -22,14 +26,15 @@ Sampler = Callable[[ModelSettings], az.InferenceData]
 
 
 def sample_extending(sample: Sampler, settings: ModelSettings, analysis: str) -> tuple[az.InferenceData, pd.DataFrame]:
-    """Sample with ``settings.draws``, then with doubled draws while :func:`next_draws` says so.
+    """Sample with ``settings.draws``, then with doubled draws (and tuning steps) while
+    :func:`next_draws` says so.
 
     Returns the last fit and its diagnostics table; the draws it used are its posterior's
     ``draw`` dimension.
     """
     draws = settings.draws
     while True:
-        idata = sample(settings.replace(draws=draws))
+        idata = sample(extended(settings, draws))
         diagnostics = diagnostics_table(idata, analysis)
         more = next_draws(diagnostics, settings, draws)
         if more is None:
@@ -37,6 +42,11 @@ def sample_extending(sample: Sampler, settings: ModelSettings, analysis: str) ->
         log.info("analysis %s: ESS short of %g with %d draws per chain; resampling with %d (cap %d)",
                  analysis, settings.ess_min, draws, more, max_draws(settings))
         draws = more
+
+
+def extended(settings: ModelSettings, draws: int) -> ModelSettings:
+    """``settings`` with ``draws`` per chain and the tuning steps scaled by the same factor."""
+    return settings.replace(draws=draws, tune=settings.tune * draws // settings.draws)
 
 
 def next_draws(diagnostics: pd.DataFrame, settings: ModelSettings, draws: int) -> int | None:
