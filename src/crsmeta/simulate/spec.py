@@ -1,0 +1,89 @@
+"""What to simulate: the specification (all numbers are simulation settings, not clinical facts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
+
+SYNTHETIC = "SYNTHETIC"
+CONTROL = "standard_care"
+
+
+@dataclass(frozen=True)
+class HyperPrior:
+    """Seeded hyperprior for the truth when it is not given: theta = a[m] + b[i] + c[i, m].
+
+    Marker terms are on the log-ratio scale; for temperature they are multiplied by
+    ``temperature_scale`` (°C per log-ratio unit).
+    """
+
+    marker_mean: float = -0.6
+    marker_sd: float = 0.4
+    intervention_sd: float = 0.3
+    cell_sd: float = 0.2
+    tau_scale: float = 0.3
+    sigma_low: float = 0.3
+    sigma_scale: float = 0.3
+    temperature_scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class SimulationSpec:
+    """Everything the simulator needs; all numbers are simulation settings, not clinical facts."""
+
+    interventions: tuple[str, ...] = (
+        "tocilizumab", "plasma_exchange", "emapalumab", "corticosteroids", "hemoadsorption", CONTROL,
+    )
+    markers: tuple[str, ...] = (
+        "IL-6", "IFN-gamma", "IL-10", "TNF-alpha", "ferritin", "CRP", "temperature",
+    )
+    populations: tuple[str, ...] = ("car_t_crs", "car_t_crs", "viral_cytokine_storm", "hlh_mas")
+    theta: Mapping[tuple[str, str], float] | None = None
+    tau: Mapping[str, float] | None = None
+    sigma: Mapping[str, float] | None = None
+    hyperprior: HyperPrior = field(default_factory=HyperPrior)
+    n_case_reports: int = 6
+    n_case_series: int = 4
+    n_cohorts_mean_sd: int = 2
+    n_cohorts_mean_p: int = 2
+    n_cohorts_median_iqr: int = 2
+    n_cohorts_pct_change: int = 1
+    n_cohorts_effect_se: int = 0
+    n_trials: int = 1
+    case_series_size: tuple[int, int] = (3, 8)
+    cohort_size: tuple[int, int] = (12, 40)
+    markers_per_study: tuple[int, int] = (3, 7)
+    baseline: Mapping[str, tuple[float, float]] = field(default_factory=lambda: {
+        "IL-6": (300.0, 1.2), "IFN-gamma": (100.0, 1.2), "IL-10": (50.0, 1.0),
+        "IL-2": (15.0, 0.8), "TNF-alpha": (20.0, 0.8), "ferritin": (3000.0, 1.0),
+        "CRP": (120.0, 0.6), "temperature": (39.3, 0.5),
+    })
+    lod: Mapping[str, float] = field(default_factory=lambda: {
+        "IL-6": 2.0, "IFN-gamma": 5.0, "IL-10": 5.0, "IL-2": 2.0, "TNF-alpha": 2.0,
+    })
+    source_units: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: {
+        "IL-6": ("pg/mL", "ng/L"), "IFN-gamma": ("pg/mL",), "IL-10": ("pg/mL", "ng/mL"),
+        "IL-2": ("pg/mL",), "TNF-alpha": ("pg/mL", "ng/L"), "ferritin": ("ng/mL", "µg/L"),
+        "CRP": ("mg/L", "mg/dL"), "temperature": ("°C", "°F"),
+    })
+    frac_missing_sd: float = 0.3
+    frac_digitised_series: float = 0.25
+    post_hours: float = 24.0
+    seed: int = 20261121
+
+    def with_truth(
+        self,
+        theta: Mapping[tuple[str, str], float],
+        tau: Mapping[str, float],
+        sigma: Mapping[str, float],
+        seed: int | None = None,
+    ) -> "SimulationSpec":
+        """The same spec with a given truth (e.g. drawn from the model's prior for SBC)."""
+        return replace(self, theta=dict(theta), tau=dict(tau), sigma=dict(sigma),
+                       seed=self.seed if seed is None else seed)
+
+
+def spec_from_config(synthetic: Mapping[str, Any]) -> SimulationSpec:
+    """A spec from a config's ``synthetic`` block: ``seed`` plus any SimulationSpec count fields."""
+    counts = {key: int(value) for key, value in synthetic.items() if key.startswith("n_")}
+    return SimulationSpec(seed=int(synthetic.get("seed", SimulationSpec.seed)), **counts)
