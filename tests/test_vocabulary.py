@@ -18,6 +18,8 @@ def _names(path, section):
 
 INTERVENTION_NAMES = _names(vocabulary.INTERVENTIONS_FILE, "interventions")
 MARKER_NAMES = _names(vocabulary.MARKERS_FILE, "markers")
+CYTOKINE_FAMILY = ("{description: d, accepted_units: [pg/mL], change_scale: log_ratio, "
+                   "implausible_hints: {below: b, above: a}}")
 
 
 @pytest.mark.parametrize(("canonical", "name"), INTERVENTION_NAMES)
@@ -158,14 +160,18 @@ def test_a_marker_that_is_not_modelled_has_no_change_scale():
     assert "src/crsmeta/data/markers.yaml" in str(error.value)
 
 
-@pytest.mark.parametrize("family", ["{description: d, accepted_units: [pg/mL]}",
-                                    "{description: d, accepted_units: [pg/mL], change_scale: ratio}"])
-def test_a_family_without_a_valid_change_scale_is_refused(tmp_path, family):
+@pytest.mark.parametrize(("family", "message"), [
+    ("{description: d, accepted_units: [pg/mL]}", "has no valid change_scale"),
+    (CYTOKINE_FAMILY.replace("log_ratio", "ratio"), "has no valid change_scale"),
+    (CYTOKINE_FAMILY.replace("above: a", "higher: a"), "has no implausible_hints"),
+])
+def test_a_family_without_a_valid_change_scale_or_hints_is_refused(tmp_path, family, message):
     text = (f"families:\n  cytokine: {family}\nmarkers:\n"
             "  X: {modelled: true, family: cytokine, unit: pg/mL, plausible_range: [0.0, 1.0], synonyms: []}\n")
-    with pytest.raises(InputError, match="family 'cytokine' has no valid change_scale") as error:
-        vocabulary.load_markers(_write(tmp_path, text))
-    assert error.value.expected == "'change_scale:' one of log_ratio, difference"
+    path = _write(tmp_path, text)
+    with pytest.raises(InputError, match=f"family 'cytokine' {message}") as error:
+        vocabulary.load_markers(path)
+    assert str(path) in str(error.value)
 
 
 def _write(tmp_path, text):
@@ -217,6 +223,6 @@ markers:
     ],
 )
 def test_malformed_marker_entries_are_refused(tmp_path, entry, message):
-    text = f"families:\n  cytokine: {{description: d, accepted_units: [pg/mL]}}\nmarkers:\n  X: {entry}\n"
+    text = f"families:\n  cytokine: {CYTOKINE_FAMILY}\nmarkers:\n  X: {entry}\n"
     with pytest.raises(InputError, match=message):
         vocabulary.load_markers(_write(tmp_path, text))

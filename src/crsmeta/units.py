@@ -18,7 +18,7 @@ import numpy.typing as npt
 import pint
 
 from crsmeta.errors import InputError
-from crsmeta.vocabulary import MarkerInfo, load_markers, marker_info
+from crsmeta.vocabulary import ChangeScale, MarkerInfo, load_markers, marker_info
 
 Kind = Literal["absolute", "difference"]
 KINDS: tuple[Kind, ...] = ("absolute", "difference")
@@ -90,7 +90,7 @@ def conversion_for(
         if given is not None:
             _check_agrees(conversion, given, info)
         return conversion
-    if given is not None and info.family != "temperature":
+    if given is not None and _takes_unit_factors(info):
         return _assay_conversion(written, info.unit, given)
     raise _unconvertible(written, source, info)
 
@@ -132,6 +132,12 @@ def check_plausible(value: float, marker: str) -> None:
     )
 
 
+def _takes_unit_factors(info: MarkerInfo) -> bool:
+    """Whether a study file's factor (no offset) can convert the marker's units: only on a ratio
+    scale, one with a true zero, which is what makes its change a log ratio."""
+    return info.change_scale is ChangeScale.LOG_RATIO
+
+
 def _modelled(marker: str) -> MarkerInfo:
     info = marker_info(marker)
     if not info.modelled:
@@ -156,7 +162,7 @@ def _unconvertible(written: str, source: pint.Unit | None, info: MarkerInfo) -> 
     """The error for a unit pint cannot read, one that needs assay facts, or one of the wrong kind."""
     if source is None:
         return InputError(f"unknown unit '{written}' for {info.name}", expected=_accepted_units(info))
-    if info.family != "temperature" and source.dimensionality.get("[length]") == -3:
+    if _takes_unit_factors(info) and source.dimensionality.get("[length]") == -3:
         return InputError(
             f"unit '{written}' for {info.name} is not a mass concentration; converting it to "
             f"{info.unit} needs facts about the assay or the molecule",
@@ -214,14 +220,9 @@ def _accepted_units(info: MarkerInfo) -> str:
 
 
 def _implausible_hint(info: MarkerInfo, value: float) -> str:
+    """The family's hint (markers.yaml) for a value outside the plausible range."""
     low, high = info.plausible_range
-    if info.family == "temperature":
-        if value > high:
-            return "this usually means °F labelled °C"
-        return "this usually means a change or a non-body temperature labelled as a body temperature"
-    if value < low:
-        return "a concentration cannot be negative; this usually means a change labelled as a level"
-    return "this usually means a unit mix-up (e.g. ng/mL labelled pg/mL)"
+    return _family(info)["implausible_hints"]["below" if value < low else "above"]
 
 
 def _tidy(number: float) -> float:

@@ -112,7 +112,8 @@ def load_markers(path: Path | None = None) -> MarkerCatalogue:
     entries = _section(document, "markers", path)
     families = _section(document, "families", path)
     vocabulary = _build_vocabulary("marker", path, entries)
-    markers = {name: _marker_info(name, entry, families, path) for name, entry in entries.items()}
+    scales = {name: _family_scale(name, entry, path) for name, entry in families.items()}
+    markers = {name: _marker_info(name, entry, scales, path) for name, entry in entries.items()}
     return MarkerCatalogue(vocabulary, markers, families)
 
 
@@ -204,7 +205,7 @@ def _synonyms(canonical: str, entry: Any, path: Path) -> list[str]:
     return synonyms
 
 
-def _marker_info(name: str, entry: Mapping[str, Any], families: Mapping[str, Any], path: Path) -> MarkerInfo:
+def _marker_info(name: str, entry: Mapping[str, Any], scales: Mapping[str, ChangeScale], path: Path) -> MarkerInfo:
     modelled = entry.get("modelled")
     if modelled is False:
         reason = entry.get("reason")
@@ -216,18 +217,23 @@ def _marker_info(name: str, entry: Mapping[str, Any], families: Mapping[str, Any
         raise InputError(f"marker '{name}' lacks 'modelled: true|false'", study_file=path,
                          expected="'modelled:' set to true or false")
     family, unit = entry.get("family"), entry.get("unit")
-    if family not in families or not isinstance(unit, str):
+    if family not in scales or not isinstance(unit, str):
         raise InputError(f"marker '{name}' has no valid family or unit", study_file=path,
-                         expected=f"'family:' one of {', '.join(families)} and a 'unit:' string")
-    return MarkerInfo(name, True, None, unit, family, _plausible_range(name, entry, path),
-                      _change_scale(family, families[family], path))
+                         expected=f"'family:' one of {', '.join(scales)} and a 'unit:' string")
+    return MarkerInfo(name, True, None, unit, family, _plausible_range(name, entry, path), scales[family])
 
 
-def _change_scale(family: str, entry: Any, path: Path) -> ChangeScale:
-    scale = entry.get("change_scale") if isinstance(entry, Mapping) else None
+def _family_scale(family: str, entry: Any, path: Path) -> ChangeScale:
+    """A family's change scale, once its entry is checked (units.py reads its implausible_hints)."""
+    entry = entry if isinstance(entry, Mapping) else {}
+    scale = entry.get("change_scale")
     if scale not in tuple(ChangeScale):
         raise InputError(f"family '{family}' has no valid change_scale ({scale!r})", study_file=path,
                          expected=f"'change_scale:' one of {', '.join(ChangeScale)}")
+    hints = entry.get("implausible_hints")
+    if not isinstance(hints, Mapping) or not all(isinstance(hints.get(side), str) for side in ("below", "above")):
+        raise InputError(f"family '{family}' has no implausible_hints", study_file=path,
+                         expected="'implausible_hints:' with the texts 'below:' and 'above:' a plausible range")
     return ChangeScale(scale)
 
 
