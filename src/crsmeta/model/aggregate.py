@@ -32,8 +32,9 @@ import pandas as pd
 from scipy import stats
 
 from crsmeta import tables
+from crsmeta.vocabulary import ChangeScale, change_scale
 
-TEMPERATURE = "temperature"
+TEMPERATURE = "temperature"  # only for model/data.py, until it asks vocabulary.change_scale too
 MEDIAN_EFFICIENCY = math.pi / 2
 # Probability that a level is an arithmetic mean, by printed statistic: a log ratio of arithmetic
 # means of log-normal levels estimates θ + σ²/2 (build.py adds mean_weight · σ[marker]²/2).
@@ -55,7 +56,8 @@ def aggregate_observations(summaries: pd.DataFrame) -> tuple[pd.DataFrame, pd.Da
     for _, row in rows[unusable].iterrows():
         audit.append(_audit(row, "n not reported: the row cannot be weighted"))
     rows = rows[~unusable]
-    nonpositive = (rows["marker"] != TEMPERATURE) & (rows["timepoint"] != "change") & ~(rows["value"] > 0)
+    log_ratio = rows["marker"].map(change_scale) == ChangeScale.LOG_RATIO
+    nonpositive = log_ratio & (rows["timepoint"] != "change") & ~(rows["value"] > 0)
     for _, row in rows[nonpositive].iterrows():
         audit.append(_audit(row, "value missing or not positive: no log ratio"))
     rows = rows[~nonpositive]
@@ -167,7 +169,7 @@ def _mean_weight(rows: list[pd.Series]) -> float:
     """How much of σ²/2 a log ratio of these levels carries: 1 for means, 0 for medians, 0.5
     for an unstated statistic (mean or median, equally likely); 0 for temperature (a difference
     of means is unbiased) and for reported mean log ratios (set by the caller)."""
-    if any(r["marker"] == TEMPERATURE for r in rows):
+    if any(change_scale(r["marker"]) is ChangeScale.DIFFERENCE for r in rows):
         return 0.0
     return float(np.mean([MEAN_WEIGHT.get(r["statistic"], NOT_STATED_MEAN_WEIGHT) for r in rows]))
 
@@ -192,17 +194,17 @@ def _effect_observation(row: pd.Series) -> dict | str:
 
 
 def _pair_observation(pre: pd.Series, post: pd.Series) -> dict:
-    is_temperature = post["marker"] == TEMPERATURE
-    y = post["value"] - pre["value"] if is_temperature else math.log(post["value"] / pre["value"])
+    difference = change_scale(post["marker"]) is ChangeScale.DIFFERENCE
+    y = post["value"] - pre["value"] if difference else math.log(post["value"] / pre["value"])
     obs = _base(post, [pre, post]) | {"y": float(y), "kind": "pre_post"}
     if pre["statistic"] != post["statistic"]:
         obs["flags"].append("statistic_mismatch")
-    d_pre, d_post = (_dispersion(r, obs["n"], is_temperature) for r in (pre, post))
+    d_pre, d_post = (_dispersion(r, obs["n"], difference) for r in (pre, post))
     known = [d for d in (d_pre, d_post) if d is not None]
     if known:
         spread_type = post["spread_type"] if d_post is not None else pre["spread_type"]
         method = {"iqr": "iqr", "range": "range"}.get(spread_type, "sd_reported")
-        if method != "sd_reported" and not is_temperature:
+        if method != "sd_reported" and not difference:
             method += "_log"
         if len(known) == 1:
             obs["flags"].append("dispersion_one_side")
@@ -213,14 +215,15 @@ def _pair_observation(pre: pd.Series, post: pd.Series) -> dict:
     return _finish(obs)
 
 
-def _dispersion(row: pd.Series, n: float, is_temperature: bool) -> float | None:
-    """Dispersion on the effect scale from a printed spread, or None when none was printed."""
+def _dispersion(row: pd.Series, n: float, difference: bool) -> float | None:
+    """Dispersion on the effect scale (``difference``: the raw one, else the log's) from a printed
+    spread, or None when none was printed."""
     kind = row["spread_type"]
     if kind in ("sd", "se") and np.isfinite(row["spread"]):
         sd = row["spread"] * (math.sqrt(n) if kind == "se" else 1.0)
-        return float(sd if is_temperature else sd / row["value"])
+        return float(sd if difference else sd / row["value"])
     if kind in ("iqr", "range") and np.isfinite(row["spread_low"]) and np.isfinite(row["spread_high"]):
-        if is_temperature:
+        if difference:
             return sd_from_quantiles(row["spread_low"], row["spread_high"], n, kind)
         if row["spread_low"] > 0:
             return log_sd_from_quantiles(row["spread_low"], row["spread_high"], n, kind)

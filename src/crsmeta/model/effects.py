@@ -8,12 +8,14 @@ import pandas as pd
 import xarray as xr
 
 from crsmeta import tables
-from crsmeta.model.aggregate import TEMPERATURE
 from crsmeta.model.data import ModelData
+from crsmeta.vocabulary import ChangeScale, change_scale, change_unit
 
 STANDARD_CARE = "standard_care"
 HALVING = float(np.log(0.5))  # p_reduction_50 for markers: P(pct < -50) = P(theta < log 0.5)
 TEMPERATURE_DROP_DEGC = -1.0  # p_reduction_50 for temperature: P(theta < -1 degC)
+MODEL_FAMILY = {ChangeScale.LOG_RATIO: "log_ratio", ChangeScale.DIFFERENCE: "temperature"}
+"""The label of each change scale on the model's ``family`` coordinate (crsmeta.model.data)."""
 PREDICTION_SEED = 20240917
 
 COLUMNS = tables.EFFECT_ESTIMATES.columns
@@ -55,7 +57,7 @@ def _cell_draws(posterior: xr.Dataset, data: ModelData, intervention: str, marke
     theta = posterior["theta"].sel(intervention=intervention, marker=marker).to_numpy()
     if "population_effect" not in posterior:
         return theta
-    family = "temperature" if marker == TEMPERATURE else "log_ratio"
+    family = MODEL_FAMILY[change_scale(marker)]
     weights = _population_weights(data, intervention, marker)
     shift = sum(w * posterior["population_effect"].sel(population=p, family=family).to_numpy()
                 for p, w in weights.items())
@@ -69,15 +71,15 @@ def _population_weights(data: ModelData, intervention: str, marker: str) -> pd.S
 
 
 def _summaries(theta: np.ndarray, marker: str) -> dict:
-    is_temperature = marker == TEMPERATURE
-    pct = theta if is_temperature else 100 * np.expm1(theta)
-    threshold = TEMPERATURE_DROP_DEGC if is_temperature else HALVING
+    difference = change_scale(marker) is ChangeScale.DIFFERENCE
+    pct = theta if difference else 100 * np.expm1(theta)
+    threshold = TEMPERATURE_DROP_DEGC if difference else HALVING
     return {
-        "scale": "degC_difference" if is_temperature else "log_ratio",
+        "scale": change_unit(marker),
         "theta_median": _q(theta, 0.5), "theta_lo95": _q(theta, 0.025), "theta_hi95": _q(theta, 0.975),
         "pct_median": _q(pct, 0.5), "pct_lo95": _q(pct, 0.025), "pct_hi95": _q(pct, 0.975),
         "p_reduction": float(np.mean(theta < 0)), "p_reduction_50": float(np.mean(theta < threshold)),
-        "reduction_50_threshold": "theta < -1 degC" if is_temperature else "pct < -50",
+        "reduction_50_threshold": "theta < -1 degC" if difference else "pct < -50",
     }
 
 
