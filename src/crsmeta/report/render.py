@@ -27,6 +27,7 @@ from crsmeta.io import read_tsv, write_text
 from crsmeta.model.analyses import PARETO_K_MAX
 from crsmeta.model.recovery import coverage_summary
 from crsmeta.report import plots, tables
+from crsmeta.vocabulary import ChangeScale, change_scale, change_unit
 
 TEMPLATES = Path(__file__).parent / "templates"
 KEY_PARAMETERS = ["tau", "sigma"]
@@ -158,8 +159,8 @@ def _format_theta(theta: Any, marker: str) -> str:
     value = _float(theta)
     if not np.isfinite(value):
         return "–"
-    scale = tables.scale_of(marker)
-    return tables.format_change(value if scale == "degC_difference" else tables.percent(value), scale)
+    difference = change_scale(marker) is ChangeScale.DIFFERENCE
+    return tables.format_change(value if difference else tables.percent(value), change_unit(marker))
 
 
 def _format_number(value: Any, digits: int = 2) -> str:
@@ -206,14 +207,15 @@ def _data_sections(inputs: ReportInputs) -> dict[str, Any]:
 def forest_figures(
     effects: pd.DataFrame, changes: pd.DataFrame, summaries: pd.DataFrame, *, synthetic: bool
 ) -> dict[str, str]:
-    """One forest plot per marker (temperature last) as inline SVG text."""
+    """One forest plot per marker (log-ratio markers first, then temperature's difference) as
+    inline SVG text."""
     estimates = tables.study_estimates(changes, summaries)
-    markers = sorted(effects["marker"].unique(), key=lambda m: (m == tables.TEMPERATURE, m))
+    markers = sorted(effects["marker"].unique(), key=lambda m: (change_scale(m) is ChangeScale.DIFFERENCE, m))
     figures = {}
     for marker in markers:
         data = tables.forest_data(effects, estimates, marker)
         figure, ax = plt.subplots(figsize=(8, 0.3 * len(data) + 1.3))
-        plots.forest_plot(data, scale=tables.scale_of(marker), ax=ax)
+        plots.forest_plot(data, scale=change_unit(marker), ax=ax)
         ax.set_title(marker)
         figures[marker] = plots.figure_svg(figure, name=f"forest-{marker}", synthetic=synthetic)
     return figures

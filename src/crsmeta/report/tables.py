@@ -24,11 +24,11 @@ from crsmeta.errors import InputError
 from crsmeta.io import load_yaml
 from crsmeta.model.diagnostics import FAILED, FAILURE_SEPARATOR
 from crsmeta.studies import normalised_identifiers
+from crsmeta.vocabulary import ChangeScale, change_scale, change_unit
 
 HDI_PROB = 0.95
 """The one credible-interval mass used everywhere in the report."""
 
-TEMPERATURE = "temperature"
 POPULATION_LABELS = {
     "car_t_crs": "CAR-T CRS",
     "bispecific_crs": "bispecific CRS",
@@ -87,11 +87,6 @@ def _whole_text(value: Any) -> str:
     """A count as the report shows it: ``3`` (from 3, 3.0 or "3"), empty when missing."""
     text = _cell_text(value)
     return str(int(float(text))) if text else ""
-
-
-def scale_of(marker: str) -> str:
-    """The effect scale of a marker: a °C difference for temperature, a log ratio otherwise."""
-    return "degC_difference" if marker == TEMPERATURE else "log_ratio"
 
 
 def anchor_id(intervention: str, marker: str) -> str:
@@ -255,7 +250,7 @@ def summary_rows(effects: pd.DataFrame) -> pd.DataFrame:
     )
     records = []
     for row in effects.sort_values(["marker", "intervention"]).to_dict("records"):
-        scale = row.get("scale") or scale_of(row["marker"])
+        scale = row.get("scale") or change_unit(row["marker"])
         records.append({**row, "scale": scale, **_summary_text(row, scale)})
     return pd.DataFrame.from_records(records)
 
@@ -368,11 +363,12 @@ def _summary_pairs(summaries: pd.DataFrame) -> pd.DataFrame:
     pre = values[values["timepoint"] == "pre"].drop_duplicates(keys)
     post = values[values["timepoint"] == "post"]
     pairs = pre.merge(post, on=keys, suffixes=("_pre", "_post"))
-    pairs = pairs[(pairs["value_pre"] > 0) | (pairs["marker"] == TEMPERATURE)]
-    temperature = pairs["marker"] == TEMPERATURE
+    difference = pairs["marker"].map(change_scale) == ChangeScale.DIFFERENCE
+    keep = (pairs["value_pre"] > 0) | difference
+    pairs, difference = pairs[keep], difference[keep]
     with np.errstate(divide="ignore", invalid="ignore"):
         estimate = np.where(
-            temperature, pairs["value_post"] - pairs["value_pre"], np.log(pairs["value_post"] / pairs["value_pre"])
+            difference, pairs["value_post"] - pairs["value_pre"], np.log(pairs["value_post"] / pairs["value_pre"])
         )
     return pd.DataFrame(
         {
@@ -567,7 +563,7 @@ def sensitivity_data(effects_all: pd.DataFrame) -> pd.DataFrame:
     frame = floats(effects_all, ["theta_median", "theta_lo95", "theta_hi95"], source="results/model/effects_all.tsv")
     frame = frame.assign(
         cell=frame["intervention"] + " · " + frame["marker"],
-        scale=[row.get("scale") or scale_of(row["marker"]) for row in frame.to_dict("records")],
+        scale=[row.get("scale") or change_unit(row["marker"]) for row in frame.to_dict("records")],
     )
     return frame[["analysis", "cell", "intervention", "marker", "scale", "theta_median", "theta_lo95", "theta_hi95"]]
 
