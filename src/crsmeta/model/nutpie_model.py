@@ -37,7 +37,7 @@ from pymc.initial_point import make_initial_point_fn
 from pymc.pytensorf import compile as compile_pymc
 from pytensor.compile.function.types import Function
 
-import crsmeta.model.numba_erfcx  # noqa: F401  (a cacheable erfcx for censored rows)
+import crsmeta.model.numba_special  # noqa: F401  (cacheable erfcx, psi and betainc)
 from crsmeta.model.function_cache import cached_function, shared_values
 from crsmeta.model.nutpie_callbacks import data_table, expand_callback, logp_callback, user_data
 
