@@ -34,7 +34,6 @@ from scipy import stats
 from crsmeta import tables
 from crsmeta.vocabulary import ChangeScale, change_scale
 
-TEMPERATURE = "temperature"  # only for model/data.py, until it asks vocabulary.change_scale too
 MEDIAN_EFFICIENCY = math.pi / 2
 # Probability that a level is an arithmetic mean, by printed statistic: a log ratio of arithmetic
 # means of log-normal levels estimates θ + σ²/2 (build.py adds mean_weight · σ[marker]²/2).

@@ -35,7 +35,7 @@ import pymc as pm
 import pytensor.tensor as pt
 from scipy.special import gammaln
 
-from crsmeta.model.data import CENSOR_CODES, LEARNED_METHODS, ModelData
+from crsmeta.model.data import CENSOR_CODES, LEARNED_METHODS, ModelData, on_difference_scale
 from crsmeta.model.ordered_shapes import order_broadcast_shape_checks
 from crsmeta.model.settings import ModelSettings
 
@@ -118,7 +118,7 @@ def correlation_prior(alpha_beta) -> tuple[type[pm.Distribution], dict]:
 
 
 def _by_family(data: ModelData, lab: float, temperature: float) -> np.ndarray:
-    return np.array([temperature if m == "temperature" else lab for m in data.coords["marker"]])
+    return np.array([temperature if on_difference_scale(m) else lab for m in data.coords["marker"]])
 
 
 def _effects(data: ModelData, settings: ModelSettings) -> pt.TensorVariable:
@@ -180,7 +180,7 @@ def _covariates(data: ModelData, settings: ModelSettings) -> dict[str, pt.Tensor
 def _linear_predictor(data: ModelData, frame: pd.DataFrame, theta, covariates, *, prefix: str):
     """θ[i, m] + covariates for each row of ``frame`` (the study effect is added by the caller)."""
     dim = prefix
-    family_index = (frame["marker"] == "temperature").to_numpy(dtype=int)
+    family_index = data.family_index(frame)
     cell = data.index(frame, "intervention", "intervention") * len(data.coords["marker"]) + data.index(
         frame, "marker", "marker")
     mu = _cells(theta, pm.Data(f"{prefix}_cell_idx", cell, dims=dim))

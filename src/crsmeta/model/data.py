@@ -9,12 +9,25 @@ import pandas as pd
 
 from crsmeta import tables
 from crsmeta.errors import InputError
-from crsmeta.model.aggregate import TEMPERATURE, aggregate_observations
+from crsmeta.model.aggregate import aggregate_observations
 from crsmeta.model.settings import ModelSettings
+from crsmeta.vocabulary import ChangeScale, change_scale
 
 REFERENCE_POPULATION = "car_t_crs"
 CENSOR_CODES = {"none": 0, "left": 1, "right": 2, "interval": 3}
 LEARNED_METHODS = ("p_value_bound", "dispersion_from_data")
+MODEL_FAMILY = {ChangeScale.LOG_RATIO: "log_ratio", ChangeScale.DIFFERENCE: "temperature"}
+"""The label of each change scale on the ``family`` coord (the labels name saved posteriors' coords)."""
+
+
+def on_difference_scale(marker: str) -> bool:
+    """Whether a marker's change is a difference (temperature), modelled apart from the log ratios."""
+    return change_scale(marker) is ChangeScale.DIFFERENCE
+
+
+def model_family(marker: str) -> str:
+    """The marker's label on the ``family`` coord."""
+    return MODEL_FAMILY[change_scale(marker)]
 
 
 @dataclasses.dataclass
@@ -68,6 +81,10 @@ class ModelData:
         lookup = {label: i for i, label in enumerate(self.coords[dim])}
         return frame[column].map(lookup).to_numpy(dtype=int)
 
+    def family_index(self, frame: pd.DataFrame) -> np.ndarray:
+        """Positions of the rows' markers' change scales in the coord ``family``."""
+        return self.index(frame.assign(family=frame["marker"].map(model_family)), "family", "family")
+
     def study_marker_index(self, frame: pd.DataFrame) -> np.ndarray:
         keys = frame["study_id"] + "|" + frame["marker"]
         lookup = {label: i for i, label in enumerate(self.coords["study_marker"])}
@@ -87,11 +104,11 @@ class ModelData:
 
     @property
     def lab_markers(self) -> list[str]:
-        return [m for m in self.coords["marker"] if m != TEMPERATURE]
+        return [m for m in self.coords["marker"] if not on_difference_scale(m)]
 
     @property
     def has_temperature(self) -> bool:
-        return TEMPERATURE in self.coords["marker"]
+        return any(on_difference_scale(m) for m in self.coords["marker"])
 
     # --- summaries ----------------------------------------------------------------------------
     def rows(self, columns: list[str]) -> pd.DataFrame:
@@ -213,9 +230,7 @@ def _apply_filters(
 
 def _coords(cases: pd.DataFrame, observations: pd.DataFrame) -> dict[str, list[str]]:
     both = stacked_rows(cases, observations, ["study_id", "intervention", "marker", "population", "co_interventions"])
-    markers = sorted(set(both["marker"]) - {TEMPERATURE})
-    if TEMPERATURE in set(both["marker"]):
-        markers.append(TEMPERATURE)
+    markers = sorted(set(both["marker"]), key=lambda m: (on_difference_scale(m), m))
     populations = sorted(set(both["population"]))
     if REFERENCE_POPULATION in populations:
         populations.remove(REFERENCE_POPULATION)
@@ -225,12 +240,12 @@ def _coords(cases: pd.DataFrame, observations: pd.DataFrame) -> dict[str, list[s
     return {
         "intervention": sorted(set(both["intervention"])),
         "marker": markers,
-        "lab_marker": [m for m in markers if m != TEMPERATURE],
+        "lab_marker": [m for m in markers if not on_difference_scale(m)],
         "study": sorted(set(both["study_id"])),
         "study_marker": study_marker,
         "population": populations,
         "population_shifted": populations[1:],
-        "family": ["log_ratio", "temperature"],
+        "family": list(MODEL_FAMILY.values()),
         "co_intervention": co,
         "case": [str(i) for i in range(len(cases))],
         "summary": [str(i) for i in range(len(observations))],
@@ -246,6 +261,6 @@ def _population_shift_identified(cases: pd.DataFrame, observations: pd.DataFrame
     the data do. ``auto`` then leaves the covariate out; each estimate still names its populations.
     """
     pairs = stacked_rows(cases, observations, ["intervention", "marker", "population"])
-    pairs["family"] = np.where(pairs["marker"] == "temperature", "temperature", "log_ratio")
+    pairs["family"] = pairs["marker"].map(model_family)
     populations = pairs.groupby(["intervention", "family"])["population"].nunique()
     return bool((populations > 1).any())

@@ -8,14 +8,12 @@ import pandas as pd
 import xarray as xr
 
 from crsmeta import tables
-from crsmeta.model.data import ModelData
+from crsmeta.model.data import ModelData, model_family
 from crsmeta.vocabulary import ChangeScale, change_scale, change_unit
 
 STANDARD_CARE = "standard_care"
 HALVING = float(np.log(0.5))  # p_reduction_50 for markers: P(pct < -50) = P(theta < log 0.5)
 TEMPERATURE_DROP_DEGC = -1.0  # p_reduction_50 for temperature: P(theta < -1 degC)
-MODEL_FAMILY = {ChangeScale.LOG_RATIO: "log_ratio", ChangeScale.DIFFERENCE: "temperature"}
-"""The label of each change scale on the model's ``family`` coordinate (crsmeta.model.data)."""
 PREDICTION_SEED = 20240917
 
 COLUMNS = tables.EFFECT_ESTIMATES.columns
@@ -57,7 +55,7 @@ def _cell_draws(posterior: xr.Dataset, data: ModelData, intervention: str, marke
     theta = posterior["theta"].sel(intervention=intervention, marker=marker).to_numpy()
     if "population_effect" not in posterior:
         return theta
-    family = MODEL_FAMILY[change_scale(marker)]
+    family = model_family(marker)
     weights = _population_weights(data, intervention, marker)
     shift = sum(w * posterior["population_effect"].sel(population=p, family=family).to_numpy()
                 for p, w in weights.items())
