@@ -9,7 +9,7 @@ numbers, a text column text.
 pandera validates the typed frames (types, empty cells, allowed values). Its own coercion is not
 used to read a TSV: it reads any text as the flag ``True`` and refuses an empty cell as a missing
 number, so cells are parsed here, strictly. pandera is imported on first validation only: the
-Snakefile imports the simulator, which imports this module, and every parse would pay for it.
+SYNTHETIC demo's parse imports the simulator, which imports this module, and would pay for it.
 """
 
 from __future__ import annotations
