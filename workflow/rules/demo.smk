@@ -22,6 +22,9 @@ rule recover_truth:
         truth=str(Path(workflow.basedir) / truth_path(config["synthetic"]["out_dir"])),
     output:
         table=report("results/model/recovery.tsv", caption="../report/recovery.rst", category="3. Model"),
+    resources:
+        runtime=10,
+        mem_mb=1000,
     log:
         "logs/recover_truth/recover_truth.log",
     script:

@@ -13,6 +13,9 @@ rule extract_study:
     params:
         study=study_path_as_configured,
         project_dir=PROJECT_DIR,
+    resources:
+        runtime=10,
+        mem_mb=500,
     log:
         "logs/extract_study/{study}.log",
     script:

@@ -21,6 +21,9 @@ rule harmonise_study:
     params:
         study=study_path_as_configured,
         project_dir=PROJECT_DIR,
+    resources:
+        runtime=10,
+        mem_mb=500,
     log:
         "logs/harmonise_study/{study}.log",
     script:
@@ -44,6 +47,7 @@ rule combine_studies:
         conversions=report(
             "results/audit/conversions.tsv", caption="../report/audit_conversions.rst", category="1. Data"
         ),
+    localrule: True
     log:
         "logs/combine_studies/combine_studies.log",
     script:

@@ -58,6 +58,7 @@ rule derive_changes:
         selection=config["changes"]["selection"],
         window_hours=config["changes"]["window_hours"],
         target_hours=config["changes"]["target_hours"],
+    localrule: True
     log:
         "logs/derive_changes/derive_changes.log",
     script:
@@ -108,8 +109,11 @@ rule fit_model:
     threads: FIT_THREADS
     # the main fit first: the analyses that may be reweighted wait for its draws
     priority: lambda wildcards: 1 if wildcards.analysis == MAIN else 0
+    # a second attempt (the profile's retries) asks for twice the time and memory: a fit that hit
+    # its time limit or ran out of memory is then not killed the same way again
     resources:
-        mem_mb=2000,
+        runtime=lambda wildcards, attempt: 60 * attempt,
+        mem_mb=lambda wildcards, attempt: 2000 * attempt,
     log:
         "logs/fit_model/{analysis}.log",
     benchmark:
@@ -128,6 +132,7 @@ if LOO_AFTER_DATA:
             table="results/model/contributing_studies.tsv",
         params:
             settings=MODEL_SETTINGS.to_dict(),
+        localrule: True
         log:
             "logs/contributing_studies/contributing_studies.log",
         script:
@@ -141,6 +146,7 @@ rule collect_diagnostics:
     output:
         diagnostics=report("results/model/diagnostics.tsv", caption="../report/diagnostics.rst", category="3. Model"),
         effects=report("results/model/effects_all.tsv", caption="../report/effects_all.rst", category="3. Model"),
+    localrule: True
     log:
         "logs/collect_diagnostics/collect_diagnostics.log",
     script:
@@ -154,6 +160,9 @@ rule cross_check_frequentist:
     output:
         table=report("results/model/frequentist.tsv", caption="../report/frequentist.rst", category="3. Model"),
         per_study="results/model/frequentist_studies.tsv",
+    resources:
+        runtime=15,
+        mem_mb=1000,
     log:
         "logs/cross_check_frequentist/cross_check_frequentist.log",
     script:

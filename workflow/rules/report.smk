@@ -27,6 +27,9 @@ rule render_report:
     params:
         settings={key: config[key] for key in ("seed", "changes", "model", "sampler", "diagnostics", "sensitivity") if key in config},
         model_doc=project_path("docs/model.md"),
+    resources:
+        runtime=15,
+        mem_mb=1000,
     log:
         "logs/render_report/render_report.log",
     script:
@@ -47,6 +50,9 @@ rule plot_forest:
             subcategory="Forest plots",
             labels={"figure": "forest plot", "marker": "{marker}"},
         ),
+    resources:
+        runtime=10,
+        mem_mb=1000,
     log:
         "logs/plot_forest/plot_forest.log",
     script:
