@@ -183,6 +183,8 @@ MODEL_AUDIT = Table("model audit", {
 EFFECT_ESTIMATES = Table("effect estimates", {
     **_text("intervention", "marker"), "scale": one_of("log_ratio", "degC_difference"), "populations": TEXT,
     "n_studies": COUNT, "n_patients": COUNT, "n_summary_rows": COUNT,
+    "evidence": one_of("data-driven", "weakly informed", "prior-driven"),
+    "prior_sd": NUMBER, "posterior_sd": NUMBER, "sd_ratio": NUMBER,
     "theta_median": NUMBER, "theta_lo95": NUMBER, "theta_hi95": NUMBER,
     "pct_median": NUMBER, "pct_lo95": NUMBER, "pct_hi95": NUMBER,
     "p_reduction": NUMBER, "p_reduction_50": NUMBER, "reduction_50_threshold": TEXT, "tau_median": NUMBER,
@@ -192,7 +194,8 @@ EFFECT_ESTIMATES = Table("effect estimates", {
     "contrast_basis": one_of("", "within_study", "indirect"), "contrast_note": TEXT,
 })
 """Posterior summaries per (intervention, marker) cell (crsmeta.model.effects); the contrast with
-standard care is empty where there is none."""
+standard care is empty where there is none. ``evidence`` labels ``sd_ratio`` = posterior_sd /
+prior_sd, the SDs of the cell's θ (thresholds in crsmeta.model.effects, docs/model.md)."""
 
 EFFECTS = Table("effects", {
     **EFFECT_ESTIMATES.cells, "synthetic": FLAG, "gate": one_of("passed", "failed", "off"),

@@ -154,6 +154,21 @@ def _effects(data: ModelData, settings: ModelSettings) -> pt.TensorVariable:
     return pm.Deterministic("theta", pt.concatenate(blocks, axis=1), dims=("intervention", "marker"))
 
 
+def theta_prior_sd(settings: ModelSettings, difference_scale: bool) -> float:
+    """The prior SD of one cell's θ[i, m] (:func:`_effects`), whatever the numbers of levels.
+
+    Lab markers: √(g² + a² + b² + E[σ_γ²]), with E[σ_γ²] = 1.5 · interaction_sd² under
+    σ_γ ~ Gamma(2, 2/interaction_sd) (its variance interaction_sd²/2 plus its mean squared); the
+    sum-to-zero parts add up to this for any I and M, one level included. Temperature
+    (``difference_scale``): √(temp_mean_sd² + temp_intervention_sd²). θ's prior is a scale
+    mixture over σ_γ, not a Normal: this is its SD, not the scale of a Gaussian.
+    """
+    if difference_scale:
+        return float(np.hypot(settings.temp_mean_sd, settings.temp_intervention_sd))
+    return float(np.sqrt(settings.grand_mean_sd**2 + settings.intervention_sd**2 + settings.marker_sd**2
+                         + 1.5 * settings.interaction_sd**2))
+
+
 def _zero_sum(name: str, sigma, dims: tuple[str, ...]) -> pt.TensorVariable:
     """A sum-to-zero part over ``dims``; with a single level on an axis that part is 0."""
     model = pm.modelcontext(None)

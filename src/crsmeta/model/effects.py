@@ -9,6 +9,7 @@ import xarray as xr
 
 from crsmeta import tables
 from crsmeta.model.data import ModelData, model_family
+from crsmeta.model.settings import ModelSettings
 from crsmeta.vocabulary import ChangeScale, change_scale, change_unit
 
 STANDARD_CARE = "standard_care"
@@ -16,15 +17,33 @@ HALVING = float(np.log(0.5))  # p_reduction_50 for markers: P(pct < -50) = P(the
 TEMPERATURE_DROP_DEGC = -1.0  # p_reduction_50 for temperature: P(theta < -1 degC)
 PREDICTION_SEED = 20240917
 
+DATA_DRIVEN, WEAKLY_INFORMED, PRIOR_DRIVEN = "data-driven", "weakly informed", "prior-driven"
+DATA_DRIVEN_MAX_RATIO = 0.3
+WEAKLY_INFORMED_MAX_RATIO = 0.7
+"""How far the data narrowed a cell's prior: ``sd_ratio`` = posterior SD / prior SD of its θ.
+
+Its square is, for a Gaussian prior and likelihood, the prior's share of the posterior's
+precision (1 − the posterior contraction of Betancourt's and Schad et al.'s workflow). At most 0.3:
+the prior carries under ~10% of it, and doubling the prior's SD would widen the interval by ~4%
+(``data-driven``). Above 0.7: the prior carries about half of it or more, and doubling its SD
+would widen the interval by a quarter or more (``prior-driven``). In between, ``weakly
+informed``: the data inform the estimate, the prior still shapes it. docs/model.md (Outputs) gives
+the bundled cells' ratios: a one-study cell is at least as uncertain as the between-study τ, so
+it lands between the two.
+"""
+
 COLUMNS = tables.EFFECT_ESTIMATES.columns
 
 
-def effects_table(idata: az.InferenceData, data: ModelData) -> pd.DataFrame:
+def effects_table(idata: az.InferenceData, data: ModelData, settings: ModelSettings) -> pd.DataFrame:
     """Posterior summaries of each cell's change, its prediction interval and its contrast.
 
     θ is reported in the population(s) the cell's data come from: with the population
     covariate on, θ[i, m] (reference population) plus the population shift, averaged over the
-    cell's populations weighted by their number of observations.
+    cell's populations weighted by their number of observations. Beside it, the prior and
+    posterior SD of that quantity and the evidence label their ratio gives (:func:`evidence`).
+    ``settings`` are those the model was built with (a reweighted analysis changes only τ's
+    or ρ's prior, or the rows: θ's prior is the main fit's).
     """
     posterior = stacked_draws(idata.posterior)
     counts = data.counts().set_index(["intervention", "marker"])
@@ -35,7 +54,8 @@ def effects_table(idata: az.InferenceData, data: ModelData) -> pd.DataFrame:
         tau = posterior["tau"].sel(marker=marker).to_numpy()
         predicted = theta + tau * rng.standard_normal(theta.shape)
         rows.append({"intervention": intervention, "marker": marker, **count.to_dict(),
-                     **_summaries(theta, marker), "tau_median": float(np.median(tau)),
+                     **_summaries(theta, marker), **_prior_and_posterior(theta, data, settings, intervention, marker),
+                     "tau_median": float(np.median(tau)),
                      "pred_lo95": _q(predicted, 0.025), "pred_hi95": _q(predicted, 0.975),
                      **_contrast(posterior, data, intervention, marker)})
     return tables.frame(tables.EFFECT_ESTIMATES, rows)
@@ -60,6 +80,38 @@ def _cell_draws(posterior: xr.Dataset, data: ModelData, intervention: str, marke
     shift = sum(w * posterior["population_effect"].sel(population=p, family=family).to_numpy()
                 for p, w in weights.items())
     return theta + shift
+
+
+def cell_prior_sd(data: ModelData, settings: ModelSettings, intervention: str, marker: str) -> float:
+    """The prior SD of what :func:`_cell_draws` reports: θ[i, m] (crsmeta.model.build.theta_prior_sd)
+    plus, with the population covariate on, Σ_p w_p · shift[p, family], whose prior variance is
+    covariate_sd² · Σ w_p² over the cell's populations other than the reference (its shift is 0;
+    the shifts are independent of θ and of each other)."""
+    from crsmeta.model.build import theta_prior_sd  # imports PyMC: the report reads this module's labels
+
+    variance = theta_prior_sd(settings, change_scale(marker) is ChangeScale.DIFFERENCE) ** 2
+    if data.use_population:
+        weights = _population_weights(data, intervention, marker)
+        shifted = weights[weights.index.isin(data.coords["population_shifted"])]
+        variance += settings.covariate_sd**2 * float(np.sum(shifted.to_numpy() ** 2))
+    return float(np.sqrt(variance))
+
+
+def evidence(sd_ratio: float) -> str:
+    """The evidence label of a posterior/prior SD ratio (thresholds: :data:`DATA_DRIVEN_MAX_RATIO`)."""
+    if sd_ratio <= DATA_DRIVEN_MAX_RATIO:
+        return DATA_DRIVEN
+    if sd_ratio <= WEAKLY_INFORMED_MAX_RATIO:
+        return WEAKLY_INFORMED
+    return PRIOR_DRIVEN
+
+
+def _prior_and_posterior(theta: np.ndarray, data: ModelData, settings: ModelSettings, intervention: str,
+                         marker: str) -> dict:
+    prior_sd = cell_prior_sd(data, settings, intervention, marker)
+    posterior_sd = float(np.std(theta, ddof=1))
+    ratio = posterior_sd / prior_sd
+    return {"prior_sd": prior_sd, "posterior_sd": posterior_sd, "sd_ratio": ratio, "evidence": evidence(ratio)}
 
 
 def _population_weights(data: ModelData, intervention: str, marker: str) -> pd.Series:

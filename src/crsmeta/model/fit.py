@@ -76,8 +76,8 @@ def fit_analysis(
             add_study_log_likelihood(idata, model)
     idata.posterior.attrs["input_synthetic"] = int(data.is_synthetic())
     verdict = judge(diagnostics, settings, draws=idata.posterior.sizes["draw"])
-    result = FitResult(analysis=analysis, idata=idata, effects=effects_table(idata, data), diagnostics=diagnostics,
-                       data=data, verdict=verdict)
+    result = FitResult(analysis=analysis, idata=idata, effects=effects_table(idata, data, settings),
+                       diagnostics=diagnostics, data=data, verdict=verdict)
     if reweighted is not None:
         result.pareto_k = reweighted.pareto_k
         result.route_note = f"sampled, not reweighted: {reweighted.refit_reason}"
@@ -98,7 +98,7 @@ def _reweighted_result(analysis: str, reweighted: ReweightedFit, main: MainFit, 
     k_text = (f"Pareto k {reweighted.pareto_k:.2f}" if np.isfinite(reweighted.pareto_k)
               else "constant weights (the main posterior itself)")
     note = f"reweighted main draws: {k_text}, {reweighted.effective_draws:.0f} effective draws"
-    result = FitResult(analysis=analysis, idata=idata, effects=effects_table(idata, data),
+    result = FitResult(analysis=analysis, idata=idata, effects=effects_table(idata, data, settings),
                        diagnostics=main_rows.assign(analysis=analysis), data=data, verdict=verdict,
                        route=REWEIGHTED, pareto_k=reweighted.pareto_k, route_note=note)
     return _with_verdict_and_route(result)
