@@ -114,6 +114,25 @@ def test_sparse_estimates_are_flagged(synthetic_report):
     assert "rests on a single study" in soup.find(id="summary").text
 
 
+def test_summary_leads_with_the_evidence_label(synthetic_report):
+    """The label is the first column, before the estimate; prior → posterior SD beside it; the
+    legend says what the labels mean and that a change is not an effect."""
+    inputs, soup, _ = synthetic_report
+    table = soup.find(id="summary-table")
+    headers = [th.get_text(strip=True) for th in table.select("thead th")]
+    assert headers[0] == "Evidence" and headers.index("Evidence") < headers.index("Change (median)")
+    assert "SD of θ: prior → posterior" in headers
+    body = table.select("tbody tr")
+    labels = [tr.find("td").get_text(strip=True) for tr in body]
+    assert sorted(labels) == sorted(inputs.effects["evidence"])
+    assert labels[0] == "data-driven" and labels[-1] == "prior-driven"
+    sds = [tr.find_all("td")[headers.index("SD of θ: prior → posterior")].get_text(strip=True) for tr in body]
+    assert all(re.fullmatch(r"\d+\.\d\d( °C)? → \d+\.\d\d( °C)?", text) for text in sds), sds
+    legend = soup.find(id="evidence-legend").get_text(" ", strip=True)
+    for words in ("data-driven", "weakly informed", "prior-driven", "0.3", "0.7", "not its effect"):
+        assert words in legend, words
+
+
 def test_report_file_is_readable_by_others(synthetic_report):
     _, _, out = synthetic_report
     assert out.stat().st_mode & stat.S_IROTH

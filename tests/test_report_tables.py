@@ -55,6 +55,29 @@ def test_summary_rows_warn_on_sparse_estimates():
     assert rows["words"].str.contains("Based on").all()
 
 
+def test_summary_rows_lead_with_what_the_data_support():
+    """Data-driven rows first, then weakly informed, then prior-driven; each shows its label and the
+    prior and posterior SD from effects.tsv, as printed there (the report computes none)."""
+    effects = effects_table(fixture_idata())
+    rows = tables.summary_rows(effects.astype(str))
+    order = [tables.EVIDENCE_ORDER.index(label) for label in rows["evidence"]]
+    assert order == sorted(order) and set(rows["evidence"]) == set(tables.EVIDENCE_ORDER)
+    for row in rows.itertuples():
+        source = effects[(effects["intervention"] == row.intervention) & (effects["marker"] == row.marker)].iloc[0]
+        assert row.evidence_text == source["evidence"]
+        assert row.prior_sd_text.startswith(f"{source['prior_sd']:.2f}")
+        assert row.posterior_sd_text.startswith(f"{source['posterior_sd']:.2f}")
+        assert row.sd_ratio_text == f"{source['sd_ratio']:.2f}"
+        assert source["evidence"].capitalize() + ":" in row.words
+
+
+def test_summary_rows_refuse_an_unknown_evidence_label():
+    effects = effects_table(fixture_idata()).astype(str)
+    effects.loc[effects.index[0], "evidence"] = "strong"
+    with pytest.raises(InputError, match="evidence"):
+        tables.summary_rows(effects)
+
+
 def test_contrast_text_says_when_a_contrast_is_indirect():
     effects = effects_table(fixture_idata())
     row = effects[np.isfinite(effects["contrast_median"])].head(1)

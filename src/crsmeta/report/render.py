@@ -25,6 +25,7 @@ from crsmeta import __version__
 from crsmeta import tables as contracts
 from crsmeta.io import read_tsv, write_text
 from crsmeta.model.analyses import PARETO_K_MAX
+from crsmeta.model.effects import DATA_DRIVEN_MAX_RATIO, WEAKLY_INFORMED_MAX_RATIO
 from crsmeta.model.recovery import coverage_summary
 from crsmeta.report import plots, tables
 from crsmeta.vocabulary import ChangeScale, change_scale, change_unit
@@ -185,7 +186,8 @@ def _svg(figure: plt.Figure, name: str, synthetic: bool) -> Markup:
 def _summary_section(inputs: ReportInputs) -> dict[str, Any]:
     summary = tables.summary_rows(inputs.effects)
     has_contrast = bool(np.isfinite(summary.get("contrast_median", pd.Series(dtype=float))).any()) if len(summary) else False
-    return {"summary": summary.to_dict("records"), "has_contrast": has_contrast}
+    thresholds = {"data_driven_max": DATA_DRIVEN_MAX_RATIO, "weakly_informed_max": WEAKLY_INFORMED_MAX_RATIO}
+    return {"summary": summary.to_dict("records"), "has_contrast": has_contrast, "evidence_thresholds": thresholds}
 
 
 def _data_sections(inputs: ReportInputs) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from scipy import stats
 from crsmeta.errors import InputError
 from crsmeta.io import load_yaml
 from crsmeta.model.diagnostics import FAILED, FAILURE_SEPARATOR
+from crsmeta.model.effects import DATA_DRIVEN, PRIOR_DRIVEN, WEAKLY_INFORMED
 from crsmeta.studies import normalised_identifiers
 from crsmeta.vocabulary import ChangeScale, change_scale, change_unit
 
@@ -233,9 +234,20 @@ CONTRAST_BASIS_TEXT = {
 }
 
 
+EVIDENCE_ORDER = (DATA_DRIVEN, WEAKLY_INFORMED, PRIOR_DRIVEN)
+"""The summary's row order: what the data can support first (labels of crsmeta.model.effects)."""
+EVIDENCE_TEXT = {
+    DATA_DRIVEN: "the data narrowed the prior's SD from {prior} to {posterior}",
+    WEAKLY_INFORMED: "the data narrowed the prior's SD only from {prior} to {posterior}; the prior still shapes it",
+    PRIOR_DRIVEN: "the data barely narrowed the prior's SD ({prior} to {posterior}): it mostly repeats the prior",
+}
+
+
 def summary_rows(effects: pd.DataFrame) -> pd.DataFrame:
     """The summary table: one row per intervention × marker with words, warnings and anchors.
 
+    Rows lead with what the data can support: data-driven estimates first, then weakly informed,
+    then prior-driven ones (effects.tsv's ``evidence``), each group by marker and intervention.
     The contrast columns are optional: without them every row says there is no contrast.
     """
     effects = effects.copy()
@@ -245,11 +257,16 @@ def summary_rows(effects: pd.DataFrame) -> pd.DataFrame:
     effects = floats(
         effects,
         ["n_studies", "n_patients", "theta_median", "theta_lo95", "theta_hi95", "pct_median",
-         "pct_lo95", "pct_hi95", "p_reduction", *CONTRAST_COLUMNS],
+         "pct_lo95", "pct_hi95", "p_reduction", "prior_sd", "posterior_sd", "sd_ratio", *CONTRAST_COLUMNS],
         source="effects.tsv",
     )
+    unknown = sorted(set(effects["evidence"].astype(str)) - set(EVIDENCE_ORDER))
+    if unknown:
+        raise InputError(f"evidence label {unknown[0]!r}", data_file="effects.tsv", column="evidence",
+                         expected=f"one of {', '.join(EVIDENCE_ORDER)}")
+    effects["evidence_rank"] = effects["evidence"].map(EVIDENCE_ORDER.index)
     records = []
-    for row in effects.sort_values(["marker", "intervention"]).to_dict("records"):
+    for row in effects.sort_values(["evidence_rank", "marker", "intervention"]).to_dict("records"):
         scale = row.get("scale") or change_unit(row["marker"])
         records.append({**row, "scale": scale, **_summary_text(row, scale)})
     return pd.DataFrame.from_records(records)
@@ -264,11 +281,14 @@ def _summary_text(row: Mapping[str, Any], scale: str) -> dict[str, str]:
     interval = f"{format_change(low, scale)} to {format_change(high, scale)}"
     populations = population_label(row.get("populations", ""))
     n_studies, n_patients = int(row["n_studies"]), int(row["n_patients"])
+    prior_sd, posterior_sd = _sd_text(row["prior_sd"], scale), _sd_text(row["posterior_sd"], scale)
+    evidence = str(row["evidence"])
     words = (
         f"After {row['intervention'].replace('_', ' ')}, {row['marker']} changed by {change} "
         f"(95% CrI {interval}); the probability that it fell is {row['p_reduction']:.2f}. "
         f"Based on {n_studies} stud{'y' if n_studies == 1 else 'ies'} and {n_patients} "
-        f"patient{'' if n_patients == 1 else 's'} ({populations})."
+        f"patient{'' if n_patients == 1 else 's'} ({populations}). "
+        f"{evidence.capitalize()}: {EVIDENCE_TEXT[evidence].format(prior=prior_sd, posterior=posterior_sd)}."
     )
     warnings, tags = [], []
     if n_studies <= 1:
@@ -278,6 +298,10 @@ def _summary_text(row: Mapping[str, Any], scale: str) -> dict[str, str]:
         warnings.append(f"rests on fewer than {FEW_PATIENTS} patients")
         tags.append(f"< {FEW_PATIENTS} patients")
     return {
+        "evidence_text": evidence,
+        "prior_sd_text": prior_sd,
+        "posterior_sd_text": posterior_sd,
+        "sd_ratio_text": f"{row['sd_ratio']:.2f}",
         "change_text": change,
         "interval_text": interval,
         "populations_text": populations,
@@ -287,6 +311,11 @@ def _summary_text(row: Mapping[str, Any], scale: str) -> dict[str, str]:
         "contrast_text": _contrast_text(row, scale),
         "anchor": anchor_id(row["intervention"], row["marker"]),
     }
+
+
+def _sd_text(value: float, scale: str) -> str:
+    """An SD of θ as printed: on the log-ratio scale for markers, in °C for temperature."""
+    return f"{value:.2f} °C" if scale == "degC_difference" else f"{value:.2f}"
 
 
 def _contrast_text(row: Mapping[str, Any], scale: str) -> str:
