@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from conftest import SUMMARY_COLUMNS, summary_row
-from crsmeta.model.aggregate import aggregate_observations
+from crsmeta.model.aggregate import FURTHER_PRINTED_CHANGE, PRINTED_CHANGE_USED, aggregate_observations
 
 
 def observations(*rows):
@@ -125,3 +125,27 @@ def test_a_p_value_of_one_carries_no_standard_error():
     )
     assert obs.loc[0, "method"] == "dispersion_from_data"
     assert "p_value_uninformative" in obs.loc[0, "flags"]
+
+
+def test_a_printed_change_and_a_pre_post_pair_of_the_same_arm_enter_once():
+    """Both describe the same patients' change: counting both would double their weight."""
+    obs, audit = observations(
+        summary_row("t", "hemoadsorption", "IL-6", "pre", value=2269, statistic="median", n=12),
+        summary_row("t", "hemoadsorption", "IL-6", "post", hours=24, value=400, statistic="median", n=12),
+        summary_row("t", "hemoadsorption", "IL-6", "change", hours=24, n=12, effect_type="log_ratio",
+                    estimate=math.log(0.17), source_effect_type="percent_change"),
+        summary_row("t", "standard_care", "IL-6", "pre", value=3747, statistic="median", n=12),
+        summary_row("t", "standard_care", "IL-6", "post", hours=24, value=2000, statistic="median", n=12),
+    )
+    assert sorted(zip(obs["intervention"], obs["kind"])) == [("hemoadsorption", "effect"), ("standard_care", "pre_post")]
+    assert list(audit["reason"]) == [PRINTED_CHANGE_USED] * 2
+    assert set(audit["timepoint"]) == {"pre", "post"} and set(audit["intervention"]) == {"hemoadsorption"}
+
+
+def test_further_printed_changes_of_the_same_arm_are_audited_and_the_earliest_enters():
+    obs, audit = observations(
+        summary_row("t", "tocilizumab", "CRP", "change", hours=72, n=30, effect_type="log_ratio", estimate=-1.0, se=0.2),
+        summary_row("t", "tocilizumab", "CRP", "change", hours=24, n=30, effect_type="log_ratio", estimate=-0.5, se=0.2),
+    )
+    assert list(obs["y"]) == [-0.5]
+    assert list(audit["reason"]) == [FURTHER_PRINTED_CHANGE]

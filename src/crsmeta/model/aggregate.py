@@ -42,6 +42,10 @@ NOT_STATED_MEAN_WEIGHT = 0.5
 Z95 = float(stats.norm.ppf(0.975))
 
 PAIR_KEYS = ["study_id", "arm", "intervention", "marker", "co_interventions"]
+PRINTED_CHANGE_USED = ("the arm's printed change entered instead: a pre/post pair and a printed change of the "
+                       "same arm and marker describe the same patients (one observation per arm and marker)")
+FURTHER_PRINTED_CHANGE = ("further printed change of the same arm and marker: one observation per arm and "
+                          "marker (the earliest printed change is used)")
 NUMERIC = ["hours", "n", "value", "spread", "spread_low", "spread_high", "p_value", "estimate",
            "ci_low", "ci_high", "se"]
 
@@ -60,11 +64,25 @@ def aggregate_observations(summaries: pd.DataFrame) -> tuple[pd.DataFrame, pd.Da
     for _, row in rows[nonpositive].iterrows():
         audit.append(_audit(row, "value missing or not positive: no log ratio"))
     rows = rows[~nonpositive]
-    effects = rows[rows["timepoint"] == "change"]
+    # one observation per arm and marker: a printed change first (the earliest), then a pre/post
+    # pair only for an arm without one — both describe the same patients' change
+    printed: set[tuple] = set()
+    effects = rows[rows["timepoint"] == "change"].sort_values("hours", na_position="last", kind="stable")
     for _, row in effects.iterrows():
-        _add(observations, audit, row, _effect_observation(row))
+        key = _arm_key(row)
+        if key in printed:
+            audit.append(_audit(row, FURTHER_PRINTED_CHANGE))
+            continue
+        result = _effect_observation(row)
+        _add(observations, audit, row, result)
+        if not isinstance(result, str):
+            printed.add(key)
     levels = rows[rows["timepoint"].isin(["pre", "post"])]
-    for _, group in levels.groupby(PAIR_KEYS, sort=True, dropna=False):
+    for key, group in levels.groupby(PAIR_KEYS, sort=True, dropna=False):
+        if key in printed:
+            for _, row in group.iterrows():
+                audit.append(_audit(row, PRINTED_CHANGE_USED))
+            continue
         _pair_group(group, observations, audit)
     other = rows[~rows["timepoint"].isin(["pre", "post", "change"])]
     for _, row in other.iterrows():
@@ -114,6 +132,11 @@ def _prepare(summaries: pd.DataFrame) -> pd.DataFrame:
                    "effect_type", "source_file", "source_row", "source_effect_type"):
         rows[column] = rows.get(column, "").fillna("").astype(str)
     return rows
+
+
+def _arm_key(row: pd.Series) -> tuple:
+    """The arm and marker a row describes, as ``groupby(PAIR_KEYS)`` names its groups."""
+    return tuple(row[key] for key in PAIR_KEYS)
 
 
 def _pair_group(group: pd.DataFrame, observations: list[dict], audit: list[dict]) -> None:

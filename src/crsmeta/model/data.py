@@ -16,6 +16,8 @@ from crsmeta.vocabulary import ChangeScale, change_scale
 REFERENCE_POPULATION = "car_t_crs"
 CENSOR_CODES = {"none": 0, "left": 1, "right": 2, "interval": 3}
 LEARNED_METHODS = ("p_value_bound", "dispersion_from_data")
+SAME_PATIENTS_AS_CASES = ("the study reports these patients' changes case by case: its case rows entered "
+                          "instead (a summary of the same patients would count them twice)")
 MODEL_FAMILY = {ChangeScale.LOG_RATIO: "log_ratio", ChangeScale.DIFFERENCE: "temperature"}
 """The label of each change scale on the ``family`` coord (the labels name saved posteriors' coords)."""
 
@@ -224,8 +226,21 @@ def _apply_filters(
             cases = frame
         else:
             observations = frame
+    observations = drop(observations, _summaries_of_case_patients(cases, observations), "summary",
+                        SAME_PATIENTS_AS_CASES)
     audit = pd.concat(audits, ignore_index=True) if audits else tables.frame(tables.MODEL_AUDIT)
     return cases, observations, audit
+
+
+def _summaries_of_case_patients(cases: pd.DataFrame, observations: pd.DataFrame) -> pd.Series:
+    """Summary observations of a study's intervention and marker that the same study also
+    reports patient by patient (after the analysis' filters): a case series' mean change is a
+    summary of its own cases, so only the case rows enter."""
+    keys = ["study_id", "intervention", "marker"]
+    if cases.empty or observations.empty:
+        return pd.Series(False, index=observations.index)
+    in_cases = pd.MultiIndex.from_frame(observations[keys]).isin(pd.MultiIndex.from_frame(cases[keys]))
+    return pd.Series(in_cases, index=observations.index)
 
 
 def _coords(cases: pd.DataFrame, observations: pd.DataFrame) -> dict[str, list[str]]:

@@ -1,0 +1,37 @@
+"""Which rows enter an analysis' model (crsmeta.model.data): no patients counted twice."""
+
+import pandas as pd
+
+from conftest import change_row, summary_row
+from crsmeta.model import ModelData, ModelSettings
+from crsmeta.model.data import SAME_PATIENTS_AS_CASES
+
+SETTINGS = ModelSettings(chains=1, draws=10, tune=10, cores=1, prior_draws=10, gate=False)
+
+
+def _study_with_cases_and_their_summary():
+    """SYNTHETIC: study s1 prints its patients' IL-6 and their median before and after; s2 only a summary."""
+    changes = pd.DataFrame([change_row("s1", patient, "tocilizumab", "IL-6", change)
+                            for patient, change in enumerate([-1.2, -0.4, -0.9])])
+    summaries = pd.DataFrame([
+        summary_row("s1", "tocilizumab", "IL-6", "pre", value=900, statistic="median", n=3),
+        summary_row("s1", "tocilizumab", "IL-6", "post", hours=24, value=300, statistic="median", n=3),
+        summary_row("s2", "tocilizumab", "IL-6", "pre", value=500, statistic="median", n=10),
+        summary_row("s2", "tocilizumab", "IL-6", "post", hours=24, value=200, statistic="median", n=10),
+    ])
+    return changes, summaries
+
+
+def test_a_summary_of_patients_also_given_case_by_case_does_not_enter():
+    data = ModelData.from_tables(*_study_with_cases_and_their_summary(), SETTINGS)
+    assert list(data.cases["study_id"]) == ["s1"] * 3
+    assert list(data.observations["study_id"]) == ["s2"]
+    dropped = data.audit[data.audit["reason"] == SAME_PATIENTS_AS_CASES]
+    assert list(zip(dropped["level"], dropped["study_id"])) == [("summary", "s1")]
+
+
+def test_without_the_case_rows_the_summary_of_the_same_patients_enters():
+    summary_only = SETTINGS.replace(include_cases=False)
+    data = ModelData.from_tables(*_study_with_cases_and_their_summary(), summary_only)
+    assert data.cases.empty and sorted(data.observations["study_id"]) == ["s1", "s2"]
+    assert SAME_PATIENTS_AS_CASES not in set(data.audit["reason"])
