@@ -219,7 +219,7 @@ cancel_a_fit() {
             [[ $state == RUNNING && $comment == rule_fit_model_wildcards_* ]] || continue
             analysis=${comment#rule_fit_model_wildcards_}
             fit_log=$WORK/slurm/logs/fit_model/$analysis.log
-            [[ $analysis != "$skip" && -s $fit_log ]] && (( $(date -r "$fit_log" +%s) >= RUN_START )) || continue
+            [[ $analysis != "$skip" && -s $fit_log ]] && (( $(date -r "$fit_log" +%s) > RUN_START )) || continue
             scancel "$id"
             say "scancel $id: the fit_model job of '$analysis', mid-run"
             CANCELLED=$analysis
