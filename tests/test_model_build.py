@@ -133,3 +133,19 @@ def test_one_row_known_by_its_sds_draws_in_pytensors_python_mode(tiny_changes):
         python_mode = Mode(linker="py", optimizer="fast_run")  # what PyTensor runs without a C compiler
         prior = pm.sample_prior_predictive(draws=5, random_seed=1, compile_kwargs={"mode": python_mode})
     assert np.isfinite(prior.prior_predictive["y_marginal"].to_numpy()).all()
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.5, 0.9])
+def test_the_variance_of_a_difference_of_medians_or_means_matches_monte_carlo(rho):
+    """Sample medians of correlated normals correlate by (2/π)·arcsin ρ, less than the means' ρ."""
+    from crsmeta.model.build import summary_change_variance
+
+    n, d_pre, d_post, repeats = 201, 1.5, 1.0, 20000
+    rng = np.random.default_rng(11)
+    pre = rng.standard_normal((repeats, n))
+    post = rho * pre + np.sqrt(1 - rho**2) * rng.standard_normal((repeats, n))
+    pre, post = d_pre * pre, d_post * post
+    for statistic, efficiency, medians in ((np.median, np.pi / 2, 1.0), (np.mean, 1.0, 0.0)):
+        simulated = np.var(statistic(post, axis=1) - statistic(pre, axis=1))
+        derived = efficiency * summary_change_variance(d_pre, d_post, pt.as_tensor(rho), medians).eval() / n
+        assert derived == pytest.approx(simulated, rel=0.04)

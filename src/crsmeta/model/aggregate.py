@@ -3,7 +3,9 @@
 Every observation carries what the likelihood needs to weight it (docs/model.md, "Summary-level
 likelihood"):
 
-    se² = efficiency · (d_pre² + d_post² − 2ρ·d_pre·d_post) / n + extra_var
+    se² = efficiency · (d_pre² + d_post² − 2r·d_pre·d_post) / n + extra_var
+
+(r = ρ for means, (2/π)·arcsin ρ for medians: crsmeta.model.build.summary_change_variance)
 
 with ``d`` the dispersion on the effect scale (coefficient of variation ≈ SD of the log for
 markers, SD in °C for temperature). ``method`` records which route each row took:

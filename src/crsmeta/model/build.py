@@ -35,6 +35,7 @@ import pymc as pm
 import pytensor.tensor as pt
 from scipy.special import gammaln
 
+from crsmeta.model.aggregate import MEDIAN_EFFICIENCY
 from crsmeta.model.data import CENSOR_CODES, LEARNED_METHODS, ModelData, on_difference_scale
 from crsmeta.model.ordered_shapes import order_broadcast_shape_checks
 from crsmeta.model.settings import ModelSettings
@@ -309,13 +310,29 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
     known_by_sds[disp_rows] = True
     d_pre = _data("summary_disp_pre", np.where(known_by_sds, obs["disp_pre"].to_numpy(dtype=float), 0.0))
     d_post = _data("summary_disp_post", np.where(known_by_sds, obs["disp_post"].to_numpy(dtype=float), 0.0))
-    change_var = d_pre**2 + d_post**2 - 2 * rho * d_pre * d_post
+    medians = _data("summary_medians", (obs["efficiency"].to_numpy(dtype=float) == MEDIAN_EFFICIENCY).astype(float))
+    change_var = summary_change_variance(d_pre, d_post, rho, medians)
     variance = pt.switch(pt.gt(_data("summary_known_by_sds", known_by_sds.astype(float)), 0.0),
                          efficiency * change_var / n + extra, variance)
     from_sigma = efficiency * sigma_row**2 / n
     se_as_prior_flag = _data("summary_se_as_prior", se_as_prior.astype(float))
     learned_mean_variance = pt.switch(pt.gt(se_as_prior_flag, 0.0), se_known**2, from_sigma) + extra
     return mean, variance, learned_mean_variance, learned
+
+
+def summary_change_variance(d_pre, d_post, rho, medians):
+    """n/efficiency times the variance of a row's post − pre statistic (log scale for markers),
+    from the dispersions of the two sides and ρ, the patients' pre/post correlation.
+
+    For means, d_pre² + d_post² − 2ρ·d_pre·d_post. For medians (``medians`` 1; also a statistic
+    not stated, whose efficiency is the median's) the two sample medians of a bivariate normal
+    correlate by (2/π)·arcsin ρ, not ρ (asymptotically; Sheppard's orthant probability), so
+    Var(median post − median pre) = (π/2)(d_pre² + d_post²)/n − 2·arcsin(ρ)·d_pre·d_post/n:
+    with ρ = 0.5 the subtracted covariance is 2/3 of the means' (tests/test_model_build.py
+    checks it by Monte Carlo).
+    """
+    correlation = pt.switch(pt.gt(medians, 0.0), (2.0 / np.pi) * pt.arcsin(rho), rho)
+    return d_pre**2 + d_post**2 - 2 * correlation * d_pre * d_post
 
 
 def _likelihood(data: ModelData, settings: ModelSettings, rows: _Rows, tau) -> list[LikelihoodTerm]:
