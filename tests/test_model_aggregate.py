@@ -149,3 +149,14 @@ def test_further_printed_changes_of_the_same_arm_are_audited_and_the_earliest_en
     )
     assert list(obs["y"]) == [-0.5]
     assert list(audit["reason"]) == [FURTHER_PRINTED_CHANGE]
+
+
+def test_a_p_value_printed_as_greater_than_is_a_lower_bound_on_the_standard_error():
+    obs, _ = observations(
+        summary_row("z", "tocilizumab", "IL-6", "pre", value=300, p_value=0.2, p_relation=">", n=12),
+        summary_row("z", "tocilizumab", "IL-6", "post", value=250, p_value=0.2, p_relation=">", n=12),
+    )
+    y = math.log(250 / 300)
+    assert obs.loc[0, "se_lower"] == pytest.approx(abs(y) / stats.t.ppf(1 - 0.1, 11))
+    assert obs.loc[0, "se_upper"] == np.inf and obs.loc[0, "method"] == "p_value_bound"
+    assert "p_value_lower_bound_unused" not in obs.loc[0, "flags"]

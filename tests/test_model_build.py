@@ -149,3 +149,36 @@ def test_the_variance_of_a_difference_of_medians_or_means_matches_monte_carlo(rh
         simulated = np.var(statistic(post, axis=1) - statistic(pre, axis=1))
         derived = efficiency * summary_change_variance(d_pre, d_post, pt.as_tensor(rho), medians).eval() / n
         assert derived == pytest.approx(simulated, rel=0.04)
+
+
+def test_a_p_value_printed_as_greater_than_makes_its_row_less_likely_where_it_would_be_precise():
+    """``p > x`` is the event se² ≥ floor: the row's likelihood is the integral above the floor,
+    here checked against a numerical integral over se², and with a finite gradient."""
+    shape, b, floor = 3.0, 0.4, 0.5
+    y = 0.3
+
+    def integral(x0: float) -> pt.TensorVariable:
+        return _log_integrated_normal(np.array([y]), pt.zeros(1), pt.zeros(1), pt.as_tensor([b]),
+                                      pt.as_tensor([x0]), shape)[0]
+
+    above_floor = float(pm.math.logdiffexp(integral(0.0), integral(b / floor)).eval())
+
+    def density(se2: float) -> float:
+        return stats.norm(0.0, np.sqrt(se2)).pdf(y) * stats.invgamma(shape, scale=b).pdf(se2)
+
+    assert above_floor == pytest.approx(np.log(integrate.quad(density, floor, np.inf, limit=200)[0]), abs=1e-6)
+
+    summaries = pd.DataFrame([
+        summary_row("p", "tocilizumab", "IL-6", "pre", value=300, p_value=0.5, p_relation=">", n=12),
+        summary_row("p", "tocilizumab", "IL-6", "post", value=250, p_value=0.5, p_relation=">", n=12),
+    ], columns=SUMMARY_COLUMNS)
+    unbounded = summaries.assign(p_value="", p_relation="")
+    values = []
+    for table in (summaries, unbounded):
+        model = build_model(ModelData.from_tables(pd.DataFrame(columns=CHANGE_COLUMNS), table, SETTINGS), SETTINGS)
+        potential = model["summary_learned_rows"]
+        gradient = pt.grad(potential, model.value_vars, disconnected_inputs="ignore")
+        logp, *gradient = model.compile_fn([potential, *gradient], mode=Mode("py", "fast_compile"))(model.initial_point())
+        assert all(np.all(np.isfinite(g)) for g in gradient)
+        values.append(float(logp))
+    assert values[0] < values[1]

@@ -18,8 +18,8 @@ markers, SD in °C for temperature). ``method`` records which route each row too
 - ``p_value_exact``: se = |y| / t⁻¹_{n−1}(1 − p/2) (paired t test assumed) → ``se_known``; the
   model uses it as the prior mean of a learned se² (a raw-scale test's P value does not pin the
   SE of a log ratio);
-- ``p_value_bound``: p printed as ``<`` → ``se_upper``; the dispersion is learned from the data
-  below that bound;
+- ``p_value_bound``: p printed as ``<`` → ``se_upper``, as ``>`` → ``se_lower``; the dispersion is
+  learned from the data within that bound;
 - ``dispersion_from_data``: nothing printed → the dispersion is learned from the data.
 
 Rows that cannot enter are returned in an audit frame with the reason; none is dropped silently.
@@ -169,7 +169,7 @@ def _base(row: pd.Series, rows: list[pd.Series]) -> dict:
         "intervention": row["intervention"], "co_interventions": row["co_interventions"],
         "marker": row["marker"],
         "n": float(min(r["n"] for r in rows)),
-        "se_known": np.nan, "disp_pre": np.nan, "disp_post": np.nan, "se_upper": np.inf,
+        "se_known": np.nan, "disp_pre": np.nan, "disp_post": np.nan, "se_upper": np.inf, "se_lower": 0.0,
         "efficiency": _efficiency(rows, flags), "extra_var": 0.0,
         "mean_weight": _mean_weight(rows),
         "source_rows": ";".join(f"{r['source_file']}:{r['source_row']}" for r in rows),
@@ -267,11 +267,10 @@ def _dispersion_from_p_or_data(obs: dict, rows: list[pd.Series]) -> None:
     bound = se_from_p_value(obs["y"], row["p_value"], obs["n"])
     if row["p_relation"] == "=":
         obs |= {"se_known": bound, "method": "p_value_exact"}
-    elif row["p_relation"] == "<":
+    elif row["p_relation"] == "<":  # |t| above the critical value: se below the bound
         obs |= {"se_upper": bound, "method": "p_value_bound"}
-    else:
-        obs["method"] = "dispersion_from_data"
-        obs["flags"].append("p_value_lower_bound_unused")
+    else:  # "p > x": |t| below it, se above the bound
+        obs |= {"se_lower": bound, "method": "p_value_bound"}
 
 
 def _finish(obs: dict) -> dict:

@@ -506,7 +506,8 @@ def _learned_variance_rows(obs, y, mu, added_variance, mean_variance, shape: flo
 
     Given se², y ~ N(mu, se² + V) (V: what remains of the study effect's variance, 0 when u is
     explicit). A P value printed as an inequality is data too, the event se² ≤ bound(y); the
-    likelihood of (y, event) is ∫_{se² ≤ bound} N(y; mu, se² + V) IG(se²; a, b) dse², not divided
+    likelihood of (y, event) is ∫_{se² ≤ bound} N(y; mu, se² + V) IG(se²; a, b) dse² (and over
+    se² ≥ floor for a P value printed as ``p > x``, which makes the row less precise), not divided
     by the prior mass P(se² ≤ bound): that would treat the bound as known before y and, as the
     mass shrinks when σ grows, pull σ (and with it the σ²/2 offset of mean-based rows) upwards.
     With x = b/se² ~ Gamma(a, 1) the integral runs over x ≥ x0 = b/bound; it is computed in log
@@ -520,6 +521,13 @@ def _learned_variance_rows(obs, y, mu, added_variance, mean_variance, shape: flo
     bound = _data("learned_bound", np.where(np.isfinite(bound), bound, 1.0))
     x0 = pt.switch(pt.gt(bounded, 0.0), b / bound, 0.0)
     values = _log_integrated_normal(y, mu, added_variance, b, x0, shape)
+    # "p > x": the event se² ≥ floor, x ≤ x1 = b/floor; ∫_{x0}^{x1} = ∫_{x0}^∞ − ∫_{x1}^∞. Where
+    # there is no floor x1 is a finite stand-in whose (unselected) branch keeps the gradient finite.
+    floor = obs["se_lower"].to_numpy(dtype=float) ** 2
+    floored = pt.gt(_data("learned_floored", (floor > 0).astype(float)), 0.0)
+    x1 = pt.switch(floored, b / _data("learned_floor", np.where(floor > 0, floor, 1.0)), x0 + 1.0)
+    above_floor = _log_integrated_normal(y, mu, added_variance, b, x1, shape)
+    values = pt.switch(floored, pm.math.logdiffexp(values, above_floor), values)
     pm.Potential("summary_learned_rows", pt.sum(values))
     return values
 
