@@ -176,7 +176,7 @@ def test_a_p_value_printed_as_greater_than_makes_its_row_less_likely_where_it_wo
     values = []
     for table in (summaries, unbounded):
         model = build_model(ModelData.from_tables(pd.DataFrame(columns=CHANGE_COLUMNS), table, SETTINGS), SETTINGS)
-        potential = model["summary_learned_rows"]
+        [potential] = model.replace_rvs_by_values([model["summary_learned_rows"]])  # at the values, not draws
         gradient = pt.grad(potential, model.value_vars, disconnected_inputs="ignore")
         logp, *gradient = model.compile_fn([potential, *gradient], mode=Mode("py", "fast_compile"))(model.initial_point())
         assert all(np.all(np.isfinite(g)) for g in gradient)
