@@ -24,6 +24,7 @@ def test_only_a_left_out_study_the_priors_of_tau_and_rho_and_row_filters_are_rew
     routes = {name: reweighting_of(FAST, settings) for name, settings in analyses.items()}
     assert routes["loo_s1"].left_out == "s1" and routes["loo_s1"].prior_fields == ()
     assert routes["tau_prior_half"].prior_fields == ("tau_sd", "temp_tau_sd")
+    assert routes["sigma_prior_double"].prior_fields == ("sigma_sd", "temp_sigma_sd")
     assert routes["corr_low"].prior_fields == ("corr_prior",) and routes["corr_low"].left_out is None
     assert routes["no_digitised"].row_filters == ("exclude_digitised",) and routes["no_digitised"].left_out is None
     for name in ("case_only", "summary_only", "student_t"):
@@ -65,6 +66,21 @@ def test_halving_the_tau_prior_reweights_draws_of_the_old_prior_into_the_new_one
     assert result.pareto_k < PARETO_K_MAX and not result.refit_reason
     reweighted = result.idata.posterior["tau"].to_numpy().reshape(-1, n_markers)
     assert reweighted.mean(axis=0) == pytest.approx(np.full(n_markers, 0.25), rel=0.06)
+
+
+def test_halving_the_sigma_prior_reweights_draws_of_the_old_prior_into_the_new_one(tiny_changes, tiny_summaries):
+    """With no likelihood, draws of σ's Gamma(2, 2/mean) weighted by the prior ratio have the halved mean."""
+    data = ModelData.from_tables(tiny_changes, tiny_summaries, FAST)
+    n_markers = len(data.coords["marker"])
+    sigma = np.random.default_rng(6).gamma(2.0, FAST.sigma_sd / 2.0, size=(4, 2000, n_markers))
+    main = az.from_dict(posterior={"sigma": sigma}, coords={"marker": data.coords["marker"]}, dims={"sigma": ["marker"]})
+    halved = FAST.replace(sigma_sd=FAST.sigma_sd / 2, temp_sigma_sd=FAST.sigma_sd / 2)
+    assert FAST.temp_sigma_sd == FAST.sigma_sd  # one prior mean for every marker of this draw
+    result = reweight(main, log_weights(main, data, FAST, halved, reweighting_of(FAST, halved)), halved,
+                      main_ess=sigma[..., 0].size)
+    assert result.pareto_k < PARETO_K_MAX and not result.refit_reason
+    reweighted = result.idata.posterior["sigma"].to_numpy().reshape(-1, n_markers)
+    assert reweighted.mean(axis=0) == pytest.approx(np.full(n_markers, FAST.sigma_sd / 2), rel=0.06)
 
 
 def test_doubling_it_is_refitted_when_the_weights_have_a_heavy_tail(tiny_changes, tiny_summaries):

@@ -19,6 +19,8 @@ SENSITIVITY_DEFAULTS: dict[str, Any] = {
     "summary_only": True,
     "tau_prior_half": True,
     "tau_prior_double": True,
+    "sigma_prior_half": True,
+    "sigma_prior_double": True,
     "student_t": True,
     "no_digitised": True,
     "corr_low": True,
@@ -30,7 +32,7 @@ SENSITIVITY_DEFAULTS: dict[str, Any] = {
 
 MAIN = "main"  # the analysis that gates the report; every other one is a sensitivity analysis
 # settings an analysis may change and still be computed from the main fit's draws
-PRIOR_FIELDS = ("tau_sd", "temp_tau_sd", "corr_prior")
+PRIOR_FIELDS = ("tau_sd", "temp_tau_sd", "sigma_sd", "temp_sigma_sd", "corr_prior")
 # settings that only drop rows: the main draws stand for the analysis when no row is dropped
 ROW_FILTER_FIELDS = ("exclude_digitised",)
 RUN_FIELDS = ("cores",)  # how a job runs, not what it computes
@@ -59,6 +61,10 @@ def analysis_settings(
         "summary_only": dict(include_cases=False),
         "tau_prior_half": dict(tau_sd=base.tau_sd / 2, temp_tau_sd=base.temp_tau_sd / 2),
         "tau_prior_double": dict(tau_sd=base.tau_sd * 2, temp_tau_sd=base.temp_tau_sd * 2),
+        # σ informs the σ²/2 shift of mean-based rows and the SE of rows that print none: where
+        # no case row informs σ, its prior does (docs/model.md)
+        "sigma_prior_half": dict(sigma_sd=base.sigma_sd / 2, temp_sigma_sd=base.temp_sigma_sd / 2),
+        "sigma_prior_double": dict(sigma_sd=base.sigma_sd * 2, temp_sigma_sd=base.temp_sigma_sd * 2),
         "student_t": dict(likelihood="student_t"),
         "no_digitised": dict(exclude_digitised=True),
         "corr_low": dict(corr_prior=tuple(cfg["corr_low_prior"])),

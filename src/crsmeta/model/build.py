@@ -64,9 +64,9 @@ def build_model(data: ModelData, settings: ModelSettings) -> pm.Model:
     with pm.Model(coords=data.coords) as model:
         theta = _effects(data, settings)
         tau = _tau(data, settings)
-        # boundary-avoiding Gamma(2, 2/mean): a summary row whose SD is learned has no funnel at 0
-        sigma_mean = _by_family(data, settings.sigma_sd, settings.temp_sigma_sd)
-        sigma = pm.Gamma("sigma", alpha=2.0, beta=2.0 / _data("sigma_prior_mean", sigma_mean), dims="marker")
+        # pm.Data: the analyses that only rescale this prior compile to the same (cached) code
+        distribution, parameters = sigma_prior(_data("sigma_prior_mean", sigma_prior_mean(data, settings)))
+        sigma = distribution("sigma", **parameters, dims="marker")
         covariates = _covariates(data, settings)
         rows = _Rows(data, settings, theta, sigma, covariates)
         terms = _likelihood(data, settings, rows, tau)
@@ -111,6 +111,17 @@ def tau_prior(settings: ModelSettings, scale) -> tuple[type[pm.Distribution], di
     if settings.tau_prior == "halfnormal":
         return pm.HalfNormal, {"sigma": scale}
     return pm.Gamma, {"alpha": 2.0, "beta": 2.0 / scale}
+
+
+def sigma_prior_mean(data: ModelData, settings: ModelSettings) -> np.ndarray:
+    """The prior mean of σ (the SD of patients' changes) for each marker."""
+    return _by_family(data, settings.sigma_sd, settings.temp_sigma_sd)
+
+
+def sigma_prior(mean) -> tuple[type[pm.Distribution], dict]:
+    """σ's prior: Gamma(2, 2/mean), boundary-avoiding (a summary row whose SD is learned has no
+    funnel at σ = 0), the model's and the reweighting's."""
+    return pm.Gamma, {"alpha": 2.0, "beta": 2.0 / mean}
 
 
 def correlation_prior(alpha_beta) -> tuple[type[pm.Distribution], dict]:

@@ -1,6 +1,6 @@
 """Sensitivity analyses from the main fit's draws, by Pareto-smoothed importance sampling.
 
-Leaving one study out, or rescaling the prior of τ or ρ, changes the posterior by a factor known
+Leaving one study out, or rescaling the prior of τ, σ or ρ, changes the posterior by a factor known
 for every draw: exp(−log-likelihood of the study's rows), or the ratio of the two priors. The main
 fit's draws, weighted by it (PSIS, as the loo and priorsense tools do), are then draws of the
 analysis' posterior, as long as the weights are well behaved: Pareto k̂ ≤ 0.7 and enough effective
@@ -23,7 +23,9 @@ from pymc.backends.arviz import apply_function_over_dataset, coords_and_dims_for
 
 from crsmeta import tables
 from crsmeta.model.analyses import PARETO_K_MAX, Reweighting
-from crsmeta.model.build import correlation_prior, study_log_likelihood, tau_prior, tau_prior_scale
+from crsmeta.model.build import (
+    correlation_prior, sigma_prior, sigma_prior_mean, study_log_likelihood, tau_prior, tau_prior_scale,
+)
 from crsmeta.model.data import ModelData
 from crsmeta.model.diagnostics import FAILED
 from crsmeta.model.effects import stacked_draws
@@ -154,6 +156,10 @@ def log_weights(main: az.InferenceData, main_data: ModelData, main_settings: Mod
         tau = posterior["tau"].to_numpy()
         weights += _prior_log_density(*tau_prior(settings, tau_prior_scale(main_data, settings)), tau).sum(-1)
         weights -= _prior_log_density(*tau_prior(main_settings, tau_prior_scale(main_data, main_settings)), tau).sum(-1)
+    if {"sigma_sd", "temp_sigma_sd"} & set(reweighting.prior_fields):
+        sigma = posterior["sigma"].to_numpy()
+        weights += _prior_log_density(*sigma_prior(sigma_prior_mean(main_data, settings)), sigma).sum(-1)
+        weights -= _prior_log_density(*sigma_prior(sigma_prior_mean(main_data, main_settings)), sigma).sum(-1)
     if "corr_prior" in reweighting.prior_fields and main_data.correlation_rows().size:
         rho = posterior["rho"].to_numpy()
         weights += _prior_log_density(*correlation_prior(settings.corr_prior), rho)
