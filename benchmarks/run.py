@@ -494,23 +494,24 @@ def targets_section(results: dict) -> list[str]:
 WHY_MISSED = [
     "## Why the workflow targets are missed",
     "",
-    "- Every analysis is a `fit_model` job of its own (16 on the bundled data, 17 with doe2024); each "
+    "- Every analysis is a `fit_model` job of its own (18 on the bundled data, 19 with doe2024); each "
     "takes half the cores, so on 2 cores two run side by side, one chain thread each.",
     "- The compiled log density depends on the model's structure only, and every model has a term for "
-    "every kind of row (docs/model.md): on the bundled data 14 of the 16 analyses share the main "
+    "every kind of row (docs/model.md): on the bundled data 16 of the 18 analyses share the main "
     "analysis' compiled code, and the first fit of each of the three structures (main, case_only, "
     "Student-t) compiles it (PyTensor's rewrites, numba and the C callbacks, and PyTensor's C compile of "
     "the predictive functions into an empty cache: the main fit job's cold figure above); every other "
-    "fit, in any job or rerun, loads it.",
-    "- What a fit with its code in the cache still spends (the split above and the jobs' logs): ~6 s "
-    "importing; ~2 s loading its rewritten log density, expansion and callbacks and compiling the "
-    "initial-point function; 5–10 s sampling 4 × 1500 steps (~60 µs per gradient: a graph of ~540 "
-    "nodes, most of it per-node overhead on data this small; the callbacks run the chains without the "
-    "GIL, which took 18.7 s instead of 4.7 s for the main fit); and, for the main fit only, ~5 s of "
-    "prior and predictive draws. A fit short of ESS samples again with twice the draws, from the start: "
-    "loo_HamburgCytoSorbRCT (two IL-6 cells each resting on one learned-SE row, a funnel of σ[IL-6]) "
-    "takes ~100 s of the run that way and still fails. Running the analyses of one structure in one "
-    "process (the callbacks' `with_data`) would save the imports and the loading; it is not built.",
+    "fit, in any job or rerun, loads it. Until e2dad38 the Student-t analysis compiled again in every "
+    "run (SciPy's psi and incomplete beta, called through pointers numba cannot cache: 35–60 s of its job).",
+    "- What a fit with its code in the cache still spends (the split above and the jobs' logs): ~5 s "
+    "importing (PyMC and ArviZ alone ~3.4 s); ~2 s loading its rewritten log density, expansion and "
+    "callbacks and compiling the initial-point function; 5–10 s sampling 4 × 1500 steps (~60 µs per "
+    "gradient: a graph of ~540 nodes, most of it per-node overhead on data this small); and, for the "
+    "main fit only, ~5 s of prior and predictive draws. A fit short of ESS samples again with twice the "
+    "draws and tuning steps, from the start: loo_HamburgCytoSorbRCT and loo_Supady2021_CYCOV do "
+    "(docs/model.md, funnels left by prior-only nuisance parameters), ~40 s more each. Running the "
+    "analyses of one structure in one process (the callbacks' `with_data`) would save the imports and "
+    "the loading; it is not built.",
     "- The test suite runs in a clean clone with empty compile caches, so every model structure a test "
     "fits is compiled once per pytest worker; the slowest tests (CI's run at b5543ac) are the "
     "reproducibility test (two separate snakemake runs, one into an empty cache: ~2 min) and the "
@@ -518,7 +519,7 @@ WHY_MISSED = [
     "- Reweighting the main draws (docs/model.md, \"Reweighted instead of refitted\") replaces a refit only "
     "where the weights hold (docs/validation.md §6; `no_digitised` is the main posterior itself where "
     "no digitised row reaches the model): the bundled "
-    "studies each inform some cell almost alone and τ and ρ are prior-driven (Pareto k̂ > 0.7 or too few "
+    "studies each inform some cell almost alone and τ, σ and ρ are prior-driven (Pareto k̂ > 0.7 or too few "
     "effective draws).",
     "- Adding a study changes the data of every analysis, so every fit reruns (the job list above). It "
     "compiles again only when it changes a model's structure: a new intervention or marker, or a "
