@@ -381,3 +381,28 @@ def _failure(table: Table, data: pd.DataFrame, cases: pd.DataFrame, path: str | 
     else:
         problem = f"{value!r} is not {cell.expected}"
     return InputError(f"{table.name}: {problem}", data_file=path, row=row, column=column, expected=cell.expected)
+
+
+# --- simulation-based calibration (SYNTHETIC) ------------------------------------------------
+
+SBC_KIND = one_of("theta", "tau", "sigma")
+
+SBC_RANKS = Table("SBC ranks", {
+    "replicate": COUNT, "master_seed": COUNT, "parameter": TEXT, "kind": SBC_KIND, "truth": NUMBER,
+    "rank": COUNT, "n_draws": COUNT,
+    "covered50": FLAG, "covered80": FLAG, "covered90": FLAG, "covered95": FLAG,
+    "divergences": COUNT, "synthetic": FLAG,
+})
+"""One SYNTHETIC SBC replicate's rows (crsmeta.calibration), or all of them pooled: per parameter
+the prior draw (``truth``), its rank among ``n_draws`` thinned posterior draws (0 to ``n_draws``),
+whether the central 50/80/90/95% intervals cover it, and the fit's divergent transitions."""
+
+SBC_SUMMARY = Table("SBC summary", {
+    "parameter": TEXT, "kind": SBC_KIND, "n_datasets": COUNT, "n_draws": COUNT,
+    "chi2_p": NUMBER, "ecdf_max_diff": NUMBER, "ecdf_in_band": FLAG,
+    "coverage50": NUMBER, "coverage80": NUMBER, "coverage90": NUMBER, "coverage95": NUMBER,
+    "coverage_in_band": FLAG, "divergent_datasets": COUNT, "synthetic": FLAG,
+})
+"""Per parameter, over the SYNTHETIC SBC replicates: rank uniformity (chi-square on 10 bins; the
+ECDF's largest distance from uniform and whether it stays inside its simultaneous 95% band) and
+interval coverage (whether each level's stays inside its 95% binomial band)."""
