@@ -14,18 +14,25 @@ validate(config, "workflow/schemas/config.schema.yaml")
 report: "workflow/report/workflow.rst"
 
 
-# The SYNTHETIC demo (config/demo.yaml) writes its simulated study files and makes them the study
-# list, so it comes before common.smk reads that list; a normal run never includes it.
-if "synthetic" in config:
+# The SYNTHETIC simulation-based calibration (config/calibration.yaml): one job per simulated
+# dataset, and their summary as its final outputs. It reads no study, so the analysis' rules
+# (which need a study list) are left out of such a run.
+if "calibration" in config:
 
-    include: "workflow/rules/demo.smk"
+    include: "workflow/rules/calibration.smk"
 
+else:
+    # The SYNTHETIC demo (config/demo.yaml) writes its simulated study files and makes them the study
+    # list, so it comes before common.smk reads that list; a normal run never includes it.
+    if "synthetic" in config:
 
-include: "workflow/rules/common.smk"
-include: "workflow/rules/extract.smk"
-include: "workflow/rules/harmonise.smk"
-include: "workflow/rules/model.smk"
-include: "workflow/rules/report.smk"
+        include: "workflow/rules/demo.smk"
+
+    include: "workflow/rules/common.smk"
+    include: "workflow/rules/extract.smk"
+    include: "workflow/rules/harmonise.smk"
+    include: "workflow/rules/model.smk"
+    include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -1,0 +1,78 @@
+# SYNTHETIC simulation-based calibration (config/calibration.yaml): the Snakefile includes this file,
+# and none of the analysis' rules, when the config has `calibration`; `rule all` then requests
+# this file's final_outputs(), the summary. Each simulated dataset is its own job (`sbc_replicate`):
+# they run in parallel on one machine and as SLURM jobs through profiles/slurm. Replicate k's seeds
+# derive from the master seed and k alone (crsmeta.calibration), so its table is the same whichever
+# job, node or order runs it. Nothing here imports PyMC or the simulator at parse time: the scripts do.
+import os
+from pathlib import Path
+
+from crsmeta.compile_cache import compile_cache_environment
+from crsmeta.model.settings import ModelSettings
+
+# the analysis' compile cache (as common.smk sets it, before anything imports PyTensor): every
+# replicate's fit, in any job, on any node, loads the model structures compiled before
+os.environ.update(compile_cache_environment(Path(workflow.basedir) / ".cache"))
+
+CALIBRATION = config["calibration"]
+# The model as configured (the config's `model:` block; the defaults when it has none), sampled with
+# the calibration's own chains, draws and tuning steps; no gate (the SBC judges the fits).
+SBC_SETTINGS = ModelSettings.from_config(config).replace(
+    chains=CALIBRATION["chains"], draws=CALIBRATION["draws"], tune=CALIBRATION["tune"], gate=False,
+    seed=CALIBRATION["seed"],  # each replicate replaces it by its own
+)
+SBC_REPLICATES = range(CALIBRATION["n_datasets"])
+# as a fit's threads (model.smk): half the cores, at least one, at most one per chain
+SBC_THREADS = min(SBC_SETTINGS.chains, max(1, workflow.cores // 2))
+
+
+wildcard_constraints:
+    replicate=r"\d+",
+
+
+def final_outputs():
+    """What `rule all` requests in a calibration run (common.smk's in an analysis run)."""
+    return ["results/calibration/sbc_summary.tsv", "results/calibration/sbc_ranks.tsv",
+            "results/calibration/sbc_ranks.png"]
+
+
+rule sbc_replicate:
+    output:
+        table="results/calibration/replicates/{replicate}.tsv",
+    params:
+        seed=CALIBRATION["seed"],
+        settings=SBC_SETTINGS.to_dict(),
+        thin_to=CALIBRATION["thin_to"],
+    threads: SBC_THREADS
+    # a replicate is one simulated dataset and one fit of it, sized like fit_model; a second
+    # attempt (the profile's retries) asks for twice the time and memory
+    resources:
+        runtime=lambda wildcards, attempt: 30 * attempt,
+        mem_mb=lambda wildcards, attempt: 2000 * attempt,
+    log:
+        "logs/sbc_replicate/{replicate}.log",
+    benchmark:
+        "benchmarks/sbc_replicate/{replicate}.tsv"
+    script:
+        "../scripts/sbc_replicate.py"
+
+
+rule sbc_summary:
+    input:
+        replicates=expand("results/calibration/replicates/{replicate}.tsv", replicate=SBC_REPLICATES),
+    output:
+        summary="results/calibration/sbc_summary.tsv",
+        ranks="results/calibration/sbc_ranks.tsv",
+        plot="results/calibration/sbc_ranks.png",
+    params:
+        header=(f"{CALIBRATION['n_datasets']} datasets, seed {CALIBRATION['seed']}, {SBC_SETTINGS.chains} "
+                f"chains x {SBC_SETTINGS.draws} draws (tune {SBC_SETTINGS.tune}), backend {SBC_SETTINGS.backend}"),
+    resources:
+        runtime=15,
+        mem_mb=1000,
+    log:
+        "logs/sbc_summary/sbc_summary.log",
+    benchmark:
+        "benchmarks/sbc_summary/sbc_summary.tsv"
+    script:
+        "../scripts/sbc_summary.py"
