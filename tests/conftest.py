@@ -3,6 +3,9 @@ mocked-sampler tier (``mock_sampling``) for tests that need only a posterior's s
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +14,22 @@ from crsmeta import tables
 
 CHANGE_COLUMNS = tables.CHANGES.columns
 SUMMARY_COLUMNS = tables.HARMONISED_SUMMARIES.columns
+ROOT = Path(__file__).resolve().parents[1]
+# what a copy of the project needs to run its workflow on the bundled or the tests' studies
+PROJECT_PARTS = ["Snakefile", "workflow", "resources", "config", "tests/config", "tests/data"]
+
+
+def copy_project(destination: Path) -> Path:
+    """A copy of the project's workflow, configs and data at ``destination`` (for Snakemake runs
+    that must not touch the project's own results)."""
+    for part in PROJECT_PARTS:
+        source, target = ROOT / part, destination / part
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return destination
 
 
 def change_row(study_id, patient_id, intervention, marker, change, *, population="car_t_crs",

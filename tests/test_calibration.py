@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from test_demo_rules import copy_project, dry_run, planned_jobs
+from conftest import copy_project
+from test_demo_rules import dry_run, planned_jobs
 
 from crsmeta import calibration, tables
 from crsmeta.errors import InputError

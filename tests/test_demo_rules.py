@@ -8,25 +8,13 @@ every module the Snakefile's parse imports.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-PROJECT_PARTS = ["Snakefile", "workflow", "resources", "config"]
+from conftest import copy_project
+
 SIMULATOR = "crsmeta.simulate"
-
-
-def copy_project(destination: Path) -> Path:
-    for part in PROJECT_PARTS:
-        source, target = ROOT / part, destination / part
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
-    return destination
 
 
 def dry_run(project: Path, *arguments: str) -> tuple[subprocess.CompletedProcess, set[str]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,11 +17,10 @@ import pytest
 import xarray as xr
 import yaml
 
+from conftest import ROOT, copy_project
 from crsmeta.io import read_tsv
 from mock_sampler.prior_draws import MOCK_LABEL
 
-ROOT = Path(__file__).resolve().parents[1]
-PROJECT_PARTS = ["Snakefile", "workflow", "resources", "config", "tests/config", "tests/data"]
 HARMONISED = "results/harmonised/cases.tsv"
 FIXTURE_STUDIES = ["tests/config/studies/long_fixture.yaml", "tests/config/studies/summary_fixture.yaml",
                    "tests/config/studies/wide_fixture.yaml"]
@@ -33,17 +31,6 @@ MOCK_SAMPLER = ROOT / "tests/mock_sampler"
 
 pytestmark = pytest.mark.slow
 
-
-def copy_project(destination: Path) -> Path:
-    for part in PROJECT_PARTS:
-        source = ROOT / part
-        target = destination / part
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
-    return destination
 
 
 def write_config(project: Path, studies: list[str]) -> Path:
