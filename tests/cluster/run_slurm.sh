@@ -7,7 +7,9 @@
 #   2. every effects table is byte-identical to a local run (`--cores 2`) of the same config;
 #   3. a fit job killed by `scancel` mid-run fails with a message naming the rule and its log
 #      (run 1, `--retries 0`), and is retried per the profile (run 2, the profile's `retries`);
-#   4. the rerun (run 2) resumes: fits finished in run 1 are not redone.
+#   4. the rerun (run 2) resumes: fits finished in run 1 are not redone;
+#   5. the simulation-based calibration (3 tiny datasets) runs through the same profile, each
+#      dataset its own SLURM job.
 # It installs Debian's slurm-wlm and munge when missing (needs root and apt), installs the SLURM
 # executor plugin into the venv (`pip install -e ".[cluster]"`) when missing, and always stops the
 # daemons it started, by their pids. Everything else lives in a temporary directory, removed at
@@ -376,7 +378,29 @@ main() {
         tables=$((tables + 1))
     done
     say "all $tables effect tables are byte-identical to the local run's"
+
+    check_calibration_on_slurm
     say "passed in $(( $(date +%s) - START )) s"
+}
+
+# the simulation-based calibration (workflow/rules/calibration.smk) through the same profile, at a
+# tiny size: each simulated dataset must be its own SLURM job, then the summary
+check_calibration_on_slurm() {
+    local n_datasets=3 replicate
+    cat >"$WORK/slurm/calibration_small.yaml" <<'YAML'
+calibration: {n_datasets: 3, seed: 1, draws: 50, tune: 50, chains: 2, thin_to: 49}
+studies: []
+YAML
+    say "calibration ($n_datasets datasets) through the profile"
+    CONFIG=calibration_small.yaml snakemake_in "$WORK/slurm" "$WORK/calibration.log" --profile profiles/slurm \
+        "${TEST_CLUSTER_FLAGS[@]}" || fail "the calibration run failed: see $WORK/calibration.log"
+    for ((replicate = 0; replicate < n_datasets; replicate++)); do
+        compgen -G "$WORK/slurm/.snakemake/slurm_logs/rule_sbc_replicate/$replicate/*.log" >/dev/null \
+            || fail "calibration replicate $replicate did not run as a SLURM job: see $WORK/calibration.log"
+    done
+    [[ -s $WORK/slurm/results/calibration/sbc_summary.tsv ]] \
+        || fail "the calibration wrote no summary: see $WORK/calibration.log"
+    say "calibration: each of the $n_datasets datasets ran as its own SLURM job, then the summary"
 }
 
 main "$@"
