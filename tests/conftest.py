@@ -32,6 +32,19 @@ def copy_project(destination: Path) -> Path:
     return destination
 
 
+def planned_jobs(output: str) -> dict[str, int]:
+    """Rule → job count from the 'Job stats' table of a dry run."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("job ") and "count" in line)
+    jobs = {}
+    for line in lines[start + 2:]:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit() or parts[0] == "total":
+            break
+        jobs[parts[0]] = int(parts[1])
+    return jobs
+
+
 def change_row(study_id, patient_id, intervention, marker, change, *, population="car_t_crs",
                lower=None, upper=None, censoring="none", **extra) -> dict:
     """One changes.tsv row as strings; ``lower``/``upper`` only for censored changes."""

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import copy_project
-from test_demo_rules import dry_run, planned_jobs
+from conftest import copy_project, planned_jobs
+from test_demo_rules import dry_run
 
 from crsmeta import calibration, tables
 from crsmeta.errors import InputError

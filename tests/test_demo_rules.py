@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import copy_project
+from conftest import copy_project, planned_jobs
 
 SIMULATOR = "crsmeta.simulate"
 
@@ -30,19 +30,6 @@ def files(project: Path) -> dict[str, tuple[int, int]]:
     """Every file of the project (Snakemake's own .snakemake/ aside) with its size and mtime."""
     return {path.relative_to(project).as_posix(): (path.stat().st_size, path.stat().st_mtime_ns)
             for path in project.rglob("*") if path.is_file() and ".snakemake" not in path.parts}
-
-
-def planned_jobs(output: str) -> dict[str, int]:
-    """Rule → job count from the 'Job stats' table of a dry run."""
-    lines = output.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("job ") and "count" in line)
-    jobs = {}
-    for line in lines[start + 2:]:
-        parts = line.split()
-        if len(parts) != 2 or not parts[1].isdigit() or parts[0] == "total":
-            break
-        jobs[parts[0]] = int(parts[1])
-    return jobs
 
 
 def test_a_normal_run_neither_imports_the_simulator_nor_writes_a_file_at_parse_time(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import pytest
 import xarray as xr
 import yaml
 
-from conftest import ROOT, copy_project
+from conftest import ROOT, copy_project, planned_jobs
 from crsmeta.io import read_tsv
 from mock_sampler.prior_draws import MOCK_LABEL
 
@@ -30,7 +30,6 @@ SHARED_TABLES = [HARMONISED, "results/harmonised/summaries.tsv", "results/audit/
 MOCK_SAMPLER = ROOT / "tests/mock_sampler"
 
 pytestmark = pytest.mark.slow
-
 
 
 def write_config(project: Path, studies: list[str]) -> Path:
@@ -59,19 +58,6 @@ def assert_mocked(posterior: Path) -> None:
     """The fit took the mocked sampler's draws (if not, these tests sample and get slow)."""
     with xr.open_dataset(posterior, group="posterior") as dataset:
         assert dataset.attrs.get("sampler") == MOCK_LABEL, posterior
-
-
-def planned_jobs(output: str) -> dict[str, int]:
-    """Rule → job count from the 'Job stats' table of a dry run."""
-    jobs: dict[str, int] = {}
-    lines = output.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("job ") and "count" in line)
-    for line in lines[start + 2:]:
-        parts = line.split()
-        if len(parts) != 2 or not parts[1].isdigit() or parts[0] == "total":
-            break
-        jobs[parts[0]] = int(parts[1])
-    return jobs
 
 
 @pytest.fixture(scope="module")
