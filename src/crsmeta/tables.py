@@ -406,3 +406,49 @@ SBC_SUMMARY = Table("SBC summary", {
 """Per parameter, over the SYNTHETIC SBC replicates: rank uniformity (chi-square on 10 bins; the
 ECDF's largest distance from uniform and whether it stays inside its simultaneous 95% band) and
 interval coverage (whether each level's stays inside its 95% binomial band)."""
+
+
+# --- living-review history (crsmeta.history) -------------------------------------------------
+
+SNAPSHOT_STUDIES = Table("snapshot studies", {"study_id": TEXT, "file_hash": TEXT})
+"""A snapshot's studies: each study's id and the hash of its study file and source tables."""
+
+SNAPSHOT_EFFECTS = Table("snapshot effects", {
+    **_text("intervention", "marker"), "scale": EFFECT_ESTIMATES.cells["scale"],
+    "n_studies": COUNT, "n_patients": COUNT,
+    "theta_median": NUMBER, "theta_lo95": NUMBER, "theta_hi95": NUMBER, "p_reduction": NUMBER, "synthetic": FLAG,
+})
+"""The main analysis' estimates as a snapshot keeps them (a subset of ``EFFECTS``)."""
+
+SNAPSHOT_INCLUSION = Table("snapshot inclusion", {
+    "study_id": TEXT, "status": one_of("included", "excluded"), "reason": TEXT, "rows": COUNT,
+})
+"""A snapshot's row audit counted per study, status and reason."""
+
+HISTORY_CHANGES = Table("what changed", {
+    **_text("previous_snapshot", "current_snapshot"),
+    "item": one_of("study", "estimate"), "change": one_of("added", "removed", "edited", "moved", "unchanged"),
+    **_text("study_id", "previous_hash", "current_hash", "intervention", "marker"),
+    "scale": one_of("", "log_ratio", "degC_difference"),
+    "previous_median": OPTIONAL_NUMBER, "current_median": OPTIONAL_NUMBER, "median_shift": OPTIONAL_NUMBER,
+    "previous_lo95": OPTIONAL_NUMBER, "current_lo95": OPTIONAL_NUMBER, "lo95_shift": OPTIONAL_NUMBER,
+    "previous_hi95": OPTIONAL_NUMBER, "current_hi95": OPTIONAL_NUMBER, "hi95_shift": OPTIONAL_NUMBER,
+    "previous_p_reduction": OPTIONAL_NUMBER, "current_p_reduction": OPTIONAL_NUMBER,
+    "previous_n_studies": OPTIONAL_COUNT, "current_n_studies": OPTIONAL_COUNT,
+    "crossed_p90": FLAG, "crossed_p95": FLAG, "crossed_sign": FLAG, "crossed_single_study": FLAG,
+    "conclusions": TEXT,
+})
+"""The latest snapshot against the one before (results/history/changes.tsv): one row per study
+added, removed or edited (its file hashes; the estimate columns empty) and one per estimate of
+either snapshot (θ's median and 95% CrI before, now and shifted, on the model scale; the study
+columns empty), with the conclusions that crossed a threshold, as flags and in words."""
+
+INCLUSION_HISTORY = Table("inclusion per snapshot", {
+    **_text("snapshot", "date"),
+    "count": one_of("studies", "studies_added", "studies_edited", "studies_removed",
+                    "rows_in", "rows_new", "included", "excluded"),
+    "reason": TEXT, "n": COUNT,
+})
+"""The living inclusion flow (results/history/inclusion.tsv): per snapshot, its studies (and those
+added, edited or removed since the snapshot before), the source rows in, those of added or edited
+studies (``rows_new``), included, and excluded, one row per reason (``reason`` empty elsewhere)."""
