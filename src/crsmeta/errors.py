@@ -1,7 +1,9 @@
-"""The one exception type for bad input, with a message that says where and what was expected."""
+"""The exception type for bad input, with a message that says where and what was expected (and
+its group, for several problems found in one pass)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -73,3 +75,34 @@ class InputError(ValueError):
             column=self.column or column,
             expected=self.expected,
         )
+
+
+class InputErrors(InputError):
+    """Several independent problems found in one pass (every unexpected column of a header, every
+    bad row of a table).
+
+    It reads, and is located, as its first problem, so a stage that stops at the first error says
+    what it said before; ``problems`` holds them all, for ``crsmeta check``.
+    """
+
+    def __init__(self, problems: Sequence[InputError]) -> None:
+        first = problems[0]
+        super().__init__(
+            first.problem,
+            study_file=first.study_file,
+            line=first.line,
+            key=first.key,
+            data_file=first.data_file,
+            row=first.row,
+            column=first.column,
+            expected=first.expected,
+        )
+        self.problems = tuple(problems)
+
+
+def raise_all(problems: Sequence[InputError]) -> None:
+    """Raise the problems found (the one itself if there is one, else together), if any."""
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise InputErrors(problems)

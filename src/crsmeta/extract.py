@@ -15,7 +15,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from crsmeta import tables
-from crsmeta.errors import InputError
+from crsmeta.errors import InputError, raise_all
 from crsmeta.io import KeyPath, read_table
 from crsmeta.studies import Study, TableSpec
 
@@ -86,39 +86,61 @@ def _check_columns(
     readable: Iterable[str],
     required: Iterable[str],
 ) -> dict[str, str]:
-    """Map canonical column → source column, refusing missing, doubly given and unknown columns."""
+    """Map canonical column → source column, refusing missing, doubly given and unknown columns.
+
+    Every problem of the header is raised at once (read as the first: a missing declared column,
+    a missing required one, a constant beside its column, an unexpected column).
+    """
     readable = tuple(readable)
     declared = _declared_columns(spec)
     undeclared = [
         column for column in source.columns
         if column not in declared and not (column in readable and column not in spec.columns)
     ]
-    _refuse_missing_declared(study, spec, source, declared, undeclared)
     present = {
         canonical: spec.source_column(canonical)
         for canonical in readable
         if spec.source_column(canonical) in source.columns
     }
+    raise_all([
+        *_missing_declared(study, spec, source, declared, undeclared),
+        *_missing_required(study, spec, present, required, undeclared),
+        *_constants_beside_columns(study, spec, present),
+        *_unexpected_columns(study, spec, source, readable, present),
+    ])
+    return present
+
+
+def _missing_required(
+    study: Study, spec: TableSpec, present: dict[str, str], required: Iterable[str], undeclared: list[str]
+) -> list[InputError]:
+    problems = []
     for canonical in required:
         if canonical not in present and canonical not in spec.constants:
             column = spec.source_column(canonical)
-            raise _header_error(
+            problems.append(_header_error(
                 study, spec, column,
                 f"required column '{column}' is missing{_suggestion(column, undeclared)}",
                 f"a column '{column}' holding '{canonical}' "
                 f"(or a mapping under {spec.kind}.columns, or a value under {spec.kind}.constants)",
-            )
-    _refuse_constant_beside_column(study, spec, present)
+            ))
+    return problems
+
+
+def _unexpected_columns(
+    study: Study, spec: TableSpec, source: pd.DataFrame, readable: tuple[str, ...], present: dict[str, str]
+) -> list[InputError]:
     known = set(present.values()) | set(spec.ignored_columns) | set(_measurement_columns(spec))
-    for column in source.columns:
-        if column not in known:
-            raise _header_error(
-                study, spec, column,
-                f"unexpected column '{column}'",
-                f"one of the {spec.kind} columns ({', '.join(readable)}), a mapping under "
-                f"{spec.kind}.columns, a measurement (wide layout), or a name under {spec.kind}.ignored_columns",
-            )
-    return present
+    return [
+        _header_error(
+            study, spec, column,
+            f"unexpected column '{column}'",
+            f"one of the {spec.kind} columns ({', '.join(readable)}), a mapping under "
+            f"{spec.kind}.columns, a measurement (wide layout), or a name under {spec.kind}.ignored_columns",
+        )
+        for column in source.columns
+        if column not in known
+    ]
 
 
 def _declared_columns(spec: TableSpec) -> dict[str, KeyPath]:
@@ -136,21 +158,23 @@ def _measurement_columns(spec: TableSpec) -> tuple[str, ...]:
     return tuple(spec.measurements) if spec.layout == "wide" else ()
 
 
-def _refuse_missing_declared(
+def _missing_declared(
     study: Study, spec: TableSpec, source: pd.DataFrame, declared: dict[str, KeyPath], undeclared: list[str]
-) -> None:
+) -> list[InputError]:
     """A column the study file names must be in the table (e.g. not renamed there since)."""
-    for column, key in declared.items():
-        if column not in source.columns:
-            raise InputError(
-                f"column '{column}', named in the study file, is missing from the table"
-                f"{_suggestion(column, undeclared)}",
-                **study.location(key),
-                data_file=spec.relative_file,
-                row=1,
-                expected="the same column name in the study file and in the table's header "
-                f"(the header has: {', '.join(source.columns)})",
-            )
+    return [
+        InputError(
+            f"column '{column}', named in the study file, is missing from the table"
+            f"{_suggestion(column, undeclared)}",
+            **study.location(key),
+            data_file=spec.relative_file,
+            row=1,
+            expected="the same column name in the study file and in the table's header "
+            f"(the header has: {', '.join(source.columns)})",
+        )
+        for column, key in declared.items()
+        if column not in source.columns
+    ]
 
 
 def _suggestion(column: str, undeclared: list[str]) -> str:
@@ -164,19 +188,21 @@ def _suggestion(column: str, undeclared: list[str]) -> str:
     return ""
 
 
-def _refuse_constant_beside_column(study: Study, spec: TableSpec, present: dict[str, str]) -> None:
+def _constants_beside_columns(study: Study, spec: TableSpec, present: dict[str, str]) -> list[InputError]:
     """A constant is for a field the table has no column for: with both, one would be ignored."""
-    for canonical in spec.constants:
-        if canonical in present:
-            raise InputError(
-                f"'{canonical}' is given both as a constant in the study file and as the table's "
-                f"column '{present[canonical]}'",
-                **study.location((spec.kind, "constants", canonical)),
-                data_file=spec.relative_file,
-                row=1,
-                column=present[canonical],
-                expected="the field in one place: the table's column, or the constant (not both)",
-            )
+    return [
+        InputError(
+            f"'{canonical}' is given both as a constant in the study file and as the table's "
+            f"column '{present[canonical]}'",
+            **study.location((spec.kind, "constants", canonical)),
+            data_file=spec.relative_file,
+            row=1,
+            column=present[canonical],
+            expected="the field in one place: the table's column, or the constant (not both)",
+        )
+        for canonical in spec.constants
+        if canonical in present
+    ]
 
 
 def _header_error(study: Study, spec: TableSpec, column: str, problem: str, expected: str) -> InputError:

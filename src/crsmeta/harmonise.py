@@ -15,7 +15,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from crsmeta import censoring, grading, tables, units, vocabulary
-from crsmeta.errors import InputError
+from crsmeta.errors import InputError, raise_all
 from crsmeta.studies import Study, TableSpec
 from crsmeta.vocabulary import ChangeScale
 
@@ -108,26 +108,45 @@ class _Cell:
 
 
 def harmonise_study(study: Study, cases: pd.DataFrame, summaries: pd.DataFrame) -> HarmonisedStudy:
-    """Harmonise one study's extracted tables."""
+    """Harmonise one study's extracted tables.
+
+    A bad row does not hide the next one: the problems of every row (and a duplicate measurement
+    among the rest) are raised together, read as the first (:class:`InputErrors`).
+    """
     log = _Log()
-    harmonised_cases = [
-        record
-        for _, row in cases.iterrows()
-        if (record := _harmonise_case(study, row, log)) is not None
-    ]
-    harmonised_summaries = [
-        record
-        for _, row in summaries.iterrows()
-        if (record := _harmonise_summary(study, row, log)) is not None
-    ]
+    problems: list[InputError] = []
+    harmonised_cases = _harmonise_rows(study, cases, _harmonise_case, log, problems)
+    harmonised_summaries = _harmonise_rows(study, summaries, _harmonise_summary, log, problems)
     case_frame = tables.frame(tables.HARMONISED_CASES, harmonised_cases)
-    _refuse_duplicates(study, case_frame)
+    try:
+        _refuse_duplicates(study, case_frame)
+    except InputError as error:
+        problems.append(error)
+    raise_all(problems)
     return HarmonisedStudy(
         cases=case_frame,
         summaries=tables.frame(tables.HARMONISED_SUMMARIES, harmonised_summaries),
         rows=tables.frame(tables.AUDIT_ROWS, log.audit),
         conversions=log.conversion_table(),
     )
+
+
+def _harmonise_rows(
+    study: Study, extracted: pd.DataFrame,
+    harmonise_row: Callable[[Study, pd.Series, _Log], dict[str, Any] | None],
+    log: _Log, problems: list[InputError],
+) -> list[dict[str, Any]]:
+    """The harmonised records of one extracted table; each bad row's problem goes to ``problems``."""
+    records = []
+    for _, row in extracted.iterrows():
+        try:
+            record = harmonise_row(study, row, log)
+        except InputError as error:
+            problems.append(error)
+            continue
+        if record is not None:
+            records.append(record)
+    return records
 
 
 def _exclusion_reason(cell: _Cell) -> tuple[str | None, str, str]:
