@@ -31,6 +31,7 @@ else:
     include: "workflow/rules/common.smk"
     include: "workflow/rules/extract.smk"
     include: "workflow/rules/harmonise.smk"
+    include: "workflow/rules/changes.smk"
     include: "workflow/rules/model.smk"
     include: "workflow/rules/report.smk"
 

@@ -266,7 +266,7 @@ def main_fit_split(project: Path, sampler: dict) -> dict[str, dict[str, float]]:
         **sampler, cores=min(CORES, sampler["chains"]))
     changes = read_tsv(project / "results" / "model" / "changes.tsv")
     summaries = read_tsv(project / "results" / "harmonised" / "summaries.tsv")
-    model = build_model(ModelData.from_tables(changes, summaries, settings), settings)
+    model = build_model(ModelData.from_harmonised(changes, summaries, settings), settings)
     steps["data and model build"] = time.perf_counter() - start
     start = time.perf_counter()
     with pytensor.config.change_flags(**DETERMINISTIC_COMPILATION):
@@ -313,7 +313,7 @@ def grid_run(n_cases: int, parameterisation: str, backend: str, sampler: dict) -
     settings = rp.sampler_settings(**sampler)
     dataset = simulate_dataset(grid_spec(n_cases))
     changes, _ = derive_changes(dataset.cases)
-    data = ModelData.from_tables(changes, dataset.summaries, settings)
+    data = ModelData.from_harmonised(changes, dataset.summaries, settings)
     fit = rp.sample_timed(rp.PARAMETERISATIONS[parameterisation](data, settings), settings, backend)
     peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     return {"cases": len(data.cases), **rp.fit_summary(fit), "peak_rss_mb": peak / 1024}

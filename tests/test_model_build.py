@@ -60,7 +60,7 @@ def test_one_censored_row_beside_exact_rows_integrates_its_study_effect_out_exac
         change_row("s", 1, "tocilizumab", "IL-6", -0.4),
         change_row("s", 2, "tocilizumab", "IL-6", None, lower=-np.inf, upper=-1.5, censoring="left"),
     ], columns=CHANGE_COLUMNS)
-    data = ModelData.from_tables(changes, pd.DataFrame(columns=SUMMARY_COLUMNS), SETTINGS)
+    data = ModelData.from_harmonised(changes, pd.DataFrame(columns=SUMMARY_COLUMNS), SETTINGS)
     model = build_model(data, SETTINGS)
     assert not model.coords["study_marker_explicit"]  # no explicit study effect
     theta, sigma, tau = -0.7, 0.6, 0.4
@@ -81,7 +81,7 @@ def test_two_censored_rows_of_one_study_keep_an_explicit_study_effect():
         change_row("s", i, "tocilizumab", "IL-6", None, lower=-np.inf, upper=-1.5, censoring="left")
         for i in range(2)
     ], columns=CHANGE_COLUMNS)
-    data = ModelData.from_tables(changes, pd.DataFrame(columns=SUMMARY_COLUMNS), SETTINGS)
+    data = ModelData.from_harmonised(changes, pd.DataFrame(columns=SUMMARY_COLUMNS), SETTINGS)
     model = build_model(data, SETTINGS)
     assert list(model.coords["study_marker_explicit"]) == ["s|IL-6"]
 
@@ -95,7 +95,7 @@ def test_theta_has_the_prior_of_the_additive_form():
         for k, (intervention, marker) in enumerate(
             [("tocilizumab", "IL-6"), ("anakinra", "CRP"), ("emapalumab", "ferritin"), ("anakinra", "temperature")])
     ], columns=SUMMARY_COLUMNS)
-    data = ModelData.from_tables(pd.DataFrame(columns=CHANGE_COLUMNS), summaries, SETTINGS)
+    data = ModelData.from_harmonised(pd.DataFrame(columns=CHANGE_COLUMNS), summaries, SETTINGS)
     spec = importlib.util.spec_from_file_location("legacy_build", LEGACY_BUILD)
     legacy = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(legacy)
@@ -127,7 +127,7 @@ def test_one_row_known_by_its_sds_draws_in_pytensors_python_mode(tiny_changes):
         summary_row("k", "tocilizumab", "IL-6", "pre", value=300, n=12),
         summary_row("k", "tocilizumab", "IL-6", "post", value=90, n=12),
     ], columns=SUMMARY_COLUMNS)
-    data = ModelData.from_tables(tiny_changes, summaries, SETTINGS)
+    data = ModelData.from_harmonised(tiny_changes, summaries, SETTINGS)
     assert data.correlation_rows().size == 1 and len(data.observations) > 1
     with build_model(data, SETTINGS):
         python_mode = Mode(linker="py", optimizer="fast_run")  # what PyTensor runs without a C compiler
@@ -175,7 +175,7 @@ def test_a_p_value_printed_as_greater_than_makes_its_row_less_likely_where_it_wo
     unbounded = summaries.assign(p_value="", p_relation="")
     values = []
     for table in (summaries, unbounded):
-        model = build_model(ModelData.from_tables(pd.DataFrame(columns=CHANGE_COLUMNS), table, SETTINGS), SETTINGS)
+        model = build_model(ModelData.from_harmonised(pd.DataFrame(columns=CHANGE_COLUMNS), table, SETTINGS), SETTINGS)
         [potential] = model.replace_rvs_by_values([model["summary_learned_rows"]])  # at the values, not draws
         gradient = pt.grad(potential, model.value_vars, disconnected_inputs="ignore")
         logp, *gradient = model.compile_fn([potential, *gradient], mode=Mode("py", "fast_compile"))(model.initial_point())

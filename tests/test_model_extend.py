@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from crsmeta.comparisons import summary_comparisons
 from crsmeta.model import ConvergenceError, ModelSettings, enforce_gate, fit_analysis, judge
 from crsmeta.model import extend
 from crsmeta.model.diagnostics import COLUMNS, FAILED, FIT_COLUMNS, OFF, PASSED, diagnostics_table
@@ -115,7 +116,7 @@ def test_a_failed_sensitivity_fit_is_written_as_failed_and_a_failed_main_fit_sto
 
     monkeypatch.setattr(extend, "diagnostics_table", short_ess)
     settings = SETTINGS.replace(max_draws_factor=2)  # one extension is enough to show it
-    result = fit_analysis(tiny_changes, tiny_summaries, settings, analysis="student_t")
+    result = fit_analysis(tiny_changes, summary_comparisons(tiny_summaries)[0], settings, analysis="student_t")
     assert [call["draws"] for call in mock_sampling] == [100, 200]
     assert {call["random_seed"] for call in mock_sampling} == {SETTINGS.seed}
     assert result.verdict.status == FAILED and result.idata.posterior.sizes["draw"] == 200

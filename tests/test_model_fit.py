@@ -8,6 +8,7 @@ from statsmodels.stats.meta_analysis import combine_effects
 
 from conftest import CHANGE_COLUMNS, SUMMARY_COLUMNS, change_row, summary_row
 from crsmeta import tables
+from crsmeta.comparisons import summary_comparisons
 from crsmeta.io import write_netcdf
 from crsmeta.model import GateVerdict, ModelSettings, fit_analysis, judge, stamp
 from crsmeta.model.effects import COLUMNS as EFFECT_COLUMNS
@@ -18,7 +19,7 @@ NO_SUMMARIES = pd.DataFrame(columns=SUMMARY_COLUMNS)
 
 def test_smoke_fit_writes_every_group_and_table(mock_sampling, tiny_changes, tiny_summaries, tmp_path):
     """Mocked sampler (prior draws): the fit's groups, tables, stamp and netCDF, not its numbers."""
-    result = fit_analysis(tiny_changes, tiny_summaries, FAST)
+    result = fit_analysis(tiny_changes, summary_comparisons(tiny_summaries)[0], FAST)
     idata = result.idata
     for group in ("posterior", "sample_stats", "observed_data", "prior", "prior_predictive",
                   "posterior_predictive"):
@@ -50,7 +51,7 @@ def assert_round_trips(contract: tables.Table, table: pd.DataFrame, tmp_path) ->
 def test_a_sensitivity_fit_draws_no_predictive_groups(mock_sampling, tiny_changes, tiny_summaries):
     """The report reads the main fit's prior and predictive draws only; a sensitivity fit's job
     does not spend its seconds on them."""
-    result = fit_analysis(tiny_changes, tiny_summaries, FAST.replace(tau_sd=1.0), analysis="tau_prior_double")
+    result = fit_analysis(tiny_changes, summary_comparisons(tiny_summaries)[0], FAST.replace(tau_sd=1.0), analysis="tau_prior_double")
     assert "posterior" in result.idata.groups()
     assert not {"prior", "prior_predictive", "posterior_predictive"} & set(result.idata.groups())
 
@@ -73,7 +74,7 @@ def test_censored_likelihood_is_unbiased_where_substitution_is_not():
             rows.append(change_row("sim", i, "tocilizumab", "IL-6", b - a))
             substituted.append(b - a)
     changes = pd.DataFrame(rows, columns=CHANGE_COLUMNS)
-    result = fit_analysis(changes, NO_SUMMARIES, FAST.replace(draws=300, tune=300))
+    result = fit_analysis(changes, summary_comparisons(NO_SUMMARIES)[0], FAST.replace(draws=300, tune=300))
     estimate = result.effects.loc[0, "theta_median"]
     naive = float(np.mean(substituted))
     assert abs(estimate - true_theta) < 0.15
@@ -96,7 +97,7 @@ def test_learned_dispersion_does_not_inflate_heterogeneity():
                                           effect_type="log_ratio", estimate=y, source_row=k + 2)
                               for k, y in enumerate(means)], columns=SUMMARY_COLUMNS)
     # HalfNormal on tau so that only the dispersion handling, not a boundary-avoiding prior, is tested
-    result = fit_analysis(changes, summaries, FAST.replace(draws=300, tune=300, tau_prior="halfnormal"))
+    result = fit_analysis(changes, summary_comparisons(summaries)[0], FAST.replace(draws=300, tune=300, tau_prior="halfnormal"))
     tau_learned = result.effects.loc[0, "tau_median"]
     tau_plugged = np.sqrt(combine_effects(means, np.full(12, 0.05**2), method_re="dl").tau2)
     assert abs(result.effects.loc[0, "theta_median"] - true_theta) < 0.2
@@ -134,7 +135,7 @@ def test_a_log_ratio_of_arithmetic_means_is_centred_on_theta_plus_half_sigma_squ
         summary_row("m", "tocilizumab", "CRP", "pre", value=100, spread_type="sd", spread=50, n=10),
         summary_row("m", "tocilizumab", "CRP", "post", value=40, spread_type="sd", spread=30, n=10),
     ], columns=SUMMARY_COLUMNS)
-    data = ModelData.from_tables(pd.DataFrame(columns=CHANGE_COLUMNS), summaries, FAST)
+    data = ModelData.from_harmonised(pd.DataFrame(columns=CHANGE_COLUMNS), summaries, FAST)
     model = build_model(data, FAST)
     point = {name: np.zeros_like(value) for name, value in model.initial_point().items()}
     point["sigma_log__"] = np.log(np.full_like(point["sigma_log__"], 0.6))

@@ -4,6 +4,7 @@ import numpy as np
 import pymc as pm
 import pytest
 
+from crsmeta.comparisons import summary_comparisons
 from crsmeta.errors import InputError
 from crsmeta.model import ModelData, ModelSettings, build_model
 from crsmeta.model.data import contributing_studies
@@ -60,19 +61,19 @@ def test_leave_one_out_of_the_contributing_studies_waits_for_the_data():
 
 
 def test_contributing_studies_are_those_whose_rows_reach_the_model(tiny_changes, tiny_summaries):
-    table = contributing_studies(tiny_changes, tiny_summaries, ModelSettings())
+    table = contributing_studies(tiny_changes, summary_comparisons(tiny_summaries)[0], ModelSettings())
     assert table.to_dict("records") == [
         {"study_id": "c1", "case_rows": 0, "summary_rows": 2},
         {"study_id": "s1", "case_rows": 15, "summary_rows": 0},
         {"study_id": "s2", "case_rows": 13, "summary_rows": 0},
         {"study_id": "t1", "case_rows": 0, "summary_rows": 2},
     ]
-    without_s1 = contributing_studies(tiny_changes, tiny_summaries, ModelSettings(exclude_studies=("s1",)))
+    without_s1 = contributing_studies(tiny_changes, summary_comparisons(tiny_summaries)[0], ModelSettings(exclude_studies=("s1",)))
     assert "s1" not in set(without_s1["study_id"])
 
 
 def test_coords_and_counts(tiny_changes, tiny_summaries):
-    data = ModelData.from_tables(tiny_changes, tiny_summaries, ModelSettings())
+    data = ModelData.from_harmonised(tiny_changes, tiny_summaries, ModelSettings())
     assert data.coords["marker"] == ["IL-6", "ferritin", "temperature"]
     assert data.coords["population"][0] == "car_t_crs"
     assert not data.use_population  # no intervention is seen in two populations: shift not identified
@@ -86,13 +87,13 @@ def test_population_shift_only_when_the_data_identify_it(tiny_changes, tiny_summ
     crossed = tiny_changes.copy()
     crossed.loc[crossed["intervention"] == "tocilizumab", "population"] = ["viral_cytokine_storm"] + [
         "car_t_crs"] * (int((crossed["intervention"] == "tocilizumab").sum()) - 1)
-    assert ModelData.from_tables(crossed, tiny_summaries, ModelSettings()).use_population
+    assert ModelData.from_harmonised(crossed, tiny_summaries, ModelSettings()).use_population
     forced = ModelSettings().replace(population=True)
-    assert ModelData.from_tables(tiny_changes, tiny_summaries, forced).use_population
+    assert ModelData.from_harmonised(tiny_changes, tiny_summaries, forced).use_population
 
 
 def test_model_dims_and_shapes(tiny_changes, tiny_summaries):
-    data = ModelData.from_tables(tiny_changes, tiny_summaries, ModelSettings())
+    data = ModelData.from_harmonised(tiny_changes, tiny_summaries, ModelSettings())
     model = build_model(data, ModelSettings())
     dims = model.named_vars_to_dims
     assert dims["theta"] == ("intervention", "marker")
@@ -110,17 +111,17 @@ def test_model_dims_and_shapes(tiny_changes, tiny_summaries):
 
 def test_filters_drop_rows_into_the_audit(tiny_changes, tiny_summaries):
     settings = ModelSettings(include_summaries=False, exclude_studies=("s2",))
-    data = ModelData.from_tables(tiny_changes, tiny_summaries, settings)
+    data = ModelData.from_harmonised(tiny_changes, tiny_summaries, settings)
     assert data.observations.empty and set(data.cases["study_id"]) == {"s1"}
     assert "analysis leaves this study out" in set(data.audit["reason"])
     with pytest.raises(InputError, match="no case-level or summary-level"):
-        ModelData.from_tables(tiny_changes, tiny_summaries, settings.replace(include_cases=False))
+        ModelData.from_harmonised(tiny_changes, tiny_summaries, settings.replace(include_cases=False))
 
 
 def test_covariates_switch_on(tiny_changes, tiny_summaries):
     changes = tiny_changes.assign(co_interventions="corticosteroids", astct_grades="3|4")
     settings = ModelSettings(co_interventions=True, baseline_grade=True, population=False)
-    data = ModelData.from_tables(changes, tiny_summaries, settings)
+    data = ModelData.from_harmonised(changes, tiny_summaries, settings)
     model = build_model(data, settings)
     assert model.named_vars_to_dims["co_intervention_effect"] == ("co_intervention", "family")
     assert "grade_effect" in model.named_vars and "population_shift" not in model.named_vars
@@ -128,6 +129,6 @@ def test_covariates_switch_on(tiny_changes, tiny_summaries):
 
 def test_student_t_likelihood_builds(tiny_changes, tiny_summaries):
     settings = ModelSettings().replace(likelihood="student_t")
-    model = build_model(ModelData.from_tables(tiny_changes, tiny_summaries, settings), settings)
+    model = build_model(ModelData.from_harmonised(tiny_changes, tiny_summaries, settings), settings)
     assert "nu_minus_one" in model.named_vars
     assert any(rv.name == "change" for rv in model.observed_RVs)

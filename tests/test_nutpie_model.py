@@ -28,7 +28,7 @@ REFERENCE_MODE = "FAST_COMPILE"
 
 
 def tiny_model(tiny_changes, tiny_summaries) -> pm.Model:
-    return build_model(ModelData.from_tables(tiny_changes, tiny_summaries, SETTINGS), SETTINGS)
+    return build_model(ModelData.from_harmonised(tiny_changes, tiny_summaries, SETTINGS), SETTINGS)
 
 
 def call_logp(compiled, x: np.ndarray) -> tuple[int, float, np.ndarray]:
@@ -79,7 +79,7 @@ def test_other_data_through_the_same_callbacks(tiny_changes, tiny_summaries) -> 
     scale): the log density is that model's, and the original model's tables are untouched."""
     settings = SETTINGS.replace(tau_sd=2 * SETTINGS.tau_sd)
     model = tiny_model(tiny_changes, tiny_summaries)
-    fewer = build_model(ModelData.from_tables(tiny_changes, tiny_summaries, settings), settings)
+    fewer = build_model(ModelData.from_harmonised(tiny_changes, tiny_summaries, settings), settings)
     with pytensor.config.change_flags(**DETERMINISTIC_COMPILATION):
         compiled, compiled_fewer = compile_nutpie_model(model), compile_nutpie_model(fewer)
     swapped = compiled.with_data(**compiled_fewer.shared_data)
@@ -122,7 +122,7 @@ def test_other_data_and_parameter_counts_compile_to_the_same_code(tiny_changes, 
     two_explicit = pd.concat([one_explicit, censored("s2", "plasma_exchange")], ignore_index=True)
     sizes, keys = [], []
     for changes in (uncensored, one_explicit, two_explicit):
-        model = build_model(ModelData.from_tables(changes, tiny_summaries, SETTINGS), SETTINGS)
+        model = build_model(ModelData.from_harmonised(changes, tiny_summaries, SETTINGS), SETTINGS)
         with pytensor.config.change_flags(**DETERMINISTIC_COMPILATION):
             functions = numba_functions(model)
         n_dim, logp_function = functions.n_free, functions.logp

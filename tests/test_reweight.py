@@ -9,6 +9,7 @@ import pytest
 
 from conftest import SUMMARY_COLUMNS
 
+from crsmeta.comparisons import summary_comparisons
 from crsmeta.io import write_netcdf
 from crsmeta.model import ModelSettings, fit_analysis
 from crsmeta.model.analyses import PARETO_K_MAX, analysis_settings, reweighting_of
@@ -38,7 +39,7 @@ def test_the_study_log_likelihoods_sum_to_the_models_log_likelihood(tiny_changes
     """Every route (marginal Gaussian groups, conditional and Student-t rows, censored and
     learned-SE rows) contributes to exactly one study, and nothing is counted twice."""
     settings = FAST.replace(likelihood=likelihood)
-    data = ModelData.from_tables(tiny_changes, tiny_summaries, settings)
+    data = ModelData.from_harmonised(tiny_changes, tiny_summaries, settings)
     model = build_model(data, settings)
     per_study, studies = study_log_likelihood(model)
     assert studies == ["c1", "s1", "s2", "t1"]
@@ -56,7 +57,7 @@ def test_the_study_log_likelihoods_sum_to_the_models_log_likelihood(tiny_changes
 
 def test_halving_the_tau_prior_reweights_draws_of_the_old_prior_into_the_new_one(tiny_changes, tiny_summaries):
     """With no likelihood, draws of Gamma(2, 2/0.5) weighted by the prior ratio are Gamma(2, 2/0.25)."""
-    data = ModelData.from_tables(tiny_changes, tiny_summaries, FAST)
+    data = ModelData.from_harmonised(tiny_changes, tiny_summaries, FAST)
     n_markers = len(data.coords["marker"])
     tau = np.random.default_rng(5).gamma(2.0, 0.5 / 2.0, size=(4, 2000, n_markers))
     main = az.from_dict(posterior={"tau": tau}, coords={"marker": data.coords["marker"]}, dims={"tau": ["marker"]})
@@ -70,7 +71,7 @@ def test_halving_the_tau_prior_reweights_draws_of_the_old_prior_into_the_new_one
 
 def test_halving_the_sigma_prior_reweights_draws_of_the_old_prior_into_the_new_one(tiny_changes, tiny_summaries):
     """With no likelihood, draws of σ's Gamma(2, 2/mean) weighted by the prior ratio have the halved mean."""
-    data = ModelData.from_tables(tiny_changes, tiny_summaries, FAST)
+    data = ModelData.from_harmonised(tiny_changes, tiny_summaries, FAST)
     n_markers = len(data.coords["marker"])
     sigma = np.random.default_rng(6).gamma(2.0, FAST.sigma_sd / 2.0, size=(4, 2000, n_markers))
     main = az.from_dict(posterior={"sigma": sigma}, coords={"marker": data.coords["marker"]}, dims={"sigma": ["marker"]})
@@ -85,7 +86,7 @@ def test_halving_the_sigma_prior_reweights_draws_of_the_old_prior_into_the_new_o
 
 def test_doubling_it_is_refitted_when_the_weights_have_a_heavy_tail(tiny_changes, tiny_summaries):
     """The opposite direction: the ratio exp(2τ) has no finite variance under the old prior."""
-    data = ModelData.from_tables(tiny_changes, tiny_summaries, FAST)
+    data = ModelData.from_harmonised(tiny_changes, tiny_summaries, FAST)
     tau = np.random.default_rng(5).gamma(2.0, 0.5 / 2.0, size=(4, 2000, len(data.coords["marker"])))
     main = az.from_dict(posterior={"tau": tau}, coords={"marker": data.coords["marker"]}, dims={"tau": ["marker"]})
     doubled = FAST.replace(tau_sd=1.0, temp_tau_sd=1.0)
@@ -99,12 +100,12 @@ def test_a_left_out_study_is_reweighted_or_refitted_and_the_tables_say_which(moc
     """Mocked sampler: the route, k̂ and note reach the effects and the diagnostics' fit row; a
     study whose absence changes the model (t1 holds the only second population) is refitted."""
     with_populations = FAST.replace(population=True)
-    main = _passing_main(fit_analysis(tiny_changes, tiny_summaries, with_populations), with_populations)
-    without_t1 = fit_analysis(tiny_changes, tiny_summaries, with_populations.replace(exclude_studies=("t1",)),
+    main = _passing_main(fit_analysis(tiny_changes, summary_comparisons(tiny_summaries)[0], with_populations), with_populations)
+    without_t1 = fit_analysis(tiny_changes, summary_comparisons(tiny_summaries)[0], with_populations.replace(exclude_studies=("t1",)),
                               "loo_t1", main=main)
     assert without_t1.route == SAMPLED and "population covariate switched off" in without_t1.route_note
 
-    without_s2 = fit_analysis(tiny_changes, tiny_summaries, with_populations.replace(exclude_studies=("s2",)),
+    without_s2 = fit_analysis(tiny_changes, summary_comparisons(tiny_summaries)[0], with_populations.replace(exclude_studies=("s2",)),
                               "loo_s2", main=main)
     assert set(without_s2.effects["route"]) == {without_s2.route}
     fit_row = without_s2.diagnostics[without_s2.diagnostics["kind"] == "fit"].iloc[0]
@@ -122,15 +123,15 @@ def test_no_digitised_is_the_main_posterior_where_no_digitised_row_reaches_the_m
     one it is refitted, and the note says how many rows the filter drops."""
     settings = FAST.replace(ess_min=50)  # the mocked draws' ESS
     no_digitised = settings.replace(exclude_digitised=True)
-    main = _passing_main(fit_analysis(tiny_changes, tiny_summaries, settings), settings)
-    same = fit_analysis(tiny_changes, tiny_summaries, no_digitised, "no_digitised", main=main)
+    main = _passing_main(fit_analysis(tiny_changes, summary_comparisons(tiny_summaries)[0], settings), settings)
+    same = fit_analysis(tiny_changes, summary_comparisons(tiny_summaries)[0], no_digitised, "no_digitised", main=main)
     assert same.route == REWEIGHTED and same.pareto_k == float("-inf")
     assert "constant weights" in same.route_note
 
     digitised = tiny_changes.assign(digitised=np.where(tiny_changes["patient_id"] == tiny_changes["patient_id"].iloc[0],
                                                        "True", "False"))
-    main = _passing_main(fit_analysis(digitised, tiny_summaries, settings), settings)
-    refitted = fit_analysis(digitised, tiny_summaries, no_digitised, "no_digitised", main=main)
+    main = _passing_main(fit_analysis(digitised, summary_comparisons(tiny_summaries)[0], settings), settings)
+    refitted = fit_analysis(digitised, summary_comparisons(tiny_summaries)[0], no_digitised, "no_digitised", main=main)
     dropped = int((digitised["patient_id"] == digitised["patient_id"].iloc[0]).sum())
     assert refitted.route == SAMPLED
     assert f"exclude_digitised drops {dropped} of the main model's rows" in refitted.route_note
@@ -139,10 +140,10 @@ def test_no_digitised_is_the_main_posterior_where_no_digitised_row_reaches_the_m
 def test_a_main_fit_that_lists_gate_failures_is_not_reweighted_even_with_the_gate_off(
         mock_sampling, tiny_changes, tiny_summaries):
     """Prior draws fail R-hat and ESS; with ``gate: false`` they are written, but not reused."""
-    main_result = fit_analysis(tiny_changes, tiny_summaries, FAST)
+    main_result = fit_analysis(tiny_changes, summary_comparisons(tiny_summaries)[0], FAST)
     assert main_result.diagnostics.loc[main_result.diagnostics["kind"] == "fit", "gate_failures"].iloc[0]
     main = MainFit(idata=main_result.idata, data=main_result.data, settings=FAST, diagnostics=main_result.diagnostics)
-    result = fit_analysis(tiny_changes, tiny_summaries, FAST.replace(tau_sd=0.25), "tau_prior_half", main=main)
+    result = fit_analysis(tiny_changes, summary_comparisons(tiny_summaries)[0], FAST.replace(tau_sd=0.25), "tau_prior_half", main=main)
     assert result.route == SAMPLED and "did not pass the diagnostics gate" in result.route_note
 
 
@@ -155,7 +156,7 @@ def _passing_main(result, settings: ModelSettings) -> MainFit:
 
 
 def test_the_study_log_likelihood_is_written_with_the_main_draws(mock_sampling, tiny_changes, tiny_summaries, tmp_path):
-    result = fit_analysis(tiny_changes, tiny_summaries, FAST)
+    result = fit_analysis(tiny_changes, summary_comparisons(tiny_summaries)[0], FAST)
     write_netcdf(result.idata, tmp_path / "posterior.nc")
     written = az.from_netcdf(tmp_path / "posterior.nc")
     assert list(written.log_likelihood["study"].coords["study_id"].values) == ["c1", "s1", "s2", "t1"]
@@ -166,10 +167,10 @@ def test_a_correlation_prior_no_row_depends_on_keeps_the_draws_and_redraws_rho(m
     """Without rows known by their SDs ρ is its prior alone: corr_low takes the main draws as they
     are (constant weights) and ρ from its own prior."""
     settings = FAST.replace(ess_min=50)  # the mocked draws' ESS
-    main = _passing_main(fit_analysis(tiny_changes, pd.DataFrame(columns=SUMMARY_COLUMNS), settings), settings)
+    main = _passing_main(fit_analysis(tiny_changes, summary_comparisons(pd.DataFrame(columns=SUMMARY_COLUMNS))[0], settings), settings)
     assert not main.data.correlation_rows().size
     low = settings.replace(corr_prior=(2.0, 8.0))
-    data = ModelData.from_tables(tiny_changes, pd.DataFrame(columns=SUMMARY_COLUMNS), low)
+    data = ModelData.from_harmonised(tiny_changes, pd.DataFrame(columns=SUMMARY_COLUMNS), low)
     reweighted = reweight_main(main, data, low, reweighting_of(settings, low))
     assert not reweighted.refit_reason and reweighted.pareto_k == float("-inf")
     rho = reweighted.idata.posterior["rho"].to_numpy().ravel()

@@ -10,8 +10,8 @@ import pytest
 
 from crsmeta import tables
 from crsmeta.changes import derive_changes
+from crsmeta.comparisons import summary_comparisons
 from crsmeta.model import ModelSettings, fit_analysis
-from crsmeta.model.aggregate import aggregate_observations
 from crsmeta.model.frequentist import cross_check
 from crsmeta.model.recovery import truth_coverage
 from crsmeta.simulate import SimulationSpec, simulate_dataset
@@ -50,7 +50,7 @@ def test_case_level_recovery_covers_most_true_effects():
     dataset = simulate_dataset(CASE_SPEC)
     changes, _ = derive_changes(dataset.cases)
     assert (changes["censoring"] != "none").any(), "the design should exercise censoring"
-    fit = fit_analysis(changes, dataset.summaries, ModelSettings(**FEW_DRAWS), analysis="recovery")
+    fit = fit_analysis(changes, summary_comparisons(dataset.summaries)[0], ModelSettings(**FEW_DRAWS), analysis="recovery")
     table = truth_coverage(fit.idata, dataset.truth, fit.data.cells())
     assert len(table) == 35
     assert table["covered"].mean() >= 0.80, table[~table["covered"]].to_string()
@@ -62,8 +62,8 @@ def test_pooled_effects_agree_with_reml_under_vague_priors():
     assert set(dataset.summaries["timepoint"]) == {"change"}
     changes = tables.frame(tables.CHANGES)
     settings = ModelSettings(**FEW_DRAWS, **VAGUE)
-    fit = fit_analysis(changes, dataset.summaries, settings, analysis="reml_check")
-    aggregate, _ = aggregate_observations(dataset.summaries)
+    fit = fit_analysis(changes, summary_comparisons(dataset.summaries)[0], settings, analysis="reml_check")
+    aggregate, _ = summary_comparisons(dataset.summaries)
     reml = cross_check(changes, aggregate).set_index(["intervention", "marker"])["reml_estimate"]
     bayes = fit.effects.set_index(["intervention", "marker"])["theta_median"]
     difference = (bayes - reml).dropna()

@@ -3,7 +3,7 @@
 SYNTHETIC cohorts as the simulator writes them (log-normal pre values with the demo spec's
 baseline spread, per-patient log change ~ Normal(θ + u, σ), u ~ Normal(0, τ) per cohort): for
 each, y = log(mean post / mean pre), its paired-t P value on the raw values and the SE that
-``crsmeta.model.aggregate.se_from_p_value`` derives from it. The residual y − (θ + u + σ²/2) is
+``crsmeta.comparisons.se_from_p_value`` derives from it. The residual y − (θ + u + σ²/2) is
 pure sampling error; it is scaled by three candidate SEs:
 
 * ``p_value``: the P-value-implied SE (what the model uses as the prior mean of se²),
@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from crsmeta.model.aggregate import se_from_p_value
+from crsmeta.comparisons import se_from_p_value
 from crsmeta.simulate import SimulationSpec
 
 # (marker, sigma, theta): simulation settings within the demo hyperprior's range

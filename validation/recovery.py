@@ -9,7 +9,7 @@ run through ``derive_changes`` and ``fit_analysis`` exactly as the workflow woul
     python validation/recovery.py --config other.yaml --set row_variance_shape=10   # other spec/settings
 
 writes validation/results/recovery.tsv and prints markdown summaries: coverage per seed,
-per route of the data feeding a cell (``case`` or a summary ``method`` of aggregate.py) and
+per route of the data feeding a cell (``case`` or a summary ``method`` of crsmeta.comparisons) and
 the cells missed.
 """
 
@@ -26,6 +26,7 @@ import pandas as pd
 import yaml
 
 from crsmeta.changes import derive_changes
+from crsmeta.comparisons import summary_comparisons
 from crsmeta.io import load_yaml, write_tsv
 from crsmeta.model import FitResult, ModelSettings, fit_analysis
 from crsmeta.model.recovery import LEVEL, coverage_summary, truth_coverage
@@ -39,7 +40,7 @@ DATA_FILTERS = {"all": {}, "cases": {"include_summaries": False}, "summaries": {
 def fit_simulated(dataset: SimulatedDataset, settings: ModelSettings) -> FitResult:
     """Fit a simulated dataset through the same steps as the workflow (pairing rule: defaults)."""
     changes, _ = derive_changes(dataset.cases)
-    return fit_analysis(changes, dataset.summaries, settings, analysis="recovery")
+    return fit_analysis(changes, summary_comparisons(dataset.summaries)[0], settings, analysis="recovery")
 
 
 def scale_recovery(idata: az.InferenceData, truth: pd.DataFrame, level: float = LEVEL) -> pd.DataFrame:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from crsmeta.comparisons import summary_comparisons
 from crsmeta.io import load_yaml, write_tsv
 from crsmeta.model import ModelSettings, fit_analysis
 from crsmeta.model.analyses import MAIN, analysis_settings, reweighting_of
@@ -50,7 +51,7 @@ def main() -> None:
                                                      cores=args.chains)
     changes, summaries = DATASETS[args.dataset]()
 
-    main_fit = fit_analysis(changes, summaries, base)
+    main_fit = fit_analysis(changes, summary_comparisons(summaries)[0], base)
     main = MainFit(idata=main_fit.idata, data=main_fit.data, settings=base, diagnostics=main_fit.diagnostics)
     contributing = list(main_fit.idata.log_likelihood["study"].coords["study_id"].values)
     analyses = analysis_settings(base, config.get("sensitivity", {}) | {"leave_one_out": contributing[:args.leave_out]},
@@ -60,13 +61,13 @@ def main() -> None:
         if name == MAIN or reweighting_of(base, settings) is None:
             continue
         started = time.time()
-        reweighted = fit_analysis(changes, summaries, settings, analysis=name, main=main)
+        reweighted = fit_analysis(changes, summary_comparisons(summaries)[0], settings, analysis=name, main=main)
         reweight_seconds = time.time() - started
         row = {"analysis": name, "route": reweighted.route, "pareto_k": reweighted.pareto_k,
                "note": reweighted.route_note, "reweight_s": round(reweight_seconds, 1)}
         if reweighted.route == REWEIGHTED:
             started = time.time()
-            refitted = fit_analysis(changes, summaries, settings, analysis=name)
+            refitted = fit_analysis(changes, summary_comparisons(summaries)[0], settings, analysis=name)
             row["refit_s"] = round(time.time() - started, 1)
             compared = _compare(name, reweighted.effects, refitted)
             cells.append(compared)

@@ -81,7 +81,7 @@ def replicate_seeds(master_seed: int, replicate: int) -> ReplicateSeeds:
 def _model_data(spec: SimulationSpec, settings: ModelSettings) -> ModelData:
     dataset = simulate_dataset(spec)
     changes, _ = derive_changes(dataset.cases)
-    return ModelData.from_tables(changes, dataset.summaries, settings)
+    return ModelData.from_harmonised(changes, dataset.summaries, settings)
 
 
 def prior_truth(spec: SimulationSpec, settings: ModelSettings, seed: int) -> dict[str, dict]:

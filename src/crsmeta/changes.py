@@ -62,6 +62,10 @@ from crsmeta.vocabulary import ChangeScale, change_scale, change_unit
 
 Selection = Literal["first_in_window", "closest_to_target"]
 SELECTIONS = ("first_in_window", "closest_to_target")
+# the defaults of config ``changes`` (case changes and summary comparisons alike)
+DEFAULT_SELECTION: Selection = "closest_to_target"
+DEFAULT_WINDOW_HOURS = (0.0, 168.0)
+DEFAULT_TARGET_HOURS = 24.0
 PASSED_THROUGH = "reported_change"
 HOURS_NOT_REPORTED = "hours not reported"
 GROUP_KEYS = ["study_id", "patient_id", "intervention", "marker"]
@@ -70,7 +74,7 @@ TIMEPOINTS = ("pre", "post", "change")
 
 
 @dataclass
-class _Pairing:
+class Pairing:
     """What one patient-marker group yields: at most one change, and the rows left out."""
 
     change: dict | None = None
@@ -84,9 +88,9 @@ class _Pairing:
 def derive_changes(
     cases: pd.DataFrame,
     *,
-    selection: Selection = "closest_to_target",
-    window_hours: tuple[float, float] = (0, 168),
-    target_hours: float | None = 24,
+    selection: Selection = DEFAULT_SELECTION,
+    window_hours: tuple[float, float] = DEFAULT_WINDOW_HOURS,
+    target_hours: float | None = DEFAULT_TARGET_HOURS,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-patient changes and the pairing audit from the harmonised case table.
 
@@ -94,9 +98,8 @@ def derive_changes(
     Returns ``(changes, pairing)`` as :data:`~crsmeta.tables.CHANGES` and
     :data:`~crsmeta.tables.PAIRING`, sorted.
     """
-    _check_rule(selection, window_hours, target_hours)
+    rule = post_rule(selection, window_hours, target_hours)
     tables.check(tables.HARMONISED_CASES, cases)
-    rule = _PostRule(selection, (float(window_hours[0]), float(window_hours[1])), target_hours)
     changes: list[dict] = []
     pairing = [
         _audit_record(row, f"timepoint '{row['timepoint']}' is not pre, post or change")
@@ -120,9 +123,11 @@ def source_reference(row: pd.Series) -> str:
 # --- input -----------------------------------------------------------------------------------
 
 
-def _check_rule(
-    selection: str, window_hours: tuple[float, float], target_hours: float | None
-) -> None:
+def post_rule(
+    selection: str = DEFAULT_SELECTION, window_hours: tuple[float, float] = DEFAULT_WINDOW_HOURS,
+    target_hours: float | None = DEFAULT_TARGET_HOURS,
+) -> PostRule:
+    """The rule choosing a post value (config ``changes``), checked."""
     if selection not in SELECTIONS:
         raise ValueError(f"selection must be one of {SELECTIONS}, not {selection!r}")
     low, high = window_hours
@@ -130,13 +135,14 @@ def _check_rule(
         raise ValueError(f"window_hours must be (low, high) with low <= high, not {window_hours!r}")
     if selection == "closest_to_target" and target_hours is None:
         raise ValueError("selection 'closest_to_target' needs target_hours")
+    return PostRule(selection, (float(low), float(high)), target_hours)
 
 
 # --- pairing ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class _PostRule:
+class PostRule:
     selection: Selection
     window: tuple[float, float]
     target: float | None
@@ -158,13 +164,13 @@ class _PostRule:
         return (hours - self.target).abs()
 
 
-def _pair_group(group: pd.DataFrame, rule: _PostRule) -> _Pairing:
-    result = _Pairing()
+def _pair_group(group: pd.DataFrame, rule: PostRule) -> Pairing:
+    result = Pairing()
     pre_rows = group[group["timepoint"] == "pre"]
     post_rows = group[group["timepoint"] == "post"]
     change_rows = group[group["timepoint"] == "change"]
-    pre = _choose_pre(pre_rows, result)
-    post = _choose_post(post_rows, rule, result, kind="post")
+    pre = choose_pre(pre_rows, result)
+    post = choose_post(post_rows, rule, result, kind="post")
     if pre is not None and post is not None:
         result.change = _paired_change(pre, post, rule, result)
     elif pre is None and post is not None:
@@ -176,7 +182,7 @@ def _pair_group(group: pd.DataFrame, rule: _PostRule) -> _Pairing:
     return result
 
 
-def _why_no_post(post_rows: pd.DataFrame, rule: _PostRule) -> str:
+def _why_no_post(post_rows: pd.DataFrame, rule: PostRule) -> str:
     if post_rows.empty:
         return "only a pre value"
     if post_rows["hours"].between(*rule.window).any():
@@ -184,7 +190,7 @@ def _why_no_post(post_rows: pd.DataFrame, rule: _PostRule) -> str:
     return f"no post value within the window {rule.window_text}"
 
 
-def _choose_pre(rows: pd.DataFrame, result: _Pairing) -> pd.Series | None:
+def choose_pre(rows: pd.DataFrame, result: Pairing) -> pd.Series | None:
     after_start = rows["hours"] > 0
     result.leave_out(rows[after_start], "pre value recorded after the start of the intervention")
     rows = rows[~after_start]
@@ -204,8 +210,8 @@ def _choose_pre(rows: pd.DataFrame, result: _Pairing) -> pd.Series | None:
     return latest.iloc[0]
 
 
-def _choose_post(
-    rows: pd.DataFrame, rule: _PostRule, result: _Pairing, *, kind: str
+def choose_post(
+    rows: pd.DataFrame, rule: PostRule, result: Pairing, *, kind: str
 ) -> pd.Series | None:
     """The post (or reported-change) row chosen by the rule; the others are left out."""
     if len(rows) == 1 and pd.isna(rows["hours"].iloc[0]):
@@ -240,7 +246,7 @@ def _choose_post(
 
 
 def _paired_change(
-    pre: pd.Series, post: pd.Series, rule: _PostRule, result: _Pairing
+    pre: pd.Series, post: pd.Series, rule: PostRule, result: Pairing
 ) -> dict | None:
     log_ratio = change_scale(pre["marker"]) is ChangeScale.LOG_RATIO
     if log_ratio and (pre["value"] <= 0 or post["value"] <= 0):
@@ -270,14 +276,14 @@ def _paired_change(
     }
 
 
-def _pass_through_reported(rows: pd.DataFrame, rule: _PostRule, result: _Pairing) -> None:
+def _pass_through_reported(rows: pd.DataFrame, rule: PostRule, result: Pairing) -> None:
     """Reported changes enter only when no change could be derived from pre and post values."""
     if rows.empty:
         return
     if result.change is not None:
         result.leave_out(rows, "the change was derived from the patient's pre and post values")
         return
-    chosen = _choose_post(rows, rule, result, kind="change")
+    chosen = choose_post(rows, rule, result, kind="change")
     if chosen is None:
         return
     extra_flags = [HOURS_NOT_REPORTED] if pd.isna(chosen["hours"]) else []

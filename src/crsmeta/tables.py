@@ -167,7 +167,7 @@ OBSERVATIONS = Table("model observations", {
     "source_rows": TEXT, "digitised": FLAG, "flags": TEXT, "synthetic": FLAG, "method": TEXT,
 })
 """One summary-level observation (a pre/post comparison or a reported change) as the model reads
-it, with what weights it (crsmeta.model.aggregate); an open ``se_upper`` is inf, an open ``se_lower`` 0."""
+it, with what weights it (crsmeta.comparisons); an open ``se_upper`` is inf, an open ``se_lower`` 0."""
 
 SUMMARY_AUDIT = Table("summary rows not modelled", {
     **_text("study_id", "source_file", "source_row", "arm", "intervention", "marker", "timepoint", "reason"),

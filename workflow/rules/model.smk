@@ -48,23 +48,6 @@ wildcard_constraints:
     analysis=ANALYSIS_PATTERN,
 
 
-rule derive_changes:
-    input:
-        cases="results/harmonised/cases.tsv",
-    output:
-        changes=report("results/model/changes.tsv", caption="../report/changes.rst", category="2. Changes"),
-        pairing=report("results/audit/pairing.tsv", caption="../report/pairing.rst", category="2. Changes"),
-    params:
-        selection=config["changes"]["selection"],
-        window_hours=config["changes"]["window_hours"],
-        target_hours=config["changes"]["target_hours"],
-    localrule: True
-    log:
-        "logs/derive_changes/derive_changes.log",
-    script:
-        "../scripts/derive_changes.py"
-
-
 # the main fit keeps each study's log-likelihood when some analysis may be reweighted from it
 KEEP_STUDY_LOG_LIKELIHOOD = LOO_AFTER_DATA or any(
     reweighting_of(MODEL_SETTINGS, settings) is not None for name, settings in FIXED_ANALYSES.items() if name != MAIN)
@@ -89,7 +72,7 @@ rule fit_model:
     input:
         unpack(main_fit_for),
         changes="results/model/changes.tsv",
-        summaries="results/harmonised/summaries.tsv",
+        comparisons="results/model/comparisons.tsv",
     output:
         posterior="results/model/{analysis}/posterior.nc",
         effects=report(
@@ -127,7 +110,7 @@ if LOO_AFTER_DATA:
     checkpoint contributing_studies:
         input:
             changes="results/model/changes.tsv",
-            summaries="results/harmonised/summaries.tsv",
+            comparisons="results/model/comparisons.tsv",
         output:
             table="results/model/contributing_studies.tsv",
         params:
@@ -156,7 +139,7 @@ rule collect_diagnostics:
 rule cross_check_frequentist:
     input:
         changes="results/model/changes.tsv",
-        summaries="results/harmonised/summaries.tsv",
+        comparisons="results/model/comparisons.tsv",
     output:
         table=report("results/model/frequentist.tsv", caption="../report/frequentist.rst", category="3. Model"),
         per_study="results/model/frequentist_studies.tsv",

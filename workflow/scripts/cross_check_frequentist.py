@@ -2,13 +2,12 @@
 
 from crsmeta import tables
 from crsmeta.logs import configure_logging
-from crsmeta.model.aggregate import aggregate_observations
 from crsmeta.model.frequentist import per_study_estimates, random_effects
 
 snakemake = snakemake  # type: ignore[name-defined]  # noqa: F821 (injected by Snakemake)
 log = configure_logging(snakemake.log[0])
 
-observations, _ = aggregate_observations(tables.read(tables.HARMONISED_SUMMARIES, snakemake.input.summaries))
+observations = tables.read(tables.OBSERVATIONS, snakemake.input.comparisons)
 per_study = per_study_estimates(tables.read(tables.CHANGES, snakemake.input.changes), observations)
 table = random_effects(per_study)
 log.info(

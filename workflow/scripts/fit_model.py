@@ -15,13 +15,13 @@ inputs, outputs = snakemake.input, snakemake.output
 analysis = snakemake.wildcards.analysis
 settings = ModelSettings.from_dict(snakemake.params.settings).replace(cores=snakemake.threads)
 changes = tables.read(tables.CHANGES, inputs.changes)
-summaries = tables.read(tables.HARMONISED_SUMMARIES, inputs.summaries)
-log.info("analysis %s: %d changes, %d summary rows", analysis, len(changes), len(summaries))
+comparisons = tables.read(tables.OBSERVATIONS, inputs.comparisons)
+log.info("analysis %s: %d changes, %d summary comparisons", analysis, len(changes), len(comparisons))
 main = None
 if "main_posterior" in inputs.keys():
     main_settings = ModelSettings.from_dict(snakemake.params.main_settings).replace(cores=snakemake.threads)
-    main = read_main_fit(inputs.main_posterior, inputs.main_diagnostics, changes, summaries, main_settings)
-result = fit_analysis(changes, summaries, settings, analysis=analysis, main=main,
+    main = read_main_fit(inputs.main_posterior, inputs.main_diagnostics, changes, comparisons, main_settings)
+result = fit_analysis(changes, comparisons, settings, analysis=analysis, main=main,
                       study_log_likelihood=snakemake.params.study_log_likelihood)
 log.info("route: %s %s", result.route, result.route_note)
 log.info("diagnostics:\n%s", result.diagnostics.to_string())
@@ -29,7 +29,7 @@ enforce_gate(result)
 stamp(
     result.idata,
     config_hash=snakemake.params.config_hash,
-    data_hash=files_hash([inputs.changes, inputs.summaries]),
+    data_hash=files_hash([inputs.changes, inputs.comparisons]),
     seed=settings.seed,
     analysis=analysis,
 )

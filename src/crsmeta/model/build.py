@@ -35,7 +35,7 @@ import pymc as pm
 import pytensor.tensor as pt
 from scipy.special import gammaln
 
-from crsmeta.model.aggregate import MEDIAN_EFFICIENCY
+from crsmeta.comparisons import MEDIAN_EFFICIENCY
 from crsmeta.model.data import CENSOR_CODES, LEARNED_METHODS, ModelData, on_difference_scale
 from crsmeta.model.ordered_shapes import order_broadcast_shape_checks
 from crsmeta.model.settings import ModelSettings

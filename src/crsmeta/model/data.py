@@ -1,4 +1,5 @@
-"""The model's data: coords, index arrays and observation arrays from changes.tsv and summaries.tsv."""
+"""The model's data: coords, index arrays and observation arrays from the changes stage's tables
+(changes.tsv: per-patient changes; comparisons.tsv: summary comparisons)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pandas as pd
 
 from crsmeta import tables
 from crsmeta.errors import InputError
-from crsmeta.model.aggregate import aggregate_observations
+from crsmeta.changes import PostRule
+from crsmeta.comparisons import summary_comparisons
 from crsmeta.model.settings import ModelSettings
 from crsmeta.vocabulary import ChangeScale, change_scale
 
@@ -50,17 +52,12 @@ class ModelData:
 
     @classmethod
     def from_tables(
-        cls, changes: pd.DataFrame, summaries: pd.DataFrame, settings: ModelSettings
+        cls, changes: pd.DataFrame, comparisons: pd.DataFrame, settings: ModelSettings
     ) -> "ModelData":
-        """Filter, aggregate and index the harmonised tables as the settings say."""
+        """Filter and index the changes stage's tables (:data:`crsmeta.tables.CHANGES`,
+        :data:`crsmeta.tables.OBSERVATIONS`) as the settings say."""
         cases, case_audit = _prepare_cases(changes)
-        observations, summary_audit = aggregate_observations(summaries)
-        summary_audit = pd.DataFrame({
-            "level": "summary", "study_id": summary_audit["study_id"],
-            "source_rows": summary_audit["source_file"] + ":" + summary_audit["source_row"].astype(str),
-            "intervention": summary_audit["intervention"], "marker": summary_audit["marker"],
-            "reason": summary_audit["reason"],
-        })
+        observations = tables.frame(tables.OBSERVATIONS, comparisons)
         cases, observations, filter_audit = _apply_filters(cases, observations, settings)
         if cases.empty and observations.empty:
             raise InputError(
@@ -71,11 +68,19 @@ class ModelData:
         # a shift needs a second population to shift to (an analysis may leave only one)
         use_population = len(coords["population"]) > 1 and (settings.population is True or (
             settings.population == "auto" and _population_shift_identified(cases, observations)))
-        audit = pd.concat([case_audit, summary_audit, filter_audit], ignore_index=True)
+        audit = pd.concat([case_audit, filter_audit], ignore_index=True)
         return cls(coords=coords, cases=cases, observations=observations,
                    audit=tables.frame(tables.MODEL_AUDIT, audit), use_population=use_population,
                    use_co_interventions=settings.co_interventions and bool(coords["co_intervention"]),
                    use_grade=settings.baseline_grade and bool(cases["grade"].notna().any()) if not cases.empty else False)
+
+    @classmethod
+    def from_harmonised(
+        cls, changes: pd.DataFrame, summaries: pd.DataFrame, settings: ModelSettings, rule: PostRule | None = None
+    ) -> "ModelData":
+        """:meth:`from_tables` with the summary comparisons made here from the harmonised
+        summaries (by ``rule``, the config's default when None): for fits outside the workflow."""
+        return cls.from_tables(changes, summary_comparisons(summaries, rule)[0], settings)
 
     # --- index arrays -------------------------------------------------------------------------
     def index(self, frame: pd.DataFrame, column: str, dim: str) -> np.ndarray:
@@ -148,10 +153,10 @@ class ModelData:
         return np.flatnonzero(obs["se_known"].isna() & obs["disp_pre"].notna())
 
 
-def contributing_studies(changes: pd.DataFrame, summaries: pd.DataFrame, settings: ModelSettings) -> pd.DataFrame:
+def contributing_studies(changes: pd.DataFrame, comparisons: pd.DataFrame, settings: ModelSettings) -> pd.DataFrame:
     """The studies whose rows enter the model under ``settings``, with their case-level changes
     and summary comparisons counted (what leave-one-study-out has to leave out in turn)."""
-    data = ModelData.from_tables(changes, summaries, settings)
+    data = ModelData.from_tables(changes, comparisons, settings)
     case_rows = data.cases.groupby("study_id").size().rename("case_rows")
     summary_rows = data.observations.groupby("study_id").size().rename("summary_rows")
     table = pd.concat([case_rows, summary_rows], axis=1).fillna(0).astype(int)

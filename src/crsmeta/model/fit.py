@@ -48,7 +48,7 @@ class FitResult:
 
 
 def fit_analysis(
-    changes: pd.DataFrame, summaries: pd.DataFrame, settings: ModelSettings, analysis: str = MAIN,
+    changes: pd.DataFrame, comparisons: pd.DataFrame, settings: ModelSettings, analysis: str = MAIN,
     main: MainFit | None = None, study_log_likelihood: bool = True,
 ) -> FitResult:
     """Build, sample (with more draws while only ESS falls short), diagnose, judge and summarise.
@@ -60,7 +60,7 @@ def fit_analysis(
     tables: ``gate`` and ``route`` on every effects row, and the diagnostics' row of kind ``fit``
     (draws per chain, gate, failures, what to change, route).
     """
-    data = ModelData.from_tables(changes, summaries, settings)
+    data = ModelData.from_tables(changes, comparisons, settings)
     reweighted = None
     if main is not None:
         reweighting = reweighting_of(main.settings, settings)

@@ -5,7 +5,7 @@ or °C difference for temperature) with its sampling variance ``vi``:
 
 * case-level changes with at least two uncensored patients: mean change, variance s²/n
   (censored patients cannot enter a mean and are counted in ``note``);
-* summary-level observations from ``crsmeta.model.aggregate.aggregate_observations`` with a known
+* summary-level observations from ``crsmeta.comparisons.summary_comparisons`` with a known
   standard error (reported SE or CI, or an exact P value): ``y`` and ``se_known²``.
 
 ``synthetic`` is carried through so that simulator output stays labelled in every table.

@@ -58,9 +58,9 @@ class ReweightedFit:
 
 
 def read_main_fit(posterior: str | Path, diagnostics: str | Path, changes: pd.DataFrame,
-                  summaries: pd.DataFrame, settings: ModelSettings) -> MainFit:
+                  comparisons: pd.DataFrame, settings: ModelSettings) -> MainFit:
     """The main fit as the workflow wrote it (results/model/main/posterior.nc, diagnostics.tsv)."""
-    return MainFit(idata=az.from_netcdf(posterior), data=ModelData.from_tables(changes, summaries, settings),
+    return MainFit(idata=az.from_netcdf(posterior), data=ModelData.from_tables(changes, comparisons, settings),
                    settings=settings, diagnostics=tables.read(tables.DIAGNOSTICS, diagnostics))
 
 

@@ -8,11 +8,12 @@ import pytest
 from scipy import stats
 
 from conftest import SUMMARY_COLUMNS, summary_row
-from crsmeta.model.aggregate import FURTHER_PRINTED_CHANGE, PRINTED_CHANGE_USED, aggregate_observations
+from crsmeta.changes import post_rule
+from crsmeta.comparisons import PRINTED_CHANGE_USED, summary_comparisons
 
 
 def observations(*rows):
-    return aggregate_observations(pd.DataFrame(list(rows), columns=SUMMARY_COLUMNS))
+    return summary_comparisons(pd.DataFrame(list(rows), columns=SUMMARY_COLUMNS))
 
 
 def test_exact_p_value_gives_the_paired_t_standard_error():
@@ -142,13 +143,54 @@ def test_a_printed_change_and_a_pre_post_pair_of_the_same_arm_enter_once():
     assert set(audit["timepoint"]) == {"pre", "post"} and set(audit["intervention"]) == {"hemoadsorption"}
 
 
-def test_further_printed_changes_of_the_same_arm_are_audited_and_the_earliest_enters():
+def test_of_several_printed_changes_of_one_arm_the_rule_chooses_one_and_audits_the_rest():
+    """closest_to_target 24 h by default: the 24 h change enters, the 72 h one is audited."""
     obs, audit = observations(
         summary_row("t", "tocilizumab", "CRP", "change", hours=72, n=30, effect_type="log_ratio", estimate=-1.0, se=0.2),
         summary_row("t", "tocilizumab", "CRP", "change", hours=24, n=30, effect_type="log_ratio", estimate=-0.5, se=0.2),
     )
     assert list(obs["y"]) == [-0.5]
-    assert list(audit["reason"]) == [FURTHER_PRINTED_CHANGE]
+    assert list(audit["reason"]) == [
+        "printed change value outside the selection rule: another printed change value was chosen "
+        "(closest_to_target 24 h in 0–168 h)"]
+
+
+def test_summary_pairs_follow_the_window_and_target_rule_of_case_changes():
+    """The post summary closest to 24 h in 0–168 h and the latest pre; the rest audited with why."""
+    rows = [
+        summary_row("w", "tocilizumab", "IL-6", "pre", hours=-48, value=500, n=10),
+        summary_row("w", "tocilizumab", "IL-6", "pre", hours=-2, value=800, n=10),
+        summary_row("w", "tocilizumab", "IL-6", "post", hours=6, value=700, n=10),
+        summary_row("w", "tocilizumab", "IL-6", "post", hours=30, value=300, n=10),
+        summary_row("w", "tocilizumab", "IL-6", "post", hours=336, value=50, n=10),
+    ]
+    obs, audit = observations(*rows)
+    assert obs.loc[0, "y"] == pytest.approx(math.log(300 / 800))
+    reasons = sorted(zip(audit["timepoint"], audit["reason"]))
+    assert [timepoint for timepoint, _ in reasons] == ["post", "post", "pre"]
+    assert "outside the window 0–168 h" in reasons[0][1] + reasons[1][1]
+    assert "outside the selection rule" in reasons[0][1] + reasons[1][1]
+    assert "superseded" in reasons[2][1]
+
+
+def test_first_in_window_rule_takes_the_earliest_post_summary():
+    obs, _ = summary_comparisons(pd.DataFrame([
+        summary_row("w", "tocilizumab", "IL-6", "pre", hours=-2, value=800, n=10),
+        summary_row("w", "tocilizumab", "IL-6", "post", hours=6, value=700, n=10),
+        summary_row("w", "tocilizumab", "IL-6", "post", hours=30, value=300, n=10),
+    ], columns=SUMMARY_COLUMNS), post_rule("first_in_window", (0, 168), None))
+    assert obs.loc[0, "y"] == pytest.approx(math.log(700 / 800))
+
+
+def test_a_pre_summary_whose_only_post_is_outside_the_window_makes_no_comparison():
+    obs, audit = observations(
+        summary_row("w", "tocilizumab", "IL-6", "pre", hours=0, value=800, n=10),
+        summary_row("w", "tocilizumab", "IL-6", "post", hours=336, value=300, n=10),
+    )
+    assert obs.empty
+    assert sorted(audit["reason"]) == [
+        "no post summary chosen within the window (closest_to_target 24 h in 0–168 h)",
+        "post value outside the window 0–168 h"]
 
 
 def test_a_p_value_printed_as_greater_than_is_a_lower_bound_on_the_standard_error():

@@ -1,6 +1,13 @@
-"""Harmonised summary rows → one observation per before/after comparison or reported effect.
+"""Harmonised summary rows → one comparison per arm and marker (a before/after pair or a printed
+change): the summary half of the changes stage, as ``crsmeta.changes`` is its case half.
 
-Every observation carries what the likelihood needs to weight it (docs/model.md, "Summary-level
+Which rows are compared follows the same rule as a patient's change (config ``changes``,
+:func:`crsmeta.changes.post_rule`): the pre summary is the latest one before the intervention,
+the post summary (or the printed change) the one the rule chooses within the window; every row
+left out goes to the audit with the reason. A printed change of an arm is used before a pre/post
+pair of the same arm (both describe the same patients' change).
+
+Every comparison carries what the likelihood needs to weight it (docs/model.md, "Summary-level
 likelihood"):
 
     se² = efficiency · (d_pre² + d_post² − 2r·d_pre·d_post) / n + extra_var
@@ -34,6 +41,7 @@ import pandas as pd
 from scipy import stats
 
 from crsmeta import tables
+from crsmeta.changes import Pairing, PostRule, choose_post, choose_pre, post_rule
 from crsmeta.vocabulary import ChangeScale, change_scale
 
 MEDIAN_EFFICIENCY = math.pi / 2
@@ -46,14 +54,17 @@ Z95 = float(stats.norm.ppf(0.975))
 PAIR_KEYS = ["study_id", "arm", "intervention", "marker", "co_interventions"]
 PRINTED_CHANGE_USED = ("the arm's printed change entered instead: a pre/post pair and a printed change of the "
                        "same arm and marker describe the same patients (one observation per arm and marker)")
-FURTHER_PRINTED_CHANGE = ("further printed change of the same arm and marker: one observation per arm and "
-                          "marker (the earliest printed change is used)")
 NUMERIC = ["hours", "n", "value", "spread", "spread_low", "spread_high", "p_value", "estimate",
            "ci_low", "ci_high", "se"]
 
 
-def aggregate_observations(summaries: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One row per comparison or reported effect, and an audit of the summary rows not used."""
+def summary_comparisons(
+    summaries: pd.DataFrame, rule: PostRule | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One comparison per arm and marker (:data:`crsmeta.tables.OBSERVATIONS`), and the audit of
+    the summary rows that make none (:data:`crsmeta.tables.SUMMARY_AUDIT`); ``rule`` chooses the
+    post value and the printed change (the config's defaults when None)."""
+    rule = rule or post_rule()
     rows = _prepare(summaries)
     observations: list[dict] = []
     audit: list[dict] = []
@@ -66,30 +77,44 @@ def aggregate_observations(summaries: pd.DataFrame) -> tuple[pd.DataFrame, pd.Da
     for _, row in rows[nonpositive].iterrows():
         audit.append(_audit(row, "value missing or not positive: no log ratio"))
     rows = rows[~nonpositive]
-    # one observation per arm and marker: a printed change first (the earliest), then a pre/post
-    # pair only for an arm without one — both describe the same patients' change
-    printed: set[tuple] = set()
-    effects = rows[rows["timepoint"] == "change"].sort_values("hours", na_position="last", kind="stable")
-    for _, row in effects.iterrows():
-        key = _arm_key(row)
-        if key in printed:
-            audit.append(_audit(row, FURTHER_PRINTED_CHANGE))
-            continue
-        result = _effect_observation(row)
-        _add(observations, audit, row, result)
-        if not isinstance(result, str):
-            printed.add(key)
-    levels = rows[rows["timepoint"].isin(["pre", "post"])]
-    for key, group in levels.groupby(PAIR_KEYS, sort=True, dropna=False):
-        if key in printed:
-            for _, row in group.iterrows():
-                audit.append(_audit(row, PRINTED_CHANGE_USED))
-            continue
-        _pair_group(group, observations, audit)
-    other = rows[~rows["timepoint"].isin(["pre", "post", "change"])]
-    for _, row in other.iterrows():
+    timed = rows["timepoint"].isin(["pre", "post", "change"])
+    for _, row in rows[~timed].iterrows():
         audit.append(_audit(row, f"timepoint {row['timepoint']!r} is not pre, post or change"))
+    for _, group in rows[timed].groupby(PAIR_KEYS, sort=True, dropna=False):
+        result = _arm_comparison(group, rule)
+        if result.change is not None:
+            observations.append(result.change)
+        audit.extend(_audit(row, reason) for row, reason in result.left_out)
     return tables.frame(tables.OBSERVATIONS, observations), tables.frame(tables.SUMMARY_AUDIT, audit)
+
+
+def _arm_comparison(group: pd.DataFrame, rule: PostRule) -> Pairing:
+    """One arm and marker: its printed change if the rule chooses one that can enter (the other
+    rows then describe the same patients), else its pre/post pair."""
+    result = Pairing()
+    effects = group[group["timepoint"] == "change"]
+    levels = group[group["timepoint"].isin(["pre", "post"])]
+    if not effects.empty:
+        chosen = choose_post(effects, rule, result, kind="printed change")
+        observation = None if chosen is None else _effect_observation(chosen)
+        if isinstance(observation, str):
+            result.leave_out([chosen], observation)
+        elif observation is not None:
+            result.change = observation
+            result.leave_out(levels, PRINTED_CHANGE_USED)
+            return result
+    pre = choose_pre(levels[levels["timepoint"] == "pre"], result)
+    post_rows = levels[levels["timepoint"] == "post"]
+    post = choose_post(post_rows, rule, result, kind="post")
+    if pre is not None and post is not None:
+        result.change = _pair_observation(pre, post)
+    elif post is not None:
+        result.leave_out([post], "no pre summary to pair with (same study, arm, intervention, marker)")
+    elif pre is not None:
+        reason = ("no post summary to pair with (same study, arm, intervention, marker)" if post_rows.empty
+                  else f"no post summary chosen within the window ({rule.describe()})")
+        result.leave_out([pre], reason)
+    return result
 
 
 def se_from_p_value(y: float, p: float, n: float) -> float:
@@ -134,32 +159,6 @@ def _prepare(summaries: pd.DataFrame) -> pd.DataFrame:
                    "effect_type", "source_file", "source_row", "source_effect_type"):
         rows[column] = rows.get(column, "").fillna("").astype(str)
     return rows
-
-
-def _arm_key(row: pd.Series) -> tuple:
-    """The arm and marker a row describes, as ``groupby(PAIR_KEYS)`` names its groups."""
-    return tuple(row[key] for key in PAIR_KEYS)
-
-
-def _pair_group(group: pd.DataFrame, observations: list[dict], audit: list[dict]) -> None:
-    pre = group[group["timepoint"] == "pre"].sort_values("hours", na_position="first")
-    post = group[group["timepoint"] == "post"].sort_values("hours", na_position="last")
-    if pre.empty or post.empty:
-        missing = "pre" if pre.empty else "post"
-        for _, row in group.iterrows():
-            audit.append(_audit(row, f"no {missing} summary to pair with (same study, arm, intervention, marker)"))
-        return
-    first_pre, first_post = pre.iloc[0], post.iloc[0]
-    for _, row in pd.concat([pre.iloc[1:], post.iloc[1:]]).iterrows():
-        audit.append(_audit(row, "further timepoint: one comparison per arm and marker (the earliest post and pre are used)"))
-    _add(observations, audit, first_post, _pair_observation(first_pre, first_post))
-
-
-def _add(observations: list[dict], audit: list[dict], row: pd.Series, result: dict | str) -> None:
-    if isinstance(result, str):
-        audit.append(_audit(row, result))
-    else:
-        observations.append(result)
 
 
 def _base(row: pd.Series, rows: list[pd.Series]) -> dict:

@@ -1,0 +1,16 @@
+"""Summary comparisons and their audit from the harmonised summaries (rule compare_summaries)."""
+
+from crsmeta import tables
+from crsmeta.changes import post_rule
+from crsmeta.comparisons import summary_comparisons
+from crsmeta.logs import configure_logging
+
+snakemake = snakemake  # type: ignore[name-defined]  # noqa: F821 (injected by Snakemake)
+log = configure_logging(snakemake.log[0])
+
+summaries = tables.read(tables.HARMONISED_SUMMARIES, snakemake.input.summaries)
+rule = post_rule(snakemake.params.selection, tuple(snakemake.params.window_hours), snakemake.params.target_hours)
+comparisons, audit = summary_comparisons(summaries, rule)
+log.info("%d summary rows: %d comparisons, %d rows not compared", len(summaries), len(comparisons), len(audit))
+tables.write(tables.OBSERVATIONS, comparisons, snakemake.output.comparisons)
+tables.write(tables.SUMMARY_AUDIT, audit, snakemake.output.audit)
