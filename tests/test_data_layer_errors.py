@@ -34,7 +34,8 @@ def write_study(project: Path, body: str, table: str | None, *, name: str = "s1"
         data.parent.mkdir(parents=True, exist_ok=True)
         data.write_text(table, encoding="utf-8")
         header += f"cases:\n  file: resources/{name}/cases.csv\n  layout: {layout}\n"
-    study.write_text(header, encoding="utf-8")
+    # last, so that the lines the tests name do not move
+    study.write_text(header + "published: not_reported\n", encoding="utf-8")
     return study
 
 
@@ -207,6 +208,7 @@ def write_wide_study(
               measurements:
                 IL6_before: {before}
                 IL6_after: {{marker: IL-6, timepoint: post, unit: ng/mL, hours: 24}}
+            published: 2024
             """
         ),
         encoding="utf-8",
@@ -290,7 +292,7 @@ def test_missing_required_column_suggests_the_closest(project: Path) -> None:
 def test_wide_table_without_measurements_names_the_layout_line(project: Path) -> None:
     study = write_wide_study(project)
     text = study.read_text(encoding="utf-8")
-    study.write_text(text[: text.index("  measurements:")], encoding="utf-8")
+    study.write_text(text[: text.index("  measurements:")] + "published: 2024\n", encoding="utf-8")
     with pytest.raises(InputError) as caught:
         run_data_layer(study, project)
     assert_names(caught.value, "doe2024.yaml", "line 9", "key 'cases.layout'", "cases.measurements")

@@ -33,6 +33,7 @@ def study_with(project: Path, identifiers: str) -> Path:
         + identifiers
         + textwrap.dedent(
             """\
+            published: 2024
             population: car_t_crs
             design: case_report
             grading_scale: ASTCT2019

@@ -46,6 +46,7 @@ def curated_study(project: Path, *rows: str) -> Path:
             id: doe2024
             citation: "SYNTHETIC Doe J. Hemoadsorption for cytokine storm. J Example. 2024."
             doi: 10.9999/synthetic.doe2024
+            published: 2024
             population: viral_cytokine_storm
             design: cohort
             grading_scale: not_reported

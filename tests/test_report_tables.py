@@ -112,6 +112,7 @@ STUDY_TEXT = """\
 id: doe2024
 citation: "SYNTHETIC Doe J. Tocilizumab for CRS. J Example. 2024."
 {identifiers}
+published: 2024
 population: car_t_crs
 design: case_report
 grading_scale: ASTCT2019

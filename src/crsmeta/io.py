@@ -21,8 +21,22 @@ SPREADSHEET_SUFFIXES = {".xlsx"}
 KeyPath = tuple[str | int, ...]
 
 
+class _SafeLoaderDatesAsText(yaml.SafeLoader):
+    """The safe loader without YAML's implicit timestamps: ``published: 2024-05-14`` stays the
+    text written, so a date is checked (and an impossible one such as 2024-02-30 reported at its
+    key and line) by the schema and :mod:`crsmeta.studies`, not turned into a ``datetime`` or an
+    exception by the parser."""
+
+
+_SafeLoaderDatesAsText.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def load_yaml(path: str | Path) -> Any:
-    """Parse a YAML file with the safe loader: tags such as ``!!python/object`` are refused."""
+    """Parse a YAML file with the safe loader: tags such as ``!!python/object`` are refused, and
+    dates stay text."""
     return load_yaml_with_lines(path)[0]
 
 
@@ -38,7 +52,7 @@ def load_yaml_with_lines(path: str | Path) -> tuple[Any, dict[KeyPath, int]]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as error:
         raise InputError("file not found", study_file=path, expected="an existing YAML file") from error
-    loader = yaml.SafeLoader(text)
+    loader = _SafeLoaderDatesAsText(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None

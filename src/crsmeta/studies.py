@@ -4,12 +4,14 @@ A study file (``config/studies/<id>.yaml``) describes one publication and where 
 tables sit under ``resources/``. The JSON Schema that ships with the package
 (``src/crsmeta/data/study.schema.yaml``) is the reference for its keys; this module adds what a
 schema cannot check: that data files exist and stay inside the project directory, that ids are
-unique, and where in the YAML a bad key sits (the parser's line marks, kept with the study so that
-a value from the study file is reported at its key and line also by later stages).
+unique, that dates exist in the calendar (``published``, ``added``), and where in the YAML a bad
+key sits (the parser's line marks, kept with the study so that a value from the study file is
+reported at its key and line also by later stages).
 """
 
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -26,6 +28,44 @@ from crsmeta.io import KeyPath, load_yaml, load_yaml_with_lines
 STUDY_SCHEMA = data_file("study.schema.yaml")
 # What may precede a DOI as curators write it; the schema's `doi` pattern allows the same forms
 DOI_PREFIX = re.compile(r"^(doi:\s*|https?://(dx\.|www\.)?doi\.org/)", re.IGNORECASE)
+NOT_REPORTED = "not_reported"  # `published` when the source read shows no date
+HIGH_RISK = "high"  # risk_of_bias.overall of the studies exclude_high_risk leaves out
+DATE_FORMS = "YYYY-MM-DD, YYYY-MM or YYYY"
+
+
+@dataclass(frozen=True, order=True)
+class PartialDate:
+    """A date known to the day, the month or only the year (0 = not known).
+
+    Ordered as ``(year, month, day)``: by the first day of its period, the less precise date first
+    where two start on the same day (2024 < 2024-01 < 2024-01-01 < 2024-02), as the ISO texts sort.
+    """
+
+    year: int
+    month: int = 0
+    day: int = 0
+
+    @classmethod
+    def parse(cls, text: str | int) -> "PartialDate":
+        """``2024``, ``"2024-05"`` or ``"2024-05-14"``; ValueError for a date the calendar lacks."""
+        parts = [int(part) for part in str(text).split("-")]
+        if len(parts) > 3:
+            raise ValueError(f"not of the form {DATE_FORMS}")
+        year, month, day = (*parts, 0, 0)[:3]
+        if len(parts) >= 2 and not 1 <= month <= 12:
+            raise ValueError(f"month {month:02d} does not exist: months are 01 to 12")
+        if len(parts) == 3:
+            datetime.date(year, month, day)  # raises for 2024-02-30
+        return cls(year, month, day)
+
+    @property
+    def first_day(self) -> datetime.date:
+        """The first day of the period the date names (2024 → 2024-01-01)."""
+        return datetime.date(self.year, self.month or 1, self.day or 1)
+
+    def __str__(self) -> str:
+        return "-".join(f"{part:02d}" if index else f"{part:04d}"
+                        for index, part in enumerate((self.year, self.month, self.day)) if part)
 
 
 @dataclass(frozen=True)
@@ -80,6 +120,34 @@ class Study:
     def synthetic(self) -> bool:
         return bool(self.data.get("synthetic", False))
 
+    @property
+    def published(self) -> PartialDate | None:
+        """The publication date as precise as the citation gives it (None: not reported, or a
+        synthetic study without one)."""
+        value = self.data.get("published", NOT_REPORTED)
+        return None if value == NOT_REPORTED else PartialDate.parse(value)
+
+    @property
+    def added(self) -> datetime.date | None:
+        """The day the study entered the review (None: not given)."""
+        value = self.data.get("added")
+        return None if value is None else datetime.date.fromisoformat(value)
+
+    @property
+    def risk_of_bias(self) -> Mapping[str, Any] | None:
+        """The appraisal block (None: not appraised); yes/no answers as text however written."""
+        appraisal = self.data.get("risk_of_bias")
+        if appraisal is None:
+            return None
+        domains = {domain: _judgement_text(judgement) for domain, judgement in appraisal["domains"].items()}
+        return {**appraisal, "domains": domains}
+
+    @property
+    def overall_risk_of_bias(self) -> str | None:
+        """``low``, ``some_concerns`` or ``high``; None when the study has not been appraised."""
+        appraisal = self.data.get("risk_of_bias")
+        return None if appraisal is None else appraisal["overall"]
+
     def unit_factors(self, marker: str) -> dict[str, float]:
         """Explicit unit factors the study file gives for one marker (unit as written → factor)."""
         return {
@@ -98,6 +166,24 @@ class Study:
     def location(self, key_path: KeyPath) -> dict[str, Any]:
         """Where a key of this study file sits, as :class:`InputError` arguments."""
         return study_file_location(self.path, self.key_lines, key_path)
+
+
+def _judgement_text(judgement: Any) -> Any:
+    """YAML reads an unquoted yes/no as a boolean; the answer is the same."""
+    if isinstance(judgement, bool):
+        return "yes" if judgement else "no"
+    return judgement
+
+
+def by_publication(studies: Iterable[Study]) -> list[Study]:
+    """Studies in publication order (:class:`PartialDate`'s order, then id); those whose date is
+    not reported after every dated one."""
+    return sorted(studies, key=lambda study: (study.published is None, study.published or PartialDate(0), study.id))
+
+
+def high_risk_study_ids(studies: Iterable[Study]) -> list[str]:
+    """Ids of the studies whose appraisal rates them at high risk of bias overall."""
+    return sorted(study.id for study in studies if study.overall_risk_of_bias == HIGH_RISK)
 
 
 def study_file_location(study_path: Path, key_lines: Mapping[KeyPath, int], key_path: KeyPath) -> dict[str, Any]:
@@ -144,6 +230,7 @@ def load_study(path: str | Path, project_dir: str | Path = ".") -> Study:
             expected="a YAML mapping with id, citation, population, design, grading_scale, ...",
         )
     _validate_against_schema(data, path, key_lines)
+    _check_dates(data, path, key_lines)
     return Study(
         path=path,
         file=(project_dir / path).resolve(),
@@ -210,6 +297,23 @@ def _validate_against_schema(data: Mapping[str, Any], path: Path, key_lines: Map
         **study_file_location(path, key_lines, _key_at_fault(error)),
         expected=f"a value the study file schema allows ({described})",
     )
+
+
+def _check_dates(data: Mapping[str, Any], path: Path, key_lines: Mapping[KeyPath, int]) -> None:
+    """What the schema's patterns cannot check: that the dates exist (2024-02-30 does not). An
+    ``added`` before ``published`` is allowed: a study may be read online before its issue's date."""
+    for key, forms in (("published", DATE_FORMS), ("added", "YYYY-MM-DD")):
+        value = data.get(key, NOT_REPORTED)
+        if value == NOT_REPORTED:
+            continue
+        try:
+            PartialDate.parse(value)
+        except ValueError as error:
+            raise InputError(
+                f"'{value}' is not a date ({error})",
+                **study_file_location(path, key_lines, (key,)),
+                expected=f"a date that exists, {forms}",
+            ) from None
 
 
 def _key_at_fault(error: jsonschema.ValidationError) -> KeyPath:

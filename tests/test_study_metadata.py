@@ -1,0 +1,196 @@
+"""Study metadata: publication date, date added, risk-of-bias appraisal (issue 13, points 2 and 7).
+
+The study files written here are SYNTHETIC (citations say so); the bundled studies are checked
+against their own citations only. No appraisal of a bundled study exists: the ratings below are
+made up for the tests and labelled SYNTHETIC.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from crsmeta.errors import InputError
+from crsmeta.studies import NOT_REPORTED, PartialDate, by_publication, high_risk_study_ids, load_study
+
+ROOT = Path(__file__).resolve().parents[1]
+BUNDLED = sorted((ROOT / "config" / "studies").glob("*.yaml"))
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
+          "October", "November", "December"]
+
+HEADER = """\
+id: doe2024
+citation: "SYNTHETIC Doe J. Tocilizumab for CRS. J Example. 2024."
+url: https://example.org/doe2024
+population: car_t_crs
+design: case_series
+grading_scale: ASTCT2019
+"""
+# a SYNTHETIC appraisal, made up for the tests: nobody appraised a real study here
+SYNTHETIC_APPRAISAL = """\
+risk_of_bias:
+  tool: JBI_case_series
+  domains:
+    clear inclusion criteria: yes
+    complete inclusion: "no"
+    outcomes reported: unclear
+  overall: {overall}
+  rater: SYNTHETIC test rater
+  note: SYNTHETIC rating written by tests/test_study_metadata.py
+"""
+
+
+def write(tmp_path: Path, extra: str, name: str = "doe2024") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(HEADER.replace("doe2024", name) + textwrap.dedent(extra), encoding="utf-8")
+    return path
+
+
+def load_error(tmp_path: Path, extra: str) -> str:
+    with pytest.raises(InputError) as caught:
+        load_study(write(tmp_path, extra), tmp_path)
+    return str(caught.value)
+
+
+# --------------------------------------------------------------------------- dates
+
+
+@pytest.mark.parametrize(("written", "expected"), [
+    ("2024", "2024"), ("'2024'", "2024"), ("2024-05", "2024-05"), ("2024-05-14", "2024-05-14"),
+    ("'2024-05-14'", "2024-05-14"),
+])
+def test_published_keeps_the_precision_the_citation_gives(tmp_path, written, expected):
+    study = load_study(write(tmp_path, f"published: {written}\nadded: 2026-11-21\n"), tmp_path)
+    assert str(study.published) == expected
+    assert study.added.isoformat() == "2026-11-21"
+
+
+def test_not_reported_publication_date(tmp_path):
+    study = load_study(write(tmp_path, "published: not_reported\n"), tmp_path)
+    assert study.published is None and study.added is None
+
+
+def test_partial_dates_order_by_the_first_day_of_their_period():
+    texts = ["2024-02", "2024-01-01", "2023-12-31", "2024", "2024-01"]
+    assert [str(d) for d in sorted(PartialDate.parse(t) for t in texts)] == [
+        "2023-12-31", "2024", "2024-01", "2024-01-01", "2024-02"]
+
+
+def test_studies_without_a_date_come_after_every_dated_one(tmp_path):
+    studies = [load_study(write(tmp_path, f"published: {date}\n", name), tmp_path)
+               for name, date in [("a", NOT_REPORTED), ("b", "2025"), ("c", "2024-06"), ("d", "2024")]]
+    assert [study.id for study in by_publication(studies)] == ["d", "c", "b", "a"]
+
+
+def test_published_is_required(tmp_path):
+    message = load_error(tmp_path, "")
+    assert "doe2024.yaml, line 1" in message and "'published' is a required property" in message
+    assert "YYYY-MM-DD, YYYY-MM or YYYY" in message and NOT_REPORTED in message
+
+
+def test_a_synthetic_study_needs_no_publication_date(tmp_path):
+    assert load_study(write(tmp_path, "synthetic: true\n"), tmp_path).published is None
+
+
+@pytest.mark.parametrize(("extra", "key", "line", "problem"), [
+    ("published: 2024-02-30\n", "published", 7, "'2024-02-30' is not a date (day is out of range for month)"),
+    ("published: 2024-13\n", "published", 7, "month 13 does not exist"),
+    ("published: 2024/05\n", "published", 7, "does not match"),
+    ("published: May 2024\n", "published", 7, "does not match"),
+    ("published: 24\n", "published", 7, "less than the minimum"),
+    ("published: 2024\nadded: 2026-11\n", "added", 8, "does not match"),
+    ("published: 2024\nadded: 2026-11-31\n", "added", 8, "'2026-11-31' is not a date"),
+], ids=["no-such-day", "no-such-month", "slashes", "words", "two-digit-year", "added-partial", "added-no-such-day"])
+def test_bad_date_names_file_key_line_and_form(tmp_path, extra, key, line, problem):
+    message = load_error(tmp_path, extra)
+    assert f"doe2024.yaml, line {line}, key '{key}'" in message, message
+    assert problem in message and "YYYY-MM-DD" in message, message
+
+
+# --------------------------------------------------------------------------- risk of bias
+
+
+def test_appraisal_is_read_with_yes_no_answers_as_text(tmp_path):
+    study = load_study(write(tmp_path, "published: 2024\n" + SYNTHETIC_APPRAISAL.format(overall="high")), tmp_path)
+    assert study.overall_risk_of_bias == "high"
+    assert study.risk_of_bias["domains"] == {
+        "clear inclusion criteria": "yes", "complete inclusion": "no", "outcomes reported": "unclear"}
+    assert high_risk_study_ids([study]) == ["doe2024"]
+
+
+def test_a_study_without_appraisal_is_not_appraised(tmp_path):
+    study = load_study(write(tmp_path, "published: 2024\n"), tmp_path)
+    assert study.risk_of_bias is None and study.overall_risk_of_bias is None
+    assert high_risk_study_ids([study]) == []
+
+
+APPRAISAL_ERRORS = [
+    (SYNTHETIC_APPRAISAL.format(overall="moderate"), "risk_of_bias.overall", 14, "'moderate' is not one of",
+     "low, some_concerns or high"),
+    (SYNTHETIC_APPRAISAL.format(overall="low").replace("unclear", "maybe"), "risk_of_bias.domains.outcomes reported",
+     13, "'maybe' is not one of", "JBI checklist answer"),
+    (SYNTHETIC_APPRAISAL.format(overall="low").replace("JBI_case_series", "JBI"), "risk_of_bias.tool", 9,
+     "'JBI' is not one of", "Murad2018"),
+    ("risk_of_bias:\n  tool: RoB2\n  domains: {randomisation: yes}\n  overall: low\n  rater: SYNTHETIC\n",
+     "risk_of_bias.domains.randomisation", 10, "True is not of type 'string'", "RoB 2 domain judgement"),
+    ("risk_of_bias:\n  tool: ROBINS-I\n  domains: {confounding: some_concerns}\n  overall: high\n  rater: SYNTHETIC\n",
+     "risk_of_bias.domains.confounding", 10, "'some_concerns' is not one of", "ROBINS-I domain judgement"),
+    ("risk_of_bias:\n  tool: NOS\n  domains: {selection: 5}\n  overall: low\n  rater: SYNTHETIC\n",
+     "risk_of_bias.domains.selection", 10, "greater than the maximum", "Newcastle-Ottawa stars"),
+    ("risk_of_bias:\n  tool: Murad2018\n  domains: {selection: yes}\n  overall: low\n", "risk_of_bias", 8,
+     "'rater' is a required property", "appraisal"),
+]
+
+
+@pytest.mark.parametrize(("extra", "key", "line", "problem", "expected"), APPRAISAL_ERRORS,
+                         ids=["overall", "jbi-answer", "tool", "rob2-yes", "robins-moderate-scale", "nos-stars", "no-rater"])
+def test_bad_judgement_names_file_key_line_and_scale(tmp_path, extra, key, line, problem, expected):
+    message = load_error(tmp_path, "published: 2024\n" + extra)
+    assert f"doe2024.yaml, line {line}, key '{key}'" in message, message
+    assert problem in message and expected in message, message
+
+
+# --------------------------------------------------------------------------- bundled studies
+
+
+def _date_texts(published: PartialDate) -> list[str]:
+    """How a citation may print the date: ISO, '14 May 2024', 'May 14, 2024', 'May 2024', '2024'."""
+    if published.day:
+        month = MONTHS[published.month - 1]
+        return [str(published), f"{published.day} {month} {published.year}", f"{month} {published.day}, {published.year}"]
+    if published.month:
+        return [str(published), f"{MONTHS[published.month - 1]} {published.year}"]
+    return [str(published.year)]
+
+
+@pytest.mark.parametrize("path", BUNDLED, ids=[path.stem for path in BUNDLED])
+def test_bundled_publication_date_is_the_one_its_citation_prints(path):
+    study = load_study(path.relative_to(ROOT), ROOT)
+    citation = study.data["citation"]
+    if study.published is None:
+        # not_reported only where the citation says the year was not seen
+        assert "year not shown" in citation and not re.search(r"\b(19|20)\d\d\b", citation), citation
+        return
+    assert any(re.search(rf"(?<![\d-]){re.escape(text)}(?![\d-])", citation) for text in _date_texts(study.published)), (
+        f"{path.name}: published {study.published} is not printed in its citation: {citation}")
+
+
+@pytest.mark.parametrize("path", BUNDLED, ids=[path.stem for path in BUNDLED])
+def test_bundled_study_was_added_when_its_file_entered_the_repository(path):
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    first = subprocess.run(["git", "log", "--diff-filter=A", "--format=%as", "--", str(path.relative_to(ROOT))],
+                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    if not first:
+        pytest.skip(f"{path.name} is not committed yet")
+    assert load_study(path.relative_to(ROOT), ROOT).added.isoformat() == first[-1]
+
+
+def test_no_bundled_study_carries_an_appraisal():
+    """Nobody has appraised the bundled studies: a rating would be invented."""
+    assert all("risk_of_bias" not in load_study(path.relative_to(ROOT), ROOT).data for path in BUNDLED)
