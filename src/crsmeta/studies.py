@@ -290,13 +290,7 @@ def _validate_against_schema(data: Mapping[str, Any], path: Path, key_lines: Map
     errors = sorted(validator.iter_errors(data), key=lambda error: list(error.absolute_path))
     if not errors:
         return
-    error = jsonschema.exceptions.best_match(errors)
-    described = error.schema.get("description", f"see {STUDY_SCHEMA}")
-    raise InputError(
-        error.message,
-        **study_file_location(path, key_lines, _key_at_fault(error)),
-        expected=f"a value the study file schema allows ({described})",
-    )
+    raise schema_problem(jsonschema.exceptions.best_match(errors), path, key_lines)
 
 
 def _check_dates(data: Mapping[str, Any], path: Path, key_lines: Mapping[KeyPath, int]) -> None:
@@ -366,3 +360,46 @@ def _resolve_inside(relative: str, project_dir: Path, where: Mapping[str, Any]) 
             "the path of an existing table, relative to the project directory",
         )
     return resolved
+
+
+def schema_errors(data: Mapping[str, Any]) -> list[jsonschema.ValidationError]:
+    """Every schema error of a study file, the most relevant one per key (and per missing key).
+
+    :func:`load_study` stops at the most relevant error of all; ``crsmeta check`` lists these.
+    """
+    validator = jsonschema.Draft202012Validator(study_schema())
+    by_key: dict[tuple[KeyPath, str], list[jsonschema.ValidationError]] = {}
+    for error in validator.iter_errors(data):
+        missing = error.message if error.validator == "required" else ""
+        by_key.setdefault((_key_at_fault(error), missing), []).append(error)
+    return [jsonschema.exceptions.best_match(errors) for errors in by_key.values()]
+
+
+def schema_problem(error: jsonschema.ValidationError, path: Path, key_lines: Mapping[KeyPath, int]) -> InputError:
+    """A schema error at its key and line, with what the schema allows there."""
+    described = error.schema.get("description", f"see {STUDY_SCHEMA}")
+    return InputError(
+        error.message,
+        **study_file_location(path, key_lines, _key_at_fault(error)),
+        expected=f"a value the study file schema allows ({described})",
+    )
+
+
+def study_for_tables(
+    path: Path, data: Mapping[str, Any], key_lines: Mapping[KeyPath, int], project_dir: str | Path = "."
+) -> Study:
+    """A study whose tables can be read although its file fails the schema elsewhere.
+
+    For ``crsmeta check``, which reports a file's table problems together with its schema
+    problems (e.g. a citation still to fill in). ``data`` must hold schema-valid keys only: the
+    caller leaves out the keys at fault, which the tables must not need.
+    """
+    project_dir = Path(project_dir).resolve()
+    return Study(
+        path=path,
+        file=(project_dir / path).resolve(),
+        data=normalised_identifiers(data),
+        cases=_table_spec("cases", data.get("cases"), path, key_lines, project_dir),
+        summaries=_table_spec("summaries", data.get("summaries"), path, key_lines, project_dir),
+        key_lines=key_lines,
+    )
