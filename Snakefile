@@ -33,6 +33,7 @@ else:
     include: "workflow/rules/harmonise.smk"
     include: "workflow/rules/changes.smk"
     include: "workflow/rules/model.smk"
+    include: "workflow/rules/history.smk"
     include: "workflow/rules/report.smk"
 
 

@@ -3,14 +3,19 @@ written whole or not at all, and what changed since the snapshot before. All tab
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from bs4 import BeautifulSoup
 
 from crsmeta import history, tables
+from crsmeta.report import ReportInputs
+from crsmeta.report.render import report_html
+from fixtures.report.build import write_fixture_project
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 SETTINGS = {"seed": 1, "sampler": {"chains": 2, "draws": 100}}
@@ -245,3 +250,46 @@ def test_inclusion_flow_per_snapshot(tmp_path: Path) -> None:
                                  "excluded"]].tolist() == [3, 1, 1, 13, 9, 9, 4]
     reasons = history.exclusion_reasons(inclusion).set_index("reason")
     assert reasons.loc["not a modelled marker", [first, second]].tolist() == [1, 4]
+
+
+# --------------------------------------------------------------------------- in the report
+
+
+def history_outputs(root: Path, recorded: list[history.Snapshot]) -> dict[str, Path]:
+    """The rule's three outputs from a recorded history, as ReportInputs.from_paths takes them."""
+    paths = {name: root / "results/history" / file for name, file in (
+        ("history_changes", "changes.tsv"), ("history_comparison", "comparison.json"),
+        ("history_inclusion", "inclusion.tsv"))}
+    tables.write(tables.HISTORY_CHANGES, history.compare(*history.latest_pair(recorded)), paths["history_changes"])
+    paths["history_comparison"].write_text(json.dumps(history.comparison_summary(recorded)), encoding="utf-8")
+    tables.write(tables.INCLUSION_HISTORY, history.inclusion_history(recorded), paths["history_inclusion"])
+    return paths
+
+
+def rendered(root: Path, recorded: list[history.Snapshot]) -> BeautifulSoup:
+    inputs = ReportInputs.from_paths(**write_fixture_project(root / "project"), **history_outputs(root, recorded))
+    return BeautifulSoup(report_html(inputs), "html.parser")
+
+
+@pytest.mark.filterwarnings("ignore:Passing a dict or None as alias_mapping")
+def test_the_report_opens_with_what_changed(tmp_path: Path) -> None:
+    first = rendered(tmp_path / "first", record(tmp_path))
+    section = first.find(id="what-changed")
+    assert section is not None and first.find(id="history-first-run") is not None
+    assert "nothing to compare with" in section.get_text()
+    assert first.select("#inclusion-history ~ figure svg") and "SYNTHETIC" in str(first.select_one("#inclusion-history ~ figure"))
+
+    recorded = record(tmp_path, studies={"s1": "a", "s2": "b", "s3": "SYNTHETIC new"}, minutes=1,
+                      effects=[estimate(p=0.97, hi=0.2, n_studies=3), estimate(marker="CRP", n_studies=1)])
+    soup = rendered(tmp_path / "second", recorded)
+    heading = soup.select_one("#what-changed h2").get_text()
+    assert heading == "What changed since snapshot 1 of 2026-03-01 12:00 UTC"
+    summary = [li.get_text() for li in soup.select("#history-summary li")]
+    assert "1 study added: s3." in summary
+    rows = soup.select("#history-table tbody tr")
+    assert [row["data-change"] for row in rows] == ["moved", "added"]
+    assert "crossed" in rows[0].get("class", []) and "95% CrI now includes 0" in rows[0].get_text()
+    assert [len(row.find_all("td")) for row in soup.select("#inclusion-history-table tbody tr")] == [10, 10]
+    # the report's first sections: the failed-analyses alert (when any), then what changed, then the summary
+    sections = [s["id"] for s in soup.find_all("section")]
+    assert sections[:2] == ["what-changed", "summary"]

@@ -289,7 +289,8 @@ def estimate_changes(previous: Snapshot, current: Snapshot) -> list[dict[str, An
 
 def estimate_change(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> dict[str, Any]:
     """How one estimate changed: its values before and now, the shifts of θ's median and 95% CrI,
-    and the conclusions that crossed a threshold (flags, and in words)."""
+    and the conclusions that crossed a threshold (flags, and in words). It ``moved`` when its
+    median, interval, P(reduction) or number of studies is not the same as before."""
     values = {"scale": (after or before or {}).get("scale", "")}
     for prefix, row in (("previous", before), ("current", after)):
         if row is not None:
@@ -385,13 +386,21 @@ def _inclusion_records(previous: Snapshot | None, snapshot: Snapshot) -> list[di
 
 
 def inclusion_overview(inclusion: pd.DataFrame) -> pd.DataFrame:
-    """One row per snapshot (in the table's order) with every count, ``excluded`` summed over reasons."""
+    """One row per snapshot (in the table's order) with its ``number`` (its place in the history),
+    date and every count, ``excluded`` summed over reasons."""
     order = list(dict.fromkeys(inclusion["snapshot"]))
     dates = inclusion.drop_duplicates("snapshot").set_index("snapshot")["date"]
     counts = inclusion.pivot_table(index="snapshot", columns="count", values="n", aggfunc="sum", fill_value=0)
     columns = [count for count in tables.INCLUSION_HISTORY.cells["count"].allowed]
     counts = counts.reindex(index=order, columns=columns, fill_value=0).astype(int).rename_axis(columns=None)
-    return counts.reset_index().assign(date=lambda frame: frame["snapshot"].map(dates))[["snapshot", "date", *columns]]
+    overview = counts.reset_index().assign(
+        number=lambda frame: frame["snapshot"].map(snapshot_number), date=lambda frame: frame["snapshot"].map(dates))
+    return overview[["snapshot", "number", "date", *columns]]
+
+
+def snapshot_number(snapshot_id: str) -> int:
+    """A snapshot's place in the history, from its id (``0003-…`` → 3)."""
+    return int(snapshot_id.split("-", 1)[0])
 
 
 def exclusion_reasons(inclusion: pd.DataFrame) -> pd.DataFrame:

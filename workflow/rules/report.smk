@@ -13,6 +13,10 @@ REPORT_INPUTS = {
     "effects_all": "results/model/effects_all.tsv",
     "diagnostics": "results/model/diagnostics.tsv",
     "frequentist": "results/model/frequentist.tsv",
+    # history.smk: what changed since the snapshot before, and the inclusion flow per snapshot
+    "history_changes": "results/history/changes.tsv",
+    "history_comparison": "results/history/comparison.json",
+    "history_inclusion": "results/history/inclusion.tsv",
 }
 if "synthetic" in config:
     REPORT_INPUTS["recovery"] = "results/model/recovery.tsv"
@@ -25,7 +29,7 @@ rule render_report:
     output:
         report("results/report/report.html", caption="../report/report_html.rst", category="4. Report"),
     params:
-        settings={key: config[key] for key in ("seed", "changes", "model", "sampler", "diagnostics", "sensitivity") if key in config},
+        settings=ANALYSIS_SETTINGS,
         model_doc=project_path("docs/model.md"),
     resources:
         runtime=15,

@@ -10,7 +10,7 @@ log = configure_logging(snakemake.log[0])
 
 paths = {name: snakemake.input[name] for name in (
     "cases", "summaries", "rows", "conversions", "pairing", "changes", "effects", "posterior",
-    "effects_all", "diagnostics", "frequentist",
+    "effects_all", "diagnostics", "frequentist", "history_changes", "history_comparison", "history_inclusion",
 )}
 inputs = ReportInputs.from_paths(
     **paths,

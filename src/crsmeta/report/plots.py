@@ -152,3 +152,21 @@ def figure_svg(figure: Figure, *, name: str, synthetic: bool) -> str:
     plt.close(figure)
     text = buffer.getvalue()
     return text[text.index("<svg"):]
+
+
+def inclusion_history_plot(overview: pd.DataFrame, *, ax: Axes) -> Axes:
+    """The living inclusion flow: per snapshot (``label``), its source rows in, stacked as included
+    and excluded, beside the new rows (``rows_new``: those of studies added or edited since the
+    snapshot before); the frame of :func:`crsmeta.history.inclusion_overview`."""
+    positions = np.arange(len(overview))
+    width = 0.38
+    ax.bar(positions - width / 2, overview["included"], width, color=POOLED_COLOUR, label="included")
+    ax.bar(positions - width / 2, overview["excluded"], width, bottom=overview["included"], color=STUDY_COLOUR,
+           alpha=0.55, label="excluded")
+    ax.bar(positions + width / 2, overview["rows_new"], width, color=PREDICTION_COLOUR, label="new rows in")
+    ax.set_xticks(positions, overview["label"].tolist())
+    ax.set_xlim(-0.7, len(overview) - 0.3)
+    ax.set_ylabel("source rows")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return ax

@@ -7,6 +7,7 @@ variables gives a visible note in its section rather than a failure.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from datetime import date
@@ -21,7 +22,7 @@ import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from crsmeta import __version__
+from crsmeta import __version__, history
 from crsmeta import tables as contracts
 from crsmeta.io import read_tsv, write_text
 from crsmeta.model.analyses import PARETO_K_MAX
@@ -56,6 +57,9 @@ class ReportInputs:
     idata: az.InferenceData | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     model_doc: str | None = None
+    history_changes: pd.DataFrame | None = None
+    history_comparison: dict[str, Any] | None = None
+    history_inclusion: pd.DataFrame | None = None
 
     @classmethod
     def from_paths(
@@ -76,6 +80,9 @@ class ReportInputs:
         recovery: str | Path | None = None,
         model_doc: str | Path | None = None,
         settings: dict[str, Any] | None = None,
+        history_changes: str | Path | None = None,
+        history_comparison: str | Path | None = None,
+        history_inclusion: str | Path | None = None,
     ) -> ReportInputs:
         """Load the inputs from the paths of the stage outputs, each through its contract
         (:mod:`crsmeta.tables`): a table that breaks it stops the report at its file, row and column."""
@@ -95,6 +102,11 @@ class ReportInputs:
             idata=az.from_netcdf(str(posterior)) if _given(posterior) else None,
             settings=dict(settings or {}),
             model_doc=Path(model_doc).read_text(encoding="utf-8") if _given(model_doc) else None,
+            history_changes=_optional(contracts.HISTORY_CHANGES, history_changes),
+            history_comparison=(
+                json.loads(Path(history_comparison).read_text(encoding="utf-8")) if _given(history_comparison) else None
+            ),
+            history_inclusion=_optional(contracts.INCLUSION_HISTORY, history_inclusion),
         )
 
 
@@ -123,6 +135,8 @@ def report_html(inputs: ReportInputs) -> str:
         "today": date.today().isoformat(),
         "version": __version__,
         "failed_analyses": tables.failed_analyses(inputs.diagnostics).to_dict("records"),
+        **_history_section(inputs),
+        **_inclusion_history_section(inputs, synthetic),
         **_summary_section(inputs),
         **_data_sections(inputs),
         **_forest_section(inputs, synthetic),
@@ -181,6 +195,39 @@ def _svg(figure: plt.Figure, name: str, synthetic: bool) -> Markup:
 
 
 # --------------------------------------------------------------------------- sections
+
+
+def _history_section(inputs: ReportInputs) -> dict[str, Any]:
+    """What changed since the snapshot before (crsmeta.history); None when no history was given."""
+    comparison, changes = inputs.history_comparison, inputs.history_changes
+    if comparison is None or changes is None:
+        return {"history": None}
+    estimates = changes[changes["item"] == "estimate"]
+    return {"history": {
+        "previous": comparison["previous"],
+        "current": comparison["current"],
+        "lines": history.summary_lines(comparison, changes),
+        "moved": history.moved_estimates(changes).to_dict("records"),
+        "n_unchanged": int((estimates["change"] == "unchanged").sum()),
+    }}
+
+
+def _inclusion_history_section(inputs: ReportInputs, synthetic: bool) -> dict[str, Any]:
+    """The living inclusion flow: counts per snapshot as a table and a figure, exclusions by reason."""
+    if inputs.history_inclusion is None:
+        return {"inclusion_history": None}
+    overview = history.inclusion_overview(inputs.history_inclusion)
+    overview = overview.assign(label=[f"#{number}\n{date[:10]}" for number, date in zip(overview["number"], overview["date"])])
+    figure, ax = plt.subplots(figsize=(min(10.0, 2.5 + 0.8 * len(overview)), 3))
+    plots.inclusion_history_plot(overview, ax=ax)
+    reasons = history.exclusion_reasons(inputs.history_inclusion)
+    return {"inclusion_history": {
+        "svg": _svg(figure, "inclusion-history", synthetic),
+        "rows": overview.to_dict("records"),
+        "snapshots": list(overview["snapshot"]),
+        "numbers": list(overview["number"]),
+        "reasons": reasons.to_dict("records"),
+    }}
 
 
 def _summary_section(inputs: ReportInputs) -> dict[str, Any]:
