@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from crsmeta.errors import InputError
+from crsmeta.model.analyses import EXCLUDE_HIGH_RISK, MAIN, analysis_settings, reweighting_of, skipped_analyses
+from crsmeta.model.settings import ModelSettings
 from crsmeta.studies import NOT_REPORTED, PartialDate, by_publication, high_risk_study_ids, load_study
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -194,3 +196,60 @@ def test_bundled_study_was_added_when_its_file_entered_the_repository(path):
 def test_no_bundled_study_carries_an_appraisal():
     """Nobody has appraised the bundled studies: a rating would be invented."""
     assert all("risk_of_bias" not in load_study(path.relative_to(ROOT), ROOT).data for path in BUNDLED)
+
+
+# --------------------------------------------------------------------------- exclude_high_risk
+
+ONLY_HIGH_RISK = {"activate": True, "leave_one_out": False, **{name: False for name in (
+    "case_only", "summary_only", "tau_prior_half", "tau_prior_double", "sigma_prior_half", "sigma_prior_double",
+    "student_t", "no_digitised", "corr_low", "corr_high")}}
+
+
+def synthetic_rated_studies(tmp_path: Path) -> list:
+    """Three SYNTHETIC studies; two carry a SYNTHETIC high rating written by this test."""
+    ratings = {"a": "high", "b": "low", "c": "high", "d": None}
+    return [load_study(write(tmp_path, "published: 2024\n" + (
+        SYNTHETIC_APPRAISAL.format(overall=overall) if overall else ""), name), tmp_path)
+        for name, overall in ratings.items()]
+
+
+def test_exclude_high_risk_leaves_out_the_studies_rated_high(tmp_path):
+    studies = synthetic_rated_studies(tmp_path)
+    ids = [study.id for study in studies]
+    base = ModelSettings(exclude_studies=("b",))
+    analyses = analysis_settings(base, ONLY_HIGH_RISK, ids, high_risk=high_risk_study_ids(studies))
+    assert set(analyses) == {MAIN, EXCLUDE_HIGH_RISK}
+    assert analyses[EXCLUDE_HIGH_RISK].exclude_studies == ("a", "b", "c")
+    assert analyses[EXCLUDE_HIGH_RISK].replace(exclude_studies=()) == base.replace(exclude_studies=())
+    assert skipped_analyses(ONLY_HIGH_RISK, ids, high_risk_study_ids(studies)) == {}
+    # two studies left out: sampled anew, not reweighted from the main fit
+    assert reweighting_of(base, analyses[EXCLUDE_HIGH_RISK]) is None
+
+
+def test_one_high_risk_study_is_reweighted_like_a_leave_one_out(tmp_path):
+    base = ModelSettings()
+    analyses = analysis_settings(base, ONLY_HIGH_RISK, ["a", "b"], high_risk=["a"])
+    assert reweighting_of(base, analyses[EXCLUDE_HIGH_RISK]).left_out == "a"
+
+
+def test_exclude_high_risk_is_skipped_with_its_reason_when_no_study_is_rated_high(tmp_path):
+    studies = [study for study in synthetic_rated_studies(tmp_path) if study.overall_risk_of_bias != "high"]
+    ids = [study.id for study in studies]
+    analyses = analysis_settings(ModelSettings(), ONLY_HIGH_RISK, ids, high_risk=high_risk_study_ids(studies))
+    assert set(analyses) == {MAIN}
+    assert "no study is rated at high risk of bias" in skipped_analyses(ONLY_HIGH_RISK, ids, [])[EXCLUDE_HIGH_RISK]
+    # a rating of a study that is not in the analysis' study list does not count
+    assert set(analysis_settings(ModelSettings(), ONLY_HIGH_RISK, ids, high_risk=["elsewhere"])) == {MAIN}
+
+
+def test_exclude_high_risk_switched_off_is_neither_run_nor_skipped():
+    cfg = ONLY_HIGH_RISK | {EXCLUDE_HIGH_RISK: False}
+    assert set(analysis_settings(ModelSettings(), cfg, ["a"], high_risk=["a"])) == {MAIN}
+    assert skipped_analyses(cfg, ["a"], []) == {}
+    assert skipped_analyses(cfg | {"activate": False, EXCLUDE_HIGH_RISK: True}, ["a"], []) == {}
+
+
+def test_bundled_studies_run_no_exclude_high_risk_analysis():
+    studies = [load_study(path.relative_to(ROOT), ROOT) for path in BUNDLED]
+    assert high_risk_study_ids(studies) == []
+    assert EXCLUDE_HIGH_RISK in skipped_analyses({}, [study.id for study in studies], [])

@@ -14,7 +14,7 @@ PROJECT_DIR = Path(workflow.basedir)
 # imports pytensor: every fit job and every rerun, also with --directory, reuses the compiled model
 os.environ.update(compile_cache_environment(PROJECT_DIR / ".cache"))
 
-from crsmeta.studies import load_studies
+from crsmeta.studies import high_risk_study_ids, load_studies
 
 # In the SYNTHETIC demo, demo.smk (included before this file) has made the simulated study files
 # the study list.
@@ -33,6 +33,11 @@ def project_path(relative):
 
 def study_ids():
     return sorted(STUDIES)
+
+
+def high_risk_studies():
+    """The studies whose study files rate them at high risk of bias (sensitivity exclude_high_risk)."""
+    return high_risk_study_ids(STUDIES.values())
 
 
 def study_files():

@@ -1,11 +1,14 @@
 # Model stage: per-patient changes, one fit per analysis (main + sensitivity), collected tables.
-# Needs `study_ids()` from common.smk. MODEL_TARGETS lists what `rule all` should request.
+# Needs `study_ids()` and `high_risk_studies()` from common.smk. MODEL_TARGETS lists what `rule all`
+# should request.
 import re
 
 from crsmeta.io import read_tsv
+from snakemake.logging import logger
+
 from crsmeta.model.analyses import (
     LEAVE_ONE_OUT_PREFIX, MAIN, analysis_settings, leave_one_out_after_data, leave_one_out_settings,
-    reweighting_of,
+    reweighting_of, skipped_analyses,
 )
 from crsmeta.model.settings import ModelSettings
 
@@ -14,7 +17,10 @@ SENSITIVITY = config.get("sensitivity", {})
 # With `leave_one_out: contributing` the leave-one-out fits are known only after the checkpoint
 # `contributing_studies` has read the data; FIXED_ANALYSES are the ones known at parse time.
 LOO_AFTER_DATA = leave_one_out_after_data(SENSITIVITY)
-FIXED_ANALYSES = analysis_settings(MODEL_SETTINGS, SENSITIVITY, study_ids())
+FIXED_ANALYSES = analysis_settings(MODEL_SETTINGS, SENSITIVITY, study_ids(), high_risk=high_risk_studies())
+if workflow.is_main_process:
+    for name, reason in skipped_analyses(SENSITIVITY, study_ids(), high_risk_studies()).items():
+        logger.info(f"sensitivity analysis {name} not run: {reason}")
 MODEL_TARGETS = [
     "results/model/diagnostics.tsv",
     "results/model/effects_all.tsv",
@@ -30,7 +36,8 @@ def model_analyses():
     if not LOO_AFTER_DATA:
         return list(FIXED_ANALYSES)
     table = read_tsv(checkpoints.contributing_studies.get().output.table)
-    return list(analysis_settings(MODEL_SETTINGS, SENSITIVITY, study_ids(), list(table["study_id"])))
+    return list(analysis_settings(MODEL_SETTINGS, SENSITIVITY, study_ids(), list(table["study_id"]),
+                                  high_risk=high_risk_studies()))
 
 
 def settings_of(analysis):

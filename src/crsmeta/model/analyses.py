@@ -25,6 +25,7 @@ SENSITIVITY_DEFAULTS: dict[str, Any] = {
     "no_digitised": True,
     "corr_low": True,
     "corr_high": True,
+    "exclude_high_risk": True,
     "corr_low_prior": [2.0, 8.0],
     "corr_high_prior": [8.0, 2.0],
 }
@@ -39,11 +40,14 @@ RUN_FIELDS = ("cores",)  # how a job runs, not what it computes
 PARETO_K_MAX = 0.7  # Vehtari et al. (2024): above it importance-weighted estimates are unreliable
 LEAVE_ONE_OUT_PREFIX = "loo_"
 CONTRIBUTING = "contributing"
+EXCLUDE_HIGH_RISK = "exclude_high_risk"
+NO_HIGH_RISK_STUDY = ("no study is rated at high risk of bias (risk_of_bias.overall: high in its study file), "
+                      "so there is no study to leave out")
 
 
 def analysis_settings(
     base: ModelSettings, sensitivity_cfg: Mapping[str, Any], study_ids: list[str],
-    contributing: list[str] | None = None,
+    contributing: list[str] | None = None, high_risk: Iterable[str] = (),
 ) -> dict[str, ModelSettings]:
     """``main`` plus one settings object per activated sensitivity analysis, by analysis name.
 
@@ -51,6 +55,9 @@ def analysis_settings(
     or ``"contributing"``: every study whose rows reach the main model, which is only known once
     the data are read (``contributing``; the workflow's checkpoint ``contributing_studies``).
     Until then, i.e. with ``contributing=None``, no leave-one-out analysis is listed.
+    ``exclude_high_risk`` leaves out the studies of ``study_ids`` in ``high_risk`` (rated high
+    risk of bias in their study files, :func:`crsmeta.studies.high_risk_study_ids`); with none
+    it is not listed (:func:`skipped_analyses` says why).
     """
     cfg = SENSITIVITY_DEFAULTS | dict(sensitivity_cfg or {})
     analyses = {MAIN: base}
@@ -73,9 +80,23 @@ def analysis_settings(
     for name, changes in variants.items():
         if cfg[name]:
             analyses[name] = base.replace(**changes)
+    left_out_high_risk = sorted(set(high_risk) & set(study_ids))
+    if cfg[EXCLUDE_HIGH_RISK] and left_out_high_risk:
+        analyses[EXCLUDE_HIGH_RISK] = base.replace(
+            exclude_studies=tuple(sorted(set(base.exclude_studies) | set(left_out_high_risk))))
     for study_id in sorted(_left_out(cfg["leave_one_out"], study_ids, contributing)):
         analyses[LEAVE_ONE_OUT_PREFIX + study_id] = leave_one_out_settings(base, study_id)
     return analyses
+
+
+def skipped_analyses(
+    sensitivity_cfg: Mapping[str, Any], study_ids: list[str], high_risk: Iterable[str] = ()
+) -> dict[str, str]:
+    """Sensitivity analyses switched on that have nothing to do, with the reason (not fitted)."""
+    cfg = SENSITIVITY_DEFAULTS | dict(sensitivity_cfg or {})
+    if cfg["activate"] and cfg[EXCLUDE_HIGH_RISK] and not set(high_risk) & set(study_ids):
+        return {EXCLUDE_HIGH_RISK: NO_HIGH_RISK_STUDY}
+    return {}
 
 
 def leave_one_out_settings(base: ModelSettings, study_id: str) -> ModelSettings:
