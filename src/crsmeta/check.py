@@ -1,0 +1,220 @@
+"""Every problem of a study file at once, in-process (``crsmeta check``).
+
+The pipeline stops at a study's first bad key or cell, one Snakemake start-up per problem. Here
+the same library code runs without Snakemake and its problems are collected per independent unit:
+every key the schema refuses, every column of each table's header, every row of the tables. The
+messages are the library's own (file, line and key, or data file, row and column; what was
+expected). A schema problem in a key the tables need (``TABLE_INPUT_KEYS``) leaves the tables
+unread; one elsewhere (a citation still to fill in) does not.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import jsonschema
+import pandas as pd
+
+from crsmeta import tables
+from crsmeta.errors import InputError, InputErrors
+from crsmeta.extract import extract_cases, extract_summaries
+from crsmeta.harmonise import harmonise_study
+from crsmeta.io import KeyPath, load_yaml_with_lines
+from crsmeta.studies import (
+    Study,
+    check_unique_ids,
+    load_study,
+    schema_errors,
+    schema_problem,
+    study_for_tables,
+)
+
+TABLE_INPUT_KEYS = frozenset(
+    {"id", "population", "design", "grading_scale", "synthetic", "cases", "summaries", "unit_factors",
+     "confirmed_values"}
+)
+"""The study file's top-level keys that extraction and harmonisation read."""
+REASON_LENGTH = 80  # characters of an exclusion reason in a study's summary line
+
+
+@dataclass(frozen=True)
+class StudyCheck:
+    """The outcome of checking one study file."""
+
+    path: Path
+    problems: tuple[InputError, ...]
+    study: Study | None = None  # None when the file could not be read as a study
+    rows: pd.DataFrame | None = None  # the row audit, when the tables were harmonised
+    unread: str = ""  # why the tables were not read, if they were not
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        """One line: the problem count, or the rows extracted, included and excluded (with reasons)."""
+        name = f"{self.path} ({self.study.id})" if self.study is not None else str(self.path)
+        if self.problems:
+            count = len(self.problems)
+            unread = f"; {self.unread}" if self.unread else ""
+            return f"{name}: {count} problem{'s' if count != 1 else ''}{unread}"
+        return f"{name}: ok, {_row_counts(self.rows)}"
+
+
+def check_studies(paths: Iterable[str | Path], project_dir: str | Path = ".") -> list[StudyCheck]:
+    """Check each study file, then that the ids of those that could be read are unique."""
+    checks = [check_study(path, project_dir) for path in paths]
+    return _with_duplicate_ids(checks)
+
+
+def check_study(path: str | Path, project_dir: str | Path = ".") -> StudyCheck:
+    """Validate, extract and harmonise one study file, collecting every problem found."""
+    path = Path(path)
+    try:
+        data, key_lines = _parse(path, Path(project_dir))
+    except InputError as error:
+        return StudyCheck(path, (error,))
+    errors = schema_errors(data)
+    problems = [schema_problem(error, path, key_lines) for error in errors]
+    problems.sort(key=lambda problem: problem.line or 0)
+    blocking = _keys_the_tables_need(errors)
+    if blocking:
+        unread = f"tables not read until {', '.join(blocking)} pass{'es' if len(blocking) == 1 else ''} the schema"
+        return StudyCheck(path, tuple(problems), unread=unread)
+    try:
+        study = _study(path, data, key_lines, project_dir, errors)
+    except InputError as error:
+        return StudyCheck(path, (*problems, *_each(error)))
+    table_problems, rows = _table_problems(study)
+    return StudyCheck(path, (*problems, *table_problems), study, rows)
+
+
+def _parse(path: Path, project_dir: Path) -> tuple[dict[str, Any], dict[KeyPath, int]]:
+    """The study file's YAML with its key lines, as :func:`crsmeta.studies.load_study` reads it."""
+    data, key_lines = load_yaml_with_lines(path if path.is_absolute() else project_dir / path)
+    if not isinstance(data, dict):
+        raise InputError(
+            "the study file is not a mapping of keys to values",
+            study_file=path,
+            expected="a YAML mapping with id, citation, population, design, grading_scale, ...",
+        )
+    return data, key_lines
+
+
+def _study(
+    path: Path, data: Mapping[str, Any], key_lines: Mapping[KeyPath, int], project_dir: str | Path,
+    errors: Sequence[jsonschema.ValidationError],
+) -> Study:
+    """The study as the pipeline loads it; without its keys at fault where the schema refused some."""
+    if not errors:
+        return load_study(path, project_dir)
+    at_fault = set().union(*(_top_level_keys(error) for error in errors))
+    valid = {key: value for key, value in data.items() if key not in at_fault}
+    return study_for_tables(path, valid, key_lines, project_dir)
+
+
+def _keys_the_tables_need(errors: Iterable[jsonschema.ValidationError]) -> list[str]:
+    """The keys at fault that extraction or harmonisation read (``the study file`` for a problem
+    of the whole document)."""
+    keys = set().union(*(_top_level_keys(error) for error in errors))
+    needed = sorted(str(key) for key in keys if key in TABLE_INPUT_KEYS)
+    return needed + (["the study file"] if None in keys else [])
+
+
+def _top_level_keys(error: jsonschema.ValidationError) -> set[str | None]:
+    """The top-level keys a schema error is about; None for the document as a whole."""
+    if error.absolute_path:
+        return {str(error.absolute_path[0])}
+    if error.validator == "required":
+        return {name for name in error.validator_value if name not in error.instance}
+    if error.validator == "additionalProperties":
+        return {key for key in error.instance if key not in error.schema.get("properties", {})}
+    if error.context:
+        return set().union(*(_top_level_keys(cause) for cause in error.context))
+    return {None}
+
+
+def _table_problems(study: Study) -> tuple[list[InputError], pd.DataFrame | None]:
+    """The problems of the study's tables (cases and summaries each on their own), and the row
+    audit when none was found."""
+    problems: list[InputError] = []
+    cases = _extracted(extract_cases, study, "cases", problems)
+    summaries = _extracted(extract_summaries, study, "summaries", problems)
+    try:
+        rows = harmonise_study(study, cases, summaries).rows
+    except InputError as error:
+        return _unique(problems + _each(error)), None
+    return _unique(problems), rows if not problems else None
+
+
+def _extracted(
+    extract: Callable[[Study], pd.DataFrame], study: Study, kind: str, problems: list[InputError]
+) -> pd.DataFrame:
+    """One extracted table; empty (its rows unchecked) when its header or file has problems.
+
+    Columns the study file does not mention are the one header problem that leaves the rest
+    readable (a skeleton from ``crsmeta new-study`` lists them): their rows are checked as if
+    the columns were ignored, so the curator sees the rows' problems in the same run.
+    """
+    try:
+        return extract(study)
+    except InputError as error:
+        found = _each(error)
+        problems.extend(found)
+    unexpected = [problem.column for problem in found if _is_unexpected_column(problem)]
+    if len(unexpected) == len(found):
+        spec = getattr(study, kind)
+        ignoring = replace(spec, ignored_columns=(*spec.ignored_columns, *unexpected))
+        try:
+            return extract(replace(study, **{kind: ignoring}))
+        except InputError as error:
+            problems.extend(_each(error))
+    return tables.frame(tables.EXTRACTED_CASES if kind == "cases" else tables.EXTRACTED_SUMMARIES)
+
+
+def _is_unexpected_column(problem: InputError) -> bool:
+    """Whether extraction refused a column of the header that the study file does not mention."""
+    return problem.row == 1 and problem.key is None and problem.problem == f"unexpected column '{problem.column}'"
+
+
+def _each(error: InputError) -> list[InputError]:
+    return list(error.problems) if isinstance(error, InputErrors) else [error]
+
+
+def _unique(problems: Iterable[InputError]) -> list[InputError]:
+    """Problems without repeats: a bad value written once in the study file (a wide table's unit)
+    is found again in every row that reads it."""
+    return list({str(problem): problem for problem in problems}.values())
+
+
+def _with_duplicate_ids(checks: list[StudyCheck]) -> list[StudyCheck]:
+    """The checks, with a study whose id an earlier checked file already uses marked as a problem."""
+    try:
+        check_unique_ids(check.study for check in checks if check.study is not None)
+    except InputError as error:
+        return [
+            StudyCheck(check.path, (*check.problems, error), check.study, None, check.unread)
+            if check.study is not None and str(check.study.path) == error.study_file else check
+            for check in checks
+        ]
+    return checks
+
+
+def _row_counts(rows: pd.DataFrame | None) -> str:
+    """'12 rows extracted, 11 included, 1 excluded (empty cell in a wide table: not measured ×1)'."""
+    if rows is None or rows.empty:
+        return "0 rows extracted"
+    included = int((rows["status"] == "included").sum())
+    reasons = Counter(_shortened(reason) for reason in rows.loc[rows["status"] == "excluded", "reason"])
+    excluded = f"{sum(reasons.values())} excluded"
+    if reasons:
+        excluded += " (" + "; ".join(f"{reason} ×{count}" for reason, count in sorted(reasons.items())) + ")"
+    return f"{len(rows)} row{'s' if len(rows) != 1 else ''} extracted, {included} included, {excluded}"
+
+
+def _shortened(reason: str, limit: int = REASON_LENGTH) -> str:
+    """A reason cut to fit the summary line (a curator's reason can run to a paragraph)."""
+    return reason if len(reason) <= limit else reason[: limit - 1].rstrip() + "…"
