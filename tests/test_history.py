@@ -243,8 +243,8 @@ def test_inclusion_flow_per_snapshot(tmp_path: Path) -> None:
     tables.check(tables.INCLUSION_HISTORY, inclusion)
     overview = history.inclusion_overview(inclusion).set_index("snapshot")
     first, second = (s.id for s in recorded)
-    assert overview.loc[first, ["studies", "studies_added", "rows_in", "rows_new", "included", "excluded"]].tolist() == \
-        [2, 2, 6, 6, 5, 1]
+    counts = ["studies", "studies_added", "rows_in", "rows_new", "included", "excluded"]
+    assert overview.loc[first, counts].tolist() == [2, 2, 6, 6, 5, 1]
     # the new rows are those of the added study (s3: 6) and the edited one (s2: 3)
     assert overview.loc[second, ["studies", "studies_added", "studies_edited", "rows_in", "rows_new", "included",
                                  "excluded"]].tolist() == [3, 1, 1, 13, 9, 9, 4]
@@ -277,7 +277,8 @@ def test_the_report_opens_with_what_changed(tmp_path: Path) -> None:
     section = first.find(id="what-changed")
     assert section is not None and first.find(id="history-first-run") is not None
     assert "nothing to compare with" in section.get_text()
-    assert first.select("#inclusion-history ~ figure svg") and "SYNTHETIC" in str(first.select_one("#inclusion-history ~ figure"))
+    figure = first.select_one("#inclusion-history ~ figure")
+    assert figure.find("svg") is not None and "SYNTHETIC" in str(figure)
 
     recorded = record(tmp_path, studies={"s1": "a", "s2": "b", "s3": "SYNTHETIC new"}, minutes=1,
                       effects=[estimate(p=0.97, hi=0.2, n_studies=3), estimate(marker="CRP", n_studies=1)])

@@ -318,7 +318,8 @@ def conclusion_crossings(before: Mapping[str, Any], after: Mapping[str, Any]) ->
     words = []
     if crossed:
         verb = "reached" if p_after > p_before else "fell below"
-        words.append(f"P(reduction) {verb} {' and '.join(f'{t:g}' for t in crossed)} ({p_before:.2f} → {p_after:.2f})")
+        thresholds = " and ".join(f"{threshold:g}" for threshold in crossed)
+        words.append(f"P(reduction) {verb} {thresholds} ({p_before:.2f} → {p_after:.2f})")
     if side_before != side_after:
         words.append(f"95% CrI now {side_after} (was {side_before})")
     if single_before != single_after:
