@@ -7,18 +7,29 @@ made up for the tests and labelled SYNTHETIC.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import subprocess
 import textwrap
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from bs4 import BeautifulSoup
 
 from crsmeta.errors import InputError
 from crsmeta.model.analyses import EXCLUDE_HIGH_RISK, MAIN, analysis_settings, reweighting_of, skipped_analyses
 from crsmeta.model.settings import ModelSettings
+from crsmeta.report import ReportInputs
+from crsmeta.report import tables as report_tables
+from crsmeta.report.render import report_html
 from crsmeta.studies import NOT_REPORTED, PartialDate, by_publication, high_risk_study_ids, load_study
+
+from fixtures.report.build import write_fixture_project
+
+# ArviZ 0.23 passes matplotlib 3.11 a deprecated alias mapping on every plot; not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:Passing a dict or None as alias_mapping")
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = sorted((ROOT / "config" / "studies").glob("*.yaml"))
@@ -253,3 +264,51 @@ def test_bundled_studies_run_no_exclude_high_risk_analysis():
     studies = [load_study(path.relative_to(ROOT), ROOT) for path in BUNDLED]
     assert high_risk_study_ids(studies) == []
     assert EXCLUDE_HIGH_RISK in skipped_analyses({}, [study.id for study in studies], [])
+
+
+# --------------------------------------------------------------------------- report's study table
+
+
+def _study_table(paths: list[Path]) -> pd.DataFrame:
+    empty = pd.DataFrame(columns=["study_id", "patient_id", "status"])
+    return report_tables.study_table(report_tables.load_studies(paths), empty, empty, empty).set_index("study_id")
+
+
+def test_study_table_shows_dates_and_the_overall_judgement(tmp_path):
+    paths = [write(tmp_path, "published: 2024-05\nadded: 2026-11-21\n" + SYNTHETIC_APPRAISAL.format(overall="some_concerns"), "a"),
+             write(tmp_path, "published: not_reported\n", "b"),
+             write(tmp_path, "published: 2024-05-14\n", "c")]
+    table = _study_table(paths)
+    assert table.loc["a", ["published", "added", "risk_of_bias"]].tolist() == ["2024-05", "2026-11-21", "some concerns"]
+    assert table.loc["a", "risk_of_bias_detail"]["domains"][0] == {"domain": "clear inclusion criteria", "judgement": "yes"}
+    assert table.loc["b", ["published", "added", "risk_of_bias"]].tolist() == ["not reported", "", "not appraised"]
+    assert table.loc["c", "published"] == "2024-05-14" and table.loc["c", "risk_of_bias_detail"] is None
+
+
+@pytest.fixture(scope="module")
+def fixture_inputs(tmp_path_factory: pytest.TempPathFactory) -> ReportInputs:
+    return ReportInputs.from_paths(**write_fixture_project(tmp_path_factory.mktemp("rob"), synthetic=True))
+
+
+def _rendered(inputs: ReportInputs, tmp_path: Path, overall: str | None) -> BeautifulSoup:
+    extra = "published: 2024\nsynthetic: true\n" + (SYNTHETIC_APPRAISAL.format(overall=overall) if overall else "")
+    studies = [*inputs.studies, *report_tables.load_studies([write(tmp_path, extra)])]
+    return BeautifulSoup(report_html(dataclasses.replace(inputs, studies=studies)), "html.parser")
+
+
+def test_report_says_not_appraised_and_why_exclude_high_risk_did_not_run(fixture_inputs, tmp_path):
+    soup = _rendered(fixture_inputs, tmp_path, None)
+    headers = [th.get_text() for th in soup.select("#study-table thead th")]
+    cells = [td.get_text(" ", strip=True) for td in soup.select("#study-doe2024 td")]
+    assert cells[headers.index("Published")] == "2024" and cells[headers.index("Risk of bias")] == "not appraised"
+    note = soup.select_one("#risk-of-bias-note").get_text(" ", strip=True)
+    assert "0 of 4 studies appraised" in note and "exclude_high_risk) was not run" in note
+
+
+def test_report_shows_a_high_rating_with_its_domains(fixture_inputs, tmp_path):
+    soup = _rendered(fixture_inputs, tmp_path, "high")
+    cell = soup.select_one("#study-doe2024 td.rob")
+    assert cell.select_one("summary").get_text(strip=True) == "high"
+    assert "complete inclusion: no" in cell.get_text(" ", strip=True) and "SYNTHETIC test rater" in cell.get_text()
+    note = soup.select_one("#risk-of-bias-note").get_text(" ", strip=True)
+    assert "1 of 4 studies appraised" in note and "1 rated high" in note

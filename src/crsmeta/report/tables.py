@@ -24,7 +24,7 @@ from crsmeta.errors import InputError
 from crsmeta.io import load_yaml
 from crsmeta.model.diagnostics import FAILED, FAILURE_SEPARATOR
 from crsmeta.model.effects import DATA_DRIVEN, PRIOR_DRIVEN, WEAKLY_INFORMED
-from crsmeta.studies import normalised_identifiers
+from crsmeta.studies import NOT_REPORTED, normalised_identifiers
 from crsmeta.vocabulary import ChangeScale, change_scale, change_unit
 
 HDI_PROB = 0.95
@@ -149,10 +149,42 @@ def study_links(study: Mapping[str, Any]) -> list[dict[str, str]]:
     return links
 
 
+NOT_APPRAISED = "not appraised"
+RISK_OF_BIAS_LABELS = {"low": "low", "some_concerns": "some concerns", "high": "high"}
+
+
+def publication_date_text(study: Mapping[str, Any]) -> str:
+    """``published`` as written (2024, 2024-05, 2024-05-14), "not reported", or "" (none given)."""
+    published = study.get("published")
+    if published is None:
+        return ""
+    return "not reported" if published == NOT_REPORTED else str(published)
+
+
+def risk_of_bias_cells(study: Mapping[str, Any]) -> dict[str, Any]:
+    """The overall judgement ("not appraised" without an appraisal) and what lies behind it."""
+    appraisal = study.get("risk_of_bias")
+    if not appraisal:
+        return {"risk_of_bias": NOT_APPRAISED, "risk_of_bias_detail": None}
+    domains = [{"domain": str(domain), "judgement": _judgement_label(judgement)}
+               for domain, judgement in (appraisal.get("domains") or {}).items()]
+    detail = {"tool": str(appraisal.get("tool", "")).replace("_", " "), "domains": domains,
+              "rater": appraisal.get("rater", ""), "note": appraisal.get("note", "")}
+    overall = appraisal.get("overall", "")
+    return {"risk_of_bias": RISK_OF_BIAS_LABELS.get(overall, overall), "risk_of_bias_detail": detail}
+
+
+def _judgement_label(judgement: Any) -> str:
+    if isinstance(judgement, bool):  # YAML's unquoted yes/no
+        return "yes" if judgement else "no"
+    return str(judgement).replace("_", " ")
+
+
 def study_table(
     studies: list[dict[str, Any]], cases: pd.DataFrame, summaries: pd.DataFrame, rows: pd.DataFrame
 ) -> pd.DataFrame:
-    """One row per study: citation, link, design, population, scale, peer review, counts, caveats."""
+    """One row per study: citation, link, design, population, scale, peer review, publication date,
+    date added, risk of bias, counts, caveats."""
     n_cases = cases.groupby("study_id")["patient_id"].nunique() if len(cases) else pd.Series(dtype=int)
     n_summaries = summaries.groupby("study_id").size() if len(summaries) else pd.Series(dtype=int)
     included = rows[rows["status"] == "included"].groupby("study_id").size() if len(rows) else pd.Series(dtype=int)
@@ -168,6 +200,9 @@ def study_table(
                 "population": POPULATION_LABELS.get(study.get("population", ""), study.get("population", "")),
                 "grading_scale": study.get("grading_scale", ""),
                 "peer_reviewed": "yes" if study.get("peer_reviewed", True) else "no",
+                "published": publication_date_text(study),
+                "added": str(study.get("added", "")),
+                **risk_of_bias_cells(study),
                 "n_cases": int(n_cases.get(sid, 0)),
                 "n_summary_rows": int(n_summaries.get(sid, 0)),
                 "n_included_rows": int(included.get(sid, 0)),
