@@ -80,6 +80,7 @@ def test_new_study_on_a_wide_csv_guesses_and_flags(project: Path, capsys: pytest
         assert skeleton[key] is None
     assert cases["constants"] == {"locator": None, "quote": None}
     # every guess is marked, and the unrecognised column is listed in the file and on stderr
+    assert "layout: wide  # CHECK: 4 header(s) name a marker, e.g. 'IL6 pre (ng/mL)'" in text
     assert "unit: ng/mL  # CHECK: unit guessed from the header" in text
     assert "intervention: Salvage  # CHECK: every value is a known intervention" in text
     assert "- Age  # CHECK: 'age' in the vocabulary, not modelled" in text

@@ -231,7 +231,7 @@ def _guess_layout(source: pd.DataFrame) -> tuple[str | None, str]:
     for column in source.columns:
         if _normalised(_split_unit(column)[0]) == "marker" or _all_known(source[column], vocabulary.canonical_marker):
             return "long", f"column '{column}' holds marker names"
-    named = [column for column in source.columns if _measurement(column) is not None]
+    named = [column for column in source.columns if _is_measurement(_measurement(column))]
     if named:
         return "wide", f"{len(named)} header(s) name a marker, e.g. '{named[0]}'"
     return None, "long or wide: no column holds marker names and no header names one"
@@ -245,7 +245,7 @@ def _guess_column(guess: TableGuess, column: str, values: pd.Series, canonical_n
         guess.columns[canonical] = column
         return
     measurement = _measurement(column)
-    if measurement is not None and not measurement.modelled and measurement.timepoint is None:
+    if measurement is not None and not _is_measurement(measurement):
         info = vocabulary.marker_info(measurement.marker)
         guess.ignored[column] = f"'{info.name}' in the vocabulary, not modelled ({info.reason})"
         return
@@ -284,6 +284,13 @@ def _measurement(column: str) -> Measurement | None:
     except InputError:
         return None
     return Measurement(info.name, timepoint, unit, hours, info.modelled)
+
+
+def _is_measurement(measurement: Measurement | None) -> bool:
+    """Whether a header names a measurement: a modelled marker, or any marker at a timepoint (a
+    non-modelled one, such as 'vasopressors pre', is then extracted and audited as excluded).
+    A non-modelled marker alone ('Age') is a patient characteristic."""
+    return measurement is not None and (measurement.modelled or measurement.timepoint is not None)
 
 
 def _split_unit(header: str) -> tuple[str, str | None]:
