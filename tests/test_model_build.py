@@ -182,3 +182,24 @@ def test_a_p_value_printed_as_greater_than_makes_its_row_less_likely_where_it_wo
         assert all(np.all(np.isfinite(g)) for g in gradient)
         values.append(float(logp))
     assert values[0] < values[1]
+
+
+def test_a_mean_row_with_printed_sds_takes_its_shift_from_its_own_cvs_not_from_sigma(tiny_changes):
+    """The row's term does not move with σ[marker] (its variance comes from its SDs and ρ, its
+    shift from its CVs); the same row without SDs does."""
+    quick = Mode(linker="py", optimizer="fast_compile")  # a few log densities: no C compile needed
+
+    def sigma_effect(summaries: pd.DataFrame) -> float:
+        model = build_model(ModelData.from_harmonised(tiny_changes, summaries, SETTINGS), SETTINGS)
+        logp = model.compile_logp(mode=quick)
+        return logp(_point(model, sigma=1.5, tau=0.5)) - logp(_point(model, sigma=0.3, tau=0.5))
+
+    def with_row(spread: dict) -> pd.DataFrame:
+        return pd.DataFrame([summary_row("m", "tocilizumab", "IL-6", timepoint, value=value, n=40,
+                                         **spread.get(timepoint, {}))
+                             for timepoint, value in (("pre", 100), ("post", 40))], columns=SUMMARY_COLUMNS)
+
+    without = sigma_effect(pd.DataFrame(columns=SUMMARY_COLUMNS))
+    printed = {"pre": {"spread_type": "sd", "spread": 150}, "post": {"spread_type": "sd", "spread": 20}}
+    assert sigma_effect(with_row(printed)) - without == pytest.approx(0.0, abs=1e-9)
+    assert abs(sigma_effect(with_row({})) - without) > 0.1

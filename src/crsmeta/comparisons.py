@@ -168,7 +168,8 @@ def _base(row: pd.Series, rows: list[pd.Series]) -> dict:
         "intervention": row["intervention"], "co_interventions": row["co_interventions"],
         "marker": row["marker"],
         "n": float(min(r["n"] for r in rows)),
-        "se_known": np.nan, "disp_pre": np.nan, "disp_post": np.nan, "se_upper": np.inf, "se_lower": 0.0,
+        "se_known": np.nan, "disp_pre": np.nan, "disp_post": np.nan, "mean_shift": np.nan,
+        "se_upper": np.inf, "se_lower": 0.0,
         "efficiency": _efficiency(rows, flags), "extra_var": 0.0,
         "mean_weight": _mean_weight(rows),
         "source_rows": ";".join(f"{r['source_file']}:{r['source_row']}" for r in rows),
@@ -233,9 +234,27 @@ def _pair_observation(pre: pd.Series, post: pd.Series) -> dict:
             obs["flags"].append("dispersion_one_side")
         obs |= {"disp_pre": known[0] if d_pre is None else d_pre,
                 "disp_post": known[-1] if d_post is None else d_post, "method": method}
+        if not difference and len(known) == 2:
+            obs["mean_shift"] = mean_shift(*(_log_sd(r, d) for r, d in ((pre, d_pre), (post, d_post))))
     else:
         _dispersion_from_p_or_data(obs, [post, pre])
     return _finish(obs)
+
+
+def mean_shift(log_sd_pre: float, log_sd_post: float) -> float:
+    """log(mean post / mean pre) − (mean log post − mean log pre) for log-normal levels:
+    (s_post² − s_pre²)/2 with s the SD of the log. What a log ratio of arithmetic means adds to
+    the mean log ratio θ, from the row's own dispersions instead of the model's σ[marker]²/2."""
+    return (log_sd_post**2 - log_sd_pre**2) / 2
+
+
+def _log_sd(row: pd.Series, dispersion: float) -> float:
+    """The SD of the log of a level: from its CV by the log-normal moments, √log(1 + CV²)
+    (Higgins et al. 2008), where an SD or SE was printed; the dispersion itself where it came
+    from quantiles (already the log's)."""
+    if row["spread_type"] in ("sd", "se"):
+        return math.sqrt(math.log1p(dispersion**2))
+    return dispersion
 
 
 def _dispersion(row: pd.Series, n: float, difference: bool) -> float | None:

@@ -163,11 +163,13 @@ OBSERVATIONS = Table("model observations", {
     **_text("study_id", "arm", "population", "intervention", "co_interventions", "marker"),
     "n": NUMBER, "y": NUMBER, "kind": one_of("effect", "pre_post"),
     "se_known": OPTIONAL_NUMBER, "disp_pre": OPTIONAL_NUMBER, "disp_post": OPTIONAL_NUMBER,
-    "se_upper": NUMBER, "se_lower": NUMBER, "efficiency": NUMBER, "extra_var": NUMBER, "mean_weight": NUMBER,
+    "mean_shift": OPTIONAL_NUMBER, "se_upper": NUMBER, "se_lower": NUMBER, "efficiency": NUMBER, "extra_var": NUMBER, "mean_weight": NUMBER,
     "source_rows": TEXT, "digitised": FLAG, "flags": TEXT, "synthetic": FLAG, "method": TEXT,
 })
 """One summary-level observation (a pre/post comparison or a reported change) as the model reads
-it, with what weights it (crsmeta.comparisons); an open ``se_upper`` is inf, an open ``se_lower`` 0."""
+it, with what weights it (crsmeta.comparisons); an open ``se_upper`` is inf, an open ``se_lower`` 0;
+``mean_shift`` is what a log ratio of means adds to θ, from the row's own dispersions (blank: the
+model's σ[marker]²/2)."""
 
 SUMMARY_AUDIT = Table("summary rows not modelled", {
     **_text("study_id", "source_file", "source_row", "arm", "intervention", "marker", "timepoint", "reason"),

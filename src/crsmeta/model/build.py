@@ -293,19 +293,23 @@ class _Rows:
 def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
     """Mean, variance (Gaussian rows) and prior mean of se² (learned rows) of each summary row.
 
-    A log ratio of arithmetic means of log-normal levels estimates θ + σ²/2 when a patient's
-    change is independent of the baseline level (the model's patient-level assumption): the
-    row's mean is shifted by mean_weight · σ[marker]²/2; an unstated statistic (mean_weight
-    0.5) adds the variance of that unknown shift, 0.25 · (σ²/2)².
+    A log ratio of arithmetic means of log-normal levels estimates θ + (s_post² − s_pre²)/2 (s the
+    SD of the log level): the row's ``mean_shift``, from its own CVs, where both sides' SDs were
+    printed; elsewhere σ[marker]²/2, which it equals when a patient's change is independent of
+    the baseline level (the model's patient-level assumption). The row's mean is shifted by
+    mean_weight times it; an unstated statistic (mean_weight 0.5) adds the variance of that
+    unknown shift, 0.25 · shift².
     """
     obs = data.observations
     n = _data("summary_n", obs["n"].to_numpy(dtype=float))
     efficiency = _data("summary_efficiency", obs["efficiency"].to_numpy(dtype=float))
     weight = _data("summary_mean_weight", obs["mean_weight"].to_numpy(dtype=float))
     sigma_row = sigma[_data("summary_marker_idx", data.index(obs, "marker", "marker"))]
-    half_var = sigma_row**2 / 2
-    mean = mu + weight * half_var
-    extra = _data("summary_extra_var", obs["extra_var"].to_numpy(dtype=float)) + weight * (1 - weight) * half_var**2
+    printed_shift = obs["mean_shift"].to_numpy(dtype=float)
+    shift = pt.switch(pt.gt(_data("summary_shift_printed", np.isfinite(printed_shift).astype(float)), 0.0),
+                      _data("summary_mean_shift", np.nan_to_num(printed_shift)), sigma_row**2 / 2)
+    mean = mu + weight * shift
+    extra = _data("summary_extra_var", obs["extra_var"].to_numpy(dtype=float)) + weight * (1 - weight) * shift**2
     se_as_prior = obs["method"].isin(SE_AS_PRIOR_METHODS).to_numpy()
     learned = obs["method"].isin(LEARNED_METHODS).to_numpy() | se_as_prior
     se_known = _data("summary_se_known", np.nan_to_num(obs["se_known"].to_numpy(dtype=float)))
