@@ -19,12 +19,15 @@ import pytest
 from bs4 import BeautifulSoup
 
 from crsmeta.errors import InputError
+from crsmeta.io import load_yaml_with_lines
 from crsmeta.model.analyses import EXCLUDE_HIGH_RISK, MAIN, analysis_settings, reweighting_of, skipped_analyses
 from crsmeta.model.settings import ModelSettings
 from crsmeta.report import ReportInputs
 from crsmeta.report import tables as report_tables
 from crsmeta.report.render import report_html
-from crsmeta.studies import NOT_REPORTED, PartialDate, by_publication, high_risk_study_ids, load_study
+from crsmeta.studies import (
+    NOT_REPORTED, PartialDate, by_publication, date_problems, high_risk_study_ids, load_study,
+)
 
 from fixtures.report.build import write_fixture_project
 
@@ -123,6 +126,14 @@ def test_bad_date_names_file_key_line_and_form(tmp_path, extra, key, line, probl
     message = load_error(tmp_path, extra)
     assert f"doe2024.yaml, line {line}, key '{key}'" in message, message
     assert problem in message and "YYYY-MM-DD" in message, message
+
+
+def test_date_problems_lists_every_bad_date_at_once(tmp_path):
+    """For `crsmeta check`, which lists all of a file's problems."""
+    path = write(tmp_path, "published: 2023-02-29\nadded: 2026-04-31\n")
+    data, key_lines = load_yaml_with_lines(path)
+    problems = date_problems(data, path, key_lines)
+    assert [(problem.key, problem.line) for problem in problems] == [("published", 7), ("added", 8)]
 
 
 # --------------------------------------------------------------------------- risk of bias

@@ -294,8 +294,16 @@ def _validate_against_schema(data: Mapping[str, Any], path: Path, key_lines: Map
 
 
 def _check_dates(data: Mapping[str, Any], path: Path, key_lines: Mapping[KeyPath, int]) -> None:
+    problems = date_problems(data, path, key_lines)
+    if problems:
+        raise problems[0]
+
+
+def date_problems(data: Mapping[str, Any], path: Path, key_lines: Mapping[KeyPath, int]) -> list[InputError]:
     """What the schema's patterns cannot check: that the dates exist (2024-02-30 does not). An
-    ``added`` before ``published`` is allowed: a study may be read online before its issue's date."""
+    ``added`` before ``published`` is allowed: a study may be read online before its issue's date.
+    For values of the schema's form only (:func:`load_study` checks the schema first)."""
+    problems = []
     for key, forms in (("published", DATE_FORMS), ("added", "YYYY-MM-DD")):
         value = data.get(key, NOT_REPORTED)
         if value == NOT_REPORTED:
@@ -303,11 +311,12 @@ def _check_dates(data: Mapping[str, Any], path: Path, key_lines: Mapping[KeyPath
         try:
             PartialDate.parse(value)
         except ValueError as error:
-            raise InputError(
+            problems.append(InputError(
                 f"'{value}' is not a date ({error})",
                 **study_file_location(path, key_lines, (key,)),
                 expected=f"a date that exists, {forms}",
-            ) from None
+            ))
+    return problems
 
 
 def _key_at_fault(error: jsonschema.ValidationError) -> KeyPath:
