@@ -72,6 +72,7 @@ doi: 10.1000/example
 population: car_t_crs
 design: case_series
 grading_scale: Lee2014
+published: 2024
 caveats: ["Timing of the post values is 'next morning'; recorded as 24 h."]
 cases:
   file: resources/literature/doe2024/cases.csv
