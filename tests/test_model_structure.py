@@ -1,7 +1,9 @@
 """Model structure on a tiny hand-made dataset: settings, coords, dims, shapes (no sampling)."""
 
 import numpy as np
+import pandas as pd
 import pymc as pm
+import pytensor.tensor as pt
 import pytest
 
 from crsmeta.comparisons import summary_comparisons
@@ -132,3 +134,32 @@ def test_student_t_likelihood_builds(tiny_changes, tiny_summaries):
     model = build_model(ModelData.from_harmonised(tiny_changes, tiny_summaries, settings), settings)
     assert "nu_minus_one" in model.named_vars
     assert any(rv.name == "change" for rv in model.observed_RVs)
+
+
+def test_the_baseline_level_enters_each_row_centred_on_its_marker(tiny_changes, tiny_summaries):
+    """Case rows: log of the patient's pre value; summary pairs: log of the printed pre level;
+    a printed change without its pre value (and temperature's °C) as the module says; centred on
+    the marker's mean over the modelled rows, 0 where there is none."""
+    from crsmeta.model.build import _linear_predictor
+
+    rng = np.random.default_rng(3)
+    pre_values = [repr(float(v)) for v in rng.uniform(50, 5000, len(tiny_changes))]
+    pre_values[0] = ""  # a reported change passed through: no pre value, centred to 0
+    changes = tiny_changes.assign(pre_value=pre_values)
+    settings = ModelSettings(baseline_level=True, population=False)
+    data = ModelData.from_harmonised(changes, tiny_summaries, settings)
+    assert data.use_baseline
+    rows = data.rows(["marker", "pre_value"])
+    pre = pd.to_numeric(rows["pre_value"]).to_numpy(dtype=float)
+    level = np.where(rows["marker"] == "temperature", pre, np.log(pre))
+    expected = level - pd.Series(level).groupby(rows["marker"].to_numpy()).transform("mean").to_numpy()
+    expected = np.nan_to_num(expected)
+    both = np.concatenate([data.centred_baseline(data.cases), data.centred_baseline(data.observations)])
+    assert both == pytest.approx(expected)
+    with pm.Model(coords=data.coords):
+        theta = pt.zeros((len(data.coords["intervention"]), len(data.coords["marker"])))
+        slope = np.array([0.3, -0.7])  # per family: log ratio, temperature
+        mean = _linear_predictor(data, data.cases, theta, {"baseline": pt.as_tensor(slope)}, prefix="case").eval()
+    assert mean == pytest.approx(slope[data.family_index(data.cases)] * data.centred_baseline(data.cases))
+    assert "baseline_effect" in build_model(data, settings).named_vars
+    assert not ModelData.from_harmonised(tiny_changes, tiny_summaries, ModelSettings(population=False)).use_baseline

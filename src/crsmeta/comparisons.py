@@ -168,7 +168,7 @@ def _base(row: pd.Series, rows: list[pd.Series]) -> dict:
         "intervention": row["intervention"], "co_interventions": row["co_interventions"],
         "marker": row["marker"],
         "n": float(min(r["n"] for r in rows)),
-        "se_known": np.nan, "disp_pre": np.nan, "disp_post": np.nan, "mean_shift": np.nan,
+        "pre_value": np.nan, "se_known": np.nan, "disp_pre": np.nan, "disp_post": np.nan, "mean_shift": np.nan,
         "se_upper": np.inf, "se_lower": 0.0,
         "efficiency": _efficiency(rows, flags), "extra_var": 0.0,
         "mean_weight": _mean_weight(rows),
@@ -220,7 +220,7 @@ def _effect_observation(row: pd.Series) -> dict | str:
 def _pair_observation(pre: pd.Series, post: pd.Series) -> dict:
     difference = change_scale(post["marker"]) is ChangeScale.DIFFERENCE
     y = post["value"] - pre["value"] if difference else math.log(post["value"] / pre["value"])
-    obs = _base(post, [pre, post]) | {"y": float(y), "kind": "pre_post"}
+    obs = _base(post, [pre, post]) | {"y": float(y), "kind": "pre_post", "pre_value": float(pre["value"])}
     if pre["statistic"] != post["statistic"]:
         obs["flags"].append("statistic_mismatch")
     d_pre, d_post = (_dispersion(r, obs["n"], difference) for r in (pre, post))

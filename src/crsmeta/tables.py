@@ -161,7 +161,7 @@ PAIRING = Table("pairing audit", {
 
 OBSERVATIONS = Table("model observations", {
     **_text("study_id", "arm", "population", "intervention", "co_interventions", "marker"),
-    "n": NUMBER, "y": NUMBER, "kind": one_of("effect", "pre_post"),
+    "n": NUMBER, "y": NUMBER, "kind": one_of("effect", "pre_post"), "pre_value": OPTIONAL_NUMBER,
     "se_known": OPTIONAL_NUMBER, "disp_pre": OPTIONAL_NUMBER, "disp_post": OPTIONAL_NUMBER,
     "mean_shift": OPTIONAL_NUMBER, "se_upper": NUMBER, "se_lower": NUMBER, "efficiency": NUMBER, "extra_var": NUMBER, "mean_weight": NUMBER,
     "source_rows": TEXT, "digitised": FLAG, "flags": TEXT, "synthetic": FLAG, "method": TEXT,
@@ -194,9 +194,12 @@ EFFECT_ESTIMATES = Table("effect estimates", {
     "contrast_median": OPTIONAL_NUMBER, "contrast_lo95": OPTIONAL_NUMBER, "contrast_hi95": OPTIONAL_NUMBER,
     "p_better_than_standard_care": OPTIONAL_NUMBER,
     "contrast_basis": one_of("", "within_study", "indirect"), "contrast_note": TEXT,
+    "baseline_slope_median": OPTIONAL_NUMBER, "baseline_slope_lo95": OPTIONAL_NUMBER,
+    "baseline_slope_hi95": OPTIONAL_NUMBER,
 })
 """Posterior summaries per (intervention, marker) cell (crsmeta.model.effects); the contrast with
-standard care is empty where there is none. ``evidence`` labels ``sd_ratio`` = posterior_sd /
+standard care is empty where there is none, the baseline slope (the change per unit of the
+centred baseline level, for the cell's marker family) where the covariate is off. ``evidence`` labels ``sd_ratio`` = posterior_sd /
 prior_sd, the SDs of the cell's θ (thresholds in crsmeta.model.effects, docs/model.md)."""
 
 EFFECTS = Table("effects", {

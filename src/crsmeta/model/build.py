@@ -190,7 +190,8 @@ def _zero_sum(name: str, sigma, dims: tuple[str, ...]) -> pt.TensorVariable:
 
 
 def _covariates(data: ModelData, settings: ModelSettings) -> dict[str, pt.TensorVariable]:
-    """Population shift per marker family, co-intervention and grade coefficients (if switched on)."""
+    """Population shift per marker family, co-intervention, grade and baseline-level coefficients
+    (if switched on)."""
     terms: dict[str, pt.TensorVariable] = {}
     if data.use_population:
         shift = pm.Normal("population_shift", 0.0, settings.covariate_sd, dims=("population_shifted", "family"))
@@ -201,6 +202,9 @@ def _covariates(data: ModelData, settings: ModelSettings) -> dict[str, pt.Tensor
                                 dims=("co_intervention", "family"))
     if data.use_grade:
         terms["grade"] = pm.Normal("grade_effect", 0.0, settings.covariate_sd, dims="family")
+    if data.use_baseline:
+        # change per unit of the centred baseline level (log scale for markers, °C for temperature)
+        terms["baseline"] = pm.Normal("baseline_effect", 0.0, settings.covariate_sd, dims="family")
     return terms
 
 
@@ -218,6 +222,9 @@ def _linear_predictor(data: ModelData, frame: pd.DataFrame, theta, covariates, *
     if "co" in covariates:
         x = pm.Data(f"{prefix}_co_interventions", data.co_intervention_matrix(frame), dims=(dim, "co_intervention"))
         mu = mu + (x * covariates["co"][:, family].T).sum(axis=1)
+    if "baseline" in covariates:
+        baseline = pm.Data(f"{prefix}_baseline", data.centred_baseline(frame), dims=dim)
+        mu = mu + baseline * covariates["baseline"][family]
     if "grade" in covariates and prefix == "case":
         grade = pm.Data("case_grade", data.centred_grade(), dims=dim)
         mu = mu + grade * covariates["grade"][family]

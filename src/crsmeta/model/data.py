@@ -49,6 +49,7 @@ class ModelData:
     use_population: bool
     use_co_interventions: bool
     use_grade: bool
+    use_baseline: bool = False
 
     @classmethod
     def from_tables(
@@ -69,7 +70,9 @@ class ModelData:
         use_population = len(coords["population"]) > 1 and (settings.population is True or (
             settings.population == "auto" and _population_shift_identified(cases, observations)))
         audit = pd.concat([case_audit, filter_audit], ignore_index=True)
-        return cls(coords=coords, cases=cases, observations=observations,
+        use_baseline = settings.baseline_level and bool(
+            np.isfinite(baseline_level(stacked_rows(cases, observations, ["marker", "pre_value"]))).any())
+        return cls(use_baseline=use_baseline, coords=coords, cases=cases, observations=observations,
                    audit=tables.frame(tables.MODEL_AUDIT, audit), use_population=use_population,
                    use_co_interventions=settings.co_interventions and bool(coords["co_intervention"]),
                    use_grade=settings.baseline_grade and bool(cases["grade"].notna().any()) if not cases.empty else False)
@@ -108,6 +111,14 @@ class ModelData:
         """Mean of each patient's possible ASTCT grades, centred; 0 (the mean) where none given."""
         grade = self.cases["grade"]
         return (grade - grade.mean()).fillna(0.0).to_numpy(dtype=float)
+
+    def centred_baseline(self, frame: pd.DataFrame) -> np.ndarray:
+        """Each row's baseline level (:func:`baseline_level`) minus its marker's mean over the
+        modelled rows (case and summary) that have one; 0 (the mean) where a row has none."""
+        level = pd.Series(baseline_level(frame), index=frame.index)
+        every = self.rows(["marker", "pre_value"])
+        centre = pd.Series(baseline_level(every)).groupby(every["marker"].to_numpy()).mean()
+        return (level - frame["marker"].map(centre)).fillna(0.0).to_numpy(dtype=float)
 
     @property
     def lab_markers(self) -> list[str]:
@@ -151,6 +162,16 @@ class ModelData:
         pre/post correlation ρ: the only rows that inform ρ."""
         obs = self.observations
         return np.flatnonzero(obs["se_known"].isna() & obs["disp_pre"].notna())
+
+
+def baseline_level(frame: pd.DataFrame) -> np.ndarray:
+    """The level before the intervention on the change's scale: log of the pre value for a
+    log-ratio marker (a patient's value, or a summary's printed mean or median), the value in °C
+    for temperature; NaN where there is none (a printed change without its pre value)."""
+    value = pd.to_numeric(frame["pre_value"], errors="coerce").to_numpy(dtype=float)
+    difference = frame["marker"].map(on_difference_scale).to_numpy(dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(difference, value, np.log(np.where(value > 0, value, np.nan)))
 
 
 def contributing_studies(changes: pd.DataFrame, comparisons: pd.DataFrame, settings: ModelSettings) -> pd.DataFrame:

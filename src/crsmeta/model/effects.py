@@ -57,7 +57,7 @@ def effects_table(idata: az.InferenceData, data: ModelData, settings: ModelSetti
                      **_summaries(theta, marker), **_prior_and_posterior(theta, data, settings, intervention, marker),
                      "tau_median": float(np.median(tau)),
                      "pred_lo95": _q(predicted, 0.025), "pred_hi95": _q(predicted, 0.975),
-                     **_contrast(posterior, data, intervention, marker)})
+                     **_contrast(posterior, data, intervention, marker), **_baseline_slope(posterior, marker)})
     return tables.frame(tables.EFFECT_ESTIMATES, rows)
 
 
@@ -165,6 +165,16 @@ def _contrast(posterior: xr.Dataset, data: ModelData, intervention: str, marker:
             "contrast_hi95": _q(difference, 0.975),
             "p_better_than_standard_care": float(np.mean(difference < 0)),
             "contrast_basis": basis, "contrast_note": note}
+
+
+def _baseline_slope(posterior: xr.Dataset, marker: str) -> dict:
+    """The baseline-level coefficient of the cell's marker family (empty when it is off): how much
+    of a change tracks the level it started from (regression to the mean, or a real dependence)."""
+    if "baseline_effect" not in posterior:
+        return {"baseline_slope_median": np.nan, "baseline_slope_lo95": np.nan, "baseline_slope_hi95": np.nan}
+    slope = posterior["baseline_effect"].sel(family=model_family(marker)).to_numpy()
+    return {"baseline_slope_median": _q(slope, 0.5), "baseline_slope_lo95": _q(slope, 0.025),
+            "baseline_slope_hi95": _q(slope, 0.975)}
 
 
 def studies_with_both_arms(data: ModelData, intervention: str, marker: str) -> list[str]:

@@ -43,7 +43,7 @@ class ModelSettings:
     # priors: summary-level rows
     corr_prior: tuple[float, float] = (5.0, 5.0)  # rho ~ Beta(a, b): pre/post correlation
     row_variance_shape: float = 3.0  # a of InverseGamma(a, b) on a row's unknown se² (mean tied to sigma)
-    covariate_sd: float = 0.5  # population, co-intervention and grade coefficients ~ Normal(0, .)
+    covariate_sd: float = 0.5  # population, co-intervention, grade and baseline coefficients ~ Normal(0, .)
     # likelihood
     likelihood: str = "normal"  # "normal" | "student_t" (case level)
     nu_prior: tuple[float, float] = (2.0, 0.1)  # nu ~ Gamma(alpha, beta), shifted by +1
@@ -51,6 +51,7 @@ class ModelSettings:
     population: bool | str = "auto"
     co_interventions: bool = False
     baseline_grade: bool = False
+    baseline_level: bool = False  # centred log pre level (regression to the mean; docs/model.md)
     # data filters
     include_cases: bool = True
     include_summaries: bool = True
