@@ -159,7 +159,7 @@ url: https://example.org/synthetic
 population: car_t_crs
 design: case_series
 grading_scale: Lee2014
-published: "2024"
+published: "2024-02-30"
 cases:
   file: resources/many/cases.csv
   layout: wide
@@ -184,17 +184,19 @@ def test_check_reports_every_problem_at_once(project: Path, capsys: pytest.Captu
     lines = capsys.readouterr().out.splitlines()
     expected = [
         "config/studies/many.yaml, line 2, key 'citation': 'SYN' is too short",
+        "config/studies/many.yaml, line 7, key 'published': '2024-02-30' is not a date",
         "resources/many/cases.csv, row 1, column 'Age': unexpected column 'Age'",
         "config/studies/many.yaml, line 14, key 'cases.measurements.IL6_pre.unit': unknown unit 'ng/mLL'",
         "config/studies/many.yaml, line 15, key 'cases.measurements.IL6_post.unit': unit 'furlong'",
         "resources/many/cases.csv, row 3, column 'T_pre': cannot read 'n.d.' as a number",
-        "config/studies/many.yaml (many): 5 problems",
+        "config/studies/many.yaml (many): 6 problems",
     ]
     assert len(lines) == len(expected)
     for line, part in zip(lines, expected):
         assert part in line
     # the pipeline still stops at the first problem of a table, with the message it gave before
-    study_file.write_text(SEVERAL_PROBLEMS.replace('"SYN"', '"SYNTHETIC study"'), encoding="utf-8")
+    fixed = SEVERAL_PROBLEMS.replace('"SYN"', '"SYNTHETIC study"').replace("2024-02-30", "2024-02-29")
+    study_file.write_text(fixed, encoding="utf-8")
     without_age = "\n".join(line.rsplit(",", 1)[0] for line in SEVERAL_PROBLEMS_TABLE.splitlines()) + "\n"
     write(project, "resources/many/cases.csv", without_age)
     study = load_study("config/studies/many.yaml", project)

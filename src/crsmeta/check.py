@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping
 
 import jsonschema
 import pandas as pd
@@ -26,6 +26,7 @@ from crsmeta.io import KeyPath, load_yaml_with_lines
 from crsmeta.studies import (
     Study,
     check_unique_ids,
+    date_problems,
     load_study,
     schema_errors,
     schema_problem,
@@ -77,19 +78,30 @@ def check_study(path: str | Path, project_dir: str | Path = ".") -> StudyCheck:
         data, key_lines = _parse(path, Path(project_dir))
     except InputError as error:
         return StudyCheck(path, (error,))
-    errors = schema_errors(data)
-    problems = [schema_problem(error, path, key_lines) for error in errors]
-    problems.sort(key=lambda problem: problem.line or 0)
-    blocking = _keys_the_tables_need(errors)
+    problems, at_fault = _study_file_problems(data, path, key_lines)
+    blocking = _keys_the_tables_need(at_fault)
     if blocking:
         unread = f"tables not read until {', '.join(blocking)} pass{'es' if len(blocking) == 1 else ''} the schema"
         return StudyCheck(path, tuple(problems), unread=unread)
+    valid = {key: value for key, value in data.items() if key not in at_fault}
     try:
-        study = _study(path, data, key_lines, project_dir, errors)
+        study = study_for_tables(path, valid, key_lines, project_dir) if problems else load_study(path, project_dir)
     except InputError as error:
         return StudyCheck(path, (*problems, *_each(error)))
     table_problems, rows = _table_problems(study)
     return StudyCheck(path, (*problems, *table_problems), study, rows)
+
+
+def _study_file_problems(
+    data: Mapping[str, Any], path: Path, key_lines: Mapping[KeyPath, int]
+) -> tuple[list[InputError], set[str | None]]:
+    """Every key the schema refuses and every impossible date, in the file's order; with the
+    top-level keys at fault (None: the document as a whole)."""
+    errors = schema_errors(data)
+    at_fault = set().union(*(_top_level_keys(error) for error in errors))
+    valid = {key: value for key, value in data.items() if key not in at_fault}
+    problems = [schema_problem(error, path, key_lines) for error in errors] + date_problems(valid, path, key_lines)
+    return sorted(problems, key=lambda problem: problem.line or 0), at_fault
 
 
 def _parse(path: Path, project_dir: Path) -> tuple[dict[str, Any], dict[KeyPath, int]]:
@@ -104,24 +116,11 @@ def _parse(path: Path, project_dir: Path) -> tuple[dict[str, Any], dict[KeyPath,
     return data, key_lines
 
 
-def _study(
-    path: Path, data: Mapping[str, Any], key_lines: Mapping[KeyPath, int], project_dir: str | Path,
-    errors: Sequence[jsonschema.ValidationError],
-) -> Study:
-    """The study as the pipeline loads it; without its keys at fault where the schema refused some."""
-    if not errors:
-        return load_study(path, project_dir)
-    at_fault = set().union(*(_top_level_keys(error) for error in errors))
-    valid = {key: value for key, value in data.items() if key not in at_fault}
-    return study_for_tables(path, valid, key_lines, project_dir)
-
-
-def _keys_the_tables_need(errors: Iterable[jsonschema.ValidationError]) -> list[str]:
+def _keys_the_tables_need(at_fault: set[str | None]) -> list[str]:
     """The keys at fault that extraction or harmonisation read (``the study file`` for a problem
     of the whole document)."""
-    keys = set().union(*(_top_level_keys(error) for error in errors))
-    needed = sorted(str(key) for key in keys if key in TABLE_INPUT_KEYS)
-    return needed + (["the study file"] if None in keys else [])
+    needed = sorted(str(key) for key in at_fault if key in TABLE_INPUT_KEYS)
+    return needed + (["the study file"] if None in at_fault else [])
 
 
 def _top_level_keys(error: jsonschema.ValidationError) -> set[str | None]:
