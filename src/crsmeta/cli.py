@@ -238,32 +238,58 @@ def _guess_layout(source: pd.DataFrame) -> tuple[str | None, str]:
 
 
 def _guess_column(guess: TableGuess, column: str, values: pd.Series, canonical_names: Sequence[str]) -> None:
-    name, _ = _split_unit(column)
-    by_name = {_normalised(canonical): canonical for canonical in canonical_names}
-    canonical = by_name.get(_normalised(name))
-    if canonical is not None and canonical not in guess.columns:
-        guess.columns[canonical] = column
-        return
+    """Place one column: the first reading that recognises it, else unrecognised."""
+    readings = (_by_canonical_name, _by_marker_in_header, _by_known_values, _by_close_name)
+    if not any(reading(guess, column, values, canonical_names) for reading in readings):
+        guess.unrecognised.append(column)
+
+
+def _by_canonical_name(guess: TableGuess, column: str, values: pd.Series, canonical_names: Sequence[str]) -> bool:
+    """'Patient', 'CRS grade', 'crs_grade': the name extraction reads (case, spaces, _ aside)."""
+    canonical = _canonical_by_name(canonical_names).get(_normalised(_split_unit(column)[0]))
+    if canonical is None or canonical in guess.columns:
+        return False
+    guess.columns[canonical] = column
+    return True
+
+
+def _by_marker_in_header(guess: TableGuess, column: str, values: pd.Series, canonical_names: Sequence[str]) -> bool:
+    """'IL6_pre' a measurement (wide tables); 'Age', a non-modelled name alone, ignored."""
     measurement = _measurement(column)
     if measurement is not None and not _is_measurement(measurement):
         info = vocabulary.marker_info(measurement.marker)
         guess.ignored[column] = f"'{info.name}' in the vocabulary, not modelled ({info.reason})"
-        return
+        return True
     if measurement is not None and guess.layout == "wide":
         guess.measurements[column] = measurement
-        return
+        return True
+    return False
+
+
+def _by_known_values(guess: TableGuess, column: str, values: pd.Series, canonical_names: Sequence[str]) -> bool:
+    """A column whose every value is a known intervention (or marker): that field."""
     for field_name, canonicalise in (("intervention", vocabulary.canonical_intervention),
                                      ("marker", vocabulary.canonical_marker)):
         if field_name in canonical_names and field_name not in guess.columns and _all_known(values, canonicalise):
             guess.columns[field_name] = column
             guess.column_notes[field_name] = f"every value is a known {field_name} ({_examples(values, canonicalise)})"
-            return
-    close = difflib.get_close_matches(_normalised(name), list(by_name), n=1, cutoff=CLOSE_NAME_CUTOFF)
-    if close and by_name[close[0]] not in guess.columns:
-        guess.columns[by_name[close[0]]] = column
-        guess.column_notes[by_name[close[0]]] = f"guessed from the header '{column}'"
-        return
-    guess.unrecognised.append(column)
+            return True
+    return False
+
+
+def _by_close_name(guess: TableGuess, column: str, values: pd.Series, canonical_names: Sequence[str]) -> bool:
+    """'Grade' for crs_grade, 'Patient ID' for patient: close to a name extraction reads."""
+    by_name = _canonical_by_name(canonical_names)
+    close = difflib.get_close_matches(_normalised(_split_unit(column)[0]), list(by_name), n=1, cutoff=CLOSE_NAME_CUTOFF)
+    if not close or by_name[close[0]] in guess.columns:
+        return False
+    guess.columns[by_name[close[0]]] = column
+    guess.column_notes[by_name[close[0]]] = f"guessed from the header '{column}'"
+    return True
+
+
+def _canonical_by_name(canonical_names: Sequence[str]) -> dict[str, str]:
+    return {_normalised(canonical): canonical for canonical in canonical_names}
 
 
 def _measurement(column: str) -> Measurement | None:
