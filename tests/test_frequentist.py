@@ -1,4 +1,5 @@
-"""Frequentist cross-check: textbook agreement, REML vs DL, k=1, rows without a variance."""
+"""Frequentist cross-check: textbook agreement (REML, DL, Knapp–Hartung), k=1, rows without a
+variance, and the like-for-like rules: censored patients by maximum likelihood, the σ²/2 shift."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from scipy import stats
 from crsmeta.model.frequentist import (
     PER_STUDY_COLUMNS,
     RANDOM_EFFECTS_COLUMNS,
+    censored_normal_fit,
     cross_check,
     per_study_estimates,
     random_effects,
@@ -30,7 +32,8 @@ def studies(yi, vi, intervention="tocilizumab", marker="IL-6") -> pd.DataFrame:
     return pd.DataFrame({
         "study_id": [f"s{i:02d}" for i in range(len(yi))], "intervention": intervention,
         "marker": marker, "population": "car_t_crs", "yi": yi, "vi": vi, "n": 10,
-        "source": "summary", "pooled": True, "synthetic": False, "note": "",
+        "source": "summary", "method": "se_reported", "shift": 0.0, "pooled": True, "synthetic": False,
+        "note": "",
     })
 
 
@@ -95,42 +98,51 @@ def test_one_study_gives_its_own_estimate_and_no_tau2():
     assert "tau² is not estimable" in row["note"]
 
 
-def changes_table(values: dict[str, list[float]], censored: int = 0) -> pd.DataFrame:
+CHANGE_COLUMNS = ["study_id", "patient_id", "intervention", "marker", "population", "change",
+                  "change_lower", "change_upper", "censoring", "synthetic"]
+
+
+def changes_table(values: dict[str, list[float]], censored: int = 0, bound: float = -3.5) -> pd.DataFrame:
+    """Exact changes per study, and ``censored`` left-censored ones (true change <= ``bound``)."""
     rows = []
     for study, changes in values.items():
         for number, change in enumerate(changes):
             rows.append({"study_id": study, "patient_id": f"p{number}",
                          "intervention": "tocilizumab", "marker": "IL-6",
-                         "population": "car_t_crs", "change": str(change), "censoring": "none",
-                         "synthetic": "False"})
+                         "population": "car_t_crs", "change": str(change), "change_lower": change,
+                         "change_upper": change, "censoring": "none", "synthetic": "False"})
         rows += [{"study_id": study, "patient_id": f"c{number}", "intervention": "tocilizumab",
-                  "marker": "IL-6", "population": "car_t_crs", "change": "",
-                  "censoring": "left", "synthetic": "False"} for number in range(censored)]
-    return pd.DataFrame(rows)
+                  "marker": "IL-6", "population": "car_t_crs", "change": "", "change_lower": -math.inf,
+                  "change_upper": bound, "censoring": "left", "synthetic": "False"}
+                 for number in range(censored)]
+    return pd.DataFrame(rows, columns=CHANGE_COLUMNS)
+
+
+def observations(**columns) -> pd.DataFrame:
+    """Summary comparisons as crsmeta.comparisons gives them (the columns stage 1 reads)."""
+    defaults = {"arm": "", "population": "car_t_crs", "intervention": "tocilizumab", "marker": "IL-6",
+                "mean_weight": 0.0, "method": "se_reported", "synthetic": False}
+    return pd.DataFrame(defaults | columns)
 
 
 def test_case_level_estimates_are_mean_and_variance_of_the_mean():
-    per_study = per_study_estimates(changes_table({"a": [-1.0, -2.0, -3.0], "b": [-0.5]},
-                                                  censored=1))
+    per_study = per_study_estimates(changes_table({"a": [-1.0, -2.0, -3.0], "b": [-0.5]}))
     assert list(per_study.columns) == PER_STUDY_COLUMNS
     a, b = per_study.iloc[0], per_study.iloc[1]
     assert (a["yi"], a["vi"], a["n"], a["source"]) == (-2.0, pytest.approx(1.0 / 3), 3, "cases")
-    assert "1 censored patient(s) left out" in a["note"]
+    assert a["method"] == "cases_mean" and a["shift"] == 0 and a["note"] == ""
     assert b["yi"] == -0.5 and math.isnan(b["vi"]) and not b["pooled"]
     assert "no within-study variance" in b["note"]
 
 
 def test_summary_rows_without_a_known_se_are_kept_and_noted():
-    aggregate = pd.DataFrame({
-        "study_id": ["c", "d"], "arm": ["", ""], "population": "car_t_crs",
-        "intervention": "tocilizumab", "marker": "IL-6", "n": [20.0, 12.0], "y": [-1.2, -0.7],
-        "se_known": [0.3, np.nan], "synthetic": [True, False],
-    })
+    aggregate = observations(study_id=["c", "d"], n=[20.0, 12.0], y=[-1.2, -0.7], se_known=[0.3, np.nan],
+                             method=["se_reported", "dispersion_from_data"], synthetic=[True, False])
     per_study = per_study_estimates(changes_table({"a": [-1.0, -2.0, -3.0]}), aggregate)
     summary = per_study[per_study["source"] == "summary"].set_index("study_id")
     assert summary.loc["c", "vi"] == pytest.approx(0.09)
     assert math.isnan(summary.loc["d", "vi"])
-    assert "no known standard error" in summary.loc["d", "note"]
+    assert "left to the Bayesian model" in summary.loc["d", "note"]
     table = cross_check(changes_table({"a": [-1.0, -2.0, -3.0]}), aggregate)
     assert list(table.columns) == RANDOM_EFFECTS_COLUMNS
     assert table.iloc[0]["k"] == 2
@@ -138,11 +150,156 @@ def test_summary_rows_without_a_known_se_are_kept_and_noted():
 
 
 def test_a_study_with_case_and_summary_estimates_is_pooled_once():
-    aggregate = pd.DataFrame({
-        "study_id": ["a"], "population": "car_t_crs", "intervention": "tocilizumab",
-        "marker": "IL-6", "n": [3.0], "y": [-2.0], "se_known": [0.5], "synthetic": [False],
-    })
+    aggregate = observations(study_id=["a"], n=[3.0], y=[-2.0], se_known=[0.5])
     per_study = per_study_estimates(changes_table({"a": [-1.0, -2.0, -3.0]}), aggregate)
     assert list(per_study["pooled"]) == [True, False]
     assert "another estimate of this study is pooled" in per_study.iloc[1]["note"]
     assert random_effects(per_study).iloc[0]["k"] == 1
+
+
+# --- censored patients: censored-normal maximum likelihood -------------------------------------
+
+
+def brute_force_maximum(loglik, centre: tuple[float, float]) -> tuple[float, float]:
+    """(μ, σ) maximising ``loglik`` on a coarse grid, then a fine one around the best point."""
+    (mu0, sigma0), best = centre, None
+    for half_width, step in ((0.8, 0.01), (0.02, 0.0002)):
+        mus = np.arange(mu0 - half_width, mu0 + half_width, step)
+        sigmas = np.arange(max(sigma0 - half_width, 0.05), sigma0 + half_width, step)
+        grid = loglik(mus[:, None, None], sigmas[None, :, None])
+        i, j = np.unravel_index(np.argmax(grid), grid.shape)
+        mu0, sigma0 = best = mus[i], sigmas[j]
+    return best
+
+
+def censored_sample(seed: int = 20240611):
+    """30 normal changes, left-censored below −1.8 and right-censored above −0.3 (a detection
+    limit on either side), and the first two known only to an interval of width 0.5."""
+    x = np.random.default_rng(seed).normal(-1.2, 0.9, 30)
+    lower, upper = x.copy(), x.copy()
+    lower[x < -1.8], upper[x < -1.8] = -np.inf, -1.8
+    lower[x > -0.3], upper[x > -0.3] = -0.3, np.inf
+    lower[:2], upper[:2] = np.floor(x[:2] * 2) / 2, np.floor(x[:2] * 2) / 2 + 0.5
+    exact = lower == upper
+    return x[exact], lower[~exact], upper[~exact]
+
+
+def independent_loglik(exact, lower, upper):
+    """The censored normal log-likelihood written out with scipy.stats' cdf (not log_ndtr)."""
+    def loglik(mu, sigma):
+        with np.errstate(divide="ignore"):  # far corners of the brute-force grid
+            censored = np.log(stats.norm.cdf(upper, mu, sigma) - stats.norm.cdf(lower, mu, sigma))
+        return stats.norm.logpdf(exact, mu, sigma).sum(axis=-1) + censored.sum(axis=-1)
+    return loglik
+
+
+def test_censored_fit_is_the_likelihood_maximum_with_its_observed_information():
+    exact, lower, upper = censored_sample()
+    assert len(lower) >= 10 and np.isinf(lower).any() and np.isinf(upper).any(), "all three kinds censored"
+    fit = censored_normal_fit(exact, lower, upper)
+    loglik = independent_loglik(exact, lower, upper)
+    mu, sigma = brute_force_maximum(loglik, (exact.mean(), exact.std()))
+    assert (fit.mean, fit.sd) == (pytest.approx(mu, abs=5e-4), pytest.approx(sigma, abs=5e-4))
+    left, right = upper[np.isinf(lower)], lower[np.isinf(upper)]
+    interval = stats.CensoredData(uncensored=exact, left=left, right=right,
+                                  interval=np.column_stack([lower, upper])[np.isfinite(lower) & np.isfinite(upper)])
+    assert stats.norm.fit(interval) == (pytest.approx(fit.mean, abs=1e-3), pytest.approx(fit.sd, abs=1e-3))
+    # observed information by central differences in (μ, σ): the μ element of its inverse
+    h = 1e-3
+    f = lambda dm, ds: float(loglik(fit.mean + dm, fit.sd + ds))  # noqa: E731
+    d_mm = (f(h, 0) - 2 * f(0, 0) + f(-h, 0)) / h**2
+    d_ss = (f(0, h) - 2 * f(0, 0) + f(0, -h)) / h**2
+    d_ms = (f(h, h) - f(h, -h) - f(-h, h) + f(-h, -h)) / (4 * h**2)
+    assert fit.var_mean == pytest.approx(np.linalg.inv(-np.array([[d_mm, d_ms], [d_ms, d_ss]]))[0, 0], rel=1e-3)
+    assert fit.n == 30
+
+
+def test_without_censoring_the_fit_is_the_sample_mean_and_its_ml_variance():
+    x = np.random.default_rng(5).normal(0.4, 1.3, 12)
+    fit = censored_normal_fit(x, np.array([]), np.array([]))
+    assert fit.mean == pytest.approx(x.mean(), abs=1e-7)
+    assert fit.sd == pytest.approx(x.std(ddof=0), rel=1e-6)
+    assert fit.var_mean == pytest.approx(x.var(ddof=0) / 12, rel=1e-5)
+
+
+def test_no_censored_patient_is_dropped_silently():
+    exact = [-1.0, -2.0, -3.0, -2.5]
+    per_study = per_study_estimates(changes_table({"a": exact}, censored=2, bound=-3.5))
+    row = per_study.iloc[0]
+    fit = censored_normal_fit(np.array(exact), np.full(2, -np.inf), np.full(2, -3.5))
+    assert row["n"] == 6 and row["method"] == "cases_censored_ml" and row["pooled"]
+    assert row["yi"] == pytest.approx(fit.mean) and row["yi"] < np.mean(exact), "the censored fall counts"
+    assert row["vi"] == pytest.approx(fit.var_mean * 6 / 5)
+    assert "2 censored patient(s) entered by their bounds" in row["note"]
+    lonely = per_study_estimates(changes_table({"b": [-1.0]}, censored=3)).iloc[0]
+    assert lonely["n"] == 4 and math.isnan(lonely["vi"]) and not lonely["pooled"]
+    assert "3 censored and 1 exact patient(s)" in lonely["note"] and "not poolable" in lonely["note"]
+
+
+# --- the σ²/2 shift of ratios of means ----------------------------------------------------------
+
+
+def test_ratios_of_means_lose_the_shift_the_model_gives_them():
+    # σ̂²[IL-6]: s² = 1 (a, 2 df) and 1/3 (b, 3 df) pooled with weights n − 1 → 0.6, shift 0.3
+    changes = changes_table({"a": [-1.0, -2.0, -3.0], "b": [-0.5, -1.5, -0.5, -1.5]})
+    aggregate = observations(
+        study_id=["c", "d", "e", "f", "g"], marker=["IL-6", "IL-6", "IL-6", "CRP", "temperature"],
+        n=20.0, y=-1.2, se_known=0.3, mean_weight=[1.0, 0.5, 1.0, 1.0, 0.0],
+        mean_shift=[np.nan, np.nan, 0.1, np.nan, np.nan],
+        method=["sd_reported", "p_value_exact", "se_reported", "se_reported", "se_reported"],
+    )
+    per_study = per_study_estimates(changes, aggregate).set_index("study_id")
+    assert per_study.loc["c", "yi"] == pytest.approx(-1.5) and per_study.loc["c", "shift"] == pytest.approx(0.3)
+    assert per_study.loc["c", "vi"] == pytest.approx(0.09)
+    # an unstated statistic: half the shift, and the variance of not knowing which (model's w(1 − w)·shift²)
+    assert per_study.loc["d", "yi"] == pytest.approx(-1.35)
+    assert per_study.loc["d", "vi"] == pytest.approx(0.09 + 0.25 * 0.3**2)
+    assert per_study.loc["e", "yi"] == pytest.approx(-1.3), "the row's own CVs before σ̂²"
+    assert per_study.loc["f", "yi"] == -1.2 and math.isnan(per_study.loc["f", "shift"])
+    assert "left unshifted" in per_study.loc["f", "note"] and per_study.loc["f", "pooled"]
+    assert per_study.loc["g", "yi"] == -1.2 and per_study.loc["g", "shift"] == 0
+    cells = random_effects(per_study.reset_index()).set_index("marker")
+    assert "without the σ²/2 shift" in cells.loc["CRP", "note"]
+    assert "1 of 5 SE(s) from exact P values" in cells.loc["IL-6", "note"]
+
+
+def test_p_value_bounds_stay_out_with_their_reason():
+    aggregate = observations(study_id=["c", "d"], n=20.0, y=[-1.2, -0.9], se_known=[np.nan, 0.4],
+                             method=["p_value_bound", "p_value_exact"])
+    per_study = per_study_estimates(changes_table({}), aggregate).set_index("study_id")
+    assert not per_study.loc["c", "pooled"] and "printed as a bound" in per_study.loc["c", "note"]
+    assert per_study.loc["d", "pooled"] and "exact P value" in per_study.loc["d", "note"]
+
+
+# --- Hartung–Knapp–Sidik–Jonkman intervals ------------------------------------------------------
+
+
+def test_knapp_hartung_matches_metafor_on_kacker_2004():
+    """metafor rma(y, v, method="DL", test="knha") on Kacker (2004), as recorded in statsmodels'
+    stats/tests/results/results_meta.py (exk1_dl_hksj): estimate 62.3901386044504, CI
+    61.710383798052 to 63.0698934108488, τ² 0.288049246973751."""
+    y = [61.0, 61.4, 62.21, 62.3, 62.34, 62.6, 62.7, 62.84, 65.9]
+    v = [0.2025, 1.21, 0.09, 0.2025, 0.3844, 0.5625, 0.0676, 0.0225, 1.8225]
+    row = random_effects(studies(y, v)).iloc[0]
+    assert row["dl_estimate"] == pytest.approx(62.3901386044504, abs=1e-9)
+    assert row["dl_tau2"] == pytest.approx(0.288049246973751, abs=1e-9)
+    assert row["dl_hksj_lo95"] == pytest.approx(61.710383798052, abs=1e-8)
+    assert row["dl_hksj_hi95"] == pytest.approx(63.0698934108488, abs=1e-8)
+
+
+def test_reml_knapp_hartung_is_the_weighted_residual_scale_with_t_quantiles():
+    data = bcg()
+    row = random_effects(data).iloc[0]
+    yi, vi = data["yi"].to_numpy(), data["vi"].to_numpy()
+    w = 1 / (vi + row["reml_tau2"])
+    estimate = np.sum(w * yi) / np.sum(w)
+    q = np.sum(w * (yi - estimate) ** 2) / (len(yi) - 1)
+    half = stats.t.ppf(0.975, len(yi) - 1) * math.sqrt(q / np.sum(w))
+    assert row["reml_hksj_lo95"] == pytest.approx(estimate - half, rel=1e-6)
+    assert row["reml_hksj_hi95"] == pytest.approx(estimate + half, rel=1e-6)
+    few = random_effects(studies([-1.0, -0.4, -0.7], [0.04, 0.05, 0.03])).iloc[0]
+    assert few["reml_hksj_hi95"] - few["reml_hksj_lo95"] > few["reml_hi95"] - few["reml_lo95"], \
+        "with three studies the t interval is the wider"
+    one = random_effects(studies([-0.8], [0.04])).iloc[0]
+    assert math.isnan(one["reml_hksj_lo95"]) and math.isnan(one["dl_hksj_hi95"])
+

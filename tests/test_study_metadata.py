@@ -224,7 +224,7 @@ def test_no_bundled_study_carries_an_appraisal():
 
 ONLY_HIGH_RISK = {"activate": True, "leave_one_out": False, **{name: False for name in (
     "case_only", "summary_only", "tau_prior_half", "tau_prior_double", "sigma_prior_half", "sigma_prior_double",
-    "student_t", "no_digitised", "corr_low", "corr_high")}}
+    "student_t", "no_digitised", "corr_low", "corr_high", "baseline_adjusted")}}
 
 
 def synthetic_rated_studies(tmp_path: Path) -> list:

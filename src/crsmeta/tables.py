@@ -228,19 +228,26 @@ DIAGNOSTICS = Table("diagnostics", {
 
 PER_STUDY = Table("per-study estimates", {
     **_text("study_id", "intervention", "marker", "population"), "yi": OPTIONAL_NUMBER, "vi": OPTIONAL_NUMBER,
-    "n": NUMBER, "source": one_of("cases", "summary"), "pooled": FLAG, "synthetic": FLAG, "note": TEXT,
+    "n": NUMBER, "source": one_of("cases", "summary"), "method": TEXT, "shift": OPTIONAL_NUMBER,
+    "pooled": FLAG, "synthetic": FLAG, "note": TEXT,
 })
 """Stage 1 of the frequentist cross-check: one effect and sampling variance per study
-(crsmeta.model.frequentist); empty where the study gives none, with a note."""
+(crsmeta.model.frequentist); empty where the study gives none, with a note. ``method`` is
+``cases_mean``, ``cases_censored_ml`` (censored patients in by their bounds) or the summary row's
+route; ``shift`` what was taken off ``y`` for the σ²/2 of a ratio of means (empty: needed, but no
+case data give σ², the row is unshifted)."""
 
 RANDOM_EFFECTS = Table("frequentist cross-check", {
     **_text("intervention", "marker"), "k": COUNT,
     "reml_estimate": NUMBER, "reml_lo95": NUMBER, "reml_hi95": NUMBER, "reml_tau2": OPTIONAL_NUMBER,
     "dl_estimate": NUMBER, "dl_lo95": NUMBER, "dl_hi95": NUMBER, "dl_tau2": OPTIONAL_NUMBER,
+    "reml_hksj_lo95": OPTIONAL_NUMBER, "reml_hksj_hi95": OPTIONAL_NUMBER,
+    "dl_hksj_lo95": OPTIONAL_NUMBER, "dl_hksj_hi95": OPTIONAL_NUMBER,
     "synthetic": FLAG, "note": TEXT,
 })
-"""Stage 2: REML and DerSimonian-Laird pooled changes per (intervention, marker); tau² is empty
-with one study."""
+"""Stage 2: REML and DerSimonian-Laird pooled changes per (intervention, marker), with Wald and
+Hartung-Knapp-Sidik-Jonkman (t, k − 1 df) 95% intervals; tau² and the HKSJ bounds are empty with
+one study."""
 
 CONTRIBUTING_STUDIES = Table("contributing studies", {"study_id": TEXT, "case_rows": COUNT, "summary_rows": COUNT})
 """The studies whose rows reach the main model (the leave-one-out checkpoint)."""

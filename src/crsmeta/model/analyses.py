@@ -26,6 +26,7 @@ SENSITIVITY_DEFAULTS: dict[str, Any] = {
     "corr_low": True,
     "corr_high": True,
     "exclude_high_risk": True,
+    "baseline_adjusted": True,
     "corr_low_prior": [2.0, 8.0],
     "corr_high_prior": [8.0, 2.0],
 }
@@ -76,6 +77,8 @@ def analysis_settings(
         "no_digitised": dict(exclude_digitised=True),
         "corr_low": dict(corr_prior=tuple(cfg["corr_low_prior"])),
         "corr_high": dict(corr_prior=tuple(cfg["corr_high_prior"])),
+        # how much of each change tracks the level it started from (regression to the mean)
+        "baseline_adjusted": dict(baseline_level=True),
     }
     for name, changes in variants.items():
         if cfg[name]:
