@@ -279,7 +279,7 @@ def _summary_record(row: pd.Series, printed_shift: float, sigma2: dict[str, floa
         "yi": y - weight * shift if np.isfinite(shift) else y,
         "vi": vi, "n": pd.to_numeric(row["n"], errors="coerce"), "source": "summary",
         "method": method, "shift": weight * shift if np.isfinite(shift) else np.nan,
-        "synthetic": _true(pd.Series([row["synthetic"]])).iloc[0], "note": "; ".join(notes),
+        "synthetic": str(row["synthetic"]).lower() == "true", "note": "; ".join(notes),
     }
 
 
