@@ -18,6 +18,7 @@ from crsmeta.model.frequentist import (
     per_study_estimates,
     random_effects,
 )
+from crsmeta.report.tables import frequentist_comparison
 
 # BCG vaccine trials (Colditz et al. 1994; metafor's dat.bcg): tpos, tneg, cpos, cneg.
 BCG = np.array([
@@ -303,3 +304,12 @@ def test_reml_knapp_hartung_is_the_weighted_residual_scale_with_t_quantiles():
     one = random_effects(studies([-0.8], [0.04])).iloc[0]
     assert math.isnan(one["reml_hksj_lo95"]) and math.isnan(one["dl_hksj_hi95"])
 
+
+def test_the_report_shows_the_knapp_hartung_interval_beside_the_wald_ones():
+    frequentist = random_effects(studies([-1.0, -0.4, -0.7], [0.04, 0.05, 0.03]))
+    effects = pd.DataFrame({"intervention": ["tocilizumab"], "marker": ["IL-6"], "n_studies": [3],
+                            "theta_median": [-0.7], "theta_lo95": [-1.1], "theta_hi95": [-0.3]})
+    row = frequentist_comparison(effects, frequentist).iloc[0]
+    low, high = (100 * math.expm1(frequentist.iloc[0][f"reml_hksj_{end}"]) for end in ("lo95", "hi95"))
+    assert row["note"].startswith(f"REML with Knapp–Hartung 95% CI {low:+.0f}% to {high:+.0f}%")
+    assert row["reml_hksj_lo95"] == pytest.approx(frequentist.iloc[0]["reml_hksj_lo95"])

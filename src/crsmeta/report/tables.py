@@ -633,15 +633,29 @@ def sensitivity_data(effects_all: pd.DataFrame) -> pd.DataFrame:
 
 
 def frequentist_comparison(effects: pd.DataFrame, frequentist: pd.DataFrame) -> pd.DataFrame:
-    """Bayesian θ beside the REML and DerSimonian–Laird estimates on the same scale."""
+    """Bayesian θ beside the REML and DerSimonian–Laird estimates on the same scale; the note
+    leads with REML's Hartung–Knapp–Sidik–Jonkman 95% interval (t, k − 1 df) where there is one."""
     bayes = effects[["intervention", "marker", "n_studies", "theta_median", "theta_lo95", "theta_hi95"]]
     merged = bayes.merge(frequentist, on=["intervention", "marker"], how="outer")
     numeric = ["theta_median", "theta_lo95", "theta_hi95", "reml_estimate", "reml_lo95", "reml_hi95",
-               "reml_tau2", "dl_estimate", "dl_lo95", "dl_hi95", "dl_tau2"]
+               "reml_tau2", "dl_estimate", "dl_lo95", "dl_hi95", "dl_tau2",
+               "reml_hksj_lo95", "reml_hksj_hi95", "dl_hksj_lo95", "dl_hksj_hi95"]
     merged = floats(merged.astype(object).fillna(""), [c for c in numeric if c in merged],
                     source="results/model/frequentist.tsv")
-    merged = merged.assign(k=merged["k"].map(_whole_text))
+    notes = [_hksj_note(row) for row in merged.to_dict("records")] if "reml_hksj_lo95" in merged else merged["note"]
+    merged = merged.assign(k=merged["k"].map(_whole_text), note=notes)
     return merged.sort_values(["marker", "intervention"]).reset_index(drop=True)
+
+
+def _hksj_note(row: Mapping[str, Any]) -> str:
+    low, high = row["reml_hksj_lo95"], row["reml_hksj_hi95"]
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return str(row.get("note") or "")
+    scale = change_unit(row["marker"])
+    if scale == "log_ratio":
+        low, high = percent(low), percent(high)
+    interval = f"REML with Knapp–Hartung 95% CI {format_change(low, scale)} to {format_change(high, scale)}"
+    return "; ".join(filter(None, [interval, str(row.get("note") or "")]))
 
 
 # --------------------------------------------------------------------------- provenance
