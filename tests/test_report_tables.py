@@ -7,8 +7,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
+from crsmeta.comparisons import summary_comparisons
 from crsmeta.errors import InputError
+from crsmeta.model.frequentist import per_study_estimates
 from crsmeta.report import tables
 from fixtures.report.build import effects_table, fixture_idata
 
@@ -20,23 +23,19 @@ def test_format_change_has_no_negative_zero():
     assert tables.format_change(float("nan"), "log_ratio") == "–"
 
 
-def test_case_estimate_is_the_mean_of_exact_changes(tiny_changes):
-    estimates = tables.study_estimates(tiny_changes, tiny_changes.iloc[:0].reindex(columns=[]).assign(
-        timepoint=[], estimate=[], value=[]))
-    row = estimates[(estimates["study_id"] == "s1") & (estimates["marker"] == "IL-6")].iloc[0]
-    exact = tiny_changes[(tiny_changes["study_id"] == "s1") & (tiny_changes["marker"] == "IL-6")
-                         & (tiny_changes["change"] != "")]["change"].astype(float)
-    assert row["estimate"] == pytest.approx(exact.mean())
-    assert row["lo"] < row["estimate"] < row["hi"]
-    assert (row["n"], row["n_censored"]) == (7, 1)
-
-
-def test_summary_pairs_give_log_ratio_and_temperature_difference(tiny_changes, tiny_summaries):
-    estimates = tables.study_estimates(tiny_changes.iloc[:0], tiny_summaries)
-    by_key = estimates.set_index(["study_id", "intervention", "marker"])["estimate"]
-    assert by_key[("c1", "emapalumab", "IL-6")] == pytest.approx(math.log(80 / 200))
-    assert by_key[("c1", "emapalumab", "temperature")] == pytest.approx(38.4 - 39.6)
-    assert by_key[("t1", "standard_care", "IL-6")] == pytest.approx(math.log(0.5))
+def test_study_estimates_are_the_cross_checks_own_per_study_estimates(tiny_changes, tiny_summaries):
+    """One rule for a study's own estimate (the forest plot's and the frequentist's): a case
+    series' mean change with a t interval, a summary comparison with a normal one where its SE
+    is known, none where only the model can weight it."""
+    per_study = per_study_estimates(tiny_changes, summary_comparisons(tiny_summaries)[0])
+    estimates = tables.study_estimates(per_study).set_index(["study_id", "intervention", "marker"])
+    case = per_study.set_index(["study_id", "intervention", "marker"]).loc[("s2", "plasma_exchange", "ferritin")]
+    row = estimates.loc[("s2", "plasma_exchange", "ferritin")]
+    half = stats.t.ppf(0.975, case["n"] - 1) * math.sqrt(case["vi"])
+    assert (row["estimate"], row["lo"], row["hi"]) == pytest.approx((case["yi"], case["yi"] - half, case["yi"] + half))
+    assert row["source"] == "case-level changes"
+    assert estimates.loc[("c1", "emapalumab", "temperature"), "estimate"] == pytest.approx(38.4 - 39.6)
+    assert estimates["source"].str.startswith("summary: ").sum() == (per_study["source"] == "summary").sum()
 
 
 def test_superiority_probabilities_are_complementary():

@@ -211,6 +211,16 @@ gate's verdict and how the posterior was reached (crsmeta.model.fit)."""
 
 EFFECTS_ALL = Table("effects of every analysis", {"analysis": TEXT, **EFFECTS.cells})
 
+CUMULATIVE = Table("cumulative estimates", {
+    "analysis": TEXT, "up_to": TEXT, "step": COUNT, "n_studies_in": COUNT,
+    **{name: EFFECTS.cells[name] for name in (
+        "intervention", "marker", "scale", "n_studies", "n_patients", "theta_median", "theta_lo95", "theta_hi95",
+        "pct_median", "pct_lo95", "pct_hi95", "p_reduction", "gate")},
+})
+"""Each estimate of two or more studies after each publication date, in order (crsmeta.cumulative):
+``up_to`` the date (``all`` for the main analysis, which also holds undated studies), ``step``
+its rank, ``n_studies_in`` the studies in the model at that step."""
+
 SAMPLER_DIAGNOSTICS = Table("sampler diagnostics", {
     "analysis": TEXT, "kind": one_of("parameter", "chain", "fit"), "parameter": TEXT, "chain": OPTIONAL_COUNT,
     "r_hat": OPTIONAL_NUMBER, "ess_bulk": OPTIONAL_NUMBER, "ess_tail": OPTIONAL_NUMBER,

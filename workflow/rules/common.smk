@@ -40,6 +40,11 @@ def high_risk_studies():
     return high_risk_study_ids(STUDIES.values())
 
 
+def publication_dates():
+    """Each study's publication date (None: not reported), for the cumulative steps."""
+    return {study_id: study.published for study_id, study in STUDIES.items()}
+
+
 def study_files():
     return [str(STUDIES[study_id].file) for study_id in study_ids()]
 

@@ -1,5 +1,5 @@
-# Model stage: per-patient changes, one fit per analysis (main + sensitivity), collected tables.
-# Needs `study_ids()` and `high_risk_studies()` from common.smk. MODEL_TARGETS lists what `rule all`
+# Model stage: one fit per analysis (main, sensitivity, cumulative steps), collected tables.
+# Needs `study_ids()`, `high_risk_studies()` and `publication_dates()` from common.smk.
 # should request.
 import re
 
@@ -7,16 +7,17 @@ from crsmeta.io import read_tsv
 from snakemake.logging import logger
 
 from crsmeta.model.analyses import (
-    LEAVE_ONE_OUT_PREFIX, MAIN, analysis_settings, leave_one_out_after_data, leave_one_out_settings,
-    reweighting_of, skipped_analyses,
+    CUMULATIVE_PREFIX, LEAVE_ONE_OUT_PREFIX, MAIN, analyses_after_data, analysis_settings, cumulative_on,
+    reweighting_of, settings_after_data, skipped_analyses,
 )
 from crsmeta.model.settings import ModelSettings
 
 MODEL_SETTINGS = ModelSettings.from_config(config)
 SENSITIVITY = config.get("sensitivity", {})
-# With `leave_one_out: contributing` the leave-one-out fits are known only after the checkpoint
-# `contributing_studies` has read the data; FIXED_ANALYSES are the ones known at parse time.
-LOO_AFTER_DATA = leave_one_out_after_data(SENSITIVITY)
+# With `leave_one_out: contributing` the leave-one-out fits, and the cumulative steps, are known
+# only after the checkpoint `contributing_studies` has read the data; FIXED_ANALYSES are the ones
+# known at parse time.
+LOO_AFTER_DATA = analyses_after_data(SENSITIVITY)
 FIXED_ANALYSES = analysis_settings(MODEL_SETTINGS, SENSITIVITY, study_ids(), high_risk=high_risk_studies())
 if workflow.is_main_process:
     for name, reason in skipped_analyses(SENSITIVITY, study_ids(), high_risk_studies()).items():
@@ -25,6 +26,10 @@ MODEL_TARGETS = [
     "results/model/diagnostics.tsv",
     "results/model/effects_all.tsv",
 ]
+# the cumulative steps (one analysis per publication date) and their table
+CUMULATIVE = LOO_AFTER_DATA and cumulative_on(SENSITIVITY)
+if CUMULATIVE:
+    MODEL_TARGETS.append("results/model/cumulative.tsv")
 if LOO_AFTER_DATA:
     # requested itself, so that a tree whose collected tables predate the checkpoint still
     # runs it and then sees every analysis' fit (and any of them whose settings changed)
@@ -37,18 +42,21 @@ def model_analyses():
         return list(FIXED_ANALYSES)
     table = read_tsv(checkpoints.contributing_studies.get().output.table)
     return list(analysis_settings(MODEL_SETTINGS, SENSITIVITY, study_ids(), list(table["study_id"]),
-                                  high_risk=high_risk_studies()))
+                                  high_risk=high_risk_studies(), published=publication_dates()))
 
 
 def settings_of(analysis):
     if analysis in FIXED_ANALYSES:
         return FIXED_ANALYSES[analysis]
-    return leave_one_out_settings(MODEL_SETTINGS, analysis.removeprefix(LEAVE_ONE_OUT_PREFIX))
+    return settings_after_data(MODEL_SETTINGS, analysis, publication_dates())
 
 
 ANALYSIS_PATTERN = "|".join(re.escape(name) for name in FIXED_ANALYSES)
 if LOO_AFTER_DATA:
     ANALYSIS_PATTERN += "|" + re.escape(LEAVE_ONE_OUT_PREFIX) + "(?:" + "|".join(re.escape(s) for s in study_ids()) + ")"
+    dates = sorted({str(date) for date in publication_dates().values() if date is not None})
+    if dates:
+        ANALYSIS_PATTERN += "|" + re.escape(CUMULATIVE_PREFIX) + "(?:" + "|".join(map(re.escape, dates)) + ")"
 
 
 wildcard_constraints:
@@ -141,6 +149,23 @@ rule collect_diagnostics:
         "logs/collect_diagnostics/collect_diagnostics.log",
     script:
         "../scripts/collect_diagnostics.py"
+
+
+if CUMULATIVE:
+
+    rule cumulative_estimates:
+        input:
+            effects="results/model/effects_all.tsv",
+            contributing="results/model/contributing_studies.tsv",
+        output:
+            table=report("results/model/cumulative.tsv", caption="../report/cumulative.rst", category="3. Model"),
+        params:
+            published={study: None if date is None else str(date) for study, date in publication_dates().items()},
+        localrule: True
+        log:
+            "logs/cumulative_estimates/cumulative_estimates.log",
+        script:
+            "../scripts/cumulative_estimates.py"
 
 
 rule cross_check_frequentist:

@@ -13,6 +13,8 @@ REPORT_INPUTS = {
     "effects_all": "results/model/effects_all.tsv",
     "diagnostics": "results/model/diagnostics.tsv",
     "frequentist": "results/model/frequentist.tsv",
+    "per_study": "results/model/frequentist_studies.tsv",
+    "summary_pairing": "results/audit/summary_pairing.tsv",
     # history.smk: what changed since the snapshot before, and the inclusion flow per snapshot
     "history_changes": "results/history/changes.tsv",
     "history_comparison": "results/history/comparison.json",
@@ -20,6 +22,8 @@ REPORT_INPUTS = {
 }
 if "synthetic" in config:
     REPORT_INPUTS["recovery"] = "results/model/recovery.tsv"
+if CUMULATIVE:
+    REPORT_INPUTS["cumulative"] = "results/model/cumulative.tsv"
 
 
 rule render_report:
@@ -42,8 +46,7 @@ rule render_report:
 
 rule plot_forest:
     input:
-        changes="results/model/changes.tsv",
-        summaries="results/harmonised/summaries.tsv",
+        per_study="results/model/frequentist_studies.tsv",
         effects="results/model/main/effects.tsv",
     output:
         report(

@@ -11,13 +11,12 @@ from crsmeta.report.tables import synthetic_flags
 snakemake = snakemake  # type: ignore[name-defined]  # noqa: F821 (injected by Snakemake)
 log = configure_logging(snakemake.log[0])
 
-changes = contracts.read(contracts.CHANGES, snakemake.input.changes)
-summaries = contracts.read(contracts.HARMONISED_SUMMARIES, snakemake.input.summaries)
+per_study = contracts.read(contracts.PER_STUDY, snakemake.input.per_study)
 effects = contracts.read(contracts.EFFECTS, snakemake.input.effects)
-synthetic = synthetic_flags([changes, summaries, effects], [], {})
+synthetic = synthetic_flags([per_study, effects], [], {})
 out_dir = Path(snakemake.output[0])
 out_dir.mkdir(parents=True, exist_ok=True)
-for marker, svg in forest_figures(effects, changes, summaries, synthetic=synthetic).items():
+for marker, svg in forest_figures(effects, per_study, synthetic=synthetic).items():
     path = out_dir / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', marker)}.svg"
     path.write_text(svg, encoding="utf-8")
     log.info("wrote %s", path)

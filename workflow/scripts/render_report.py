@@ -11,10 +11,12 @@ log = configure_logging(snakemake.log[0])
 paths = {name: snakemake.input[name] for name in (
     "cases", "summaries", "rows", "conversions", "pairing", "changes", "effects", "posterior",
     "effects_all", "diagnostics", "frequentist", "history_changes", "history_comparison", "history_inclusion",
+    "per_study", "summary_pairing",
 )}
 inputs = ReportInputs.from_paths(
     **paths,
     recovery=getattr(snakemake.input, "recovery", None),  # SYNTHETIC demo runs only
+    cumulative=getattr(snakemake.input, "cumulative", None),  # when the cumulative steps are fitted
     studies=list(snakemake.input.studies),
     settings=dict(snakemake.params.settings),
     model_doc=snakemake.params.model_doc,

@@ -11,6 +11,7 @@ import pandas as pd
 
 from crsmeta.io import read_tsv
 from crsmeta.model.settings import ModelSettings
+from crsmeta.studies import PartialDate
 
 SENSITIVITY_DEFAULTS: dict[str, Any] = {
     "activate": True,
@@ -27,6 +28,7 @@ SENSITIVITY_DEFAULTS: dict[str, Any] = {
     "corr_high": True,
     "exclude_high_risk": True,
     "baseline_adjusted": True,
+    "cumulative": True,
     "corr_low_prior": [2.0, 8.0],
     "corr_high_prior": [8.0, 2.0],
 }
@@ -40,6 +42,7 @@ ROW_FILTER_FIELDS = ("exclude_digitised",)
 RUN_FIELDS = ("cores",)  # how a job runs, not what it computes
 PARETO_K_MAX = 0.7  # Vehtari et al. (2024): above it importance-weighted estimates are unreliable
 LEAVE_ONE_OUT_PREFIX = "loo_"
+CUMULATIVE_PREFIX = "cumulative_"  # + the publication date up to which studies are in
 CONTRIBUTING = "contributing"
 EXCLUDE_HIGH_RISK = "exclude_high_risk"
 NO_HIGH_RISK_STUDY = ("no study is rated at high risk of bias (risk_of_bias.overall: high in its study file), "
@@ -49,6 +52,7 @@ NO_HIGH_RISK_STUDY = ("no study is rated at high risk of bias (risk_of_bias.over
 def analysis_settings(
     base: ModelSettings, sensitivity_cfg: Mapping[str, Any], study_ids: list[str],
     contributing: list[str] | None = None, high_risk: Iterable[str] = (),
+    published: Mapping[str, PartialDate | None] | None = None,
 ) -> dict[str, ModelSettings]:
     """``main`` plus one settings object per activated sensitivity analysis, by analysis name.
 
@@ -58,7 +62,9 @@ def analysis_settings(
     Until then, i.e. with ``contributing=None``, no leave-one-out analysis is listed.
     ``exclude_high_risk`` leaves out the studies of ``study_ids`` in ``high_risk`` (rated high
     risk of bias in their study files, :func:`crsmeta.studies.high_risk_study_ids`); with none
-    it is not listed (:func:`skipped_analyses` says why).
+    it is not listed (:func:`skipped_analyses` says why). ``cumulative`` adds one analysis per
+    publication date of the contributing studies (:func:`cumulative_dates`, known with
+    ``contributing``) with the studies published up to it (``published``: each study's date).
     """
     cfg = SENSITIVITY_DEFAULTS | dict(sensitivity_cfg or {})
     analyses = {MAIN: base}
@@ -89,6 +95,9 @@ def analysis_settings(
             exclude_studies=tuple(sorted(set(base.exclude_studies) | set(left_out_high_risk))))
     for study_id in sorted(_left_out(cfg["leave_one_out"], study_ids, contributing)):
         analyses[LEAVE_ONE_OUT_PREFIX + study_id] = leave_one_out_settings(base, study_id)
+    if cfg["cumulative"] and contributing is not None and published is not None:
+        for date in cumulative_dates(published, contributing):
+            analyses[CUMULATIVE_PREFIX + str(date)] = cumulative_settings(base, published, date)
     return analyses
 
 
@@ -107,10 +116,42 @@ def leave_one_out_settings(base: ModelSettings, study_id: str) -> ModelSettings:
     return base.replace(exclude_studies=tuple(sorted(set(base.exclude_studies) | {study_id})))
 
 
-def leave_one_out_after_data(sensitivity_cfg: Mapping[str, Any]) -> bool:
-    """Whether the leave-one-out analyses depend on which studies reach the model."""
+def cumulative_dates(published: Mapping[str, PartialDate | None], contributing: Iterable[str]) -> list[PartialDate]:
+    """The steps of the cumulative meta-analysis: each publication date of the studies that reach
+    the model, in order, but the last where it completes the main analysis' set of studies (it
+    would repeat the main fit). A study without a date enters only the main analysis."""
+    contributing = list(contributing)
+    dates = sorted({published[s] for s in contributing if published.get(s) is not None})
+    if dates and all(published.get(s) is not None for s in contributing):
+        dates = dates[:-1]
+    return dates
+
+
+def cumulative_settings(base: ModelSettings, published: Mapping[str, PartialDate | None],
+                        date: PartialDate) -> ModelSettings:
+    """The main settings without the studies published after ``date`` or with no date."""
+    later = {study for study, when in published.items() if when is None or when > date}
+    return base.replace(exclude_studies=tuple(sorted(set(base.exclude_studies) | later)))
+
+
+def settings_after_data(base: ModelSettings, name: str, published: Mapping[str, PartialDate | None]) -> ModelSettings:
+    """The settings of an analysis listed only once the data are read (leave-one-out, cumulative)."""
+    if name.startswith(CUMULATIVE_PREFIX):
+        return cumulative_settings(base, published, PartialDate.parse(name.removeprefix(CUMULATIVE_PREFIX)))
+    return leave_one_out_settings(base, name.removeprefix(LEAVE_ONE_OUT_PREFIX))
+
+
+def cumulative_on(sensitivity_cfg: Mapping[str, Any]) -> bool:
+    """Whether the cumulative steps are fitted."""
     cfg = SENSITIVITY_DEFAULTS | dict(sensitivity_cfg or {})
-    return bool(cfg["activate"]) and cfg["leave_one_out"] == CONTRIBUTING
+    return bool(cfg["activate"]) and bool(cfg["cumulative"])
+
+
+def analyses_after_data(sensitivity_cfg: Mapping[str, Any]) -> bool:
+    """Whether some analyses depend on which studies reach the model (leave-one-out of the
+    contributing studies, the cumulative steps)."""
+    cfg = SENSITIVITY_DEFAULTS | dict(sensitivity_cfg or {})
+    return bool(cfg["activate"]) and (cfg["leave_one_out"] == CONTRIBUTING or cumulative_on(cfg))
 
 
 def _left_out(choice: bool | str | list[str], study_ids: list[str], contributing: list[str] | None) -> list[str]:

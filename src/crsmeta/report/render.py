@@ -60,6 +60,9 @@ class ReportInputs:
     history_changes: pd.DataFrame | None = None
     history_comparison: dict[str, Any] | None = None
     history_inclusion: pd.DataFrame | None = None
+    per_study: pd.DataFrame | None = None
+    summary_pairing: pd.DataFrame | None = None
+    cumulative: pd.DataFrame | None = None
 
     @classmethod
     def from_paths(
@@ -83,6 +86,9 @@ class ReportInputs:
         history_changes: str | Path | None = None,
         history_comparison: str | Path | None = None,
         history_inclusion: str | Path | None = None,
+        per_study: str | Path | None = None,
+        summary_pairing: str | Path | None = None,
+        cumulative: str | Path | None = None,
     ) -> ReportInputs:
         """Load the inputs from the paths of the stage outputs, each through its contract
         (:mod:`crsmeta.tables`): a table that breaks it stops the report at its file, row and column."""
@@ -107,6 +113,9 @@ class ReportInputs:
                 json.loads(Path(history_comparison).read_text(encoding="utf-8")) if _given(history_comparison) else None
             ),
             history_inclusion=_optional(contracts.INCLUSION_HISTORY, history_inclusion),
+            per_study=_optional(contracts.PER_STUDY, per_study),
+            summary_pairing=_optional(contracts.SUMMARY_AUDIT, summary_pairing),
+            cumulative=_optional(contracts.CUMULATIVE, cumulative),
         )
 
 
@@ -145,6 +154,7 @@ def report_html(inputs: ReportInputs) -> str:
         **_sensitivity_section(inputs, synthetic),
         "frequentist": _frequentist_rows(inputs),
         **_recovery_section(inputs),
+        **_cumulative_section(inputs, synthetic),
         **_methods_section(inputs, attrs),
         "provenance": tables.provenance(inputs.effects, inputs.changes, inputs.cases, inputs.summaries),
     }
@@ -246,6 +256,7 @@ def _data_sections(inputs: ReportInputs) -> dict[str, Any]:
     return {
         "flow": {**flow, "reasons": flow["reasons"].to_dict("records"), "per_study": flow["per_study"].to_dict("records")},
         "pairing_reasons": pairing_reasons,
+        "summary_pairing_reasons": _reason_counts(inputs.summary_pairing),
         "n_changes": len(inputs.changes),
         "studies": tables.study_table(inputs.studies, inputs.cases, inputs.summaries, inputs.rows).to_dict("records"),
         "conversions": {kind: frame.to_dict("records") for kind, frame in tables.conversion_log(inputs.conversions).items()},
@@ -253,12 +264,10 @@ def _data_sections(inputs: ReportInputs) -> dict[str, Any]:
     }
 
 
-def forest_figures(
-    effects: pd.DataFrame, changes: pd.DataFrame, summaries: pd.DataFrame, *, synthetic: bool
-) -> dict[str, str]:
+def forest_figures(effects: pd.DataFrame, per_study: pd.DataFrame | None, *, synthetic: bool) -> dict[str, str]:
     """One forest plot per marker (log-ratio markers first, then temperature's difference) as
-    inline SVG text."""
-    estimates = tables.study_estimates(changes, summaries)
+    inline SVG text; the studies' own estimates from ``per_study`` (:data:`crsmeta.tables.PER_STUDY`)."""
+    estimates = tables.study_estimates(per_study if per_study is not None else contracts.frame(contracts.PER_STUDY))
     markers = sorted(effects["marker"].unique(), key=lambda m: (change_scale(m) is ChangeScale.DIFFERENCE, m))
     figures = {}
     for marker in markers:
@@ -271,7 +280,7 @@ def forest_figures(
 
 
 def _forest_section(inputs: ReportInputs, synthetic: bool) -> dict[str, Any]:
-    figures = forest_figures(inputs.effects, inputs.changes, inputs.summaries, synthetic=synthetic)
+    figures = forest_figures(inputs.effects, inputs.per_study, synthetic=synthetic)
     forests = []
     for marker, svg in figures.items():
         interventions = sorted(inputs.effects.loc[inputs.effects["marker"] == marker, "intervention"])
@@ -363,6 +372,28 @@ def _sensitivity_section(inputs: ReportInputs, synthetic: bool) -> dict[str, Any
     for ax, scale in zip(axes.flat, scales):
         plots.sensitivity_plot(data[data["scale"] == scale], scale=scale, ax=ax)
     return {"sensitivity_svg": _svg(figure, "sensitivity", synthetic), "analyses": sorted(data["analysis"].unique())}
+
+
+def _reason_counts(audit: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """How many rows an audit table lists per reason."""
+    if audit is None or not len(audit):
+        return []
+    return audit.groupby("reason").size().rename("n").reset_index().to_dict("records")
+
+
+def _cumulative_section(inputs: ReportInputs, synthetic: bool) -> dict[str, Any]:
+    """Each estimate of two or more studies after each publication date (crsmeta.cumulative): a
+    table and, per scale, a plot of the steps in order with the main analysis last."""
+    if inputs.cumulative is None or not len(inputs.cumulative):
+        return {"cumulative": None}
+    figures = []
+    for scale, rows in inputs.cumulative.groupby("scale", sort=True):
+        data = tables.cumulative_forest_data(rows)
+        figure, ax = plt.subplots(figsize=(8, 0.3 * len(data) + 1.3))
+        plots.forest_plot(data, scale=scale, ax=ax)
+        ax.set_title("as the evidence stood after each publication date")
+        figures.append(_svg(figure, f"cumulative-{scale}", synthetic))
+    return {"cumulative": {"rows": inputs.cumulative.to_dict("records"), "figures": figures}}
 
 
 def _recovery_section(inputs: ReportInputs) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from crsmeta.io import load_yaml
 from crsmeta.model.diagnostics import FAILED, FAILURE_SEPARATOR
 from crsmeta.model.effects import DATA_DRIVEN, PRIOR_DRIVEN, WEAKLY_INFORMED
 from crsmeta.studies import NOT_REPORTED, normalised_identifiers
-from crsmeta.vocabulary import ChangeScale, change_scale, change_unit
+from crsmeta.vocabulary import change_unit
 
 HDI_PROB = 0.95
 """The one credible-interval mass used everywhere in the report."""
@@ -72,11 +72,6 @@ def floats(frame: pd.DataFrame, columns: Iterable[str], *, source: str = "table"
             )
         frame[column] = converted.astype(float)
     return frame
-
-
-def _given(cells: pd.Series) -> pd.Series:
-    """Which cells hold a value: neither missing (a typed table) nor empty (a table of cell texts)."""
-    return cells.notna() & (cells.astype(str).str.strip() != "")
 
 
 def _cell_text(value: Any) -> str:
@@ -367,81 +362,26 @@ def _contrast_text(row: Mapping[str, Any], scale: str) -> str:
     return text + CONTRAST_BASIS_TEXT.get(str(row.get("contrast_basis") or ""), "")
 
 
-def study_estimates(changes: pd.DataFrame, summaries: pd.DataFrame) -> pd.DataFrame:
-    """Each study's own estimate of the change, where it has one.
-
-    From case-level changes: the mean of the exact changes with a t interval (censored changes enter
-    the model as intervals and are counted in ``n_censored`` but not averaged here). From summaries:
-    reported effects with their CI, and pre/post pairs of the same statistic in the same arm as the
-    log ratio (or °C difference) of the two, without an interval.
-    """
-    columns = ["study_id", "population", "intervention", "marker", "estimate", "lo", "hi", "n",
-               "n_censored", "source"]
-    frames = [_case_estimates(changes), _reported_effects(summaries), _summary_pairs(summaries)]
-    frames = [frame for frame in frames if len(frame)]
-    if not frames:
+def study_estimates(per_study: pd.DataFrame) -> pd.DataFrame:
+    """Each study's own estimate of the change, as the changes stage and the frequentist
+    cross-check made it (results/model/frequentist_studies.tsv, :data:`crsmeta.tables.PER_STUDY`):
+    the mean change of a study's patients (censored ones by their bounds) with a t interval, or its
+    summary comparison (shifted as the model shifts it) with a normal interval where its SE is
+    known, without one where only the model can weight it."""
+    columns = ["study_id", "population", "intervention", "marker", "estimate", "lo", "hi", "n", "source"]
+    if not len(per_study):
         return pd.DataFrame(columns=columns)
-    return pd.concat(frames, ignore_index=True)[columns]
-
-
-def _case_estimates(changes: pd.DataFrame) -> pd.DataFrame:
-    if not len(changes):
-        return pd.DataFrame()
-    changes = floats(changes, ["change"], source="results/model/changes.tsv")
-    records = []
-    keys = ["study_id", "population", "intervention", "marker"]
-    for key, group in changes.groupby(keys, sort=True):
-        exact = group["change"].dropna()
-        exact = exact[np.isfinite(exact)]
-        n = len(exact)
-        mean = float(exact.mean()) if n else float("nan")
-        half = float(stats.t.ppf(0.5 + HDI_PROB / 2, n - 1) * exact.std(ddof=1) / math.sqrt(n)) if n >= 2 else float("nan")
-        records.append(
-            {**dict(zip(keys, key)), "estimate": mean, "lo": mean - half, "hi": mean + half,
-             "n": len(group), "n_censored": len(group) - n, "source": "case-level changes"}
-        )
-    return pd.DataFrame.from_records(records)
-
-
-def _reported_effects(summaries: pd.DataFrame) -> pd.DataFrame:
-    if not len(summaries):
-        return pd.DataFrame()
-    effects = summaries[(summaries["timepoint"] == "change") & _given(summaries["estimate"])]
-    effects = floats(effects, ["estimate", "ci_low", "ci_high", "n"], source="results/harmonised/summaries.tsv")
-    return pd.DataFrame(
-        {
-            "study_id": effects["study_id"], "population": effects["population"],
-            "intervention": effects["intervention"], "marker": effects["marker"],
-            "estimate": effects["estimate"], "lo": effects["ci_low"], "hi": effects["ci_high"],
-            "n": effects["n"], "n_censored": 0, "source": "reported effect",
-        }
-    )
-
-
-def _summary_pairs(summaries: pd.DataFrame) -> pd.DataFrame:
-    if not len(summaries):
-        return pd.DataFrame()
-    values = summaries[summaries["timepoint"].isin(["pre", "post"]) & _given(summaries["value"])]
-    values = floats(values, ["value", "n"], source="results/harmonised/summaries.tsv")
-    keys = ["study_id", "population", "arm", "intervention", "marker", "statistic"]
-    pre = values[values["timepoint"] == "pre"].drop_duplicates(keys)
-    post = values[values["timepoint"] == "post"]
-    pairs = pre.merge(post, on=keys, suffixes=("_pre", "_post"))
-    difference = pairs["marker"].map(change_scale) == ChangeScale.DIFFERENCE
-    keep = (pairs["value_pre"] > 0) | difference
-    pairs, difference = pairs[keep], difference[keep]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        estimate = np.where(
-            difference, pairs["value_post"] - pairs["value_pre"], np.log(pairs["value_post"] / pairs["value_pre"])
-        )
-    return pd.DataFrame(
-        {
-            "study_id": pairs["study_id"], "population": pairs["population"],
-            "intervention": pairs["intervention"], "marker": pairs["marker"], "estimate": estimate,
-            "lo": float("nan"), "hi": float("nan"), "n": pairs["n_pre"], "n_censored": 0,
-            "source": "ratio of summary " + pairs["statistic"].replace("not_stated", "values") + "s",
-        }
-    )
+    rows = floats(per_study, ["yi", "vi", "n"], source="results/model/frequentist_studies.tsv")
+    cases = rows["source"] == "cases"
+    degrees = np.maximum(rows["n"].to_numpy(dtype=float) - 1, 1)
+    quantile = np.where(cases, stats.t.ppf(0.5 + HDI_PROB / 2, degrees), stats.norm.ppf(0.5 + HDI_PROB / 2))
+    half = quantile * np.sqrt(rows["vi"].to_numpy(dtype=float))
+    source = np.where(cases, "case-level changes", "summary: " + rows["method"].str.replace("_", " "))
+    return pd.DataFrame({
+        "study_id": rows["study_id"], "population": rows["population"], "intervention": rows["intervention"],
+        "marker": rows["marker"], "estimate": rows["yi"], "lo": rows["yi"] - half, "hi": rows["yi"] + half,
+        "n": rows["n"], "source": source,
+    })[columns]
 
 
 def forest_data(effects: pd.DataFrame, estimates: pd.DataFrame, marker: str) -> pd.DataFrame:
@@ -476,6 +416,25 @@ def forest_data(effects: pd.DataFrame, estimates: pd.DataFrame, marker: str) -> 
     return pd.DataFrame.from_records(
         records, columns=["label", "intervention", "kind", "estimate", "lo", "hi", "pred_lo", "pred_hi"]
     )
+
+
+def cumulative_forest_data(cumulative: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the cumulative plot (:func:`crsmeta.report.plots.forest_plot`'s columns): per
+    estimate, each step's θ with its 95% CrI in publication order, the main analysis (all
+    studies) last and drawn as the pooled estimate."""
+    records = []
+    for _, steps in cumulative.sort_values(["marker", "intervention", "step"]).groupby(
+            ["marker", "intervention"], sort=False):
+        last = steps["step"].max()
+        for row in steps.to_dict("records"):
+            final = row["step"] == last
+            label = (f"{row['intervention'].replace('_', ' ')} × {row['marker']}: all studies" if final
+                     else f"up to {row['up_to']} ({_count(row['n_studies'])} studies)")
+            records.append({"label": label, "intervention": row["intervention"], "kind": "pooled" if final else "study",
+                            "estimate": row["theta_median"], "lo": row["theta_lo95"], "hi": row["theta_hi95"],
+                            "pred_lo": np.nan, "pred_hi": np.nan})
+    return pd.DataFrame.from_records(
+        records, columns=["label", "intervention", "kind", "estimate", "lo", "hi", "pred_lo", "pred_hi"])
 
 
 def _count(value: Any) -> str:
