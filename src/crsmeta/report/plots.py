@@ -28,6 +28,8 @@ POOLED_COLOUR = "#1f4e79"
 STUDY_COLOUR = "#6b6b6b"
 PREDICTION_COLOUR = "#9dc3e6"
 ANALYSIS_MARKERS = "osD^v<>phX*"
+RANK_COLUMNS = 4
+RANK_PANEL = (2.8, 2.2)  # inches: four panels a row fill the report's width at about its text size
 
 
 def percent_axis(ax: Axes, axis: str = "x") -> Axes:
@@ -120,8 +122,30 @@ def superiority_heatmap(matrix: pd.DataFrame, *, ax: Axes) -> Axes:
 
 
 def rank_plots(idata: Any, var_names: list[str], *, axes: np.ndarray | None = None) -> np.ndarray:
-    """ArviZ rank plots (chains should look uniform and alike); one axis per scalar of var_names."""
-    return np.atleast_1d(az.plot_rank(idata, var_names=var_names, ax=axes, kind="vlines"))
+    """ArviZ rank plots (chains should look uniform and alike); one axis per scalar of var_names.
+    Without ``axes``, a grid of at most :data:`RANK_COLUMNS` small panels a row, laid out so that
+    an axis label never runs into the title of the panel below (ArviZ's own grid lets them)."""
+    if axes is not None:
+        return np.atleast_1d(az.plot_rank(idata, var_names=var_names, ax=axes, kind="vlines"))
+    axes = panel_grid(sum(int(np.prod(idata.posterior[name].shape[2:])) for name in var_names))
+    az.plot_rank(idata, var_names=var_names, ax=axes, kind="vlines")
+    for ax in axes.flat:  # ArviZ sizes its text for its own, larger grid
+        ax.title.set_fontsize(10)
+        ax.xaxis.label.set_fontsize(9)
+        ax.tick_params(labelsize=8)
+    return axes
+
+
+def panel_grid(n: int, *, columns: int = RANK_COLUMNS, panel: tuple[float, float] = RANK_PANEL) -> np.ndarray:
+    """``n`` axes in rows of at most ``columns``, each ``panel`` inches, on a constrained-layout
+    figure; the unused cells of the last row are removed."""
+    columns = max(1, min(columns, n))
+    rows = math.ceil(n / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(panel[0] * columns, panel[1] * rows), squeeze=False,
+                                layout="constrained")
+    for ax in axes.flat[n:]:
+        ax.remove()
+    return axes
 
 
 def trace_plots(idata: Any, var_names: list[str], *, axes: np.ndarray | None = None) -> np.ndarray:
