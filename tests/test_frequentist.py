@@ -10,14 +10,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from crsmeta.model.frequentist import (
-    PER_STUDY_COLUMNS,
-    RANDOM_EFFECTS_COLUMNS,
-    censored_normal_fit,
-    cross_check,
-    per_study_estimates,
-    random_effects,
-)
+from crsmeta.model.frequentist import RANDOM_EFFECTS_COLUMNS, cross_check, random_effects
+from crsmeta.study_estimates import PER_STUDY_COLUMNS, censored_normal_fit, per_study_estimates
 from crsmeta.report.tables import frequentist_comparison
 
 # BCG vaccine trials (Colditz et al. 1994; metafor's dat.bcg): tpos, tneg, cpos, cneg.

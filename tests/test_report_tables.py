@@ -11,8 +11,8 @@ from scipy import stats
 
 from crsmeta.comparisons import summary_comparisons
 from crsmeta.errors import InputError
-from crsmeta.model.frequentist import per_study_estimates
 from crsmeta.report import tables
+from crsmeta.study_estimates import per_study_estimates
 from fixtures.report.build import effects_table, fixture_idata
 
 
@@ -31,7 +31,7 @@ def test_study_estimates_are_the_cross_checks_own_per_study_estimates(tiny_chang
     estimates = tables.study_estimates(per_study).set_index(["study_id", "intervention", "marker"])
     case = per_study.set_index(["study_id", "intervention", "marker"]).loc[("s2", "plasma_exchange", "ferritin")]
     row = estimates.loc[("s2", "plasma_exchange", "ferritin")]
-    half = stats.t.ppf(0.975, case["n"] - 1) * math.sqrt(case["vi"])
+    half = stats.t.ppf(0.975, case["n"] - 1) * math.sqrt(case["vi"])  # the interval the changes stage gives
     assert (row["estimate"], row["lo"], row["hi"]) == pytest.approx((case["yi"], case["yi"] - half, case["yi"] + half))
     assert row["source"] == "case-level changes"
     assert estimates.loc[("c1", "emapalumab", "temperature"), "estimate"] == pytest.approx(38.4 - 39.6)

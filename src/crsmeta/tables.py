@@ -238,11 +238,12 @@ DIAGNOSTICS = Table("diagnostics", {
 
 PER_STUDY = Table("per-study estimates", {
     **_text("study_id", "intervention", "marker", "population"), "yi": OPTIONAL_NUMBER, "vi": OPTIONAL_NUMBER,
-    "n": NUMBER, "source": one_of("cases", "summary"), "method": TEXT, "shift": OPTIONAL_NUMBER,
+    "lo95": OPTIONAL_NUMBER, "hi95": OPTIONAL_NUMBER, "n": NUMBER, "source": one_of("cases", "summary"), "method": TEXT, "shift": OPTIONAL_NUMBER,
     "pooled": FLAG, "synthetic": FLAG, "note": TEXT,
 })
-"""Stage 1 of the frequentist cross-check: one effect and sampling variance per study
-(crsmeta.model.frequentist); empty where the study gives none, with a note. ``method`` is
+"""Each study's own estimate (the changes stage's, crsmeta.study_estimates; stage 1 of the
+frequentist cross-check and the forest plots' studies): effect, sampling variance and 95%
+interval, empty where the study gives none, with a note. ``method`` is
 ``cases_mean``, ``cases_censored_ml`` (censored patients in by their bounds) or the summary row's
 route; ``shift`` what was taken off ``y`` for the σ²/2 of a ratio of means (empty: needed, but no
 case data give σ², the row is unshifted)."""

@@ -1,6 +1,7 @@
 # Changes stage: each patient's change (case rows) and each arm's summary comparison (summary
-# rows), both chosen by the config's `changes` rule, with an audit of every row left out. The
-# model, the frequentist cross-check and the report read these tables; none pairs rows again.
+# rows), both chosen by the config's `changes` rule, with an audit of every row left out, and each
+# study's own estimate from them. The model, the frequentist cross-check, the forest plots and the
+# report read these tables; none pairs rows or estimates a study's change again.
 
 rule derive_changes:
     input:
@@ -34,3 +35,18 @@ rule compare_summaries:
         "logs/compare_summaries/compare_summaries.log",
     script:
         "../scripts/compare_summaries.py"
+
+
+rule study_estimates:
+    input:
+        changes="results/model/changes.tsv",
+        comparisons="results/model/comparisons.tsv",
+    output:
+        table=report("results/model/study_estimates.tsv", caption="../report/study_estimates.rst", category="2. Changes"),
+    resources:
+        runtime=10,
+        mem_mb=1000,
+    log:
+        "logs/study_estimates/study_estimates.log",
+    script:
+        "../scripts/study_estimates.py"

@@ -170,11 +170,9 @@ if CUMULATIVE:
 
 rule cross_check_frequentist:
     input:
-        changes="results/model/changes.tsv",
-        comparisons="results/model/comparisons.tsv",
+        study_estimates="results/model/study_estimates.tsv",
     output:
         table=report("results/model/frequentist.tsv", caption="../report/frequentist.rst", category="3. Model"),
-        per_study="results/model/frequentist_studies.tsv",
     resources:
         runtime=15,
         mem_mb=1000,

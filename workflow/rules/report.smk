@@ -13,7 +13,7 @@ REPORT_INPUTS = {
     "effects_all": "results/model/effects_all.tsv",
     "diagnostics": "results/model/diagnostics.tsv",
     "frequentist": "results/model/frequentist.tsv",
-    "per_study": "results/model/frequentist_studies.tsv",
+    "per_study": "results/model/study_estimates.tsv",
     "summary_pairing": "results/audit/summary_pairing.tsv",
     # history.smk: what changed since the snapshot before, and the inclusion flow per snapshot
     "history_changes": "results/history/changes.tsv",
@@ -46,7 +46,7 @@ rule render_report:
 
 rule plot_forest:
     input:
-        per_study="results/model/frequentist_studies.tsv",
+        per_study="results/model/study_estimates.tsv",
         effects="results/model/main/effects.tsv",
     output:
         report(

@@ -18,7 +18,6 @@ from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from crsmeta.errors import InputError
 from crsmeta.io import load_yaml
@@ -363,25 +362,16 @@ def _contrast_text(row: Mapping[str, Any], scale: str) -> str:
 
 
 def study_estimates(per_study: pd.DataFrame) -> pd.DataFrame:
-    """Each study's own estimate of the change, as the changes stage and the frequentist
-    cross-check made it (results/model/frequentist_studies.tsv, :data:`crsmeta.tables.PER_STUDY`):
-    the mean change of a study's patients (censored ones by their bounds) with a t interval, or its
-    summary comparison (shifted as the model shifts it) with a normal interval where its SE is
-    known, without one where only the model can weight it."""
+    """Each study's own estimate of the change as the changes stage made it
+    (results/model/study_estimates.tsv, :data:`crsmeta.tables.PER_STUDY`), named for the forest
+    plot: the mean change of a study's patients (censored ones by their bounds), or its summary
+    comparison (shifted as the model shifts it), with its 95% interval where it has one."""
     columns = ["study_id", "population", "intervention", "marker", "estimate", "lo", "hi", "n", "source"]
     if not len(per_study):
         return pd.DataFrame(columns=columns)
-    rows = floats(per_study, ["yi", "vi", "n"], source="results/model/frequentist_studies.tsv")
-    cases = rows["source"] == "cases"
-    degrees = np.maximum(rows["n"].to_numpy(dtype=float) - 1, 1)
-    quantile = np.where(cases, stats.t.ppf(0.5 + HDI_PROB / 2, degrees), stats.norm.ppf(0.5 + HDI_PROB / 2))
-    half = quantile * np.sqrt(rows["vi"].to_numpy(dtype=float))
-    source = np.where(cases, "case-level changes", "summary: " + rows["method"].str.replace("_", " "))
-    return pd.DataFrame({
-        "study_id": rows["study_id"], "population": rows["population"], "intervention": rows["intervention"],
-        "marker": rows["marker"], "estimate": rows["yi"], "lo": rows["yi"] - half, "hi": rows["yi"] + half,
-        "n": rows["n"], "source": source,
-    })[columns]
+    cases = per_study["source"] == "cases"
+    source = np.where(cases, "case-level changes", "summary: " + per_study["method"].str.replace("_", " "))
+    return per_study.rename(columns={"yi": "estimate", "lo95": "lo", "hi95": "hi"}).assign(source=source)[columns]
 
 
 def forest_data(effects: pd.DataFrame, estimates: pd.DataFrame, marker: str) -> pd.DataFrame:
