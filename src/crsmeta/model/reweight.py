@@ -152,19 +152,25 @@ def log_weights(main: az.InferenceData, main_data: ModelData, main_settings: Mod
         likelihood = main.log_likelihood[STUDY_LOG_LIKELIHOOD]
         if reweighting.left_out in likelihood.coords["study_id"].values:
             weights -= likelihood.sel(study_id=reweighting.left_out).to_numpy()
-    if {"tau_sd", "temp_tau_sd"} & set(reweighting.prior_fields):
-        tau = posterior["tau"].to_numpy()
-        weights += _prior_log_density(*tau_prior(settings, tau_prior_scale(main_data, settings)), tau).sum(-1)
-        weights -= _prior_log_density(*tau_prior(main_settings, tau_prior_scale(main_data, main_settings)), tau).sum(-1)
-    if {"sigma_sd", "temp_sigma_sd"} & set(reweighting.prior_fields):
-        sigma = posterior["sigma"].to_numpy()
-        weights += _prior_log_density(*sigma_prior(sigma_prior_mean(main_data, settings)), sigma).sum(-1)
-        weights -= _prior_log_density(*sigma_prior(sigma_prior_mean(main_data, main_settings)), sigma).sum(-1)
-    if "corr_prior" in reweighting.prior_fields and main_data.correlation_rows().size:
-        rho = posterior["rho"].to_numpy()
-        weights += _prior_log_density(*correlation_prior(settings.corr_prior), rho)
-        weights -= _prior_log_density(*correlation_prior(main_settings.corr_prior), rho)
+    changed = set(reweighting.prior_fields)
+    if {"tau_sd", "temp_tau_sd"} & changed:
+        weights += _log_prior_ratio(posterior["tau"], lambda s: tau_prior(s, tau_prior_scale(main_data, s)),
+                                    settings, main_settings)
+    if {"sigma_sd", "temp_sigma_sd"} & changed:
+        weights += _log_prior_ratio(posterior["sigma"], lambda s: sigma_prior(sigma_prior_mean(main_data, s)),
+                                    settings, main_settings)
+    if "corr_prior" in changed and main_data.correlation_rows().size:
+        weights += _log_prior_ratio(posterior["rho"], lambda s: correlation_prior(s.corr_prior),
+                                    settings, main_settings)
     return weights
+
+
+def _log_prior_ratio(draws, prior_of, settings: ModelSettings, main_settings: ModelSettings) -> np.ndarray:
+    """log p_analysis(draws) − log p_main(draws) of one parameter's prior, summed over its
+    elements, per (chain, draw); ``prior_of(settings)`` gives the prior's family and parameters."""
+    values = draws.to_numpy()
+    ratio = _prior_log_density(*prior_of(settings), values) - _prior_log_density(*prior_of(main_settings), values)
+    return ratio.reshape(*values.shape[:2], -1).sum(-1)
 
 
 def _rho_from_new_prior(idata: az.InferenceData, settings: ModelSettings) -> None:
