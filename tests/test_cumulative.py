@@ -17,23 +17,36 @@ ONLY_CUMULATIVE = {"activate": True, "leave_one_out": False, "cumulative": True,
     "student_t", "no_digitised", "corr_low", "corr_high", "baseline_adjusted", "exclude_high_risk")}}
 
 
-def test_one_step_per_publication_date_of_the_contributing_studies_but_the_main_set():
-    """f reaches no model (no step of its own); the last date completes the set unless an undated
-    study (e) contributes, which enters only the main analysis."""
-    assert cumulative_dates(PUBLISHED, ["a", "b", "c", "d"]) == [PartialDate(2020), PartialDate(2021, 5)]
-    assert cumulative_dates(PUBLISHED, ["a", "b", "c", "d", "e"]) == [
-        PartialDate(2020), PartialDate(2021, 5), PartialDate(2023)]
-    assert cumulative_dates(PUBLISHED, ["a"]) == []
+def _contributing(cells: dict[str, str]) -> pd.DataFrame:
+    return pd.DataFrame({"study_id": list(cells), "case_rows": 0, "summary_rows": 1, "cells": list(cells.values())})
+
+
+def test_a_step_at_each_date_where_an_estimate_of_several_studies_has_some_but_not_all():
+    """IL-6 of tocilizumab: a (2020), b and c (2021-05), d (2023), e (no date). Steps at 2020 and
+    2021-05 (d and e still to come); none at 2023 (e has no date, it enters the main analysis
+    only, so 2023 is still short of it: a step). f's one-study estimate and a cell whose studies
+    share one date give none."""
+    contributing = _contributing({"a": "tocilizumab|IL-6", "b": "tocilizumab|IL-6;anakinra|CRP",
+                                  "c": "tocilizumab|IL-6;anakinra|CRP", "d": "tocilizumab|IL-6",
+                                  "e": "tocilizumab|IL-6", "f": "emapalumab|IL-10"})
+    assert cumulative_dates(PUBLISHED, contributing) == [PartialDate(2020), PartialDate(2021, 5), PartialDate(2023)]
+    dated = contributing[contributing["study_id"] != "e"]
+    assert cumulative_dates(PUBLISHED, dated) == [PartialDate(2020), PartialDate(2021, 5)]
+    same_date = _contributing({"b": "anakinra|CRP", "c": "anakinra|CRP", "f": "emapalumab|IL-10"})
+    assert cumulative_dates(PUBLISHED, same_date) == []
 
 
 def test_each_step_leaves_out_the_studies_published_later_or_not_dated():
     base = ModelSettings(exclude_studies=("a",))
-    analyses = analysis_settings(base, ONLY_CUMULATIVE, sorted(PUBLISHED), ["a", "b", "c", "d", "e"], published=PUBLISHED)
+    steps = [PartialDate(2020), PartialDate(2021, 5), PartialDate(2023)]
+    analyses = analysis_settings(base, ONLY_CUMULATIVE, sorted(PUBLISHED), ["a", "b", "c", "d", "e"],
+                                 published=PUBLISHED, cumulative=steps)
     assert list(analyses) == [MAIN, "cumulative_2020", "cumulative_2021-05", "cumulative_2023"]
     assert analyses["cumulative_2021-05"].exclude_studies == ("a", "d", "e")
     assert analyses["cumulative_2020"].exclude_studies == ("a", "b", "c", "d", "e")
     assert settings_after_data(base, "cumulative_2021-05", PUBLISHED) == analyses["cumulative_2021-05"]
-    assert analysis_settings(base, ONLY_CUMULATIVE, sorted(PUBLISHED), published=PUBLISHED) == {MAIN: base}
+    assert analysis_settings(base, ONLY_CUMULATIVE | {"cumulative": False}, sorted(PUBLISHED), published=PUBLISHED,
+                             cumulative=steps) == {MAIN: base}
     assert analyses_after_data(ONLY_CUMULATIVE) and not analyses_after_data(ONLY_CUMULATIVE | {"cumulative": False})
 
 

@@ -10,7 +10,7 @@ from crsmeta.comparisons import summary_comparisons
 from crsmeta.errors import InputError
 from crsmeta.model import ModelData, ModelSettings, build_model
 from crsmeta.model.data import contributing_studies
-from crsmeta.model.analyses import analysis_settings, leave_one_out_after_data, leave_one_out_settings
+from crsmeta.model.analyses import analyses_after_data, analysis_settings, leave_one_out_settings
 
 
 def test_settings_merge_config_blocks_over_defaults():
@@ -52,9 +52,9 @@ def test_analysis_settings_names_every_sensitivity_analysis():
 
 def test_leave_one_out_of_the_contributing_studies_waits_for_the_data():
     base = ModelSettings(exclude_studies=("s9",))
-    cfg = {"leave_one_out": "contributing"}
-    assert leave_one_out_after_data(cfg) and not leave_one_out_after_data({"leave_one_out": True})
-    assert not leave_one_out_after_data(cfg | {"activate": False})
+    cfg = {"leave_one_out": "contributing", "cumulative": False}
+    assert analyses_after_data(cfg) and not analyses_after_data({"leave_one_out": True, "cumulative": False})
+    assert not analyses_after_data(cfg | {"activate": False})
     before = analysis_settings(base, cfg, ["s1", "s2", "s3"])
     assert not any(name.startswith("loo_") for name in before)
     after = analysis_settings(base, cfg, ["s1", "s2", "s3"], contributing=["s3", "s1"])
@@ -65,12 +65,13 @@ def test_leave_one_out_of_the_contributing_studies_waits_for_the_data():
 
 def test_contributing_studies_are_those_whose_rows_reach_the_model(tiny_changes, tiny_summaries):
     table = contributing_studies(tiny_changes, summary_comparisons(tiny_summaries)[0], ModelSettings())
-    assert table.to_dict("records") == [
+    assert table[["study_id", "case_rows", "summary_rows"]].to_dict("records") == [
         {"study_id": "c1", "case_rows": 0, "summary_rows": 2},
         {"study_id": "s1", "case_rows": 15, "summary_rows": 0},
         {"study_id": "s2", "case_rows": 13, "summary_rows": 0},
         {"study_id": "t1", "case_rows": 0, "summary_rows": 2},
     ]
+    assert table.set_index("study_id").loc["s2", "cells"] == "plasma_exchange|IL-6;plasma_exchange|ferritin"
     without_s1 = contributing_studies(tiny_changes, summary_comparisons(tiny_summaries)[0], ModelSettings(exclude_studies=("s1",)))
     assert "s1" not in set(without_s1["study_id"])
 

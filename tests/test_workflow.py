@@ -181,7 +181,7 @@ def test_leave_one_out_of_the_contributing_studies_is_decided_after_the_data(tmp
     settings["sensitivity"] = {"activate": True, "leave_one_out": "contributing", **{
         name: False for name in ("case_only", "summary_only", "tau_prior_half", "tau_prior_double",
                                  "sigma_prior_half", "sigma_prior_double", "student_t", "no_digitised",
-                                 "corr_low", "corr_high", "baseline_adjusted")}}
+                                 "corr_low", "corr_high", "baseline_adjusted", "cumulative")}}
     config.write_text(yaml.safe_dump(settings), encoding="utf-8")
     result = snakemake(project, config, "results/model/effects_all.tsv")
     assert result.returncode == 0, result.stderr[-3000:]

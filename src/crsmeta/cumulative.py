@@ -12,11 +12,10 @@ from collections.abc import Mapping
 import pandas as pd
 
 from crsmeta import tables
-from crsmeta.model.analyses import CUMULATIVE_PREFIX, MAIN
+from crsmeta.model.analyses import CUMULATIVE_PREFIX, MAIN, MIN_STUDIES_TO_ACCUMULATE
 from crsmeta.studies import PartialDate
 
 ALL_STUDIES = "all"
-MIN_STUDIES = 2  # an estimate of one study has no accumulation to show
 
 
 def cumulative_table(effects_all: pd.DataFrame, published: Mapping[str, PartialDate | None],
@@ -27,7 +26,7 @@ def cumulative_table(effects_all: pd.DataFrame, published: Mapping[str, PartialD
     steps = sorted((PartialDate.parse(name.removeprefix(CUMULATIVE_PREFIX)), name)
                    for name in effects_all["analysis"].unique() if name.startswith(CUMULATIVE_PREFIX))
     main = effects_all[effects_all["analysis"] == MAIN]
-    kept = main.loc[main["n_studies"] >= MIN_STUDIES, ["intervention", "marker"]]
+    kept = main.loc[main["n_studies"] >= MIN_STUDIES_TO_ACCUMULATE, ["intervention", "marker"]]
     frames = []
     for rank, (date, name) in enumerate([*steps, (None, MAIN)], start=1):
         in_model = [s for s in contributing if date is None or (published.get(s) is not None and published[s] <= date)]

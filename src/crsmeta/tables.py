@@ -260,8 +260,11 @@ RANDOM_EFFECTS = Table("frequentist cross-check", {
 Hartung-Knapp-Sidik-Jonkman (t, k − 1 df) 95% intervals; tau² and the HKSJ bounds are empty with
 one study."""
 
-CONTRIBUTING_STUDIES = Table("contributing studies", {"study_id": TEXT, "case_rows": COUNT, "summary_rows": COUNT})
-"""The studies whose rows reach the main model (the leave-one-out checkpoint)."""
+CONTRIBUTING_STUDIES = Table("contributing studies", {
+    "study_id": TEXT, "case_rows": COUNT, "summary_rows": COUNT, "cells": TEXT,
+})
+"""The studies whose rows reach the main model (the checkpoint of leave-one-out and the cumulative
+steps), with the estimates each informs (``cells``: ``intervention|marker`` joined by ``;``)."""
 
 
 # --- building, reading, writing --------------------------------------------------------------

@@ -7,8 +7,8 @@ from crsmeta.io import read_tsv
 from snakemake.logging import logger
 
 from crsmeta.model.analyses import (
-    CUMULATIVE_PREFIX, LEAVE_ONE_OUT_PREFIX, MAIN, analyses_after_data, analysis_settings, cumulative_on,
-    reweighting_of, settings_after_data, skipped_analyses,
+    CUMULATIVE_PREFIX, LEAVE_ONE_OUT_PREFIX, MAIN, analyses_after_data, analysis_settings, cumulative_dates,
+    cumulative_on, reweighting_of, settings_after_data, skipped_analyses,
 )
 from crsmeta.model.settings import ModelSettings
 
@@ -42,7 +42,8 @@ def model_analyses():
         return list(FIXED_ANALYSES)
     table = read_tsv(checkpoints.contributing_studies.get().output.table)
     return list(analysis_settings(MODEL_SETTINGS, SENSITIVITY, study_ids(), list(table["study_id"]),
-                                  high_risk=high_risk_studies(), published=publication_dates()))
+                                  high_risk=high_risk_studies(), published=publication_dates(),
+                                  cumulative=cumulative_dates(publication_dates(), table)))
 
 
 def settings_of(analysis):

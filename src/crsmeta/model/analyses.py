@@ -43,6 +43,7 @@ RUN_FIELDS = ("cores",)  # how a job runs, not what it computes
 PARETO_K_MAX = 0.7  # Vehtari et al. (2024): above it importance-weighted estimates are unreliable
 LEAVE_ONE_OUT_PREFIX = "loo_"
 CUMULATIVE_PREFIX = "cumulative_"  # + the publication date up to which studies are in
+MIN_STUDIES_TO_ACCUMULATE = 2  # an estimate of one study has no accumulation to show
 CONTRIBUTING = "contributing"
 EXCLUDE_HIGH_RISK = "exclude_high_risk"
 NO_HIGH_RISK_STUDY = ("no study is rated at high risk of bias (risk_of_bias.overall: high in its study file), "
@@ -52,7 +53,7 @@ NO_HIGH_RISK_STUDY = ("no study is rated at high risk of bias (risk_of_bias.over
 def analysis_settings(
     base: ModelSettings, sensitivity_cfg: Mapping[str, Any], study_ids: list[str],
     contributing: list[str] | None = None, high_risk: Iterable[str] = (),
-    published: Mapping[str, PartialDate | None] | None = None,
+    published: Mapping[str, PartialDate | None] | None = None, cumulative: Iterable[PartialDate] = (),
 ) -> dict[str, ModelSettings]:
     """``main`` plus one settings object per activated sensitivity analysis, by analysis name.
 
@@ -62,9 +63,9 @@ def analysis_settings(
     Until then, i.e. with ``contributing=None``, no leave-one-out analysis is listed.
     ``exclude_high_risk`` leaves out the studies of ``study_ids`` in ``high_risk`` (rated high
     risk of bias in their study files, :func:`crsmeta.studies.high_risk_study_ids`); with none
-    it is not listed (:func:`skipped_analyses` says why). ``cumulative`` adds one analysis per
-    publication date of the contributing studies (:func:`cumulative_dates`, known with
-    ``contributing``) with the studies published up to it (``published``: each study's date).
+    it is not listed (:func:`skipped_analyses` says why). With the config's ``cumulative`` on, each
+    date of ``cumulative`` (:func:`cumulative_dates`, known once the data are read) is an analysis
+    with the studies published up to it (``published``: each study's date).
     """
     cfg = SENSITIVITY_DEFAULTS | dict(sensitivity_cfg or {})
     analyses = {MAIN: base}
@@ -95,8 +96,8 @@ def analysis_settings(
             exclude_studies=tuple(sorted(set(base.exclude_studies) | set(left_out_high_risk))))
     for study_id in sorted(_left_out(cfg["leave_one_out"], study_ids, contributing)):
         analyses[LEAVE_ONE_OUT_PREFIX + study_id] = leave_one_out_settings(base, study_id)
-    if cfg["cumulative"] and contributing is not None and published is not None:
-        for date in cumulative_dates(published, contributing):
+    if cfg["cumulative"] and published is not None:
+        for date in cumulative:
             analyses[CUMULATIVE_PREFIX + str(date)] = cumulative_settings(base, published, date)
     return analyses
 
@@ -116,15 +117,24 @@ def leave_one_out_settings(base: ModelSettings, study_id: str) -> ModelSettings:
     return base.replace(exclude_studies=tuple(sorted(set(base.exclude_studies) | {study_id})))
 
 
-def cumulative_dates(published: Mapping[str, PartialDate | None], contributing: Iterable[str]) -> list[PartialDate]:
-    """The steps of the cumulative meta-analysis: each publication date of the studies that reach
-    the model, in order, but the last where it completes the main analysis' set of studies (it
-    would repeat the main fit). A study without a date enters only the main analysis."""
-    contributing = list(contributing)
-    dates = sorted({published[s] for s in contributing if published.get(s) is not None})
-    if dates and all(published.get(s) is not None for s in contributing):
-        dates = dates[:-1]
-    return dates
+def cumulative_dates(published: Mapping[str, PartialDate | None], contributing: pd.DataFrame) -> list[PartialDate]:
+    """The steps of the cumulative meta-analysis worth a fit: each publication date at which some
+    estimate that ends with two or more studies (``contributing``: the checkpoint's table, with each
+    study's cells) has some of its studies but not yet all. A study without a date enters only
+    the main analysis, the last step; so does an estimate whose studies share one date."""
+    cells = {row.study_id: set(filter(None, str(row.cells).split(";"))) for row in contributing.itertuples()}
+    studies_of: dict[str, list[str]] = {}
+    for study, study_cells in cells.items():
+        for cell in study_cells:
+            studies_of.setdefault(cell, []).append(study)
+    dates = set()
+    for studies in studies_of.values():
+        if len(studies) < MIN_STUDIES_TO_ACCUMULATE:
+            continue
+        for date in {published.get(s) for s in studies} - {None}:
+            if sum(published.get(s) is not None and published[s] <= date for s in studies) < len(studies):
+                dates.add(date)
+    return sorted(dates)
 
 
 def cumulative_settings(base: ModelSettings, published: Mapping[str, PartialDate | None],

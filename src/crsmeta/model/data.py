@@ -16,6 +16,7 @@ from crsmeta.model.settings import ModelSettings
 from crsmeta.vocabulary import ChangeScale, change_scale
 
 REFERENCE_POPULATION = "car_t_crs"
+CELL_SEPARATOR = "|"  # intervention|marker in contributing_studies.tsv
 CENSOR_CODES = {"none": 0, "left": 1, "right": 2, "interval": 3}
 LEARNED_METHODS = ("p_value_bound", "dispersion_from_data")
 SAME_PATIENTS_AS_CASES = ("the study reports these patients' changes case by case: its case rows entered "
@@ -176,11 +177,16 @@ def baseline_level(frame: pd.DataFrame) -> np.ndarray:
 
 def contributing_studies(changes: pd.DataFrame, comparisons: pd.DataFrame, settings: ModelSettings) -> pd.DataFrame:
     """The studies whose rows enter the model under ``settings``, with their case-level changes
-    and summary comparisons counted (what leave-one-study-out has to leave out in turn)."""
+    and summary comparisons counted (what leave-one-study-out has to leave out in turn) and the
+    (intervention, marker) cells each informs (what the cumulative steps follow)."""
     data = ModelData.from_tables(changes, comparisons, settings)
     case_rows = data.cases.groupby("study_id").size().rename("case_rows")
     summary_rows = data.observations.groupby("study_id").size().rename("summary_rows")
     table = pd.concat([case_rows, summary_rows], axis=1).fillna(0).astype(int)
+    rows = data.rows(["study_id", "intervention", "marker"])
+    cells = (rows["intervention"] + CELL_SEPARATOR + rows["marker"]).groupby(rows["study_id"]).agg(
+        lambda cell: ";".join(sorted(set(cell))))
+    table = table.assign(cells=cells)
     return tables.frame(tables.CONTRIBUTING_STUDIES, table.rename_axis("study_id").sort_index().reset_index())
 
 
