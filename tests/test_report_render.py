@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from bs4 import BeautifulSoup
 
+from crsmeta import tables as tables_module
 from crsmeta.errors import InputError
 from crsmeta.report import ReportInputs, render_report, tables
 from crsmeta.report.render import report_html
@@ -197,3 +198,22 @@ def test_an_input_that_breaks_its_contract_is_named_at_its_cell(tmp_path):
     changes.to_csv(paths["changes"], sep="\t", index=False, lineterminator="\n")
     with pytest.raises(InputError, match=r"changes.tsv, row 2, column 'change_lower': .*'about -1'"):
         ReportInputs.from_paths(**paths)
+
+
+def test_cumulative_estimates_are_drawn_step_by_step_or_said_to_be_none(synthetic_report):
+    """Two steps: a figure and the table; the main analysis alone: a sentence, no figure."""
+    inputs, soup, _ = synthetic_report
+    assert soup.find(id="cumulative") is None  # no cumulative input: no section
+    cell = inputs.effects.iloc[0]
+    step = {"intervention": cell["intervention"], "marker": cell["marker"], "scale": cell["scale"], "n_patients": 20,
+            "pct_median": -50.0, "pct_lo95": -70.0, "pct_hi95": -20.0, "p_reduction": 0.95, "gate": "passed"}
+    rows = [step | {"analysis": "cumulative_2021", "up_to": "2021", "step": 1, "n_studies_in": 1, "n_studies": 1,
+                    "theta_median": -0.6, "theta_lo95": -1.4, "theta_hi95": 0.1},
+            step | {"analysis": "main", "up_to": "all", "step": 2, "n_studies_in": 2, "n_studies": 2,
+                    "theta_median": -0.7, "theta_lo95": -1.1, "theta_hi95": -0.3}]
+    cumulative = tables_module.frame(tables_module.CUMULATIVE, rows)
+    section = BeautifulSoup(report_html(dataclasses.replace(inputs, cumulative=cumulative)), "html.parser")
+    part = section.find(id="cumulative").find_parent("section")
+    assert part.find("svg") is not None and "up to 2021" in part.text
+    alone = BeautifulSoup(report_html(dataclasses.replace(inputs, cumulative=cumulative.iloc[1:])), "html.parser")
+    assert "No accumulation to show" in alone.find(id="cumulative").find_parent("section").text

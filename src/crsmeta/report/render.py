@@ -384,8 +384,10 @@ def _reason_counts(audit: pd.DataFrame | None) -> list[dict[str, Any]]:
 def _cumulative_section(inputs: ReportInputs, synthetic: bool) -> dict[str, Any]:
     """Each estimate of two or more studies after each publication date (crsmeta.cumulative): a
     table and, per scale, a plot of the steps in order with the main analysis last."""
-    if inputs.cumulative is None or not len(inputs.cumulative):
+    if inputs.cumulative is None:
         return {"cumulative": None}
+    if inputs.cumulative["step"].nunique() < 2:
+        return {"cumulative": {"rows": [], "figures": []}}
     figures = []
     for scale, rows in inputs.cumulative.groupby("scale", sort=True):
         data = tables.cumulative_forest_data(rows)
