@@ -22,12 +22,13 @@ from crsmeta import tables
 from crsmeta.errors import InputError, InputErrors
 from crsmeta.extract import extract_cases, extract_summaries
 from crsmeta.harmonise import harmonise_study
-from crsmeta.io import KeyPath, load_yaml_with_lines
+from crsmeta.io import KeyPath
 from crsmeta.studies import (
     Study,
     check_unique_ids,
     date_problems,
     load_study,
+    read_study_file,
     schema_errors,
     schema_problem,
     study_for_tables,
@@ -75,7 +76,7 @@ def check_study(path: str | Path, project_dir: str | Path = ".") -> StudyCheck:
     """Validate, extract and harmonise one study file, collecting every problem found."""
     path = Path(path)
     try:
-        data, key_lines = _parse(path, Path(project_dir))
+        data, key_lines = read_study_file(path, project_dir)
     except InputError as error:
         return StudyCheck(path, (error,))
     problems, at_fault = _study_file_problems(data, path, key_lines)
@@ -102,18 +103,6 @@ def _study_file_problems(
     valid = {key: value for key, value in data.items() if key not in at_fault}
     problems = [schema_problem(error, path, key_lines) for error in errors] + date_problems(valid, path, key_lines)
     return sorted(problems, key=lambda problem: problem.line or 0), at_fault
-
-
-def _parse(path: Path, project_dir: Path) -> tuple[dict[str, Any], dict[KeyPath, int]]:
-    """The study file's YAML with its key lines, as :func:`crsmeta.studies.load_study` reads it."""
-    data, key_lines = load_yaml_with_lines(path if path.is_absolute() else project_dir / path)
-    if not isinstance(data, dict):
-        raise InputError(
-            "the study file is not a mapping of keys to values",
-            study_file=path,
-            expected="a YAML mapping with id, citation, population, design, grading_scale, ...",
-        )
-    return data, key_lines
 
 
 def _keys_the_tables_need(at_fault: set[str | None]) -> list[str]:

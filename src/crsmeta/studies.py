@@ -221,24 +221,22 @@ def load_study(path: str | Path, project_dir: str | Path = ".") -> Study:
     Raises :class:`InputError` naming the study file, the line and the key at fault.
     """
     path = Path(path)
-    project_dir = Path(project_dir).resolve()
-    data, key_lines = load_yaml_with_lines(path if path.is_absolute() else project_dir / path)
+    data, key_lines = read_study_file(path, project_dir)
+    _validate_against_schema(data, path, key_lines)
+    _check_dates(data, path, key_lines)
+    return study_for_tables(path, data, key_lines, project_dir)
+
+
+def read_study_file(path: Path, project_dir: str | Path = ".") -> tuple[dict[str, Any], dict[KeyPath, int]]:
+    """A study file's YAML mapping with each key's line (not yet checked against the schema)."""
+    data, key_lines = load_yaml_with_lines(path if path.is_absolute() else Path(project_dir).resolve() / path)
     if not isinstance(data, dict):
         raise InputError(
             "the study file is not a mapping of keys to values",
             study_file=path,
             expected="a YAML mapping with id, citation, population, design, grading_scale, ...",
         )
-    _validate_against_schema(data, path, key_lines)
-    _check_dates(data, path, key_lines)
-    return Study(
-        path=path,
-        file=(project_dir / path).resolve(),
-        data=normalised_identifiers(data),
-        cases=_table_spec("cases", data.get("cases"), path, key_lines, project_dir),
-        summaries=_table_spec("summaries", data.get("summaries"), path, key_lines, project_dir),
-        key_lines=key_lines,
-    )
+    return data, key_lines
 
 
 def normalised_identifiers(data: Mapping[str, Any]) -> dict[str, Any]:
