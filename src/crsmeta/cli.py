@@ -179,7 +179,7 @@ def _write_new(out: Path, text: str) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         with out.open("x", encoding="utf-8") as handle:
-            handle.write(text)
+            handle.write(text if text.endswith("\n") else text + "\n")
     except FileExistsError:
         raise InputError(
             f"{_display(out)} already exists; nothing written",
