@@ -307,3 +307,20 @@ def test_the_report_shows_the_knapp_hartung_interval_beside_the_wald_ones():
     low, high = (100 * math.expm1(frequentist.iloc[0][f"reml_hksj_{end}"]) for end in ("lo95", "hi95"))
     assert row["note"].startswith(f"REML with Knapp–Hartung 95% CI {low:+.0f}% to {high:+.0f}%")
     assert row["reml_hksj_lo95"] == pytest.approx(frequentist.iloc[0]["reml_hksj_lo95"])
+
+
+def test_the_report_says_in_one_sentence_why_a_cell_differs_by_design():
+    """Fewer studies pooled than the model uses; one study far from a pooled posterior; no known
+    SE at all; and nothing where the two agree."""
+    frequentist = pd.concat([random_effects(studies([-1.0, -0.4, -0.7], [0.04, 0.05, 0.03])),
+                             random_effects(studies([-2.0], [0.04])).assign(marker="CRP")], ignore_index=True)
+    effects = pd.DataFrame({"intervention": "tocilizumab", "marker": ["IL-6", "CRP", "ferritin", "IL-10"],
+                            "n_studies": [3, 1, 2, 4], "theta_median": [-0.7, -1.0, -0.5, -0.9],
+                            "theta_lo95": [-1.1, -1.6, -1.5, -1.5], "theta_hi95": [-0.3, -0.4, 0.5, -0.3]})
+    frequentist = pd.concat([frequentist, random_effects(studies([-0.9, -0.8], [0.04, 0.05])).assign(marker="IL-10")],
+                            ignore_index=True)
+    why = frequentist_comparison(effects, frequentist).set_index("marker")["why"]
+    assert why["IL-6"] == ""
+    assert why["CRP"].startswith("One study")
+    assert why["ferritin"].startswith("No study of this cell gives a known SE")
+    assert why["IL-10"].startswith("The check pools 2 of the 4 studies")

@@ -592,8 +592,36 @@ def frequentist_comparison(effects: pd.DataFrame, frequentist: pd.DataFrame) -> 
     merged = floats(merged.astype(object).fillna(""), [c for c in numeric if c in merged],
                     source="results/model/frequentist.tsv")
     notes = [_hksj_note(row) for row in merged.to_dict("records")] if "reml_hksj_lo95" in merged else merged["note"]
-    merged = merged.assign(k=merged["k"].map(_whole_text), note=notes)
+    reasons = [_why_they_differ(row) for row in merged.to_dict("records")]
+    merged = merged.assign(k=merged["k"].map(_whole_text), note=notes, why=reasons)
     return merged.sort_values(["marker", "intervention"]).reset_index(drop=True)
+
+
+def _why_they_differ(row: Mapping[str, Any]) -> str:
+    """One sentence on why the Bayesian and the REML estimate of a cell differ by design, or ""
+    where they agree (REML within half the Bayesian 95% CrI's half-width of its median)."""
+    k, n = _float(row.get("k")), _float(row.get("n_studies"))
+    if not np.isfinite(_float(row.get("reml_estimate"))):
+        return ("No study of this cell gives a known SE (P value bounds, no spread): only the Bayesian model, "
+                "which learns the SE, can weight its rows.")
+    if np.isfinite(n) and k < n:
+        return (f"The check pools {k:.0f} of the {n:.0f} studies: the others' SEs are learned by the Bayesian "
+                "model only.")
+    half_width = (row["theta_hi95"] - row["theta_lo95"]) / 2
+    if abs(row["theta_median"] - row["reml_estimate"]) <= half_width / 2:
+        return ""
+    if k == 1:
+        return ("One study: the check is that study's own estimate; the Bayesian one is pulled toward the other "
+                "cells by partial pooling and widened by the between-study τ.")
+    return ("Partial pooling across interventions and markers, and τ's prior with few studies, move the Bayesian "
+            "estimate away from the study-by-study pool.")
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def _hksj_note(row: Mapping[str, Any]) -> str:
