@@ -123,9 +123,10 @@ def test_gate_names_the_failing_parameters_and_what_to_change():
     assert judge(healthy, ModelSettings(), draws=1000) == GateVerdict("passed", 1000)
 
 
-def test_a_log_ratio_of_arithmetic_means_is_centred_on_theta_plus_half_sigma_squared():
+def test_a_log_ratio_of_arithmetic_means_is_centred_on_theta_plus_the_shift_of_its_own_cvs():
     """Structure only (no sampling): at θ = 0, σ = 0.6, ρ = 0.5, τ = 0.3 the mean-based row's
-    log-likelihood, its study effect integrated out, is Normal(y | σ²/2, √(delta-method SE² + τ²))."""
+    log-likelihood, its study effect integrated out, is Normal(y | shift, √(delta-method SE² + τ²)),
+    the shift (s_post² − s_pre²)/2 from the printed CVs (s² = log(1 + CV²)), not σ²/2."""
     from scipy import stats
 
     from crsmeta.model.build import build_model
@@ -143,4 +144,5 @@ def test_a_log_ratio_of_arithmetic_means_is_centred_on_theta_plus_half_sigma_squ
     logp = model.compile_logp(vars=[model["y_marginal"]], jacobian=False, mode="FAST_COMPILE")(point)  # no C compile
     d_pre, d_post = 0.5, 0.75
     se = np.sqrt((d_pre**2 + d_post**2 - d_pre * d_post) / 10)
-    assert logp == pytest.approx(stats.norm.logpdf(np.log(0.4), 0.6**2 / 2, np.sqrt(se**2 + 0.3**2)))
+    shift = (np.log1p(d_post**2) - np.log1p(d_pre**2)) / 2
+    assert logp == pytest.approx(stats.norm.logpdf(np.log(0.4), shift, np.sqrt(se**2 + 0.3**2)))
