@@ -239,3 +239,41 @@ def test_the_log_ratio_of_sample_means_minus_the_cv_shift_estimates_the_mean_log
     assert np.mean(estimates) == pytest.approx(theta, abs=0.15)
     sigma_route = np.mean(raw) - (s_pre - s_post) ** 2 / 2
     assert abs(sigma_route - theta) > 0.6
+
+
+# --- n printed as the cohort's total ------------------------------------------------------------
+
+
+def cohort_rows(flags: str, n: int = 38) -> list[dict]:
+    return [summary_row("z", "emapalumab", "IL-2", timepoint, value=value, n=n, flags=flags)
+            for timepoint, value in (("pre", 32.35), ("post", 11.94))]
+
+
+def test_a_cohort_total_weighs_like_the_patients_it_may_have_measured():
+    """n = 38 printed as the cohort's size: between 19 and 38 had the value, so the row's variance
+    divides by 1/E[1/m] (≈ 27.3), not 38; a row whose n is the number measured keeps it."""
+    total, _ = observations(*cohort_rows("n_is_cohort_total"))
+    measured, _ = observations(*cohort_rows(""))
+    assert total.loc[0, "n"] == measured.loc[0, "n"] == 38
+    assert total.loc[0, "n_effective"] == pytest.approx(1 / np.mean(1 / np.arange(19, 39)))
+    assert 27 < total.loc[0, "n_effective"] < 28
+    assert measured.loc[0, "n_effective"] == 38
+    everyone, _ = summary_comparisons(pd.DataFrame(cohort_rows("n_is_cohort_total"), columns=SUMMARY_COLUMNS),
+                                      cohort_total_min_fraction=1.0)
+    assert everyone.loc[0, "n_effective"] == 38
+    with pytest.raises(ValueError, match="cohort_total_min_fraction"):
+        summary_comparisons(pd.DataFrame(cohort_rows(""), columns=SUMMARY_COLUMNS), cohort_total_min_fraction=0)
+
+
+def test_the_variance_of_a_mean_over_an_unknown_number_measured_is_sigma_squared_over_n_effective():
+    """Monte Carlo: cohorts of 40 of whom a uniform 20 to 40 had the value; the variance of their
+    mean, over cohorts, is σ²/n_effective (within 2%, ~7 Monte Carlo SEs)."""
+    from crsmeta.comparisons import effective_n
+
+    rng = np.random.default_rng(7)
+    sigma, n, cohorts = 1.3, 40, 100_000
+    measured = rng.integers(20, n + 1, size=cohorts)
+    values = sigma * rng.standard_normal((cohorts, n))
+    means = np.where(np.arange(n) < measured[:, None], values, 0.0).sum(axis=1) / measured
+    assert means.var() == pytest.approx(sigma**2 / effective_n(n, cohort_total=True, min_fraction=0.5), rel=0.02)
+    assert effective_n(n, cohort_total=False) == n

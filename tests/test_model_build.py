@@ -203,3 +203,22 @@ def test_a_mean_row_with_printed_sds_takes_its_shift_from_its_own_cvs_not_from_s
     printed = {"pre": {"spread_type": "sd", "spread": 150}, "post": {"spread_type": "sd", "spread": 20}}
     assert sigma_effect(with_row(printed)) - without == pytest.approx(0.0, abs=1e-9)
     assert abs(sigma_effect(with_row({})) - without) > 0.1
+
+
+def test_a_cohort_total_enters_as_its_effective_n(tiny_changes):
+    """A row of a cohort of 38 with the value measured in an unknown 19 to 38 has exactly the
+    likelihood of the same row from 1/E[1/m] patients all measured; the printed 38 would be
+    too precise."""
+    from crsmeta.comparisons import effective_n
+
+    quick = Mode(linker="py", optimizer="fast_compile")
+
+    def row_logp(n, flags: str) -> float:
+        summaries = pd.DataFrame([summary_row("z", "tocilizumab", "IL-6", timepoint, value=value, n=n, flags=flags)
+                                  for timepoint, value in (("pre", 300), ("post", 90))], columns=SUMMARY_COLUMNS)
+        model = build_model(ModelData.from_harmonised(tiny_changes, summaries, SETTINGS), SETTINGS)
+        return float(model.compile_logp(mode=quick)(_point(model, sigma=0.8, tau=0.3)))
+
+    n_effective = effective_n(38, cohort_total=True)
+    assert row_logp(38, "n_is_cohort_total") == pytest.approx(row_logp(n_effective, ""), abs=1e-9)
+    assert abs(row_logp(38, "n_is_cohort_total") - row_logp(38, "")) > 1e-3

@@ -125,7 +125,7 @@ def _summary_likelihood(data: ModelData, settings: ModelSettings, mu, sigma) -> 
     0.5) adds the variance of that unknown shift, 0.25 · (σ²/2)².
     """
     obs = data.observations
-    n = obs["n"].to_numpy(dtype=float)
+    n = obs["n_effective"].to_numpy(dtype=float)
     efficiency = obs["efficiency"].to_numpy(dtype=float)
     weight = obs["mean_weight"].to_numpy(dtype=float)
     half_var = sigma[data.index(obs, "marker", "marker")] ** 2 / 2

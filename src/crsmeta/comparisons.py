@@ -54,17 +54,27 @@ Z95 = float(stats.norm.ppf(0.975))
 PAIR_KEYS = ["study_id", "arm", "intervention", "marker", "co_interventions"]
 PRINTED_CHANGE_USED = ("the arm's printed change entered instead: a pre/post pair and a printed change of the "
                        "same arm and marker describe the same patients (one observation per arm and marker)")
+# A row flagged n_is_cohort_total prints the cohort's size, not how many had the value measured:
+# that number m is taken as uniform between this fraction of n and n (config
+# changes.cohort_total_min_fraction), and the row's variance divides by n_effective = 1/E[1/m].
+DEFAULT_COHORT_TOTAL_MIN_FRACTION = 0.5
+COHORT_TOTAL_FLAG = "n_is_cohort_total"
 NUMERIC = ["hours", "n", "value", "spread", "spread_low", "spread_high", "p_value", "estimate",
            "ci_low", "ci_high", "se"]
 
 
 def summary_comparisons(
-    summaries: pd.DataFrame, rule: PostRule | None = None
+    summaries: pd.DataFrame, rule: PostRule | None = None,
+    cohort_total_min_fraction: float = DEFAULT_COHORT_TOTAL_MIN_FRACTION,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One comparison per arm and marker (:data:`crsmeta.tables.OBSERVATIONS`), and the audit of
     the summary rows that make none (:data:`crsmeta.tables.SUMMARY_AUDIT`); ``rule`` chooses the
-    post value and the printed change (the config's defaults when None)."""
+    post value and the printed change (the config's defaults when None);
+    ``cohort_total_min_fraction`` is the least share of a cohort total taken to have been measured
+    (:func:`effective_n`)."""
     rule = rule or post_rule()
+    if not 0 < cohort_total_min_fraction <= 1:
+        raise ValueError(f"changes.cohort_total_min_fraction must lie in (0, 1], not {cohort_total_min_fraction}")
     rows = _prepare(summaries)
     observations: list[dict] = []
     audit: list[dict] = []
@@ -81,14 +91,14 @@ def summary_comparisons(
     for _, row in rows[~timed].iterrows():
         audit.append(_audit(row, f"timepoint {row['timepoint']!r} is not pre, post or change"))
     for _, group in rows[timed].groupby(PAIR_KEYS, sort=True, dropna=False):
-        result = _arm_comparison(group, rule)
+        result = _arm_comparison(group, rule, cohort_total_min_fraction)
         if result.change is not None:
             observations.append(result.change)
         audit.extend(_audit(row, reason) for row, reason in result.left_out)
     return tables.frame(tables.OBSERVATIONS, observations), tables.frame(tables.SUMMARY_AUDIT, audit)
 
 
-def _arm_comparison(group: pd.DataFrame, rule: PostRule) -> Pairing:
+def _arm_comparison(group: pd.DataFrame, rule: PostRule, min_fraction: float) -> Pairing:
     """One arm and marker: its printed change if the rule chooses one that can enter (the other
     rows then describe the same patients), else its pre/post pair."""
     result = Pairing()
@@ -96,7 +106,7 @@ def _arm_comparison(group: pd.DataFrame, rule: PostRule) -> Pairing:
     levels = group[group["timepoint"].isin(["pre", "post"])]
     if not effects.empty:
         chosen = choose_post(effects, rule, result, kind="printed change")
-        observation = None if chosen is None else _effect_observation(chosen)
+        observation = None if chosen is None else _effect_observation(chosen, min_fraction)
         if isinstance(observation, str):
             result.leave_out([chosen], observation)
         elif observation is not None:
@@ -107,7 +117,7 @@ def _arm_comparison(group: pd.DataFrame, rule: PostRule) -> Pairing:
     post_rows = levels[levels["timepoint"] == "post"]
     post = choose_post(post_rows, rule, result, kind="post")
     if pre is not None and post is not None:
-        result.change = _pair_observation(pre, post)
+        result.change = _pair_observation(pre, post, min_fraction)
     elif post is not None:
         result.leave_out([post], "no pre summary to pair with (same study, arm, intervention, marker)")
     elif pre is not None:
@@ -115,6 +125,16 @@ def _arm_comparison(group: pd.DataFrame, rule: PostRule) -> Pairing:
                   else f"no post summary chosen within the window ({rule.describe()})")
         result.leave_out([pre], reason)
     return result
+
+
+def effective_n(n: float, cohort_total: bool, min_fraction: float = DEFAULT_COHORT_TOTAL_MIN_FRACTION) -> float:
+    """The n a row's variance divides by: n itself, or for a cohort total 1/E[1/m] with the number
+    measured m uniform on ⌈min_fraction·n⌉, …, n. A mean of m values has variance σ²/m, so over
+    the unknown m its variance is σ²·E[1/m] (docs/model.md; Monte Carlo check in the tests)."""
+    if not cohort_total:
+        return float(n)
+    measured = np.arange(max(1, math.ceil(min_fraction * n - 1e-9)), int(n) + 1, dtype=float)
+    return float(1.0 / np.mean(1.0 / measured))
 
 
 def se_from_p_value(y: float, p: float, n: float) -> float:
@@ -161,13 +181,16 @@ def _prepare(summaries: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
-def _base(row: pd.Series, rows: list[pd.Series]) -> dict:
+def _base(row: pd.Series, rows: list[pd.Series], min_fraction: float) -> dict:
+    """What every comparison carries; ``n_effective`` stands for the number measured wherever a
+    conversion needs it (SE to SD, quantiles to SD, a P value's degrees of freedom)."""
     flags = sorted({flag for r in rows for flag in r["flags"].split(";") if flag})
+    n = float(min(r["n"] for r in rows))
     return {
         "study_id": row["study_id"], "arm": row["arm"], "population": row["population"],
         "intervention": row["intervention"], "co_interventions": row["co_interventions"],
         "marker": row["marker"],
-        "n": float(min(r["n"] for r in rows)),
+        "n": n, "n_effective": effective_n(n, COHORT_TOTAL_FLAG in flags, min_fraction),
         "pre_value": np.nan, "se_known": np.nan, "disp_pre": np.nan, "disp_post": np.nan, "mean_shift": np.nan,
         "se_upper": np.inf, "se_lower": 0.0,
         "efficiency": _efficiency(rows, flags), "extra_var": 0.0,
@@ -198,12 +221,12 @@ def _mean_weight(rows: list[pd.Series]) -> float:
     return float(np.mean([MEAN_WEIGHT.get(r["statistic"], NOT_STATED_MEAN_WEIGHT) for r in rows]))
 
 
-def _effect_observation(row: pd.Series) -> dict | str:
+def _effect_observation(row: pd.Series, min_fraction: float) -> dict | str:
     if row["effect_type"] not in ("log_ratio", "difference"):
         return f"effect type {row['effect_type']!r} is not a before/after change (not modelled)"
     if not np.isfinite(row["estimate"]):
         return "reported change without an estimate"
-    obs = _base(row, [row]) | {"y": float(row["estimate"]), "kind": "effect"}
+    obs = _base(row, [row], min_fraction) | {"y": float(row["estimate"]), "kind": "effect"}
     if row["source_effect_type"] == "percent_change":
         obs["flags"].append("percent_change")
     else:  # a mean log ratio (or °C difference) is the model's θ scale itself
@@ -217,13 +240,13 @@ def _effect_observation(row: pd.Series) -> dict | str:
     return _finish(obs)
 
 
-def _pair_observation(pre: pd.Series, post: pd.Series) -> dict:
+def _pair_observation(pre: pd.Series, post: pd.Series, min_fraction: float) -> dict:
     difference = change_scale(post["marker"]) is ChangeScale.DIFFERENCE
     y = post["value"] - pre["value"] if difference else math.log(post["value"] / pre["value"])
-    obs = _base(post, [pre, post]) | {"y": float(y), "kind": "pre_post", "pre_value": float(pre["value"])}
+    obs = _base(post, [pre, post], min_fraction) | {"y": float(y), "kind": "pre_post", "pre_value": float(pre["value"])}
     if pre["statistic"] != post["statistic"]:
         obs["flags"].append("statistic_mismatch")
-    d_pre, d_post = (_dispersion(r, obs["n"], difference) for r in (pre, post))
+    d_pre, d_post = (_dispersion(r, obs["n_effective"], difference) for r in (pre, post))
     known = [d for d in (d_pre, d_post) if d is not None]
     if known:
         spread_type = post["spread_type"] if d_post is not None else pre["spread_type"]
@@ -282,7 +305,7 @@ def _dispersion_from_p_or_data(obs: dict, rows: list[pd.Series]) -> None:
         obs["method"] = "dispersion_from_data"
         obs["flags"].append("p_value_uninformative")
         return
-    bound = se_from_p_value(obs["y"], row["p_value"], obs["n"])
+    bound = se_from_p_value(obs["y"], row["p_value"], obs["n_effective"])
     if row["p_relation"] == "=":
         obs |= {"se_known": bound, "method": "p_value_exact"}
     elif row["p_relation"] == "<":  # |t| above the critical value: se below the bound

@@ -161,7 +161,7 @@ PAIRING = Table("pairing audit", {
 
 OBSERVATIONS = Table("model observations", {
     **_text("study_id", "arm", "population", "intervention", "co_interventions", "marker"),
-    "n": NUMBER, "y": NUMBER, "kind": one_of("effect", "pre_post"), "pre_value": OPTIONAL_NUMBER,
+    "n": NUMBER, "n_effective": NUMBER, "y": NUMBER, "kind": one_of("effect", "pre_post"), "pre_value": OPTIONAL_NUMBER,
     "se_known": OPTIONAL_NUMBER, "disp_pre": OPTIONAL_NUMBER, "disp_post": OPTIONAL_NUMBER,
     "mean_shift": OPTIONAL_NUMBER, "se_upper": NUMBER, "se_lower": NUMBER, "efficiency": NUMBER, "extra_var": NUMBER, "mean_weight": NUMBER,
     "source_rows": TEXT, "digitised": FLAG, "flags": TEXT, "synthetic": FLAG, "method": TEXT,
@@ -169,7 +169,8 @@ OBSERVATIONS = Table("model observations", {
 """One summary-level observation (a pre/post comparison or a reported change) as the model reads
 it, with what weights it (crsmeta.comparisons); an open ``se_upper`` is inf, an open ``se_lower`` 0;
 ``mean_shift`` is what a log ratio of means adds to θ, from the row's own dispersions (blank: the
-model's σ[marker]²/2)."""
+model's σ[marker]²/2); ``n_effective`` the n its variance divides by (below ``n`` for a cohort
+total, crsmeta.comparisons.effective_n)."""
 
 SUMMARY_AUDIT = Table("summary rows not modelled", {
     **_text("study_id", "source_file", "source_row", "arm", "intervention", "marker", "timepoint", "reason"),

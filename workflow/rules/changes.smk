@@ -30,6 +30,7 @@ rule compare_summaries:
         selection=config["changes"]["selection"],
         window_hours=config["changes"]["window_hours"],
         target_hours=config["changes"]["target_hours"],
+        cohort_total_min_fraction=config["changes"]["cohort_total_min_fraction"],
     localrule: True
     log:
         "logs/compare_summaries/compare_summaries.log",

@@ -10,7 +10,7 @@ log = configure_logging(snakemake.log[0])
 
 summaries = tables.read(tables.HARMONISED_SUMMARIES, snakemake.input.summaries)
 rule = post_rule(snakemake.params.selection, tuple(snakemake.params.window_hours), snakemake.params.target_hours)
-comparisons, audit = summary_comparisons(summaries, rule)
+comparisons, audit = summary_comparisons(summaries, rule, snakemake.params.cohort_total_min_fraction)
 log.info("%d summary rows: %d comparisons, %d rows not compared", len(summaries), len(comparisons), len(audit))
 tables.write(tables.OBSERVATIONS, comparisons, snakemake.output.comparisons)
 tables.write(tables.SUMMARY_AUDIT, audit, snakemake.output.audit)

@@ -308,7 +308,7 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
     unknown shift, 0.25 · shift².
     """
     obs = data.observations
-    n = _data("summary_n", obs["n"].to_numpy(dtype=float))
+    n = _data("summary_n", obs["n_effective"].to_numpy(dtype=float))  # below n for a cohort total
     efficiency = _data("summary_efficiency", obs["efficiency"].to_numpy(dtype=float))
     weight = _data("summary_mean_weight", obs["mean_weight"].to_numpy(dtype=float))
     sigma_row = sigma[_data("summary_marker_idx", data.index(obs, "marker", "marker"))]
