@@ -3,6 +3,9 @@ mocked-sampler tier (``mock_sampling``) for tests that need only a posterior's s
 
 from __future__ import annotations
 
+import fcntl
+import json
+import os
 import shutil
 from pathlib import Path
 
@@ -30,6 +33,32 @@ def copy_project(destination: Path) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
     return destination
+
+
+@pytest.fixture(scope="session")
+def fixture_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The test config's three fixture studies harmonised, then the whole workflow run on them
+    (mocked fits) and ``snakemake --report`` after it: one project for the tests that read its
+    tables, the full run's test (tests/test_workflow.py) and the first run of the history test
+    (tests/test_history_workflow.py), which each ran this same workflow.
+
+    Made once per session: under pytest-xdist the first worker to ask makes it, under a lock in
+    the session's shared temporary directory, and the others read its record. Nobody changes the
+    project afterwards; a test that runs Snakemake on it takes a copy. The record holds the
+    project's path, the harmonised tables' mtimes before the full run, and each run's exit
+    status and end of stderr (see test_workflow.build_fixture_run).
+    """
+    from test_workflow import build_fixture_run
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    record = shared / "fixture_run.json"
+    with open(shared / "fixture_run.lock", "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not record.exists():
+            record.write_text(json.dumps(build_fixture_run(shared / "fixture_run")), encoding="utf-8")
+    return json.loads(record.read_text(encoding="utf-8"))
 
 
 def planned_jobs(output: str) -> dict[str, int]:

@@ -1,6 +1,8 @@
 """End to end: the living review's history through Snakemake (mocked fits, as tests/test_workflow.py).
 
-Run the test config, add a SYNTHETIC study generated here, rerun in a new `snakemake` process:
+Start from a copy of the session's run of the test config (conftest.fixture_run, which
+tests/test_workflow.py's full run shares), add a SYNTHETIC study generated here, rerun in a new
+`snakemake` process:
 the history holds two snapshots, changes.tsv names the new study and the estimate it moved, and the
 report opens with what changed. A forced rerun with the same data and settings adds no snapshot.
 """
@@ -8,6 +10,7 @@ report opens with what changed. A forced rerun with the same data and settings a
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +19,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import ROOT, copy_project
+from conftest import ROOT
 from crsmeta import cli, tables
 from crsmeta.io import read_tsv
 
@@ -80,10 +83,13 @@ def snapshots(project: Path) -> list[str]:
     return sorted(path.name for path in (project / SNAPSHOTS).iterdir())
 
 
-def test_adding_a_study_keeps_a_snapshot_and_says_what_it_changed(tmp_path: Path) -> None:
-    project = copy_project(tmp_path / "project")
-    first = snakemake(project, FIXTURE_STUDIES)
-    assert first.returncode == 0, first.stderr[-3000:]
+def test_adding_a_study_keeps_a_snapshot_and_says_what_it_changed(fixture_run: dict, tmp_path: Path) -> None:
+    # the first run: the session's full run of the test config, copied (mtimes and Snakemake's
+    # records with it) into a project of this test's own
+    first = fixture_run["full"]
+    assert first["returncode"] == 0, first["stderr"]
+    project = tmp_path / "project"
+    shutil.copytree(fixture_run["project"], project, symlinks=True)
     assert len(snapshots(project)) == 1
     assert tables.read(tables.HISTORY_CHANGES, project / CHANGES).empty
     html = (project / "results/report/report.html").read_text(encoding="utf-8")

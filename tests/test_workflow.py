@@ -60,18 +60,29 @@ def assert_mocked(posterior: Path) -> None:
         assert dataset.attrs.get("sampler") == MOCK_LABEL, posterior
 
 
-@pytest.fixture(scope="module")
-def harmonised(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A project of this module's own with the three fixture studies harmonised and audited, made
-    once for the tests that read those tables and for the full run, which builds on it.
-
-    Each of them asks for it, so each runs alone and in any order. The full run leaves these
-    tables as they are (checked there); tests that change a project take a copy of their own.
-    """
-    project = copy_project(tmp_path_factory.mktemp("project"))
-    result = snakemake(project, write_config(project, FIXTURE_STUDIES), HARMONISED, "results/audit/rows.tsv")
+def build_fixture_run(destination: Path) -> dict:
+    """The session's shared project (conftest.fixture_run): the three fixture studies harmonised
+    and audited, then the full run on top of them, then Snakemake's own report; the harmonised
+    tables' mtimes before the full run, and each run's exit status and end of stderr."""
+    project = copy_project(destination)
+    config = write_config(project, FIXTURE_STUDIES)
+    result = snakemake(project, config, HARMONISED, "results/audit/rows.tsv")
     assert result.returncode == 0, result.stderr[-3000:]
-    return project
+    before = {table: (project / table).stat().st_mtime_ns for table in SHARED_TABLES}
+    full = snakemake(project, config)
+    runs = {"full": full}
+    if full.returncode == 0:
+        runs["report_zip"] = snakemake(project, config, "--report", "results/report.zip")
+    return {"project": str(project), "harmonised_mtimes": before,
+            **{name: {"returncode": run.returncode, "stderr": run.stderr[-3000:]} for name, run in runs.items()}}
+
+
+@pytest.fixture
+def harmonised(fixture_run: dict) -> Path:
+    """The shared project (conftest.fixture_run) with the three fixture studies harmonised and
+    audited, for the tests that read those tables. Its full run leaves them as they are (checked
+    there); tests that change a project take a copy of their own."""
+    return Path(fixture_run["project"])
 
 
 def test_adding_a_study_reruns_only_its_jobs_and_converts_its_values(tmp_path: Path) -> None:
@@ -153,22 +164,21 @@ def test_bad_study_fails_and_leaves_no_output(tmp_path: Path) -> None:
     assert not (project / "results/harmonised/studies/bad/rows.tsv").exists()
 
 
-def test_full_run_fits_and_renders_the_report(harmonised: Path) -> None:
-    """The whole workflow on the test config (mocked fit): model tables, report, Snakemake's report."""
-    project = harmonised
-    shared = {table: (project / table).stat().st_mtime_ns for table in SHARED_TABLES}
-    config = write_config(project, FIXTURE_STUDIES)
-    result = snakemake(project, config)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert {table: (project / table).stat().st_mtime_ns for table in SHARED_TABLES} == shared, \
+def test_full_run_fits_and_renders_the_report(fixture_run: dict) -> None:
+    """The whole workflow on the test config (mocked fit), run on the harmonised project
+    (conftest.fixture_run): model tables, report, Snakemake's report."""
+    project = Path(fixture_run["project"])
+    full = fixture_run["full"]
+    assert full["returncode"] == 0, full["stderr"]
+    assert {table: (project / table).stat().st_mtime_ns for table in SHARED_TABLES} == fixture_run["harmonised_mtimes"], \
         "the full run redid the harmonisation it shares with the other tests"
     assert_mocked(project / "results/model/main/posterior.nc")
     effects = read_tsv(project / "results/model/main/effects.tsv")
     assert {"plasma_exchange", "hemoadsorption", "standard_care"} <= set(effects["intervention"])
     html = (project / "results/report/report.html").read_text(encoding="utf-8")
     assert "SYNTHETIC" in html and "10.0000/synthetic.long" in html
-    zipped = snakemake(project, config, "--report", "results/report.zip")
-    assert zipped.returncode == 0, zipped.stderr[-3000:]
+    zipped = fixture_run["report_zip"]
+    assert zipped["returncode"] == 0, zipped["stderr"]
     assert (project / "results/report.zip").stat().st_size > 0
 
 
