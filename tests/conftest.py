@@ -22,6 +22,21 @@ ROOT = Path(__file__).resolve().parents[1]
 PROJECT_PARTS = ["Snakefile", "workflow", "resources", "config", "tests/config", "tests/data"]
 
 
+# The test files that take minutes (real chains, Snakemake end to end, a fresh venv), longest
+# first. pytest-xdist hands whole files to its two workers in collection order (pyproject.toml:
+# --dist loadfile --no-loadscope-reorder), so these start first and the many quick files fill in
+# behind them, instead of the longest starting last with the run's end waiting on it alone.
+LONGEST_FIRST = ("test_reproducible.py", "test_workflow.py", "test_history_workflow.py", "test_install.py",
+                 "test_validation_recovery.py", "test_nutpie_model.py", "test_model_fit.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files of LONGEST_FIRST first, in that order; every other file, and the tests within
+    each file, in their own order."""
+    rank = {name: position for position, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONGEST_FIRST)))
+
+
 def copy_project(destination: Path) -> Path:
     """A copy of the project's workflow, configs and data at ``destination`` (for Snakemake runs
     that must not touch the project's own results)."""
