@@ -14,7 +14,8 @@ from scipy import integrate, special, stats
 
 from conftest import CHANGE_COLUMNS, SUMMARY_COLUMNS, change_row, summary_row
 from crsmeta.model import ModelData, ModelSettings
-from crsmeta.model.build import _compound_symmetry_logp, _log_integrated_normal, build_model
+from crsmeta.model.build import (_compound_symmetry_logp, _log_integrated_normal, build_model, integrated_tau,
+                                 study_log_likelihood)
 
 SETTINGS = ModelSettings(chains=1, draws=10, tune=10, cores=1, prior_draws=10, gate=False)
 LEGACY_BUILD = Path(__file__).parents[1] / "validation" / "legacy_build.py"
@@ -222,3 +223,72 @@ def test_a_cohort_total_enters_as_its_effective_n(tiny_changes):
     n_effective = effective_n(38, cohort_total=True)
     assert row_logp(38, "n_is_cohort_total") == pytest.approx(row_logp(n_effective, ""), abs=1e-9)
     assert abs(row_logp(38, "n_is_cohort_total") - row_logp(38, "")) > 1e-3
+
+
+def _alone_row_model(tiny_changes) -> pm.Model:
+    """SYNTHETIC: the case series of ``tiny_changes`` and one cohort's mean CRP before and after
+    (no SDs, so its SE is learned), the only CRP row: τ[CRP] is integrated out in it."""
+    summaries = pd.DataFrame([summary_row("c", "tocilizumab", "CRP", timepoint, value=value, n=30)
+                              for timepoint, value in (("pre", 120), ("post", 30))], columns=SUMMARY_COLUMNS)
+    return build_model(ModelData.from_harmonised(tiny_changes, summaries, SETTINGS), SETTINGS)
+
+
+def _row_log_likelihood_in_tau(model: pm.Model, point: dict):
+    """The CRP row's log-likelihood as a function of τ[CRP], the other parameters at ``point``:
+    its study's term of the per-study log-likelihood (taken at the draw's τ)."""
+    expression, studies = study_log_likelihood(model)
+    [expression] = model.replace_rvs_by_values([expression])
+    function = model.compile_fn(expression[studies.index("c")], mode=Mode("py", "fast_compile"))
+    crp = model.coords["marker"].index("CRP")
+
+    def at(tau: float) -> float:
+        log_tau = point["tau_log__"].copy()
+        log_tau[crp] = np.log(tau)
+        return float(function({**point, "tau_log__": log_tau}))
+    return at
+
+
+def test_tau_of_a_marker_known_by_one_learned_row_is_integrated_out_exactly(tiny_changes):
+    """The log density has ∫ p(τ) L(τ) dτ for the row (checked against quadrature over τ of its
+    likelihood at each τ, whose se² integral the tests above check; the error of the 25 × 55
+    grid is 3e-5 here); τ[CRP] itself is free of it."""
+    model = _alone_row_model(tiny_changes)
+    assert [model.coords["marker"][m] for m in integrated_tau(model).markers] == ["CRP"]
+    point = _point(model, sigma=0.7, tau=0.4)
+    point["theta_grand_mean"] = np.array(-0.9)
+    [potential] = model.replace_rvs_by_values([model["summary_tau_integrated_rows"]])
+    integrated = float(model.compile_fn(potential, mode=Mode("py", "fast_compile"))(point))
+    row = _row_log_likelihood_in_tau(model, point)
+    prior = stats.gamma(2.0, scale=SETTINGS.tau_sd / 2.0)  # Gamma(2, 2/scale): the default tau_prior
+    expected = np.log(integrate.quad(lambda t: prior.pdf(t) * np.exp(row(t)), 0, np.inf, limit=200, epsabs=0)[0])
+    assert integrated == pytest.approx(expected, abs=2e-4)  # coarse grids by design (TAU_LOG_GRID)
+    crp = model.coords["marker"].index("CRP")
+    moved = {**point, "tau_log__": np.where(np.arange(point["tau_log__"].size) == crp, np.log(2.0), point["tau_log__"])}
+    assert float(model.compile_fn(potential, mode=Mode("py", "fast_compile"))(moved)) == pytest.approx(integrated, abs=1e-12)
+
+
+def test_draws_of_an_integrated_tau_follow_its_conditional_posterior(tiny_changes):
+    """Given the other parameters, the τ drawn after sampling has the distribution p(τ) L(τ)
+    normalised (Kolmogorov–Smirnov against its quadrature CDF, 4000 draws at one point)."""
+    import arviz as az
+
+    from crsmeta.model.integrated_tau import draw_integrated_tau
+
+    model = _alone_row_model(tiny_changes)
+    point = _point(model, sigma=0.7, tau=0.4)
+    point["theta_grand_mean"] = np.array(-0.9)
+    constrained = {rv.name: value for rv, value in zip(model.free_RVs, model.compile_fn(
+        model.replace_rvs_by_values(model.free_RVs), mode=Mode("py", "fast_compile"))(point))}
+    draws = 4000
+    idata = az.from_dict(posterior={name: np.broadcast_to(value, (1, draws, *np.shape(value))).copy()
+                                    for name, value in constrained.items()})
+    crp = model.coords["marker"].index("CRP")
+    tau = draw_integrated_tau(idata, model, seed=3).posterior["tau"].values[..., crp].ravel()
+    row = _row_log_likelihood_in_tau(model, point)
+    prior = stats.gamma(2.0, scale=SETTINGS.tau_sd / 2.0)
+    grid = np.exp(np.linspace(np.log(1e-4), np.log(10.0), 800))
+    density = prior.pdf(grid) * np.exp([row(t) for t in grid])
+    cdf = np.concatenate([[0.0], np.cumsum(np.diff(grid) * (density[1:] + density[:-1]) / 2)])
+    assert stats.kstest(tau, lambda t: np.interp(t, grid, cdf / cdf[-1])).pvalue > 0.01
+    other = model.coords["marker"].index("IL-6")
+    assert np.all(idata.posterior["tau"].values[..., other] == constrained["tau"][other])

@@ -49,12 +49,24 @@ LOG_2PI = float(np.log(2 * np.pi))
 # to rounding over residuals up to ~1e5 prior SEs (tests/test_model_build.py).
 LOG_GRID_STEP = 0.25
 LOG_GRID = np.arange(-23.0, 4.5, LOG_GRID_STEP)
+# Grid on log(τ/scale) for integrating τ[marker] out where one row alone is its data
+# (:func:`_tau_integrated_rows`): from 1e-4 to 20 prior scales (beyond, both priors' mass is below
+# 1e-4 and 1e-80). Each of its points costs an se² integral per row and gradient, so both grids
+# are coarse here (τ and z spacing 0.5: 25 × 55 points; with 41 × 110 points on four rows the
+# bundled main fit sampled in 887 s on a loaded machine, 64 s before). Against quadrature the
+# log-likelihood is within 1e-4 at σ from 0.05 to 0.7 and within 0.034 at a residual of 3 log units
+# with σ = 2 (tests/test_model_build.py): a smooth error in the log density, far below its spread.
+TAU_LOG_GRID_STEP = 0.5
+TAU_LOG_GRID = np.arange(np.log(1e-4), np.log(20.0), TAU_LOG_GRID_STEP)
+TAU_PATH_LOG_GRID = LOG_GRID[::2]
 
 order_broadcast_shape_checks()  # one graph, one cache key, in every process
 
 # Each built model's log-likelihood per study, a graph of its random variables kept beside the
 # model (not in its log density): leave-one-study-out weights the main fit's draws by it.
 _STUDY_LOG_LIKELIHOOD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Each built model's τ-integrated rows (IntegratedTau), for drawing τ after sampling.
+_INTEGRATED_TAU: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 # a likelihood term's values and the study-marker group (index into coords["study_marker"]) of each
 LikelihoodTerm = tuple[pt.TensorVariable, np.ndarray]
 
@@ -77,7 +89,9 @@ def build_model(data: ModelData, settings: ModelSettings) -> pm.Model:
 def study_log_likelihood(model: pm.Model) -> tuple[pt.TensorVariable, list[str]]:
     """The log-likelihood of each study's rows given the model's random variables, and the
     studies in its order. The terms are those of the model's log density (study effects integrated
-    out within a study stay integrated out), so they sum to its log-likelihood."""
+    out within a study stay integrated out), so they sum to its log-likelihood, except in a row
+    whose τ the log density integrates out (:func:`_tau_integrated_rows`): its term is taken at
+    the draw's τ, so that the terms are the likelihood of the joint posterior the draws are from."""
     return _STUDY_LOG_LIKELIHOOD[model]
 
 
@@ -262,8 +276,9 @@ class _Rows:
 
     Case rows first, then summary rows. ``kind`` is ``gaussian`` (Normal given u with a variance
     in ``variance``), ``censored`` (a case change known only within bounds), ``student_t`` (an
-    exact case change under the Student-t likelihood) or ``learned`` (a summary row whose se² is
-    integrated out).
+    exact case change under the Student-t likelihood), ``learned`` (a summary row whose se² is
+    integrated out) or ``learned_alone`` (such a row, its marker's only one, whose se² can
+    vanish with σ: τ[marker] is integrated out in it as well).
     """
 
     def __init__(self, data: ModelData, settings: ModelSettings, theta, sigma, covariates) -> None:
@@ -273,6 +288,7 @@ class _Rows:
         self.group = np.concatenate([data.study_marker_index(cases), data.study_marker_index(obs)]).astype(int)
         self.case_code = cases["censoring"].map(CENSOR_CODES).to_numpy(dtype=int)
         self.case_marker = data.index(cases, "marker", "marker")
+        self.marker = np.concatenate([self.case_marker, data.index(obs, "marker", "marker")]).astype(int)
         case_mean = _linear_predictor(data, cases, theta, covariates, prefix="case")
         case_variance = sigma[_data("case_marker_idx", self.case_marker)] ** 2
         exact_kind = "gaussian" if settings.likelihood == "normal" else "student_t"
@@ -281,7 +297,14 @@ class _Rows:
         self.mean = pt.concatenate([case_mean, summary_mean])
         self.variance = pt.concatenate([case_variance, summary_variance])
         self.kind = np.concatenate([np.where(self.case_code == 0, exact_kind, "censored"),
-                                    np.where(learned, "learned", "gaussian")])
+                                    np.where(learned, "learned", "gaussian")]).astype(object)
+        # a learned-SE row that is its marker's only row, with se²'s prior mean ∝ σ² and no floor
+        # on se²: τ[marker] is then integrated out in it (:func:`_tau_integrated_rows`)
+        alone = np.bincount(self.marker, minlength=len(data.coords["marker"]))[self.marker] == 1
+        can_vanish = np.concatenate([np.zeros(self.n_cases, dtype=bool),
+                                     ~obs["method"].isin(SE_AS_PRIOR_METHODS).to_numpy()
+                                     & ~(obs["se_lower"].to_numpy(dtype=float) > 0)])
+        self.kind[(self.kind == "learned") & alone & can_vanish] = "learned_alone"
         self.sigma = sigma
 
     def select(self, name: str, positions: np.ndarray, observed: bool = True) -> _Selected:
@@ -438,12 +461,77 @@ def _row_likelihoods(data: ModelData, settings: ModelSettings, rows: _Rows, sele
     values = _censored_terms(data.cases.iloc[case_index], rows.case_code[case_index], dist)
     terms.append((values, censored.group))
     learned = rows.select("learned", selected[kind == "learned"])
-    summary_index = learned.positions - rows.n_cases
-    values = _learned_variance_rows(
-        data.observations.iloc[summary_index], learned.y, mean[learned.index], added_variance[learned.index],
-        rows.learned_mean_variance[_data("learned_summary_idx", summary_index)], settings.row_variance_shape)
+    values = _learned_rows(data, settings, rows, learned, "learned", mean).log_likelihood(added_variance[learned.index])
+    pm.Potential("summary_learned_rows", pt.sum(values))
     terms.append((values, learned.group))
+    alone = rows.select("tau_integrated", selected[kind == "learned_alone"])
+    terms.append((_tau_integrated_rows(data, settings, rows, alone, mean, added_variance), alone.group))
     return terms
+
+
+def _learned_rows(data: ModelData, settings: ModelSettings, rows: _Rows, selected: _Selected, name: str,
+                  mean) -> _LearnedRows:
+    """The learned-SE rows ``selected``, ready to be evaluated at any added variance."""
+    summary_index = selected.positions - rows.n_cases
+    mean_variance = rows.learned_mean_variance[_data(f"{name}_summary_idx", summary_index)]
+    return _LearnedRows.of(data.observations.iloc[summary_index], name, selected.y, mean[selected.index],
+                           mean_variance, settings.row_variance_shape)
+
+
+def _tau_integrated_rows(data: ModelData, settings: ModelSettings, rows: _Rows, alone: _Selected, mean,
+                         added_variance) -> pt.TensorVariable:
+    """Learned-SE rows that are their marker's only row, with τ[marker] integrated out.
+
+    Such a row is all its marker's data: τ and σ of that marker are then informed by it alone,
+    and with both small the row pins its θ cell to a width √(se² + τ²) that vanishes, a funnel no
+    reparameterisation of u removes. (An exact P value's se² has a fixed prior mean and a
+    ``p > x`` row a floor on se²: neither can vanish, so they are not taken here, and these
+    rows need no floor term.) Integrating τ over its prior on TAU_LOG_GRID (trapezoid rule
+    on log τ) leaves θ a width of the order of τ's prior scale whatever σ is. The model's log
+    density gets the integral; τ[marker] keeps its prior in the sampled coordinates and its
+    draws are replaced afterwards by draws from its conditional posterior given each draw
+    (:func:`crsmeta.model.integrated_tau.draw_integrated_tau`, from the log weights registered
+    here), so the draws are of the same joint posterior. Returns each row's log-likelihood at the
+    sampled τ (its group is alone, so u's variance given the rest is τ²): the per-study terms
+    that reweighting divides by must be those of the joint posterior the draws come from.
+    """
+    learned = _learned_rows(data, settings, rows, alone, "tau_integrated", mean)
+    marker = _data("tau_integrated_marker_idx", rows.marker[alone.positions])
+    integrated = IntegratedTau(rows=learned, scale=pm.modelcontext(None)["tau_prior_scale"][marker][:, None],
+                               settings=settings, markers=rows.marker[alone.positions])
+    pm.Potential("summary_tau_integrated_rows", pt.sum(pt.logsumexp(integrated.log_weight(), axis=1)))
+    _INTEGRATED_TAU[pm.modelcontext(None)] = integrated
+    return learned.log_likelihood(added_variance[alone.index])
+
+
+@dataclasses.dataclass
+class IntegratedTau:
+    """A model's rows with τ integrated out (:func:`_tau_integrated_rows`), one per marker."""
+
+    rows: _LearnedRows
+    scale: pt.TensorVariable  # rows × 1: the scale of each row's τ prior
+    settings: ModelSettings  # τ's prior family
+    markers: np.ndarray  # each row's marker (index into the marker coordinate)
+
+    def tau_grid(self, log_grid: np.ndarray = TAU_LOG_GRID) -> pt.TensorVariable:
+        """τ at the points ``log_grid`` of log(τ/scale), rows × grid."""
+        return self.scale * np.exp(log_grid)
+
+    def log_weight(self, log_grid: np.ndarray = TAU_LOG_GRID) -> pt.TensorVariable:
+        """log p(τ) L(τ) + log τ + log(spacing), the trapezoid rule's terms on log τ, at each
+        point of ``log_grid``: rows × grid, after any leading dimensions (draws) of the rows'
+        values. The se² integral takes every other point of its grid here (TAU_PATH_LOG_GRID)."""
+        rows, tau = self.rows, self.tau_grid(log_grid)
+        distribution, parameters = tau_prior(self.settings, self.scale)
+        log_prior = pm.logp(distribution.dist(**parameters), tau) + pt.log(tau) + np.log(log_grid[1] - log_grid[0])
+        return log_prior + _log_integrated_normal(
+            rows.y[..., None], rows.mu[..., None], tau**2, rows.b[..., None], rows.x0[..., None],
+            rows.shape, grid=TAU_PATH_LOG_GRID)
+
+
+def integrated_tau(model: pm.Model) -> IntegratedTau:
+    """The rows of ``model`` whose τ its log density integrates out."""
+    return _INTEGRATED_TAU[model]
 
 
 def _group_sums(residual, variance, group, n_groups):
@@ -522,7 +610,8 @@ def _censored_terms(cases, code: np.ndarray, dist) -> pt.TensorVariable:
     return values
 
 
-def _learned_variance_rows(obs, y, mu, added_variance, mean_variance, shape: float) -> pt.TensorVariable:
+@dataclasses.dataclass
+class _LearnedRows:
     """Rows whose SE was not printed: se² ~ InverseGamma(a, b), E[se²] = σ[marker]²·eff/n + extra
     (or, for an exact P value, the SE it implies, squared, + extra), integrated out.
 
@@ -534,31 +623,51 @@ def _learned_variance_rows(obs, y, mu, added_variance, mean_variance, shape: flo
     mass shrinks when σ grows, pull σ (and with it the σ²/2 offset of mean-based rows) upwards.
     With x = b/se² ~ Gamma(a, 1) the integral runs over x ≥ x0 = b/bound; it is computed in log
     space on x = x0 + e^z (no edge at x0, and residuals of any size put the mass on the grid).
-    With V = 0 and no bound it is the Student-t of 2a degrees of freedom. Returns the term per row.
+    With V = 0 and no bound it is the Student-t of 2a degrees of freedom.
     """
-    pm.modelcontext(None).add_coord("summary_learned", obs.index.astype(str))
-    b = (shape - 1.0) * mean_variance
-    bound = obs["se_upper"].to_numpy(dtype=float) ** 2
-    bounded = _data("learned_bounded", np.isfinite(bound).astype(float))
-    bound = _data("learned_bound", np.where(np.isfinite(bound), bound, 1.0))
-    x0 = pt.switch(pt.gt(bounded, 0.0), b / bound, 0.0)
-    values = _log_integrated_normal(y, mu, added_variance, b, x0, shape)
-    # "p > x": the event se² ≥ floor, x ≤ x1 = b/floor; ∫_{x0}^{x1} = ∫_{x0}^∞ − ∫_{x1}^∞. Where
-    # there is no floor x1 is a finite stand-in whose (unselected) branch keeps the gradient finite.
-    floor = obs["se_lower"].to_numpy(dtype=float) ** 2
-    floored = pt.gt(_data("learned_floored", (floor > 0).astype(float)), 0.0)
-    x1 = pt.switch(floored, b / _data("learned_floor", np.where(floor > 0, floor, 1.0)), x0 + 1.0)
-    above_floor = _log_integrated_normal(y, mu, added_variance, b, x1, shape)
-    values = pt.switch(floored, pm.math.logdiffexp(values, above_floor), values)
-    pm.Potential("summary_learned_rows", pt.sum(values))
-    return values
+
+    y: pt.TensorVariable
+    mu: pt.TensorVariable
+    b: pt.TensorVariable
+    x0: pt.TensorVariable
+    x1: pt.TensorVariable  # b/floor, or a finite stand-in where there is no floor
+    floored: pt.TensorVariable
+    shape: float
+
+    @classmethod
+    def of(cls, obs: pd.DataFrame, name: str, y, mu, mean_variance, shape: float) -> _LearnedRows:
+        """The rows of ``obs``, their data named after ``name``."""
+        pm.modelcontext(None).add_coord(f"summary_{name}", obs.index.astype(str))
+        b = (shape - 1.0) * mean_variance
+        bound = obs["se_upper"].to_numpy(dtype=float) ** 2
+        bounded = _data(f"{name}_bounded", np.isfinite(bound).astype(float))
+        bound = _data(f"{name}_bound", np.where(np.isfinite(bound), bound, 1.0))
+        x0 = pt.switch(pt.gt(bounded, 0.0), b / bound, 0.0)
+        # "p > x": the event se² ≥ floor, x ≤ x1 = b/floor; ∫_{x0}^{x1} = ∫_{x0}^∞ − ∫_{x1}^∞. Where
+        # there is no floor x1 is a finite stand-in whose (unselected) branch keeps the gradient finite.
+        floor = obs["se_lower"].to_numpy(dtype=float) ** 2
+        floored = pt.gt(_data(f"{name}_floored", (floor > 0).astype(float)), 0.0)
+        x1 = pt.switch(floored, b / _data(f"{name}_floor", np.where(floor > 0, floor, 1.0)), x0 + 1.0)
+        return cls(y=y, mu=mu, b=b, x0=x0, x1=x1, floored=floored, shape=shape)
+
+    def log_likelihood(self, added_variance) -> pt.TensorVariable:
+        """Each row's log-likelihood given V = ``added_variance``: one per row, or a matrix with
+        one column per value of V (rows × values), then one term per row and value (after any
+        leading dimensions the rows' values have)."""
+        per_row = [self.y, self.mu, self.b, self.x0, self.x1, self.floored]
+        if added_variance.ndim == 2:
+            per_row = [value[..., None] for value in per_row]
+        y, mu, b, x0, x1, floored = per_row
+        values = _log_integrated_normal(y, mu, added_variance, b, x0, self.shape)
+        above_floor = _log_integrated_normal(y, mu, added_variance, b, x1, self.shape)
+        return pt.switch(floored, pm.math.logdiffexp(values, above_floor), values)
 
 
-def _log_integrated_normal(y, mu, added_variance, b, x0, shape: float):
-    """log ∫_{x0}^∞ N(y; mu, b/x + V) Gamma(x; shape, 1) dx per row, by the trapezoid rule on
-    z = log(x − x0)."""
-    x = x0[:, None] + np.exp(LOG_GRID)[None, :]
-    variance = b[:, None] / x + added_variance[:, None]
-    log_normal = -0.5 * (LOG_2PI + pt.log(variance) + (y - mu)[:, None] ** 2 / variance)
+def _log_integrated_normal(y, mu, added_variance, b, x0, shape: float, grid: np.ndarray = LOG_GRID):
+    """log ∫_{x0}^∞ N(y; mu, b/x + V) Gamma(x; shape, 1) dx per element (the arguments
+    broadcast), by the trapezoid rule on z = log(x − x0) at the evenly spaced points ``grid``."""
+    x = x0[..., None] + np.exp(grid)
+    variance = b[..., None] / x + added_variance[..., None]
+    log_normal = -0.5 * (LOG_2PI + pt.log(variance) + (y - mu)[..., None] ** 2 / variance)
     log_gamma = (shape - 1.0) * pt.log(x) - x - float(gammaln(shape))
-    return pt.logsumexp(log_normal + log_gamma + LOG_GRID[None, :], axis=1) + np.log(LOG_GRID_STEP)
+    return pt.logsumexp(log_normal + log_gamma + grid, axis=-1) + np.log(grid[1] - grid[0])

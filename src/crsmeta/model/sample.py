@@ -12,6 +12,7 @@ from arviz.data.base import make_attrs
 from pymc.backends.arviz import coords_and_dims_for_inferencedata, find_constants, find_observations
 from pymc.util import _get_seeds_per_chain
 
+from crsmeta.model.integrated_tau import draw_integrated_tau
 from crsmeta.model.settings import ModelSettings
 
 # PyTensor's numba backend (nutpie's) compiles with LLVM fast-math flags by default: they let
@@ -27,13 +28,14 @@ _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def sample_model(model: pm.Model, settings: ModelSettings) -> az.InferenceData:
-    """Posterior, sample stats, observed and constant data.
+    """Posterior (τ drawn afresh where the model integrates it out), sample stats, observed and
+    constant data.
 
     The same seed, settings and data give the same draws (each step gets its own seed derived
     from ``settings.seed``), whether the model was compiled now or loaded from the compile cache.
     """
     with model, pytensor.config.change_flags(**DETERMINISTIC_COMPILATION):
-        return sample_posterior(model, settings)
+        return draw_integrated_tau(sample_posterior(model, settings), model, settings.seed)
 
 
 def add_predictive(idata: az.InferenceData, model: pm.Model, settings: ModelSettings) -> az.InferenceData:

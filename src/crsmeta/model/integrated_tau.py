@@ -1,0 +1,90 @@
+"""Draws of τ[marker] where the model's log density integrates τ out.
+
+A marker whose only row is a summary row with a learned SE has its τ integrated out of that row
+(:func:`crsmeta.model.build._tau_integrated_rows`): the sampler then sees τ[marker] under its
+prior alone. Its posterior draws are replaced here, after sampling, by one draw each from τ's
+conditional posterior given that draw's other parameters, p(τ | θ, σ, y) ∝ p(τ) L(θ, σ, τ), on the
+grid the integral used. The result is a draw of the joint posterior, which is what effects,
+reweighting and calibration read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import arviz as az
+import numpy as np
+import pymc as pm
+import pytensor
+import pytensor.tensor as pt
+
+from crsmeta.model.build import TAU_LOG_GRID, IntegratedTau, integrated_tau
+
+# Its own stream of the fit's seed: the draws do not depend on how NUTS used the seed.
+_RNG_STREAM = 7_171
+# Where τ is drawn: the integral's range at a fifth of its spacing (the draws are made once per
+# draw, not per gradient, so they can afford it; at the integral's own spacing, 0.5, the drawn τ
+# were off by a Kolmogorov–Smirnov distance of 0.026 on the test's 4000 draws).
+DRAW_LOG_GRID = np.arange(TAU_LOG_GRID[0], TAU_LOG_GRID[-1], 0.1)
+# Draws per evaluation of the grid weights (draws × rows × τ grid × se² grid values at once).
+_DRAWS_PER_BLOCK = 250
+
+
+def draw_integrated_tau(idata: az.InferenceData, model: pm.Model, seed: int) -> az.InferenceData:
+    """``idata`` with τ's draws replaced, for each marker whose τ the model integrates out, by
+    draws from its conditional posterior (nothing changes when there is none)."""
+    integrated = integrated_tau(model)
+    if integrated.markers.size == 0:
+        return idata
+    posterior = idata.posterior
+    log_weights, log_grid = _log_weights(integrated, model, posterior)
+    tau = conditional_draws(log_weights, log_grid, np.random.default_rng([seed, _RNG_STREAM]))
+    values = posterior["tau"].values.copy()
+    values[..., integrated.markers] = tau.reshape(*values.shape[:2], -1)
+    posterior["tau"].values = values
+    if "tau_log__" in posterior:  # the sampler's copy in its own coordinates
+        posterior["tau_log__"].values = np.log(values)
+    return idata
+
+
+def _log_weights(integrated: IntegratedTau, model: pm.Model, posterior) -> tuple[np.ndarray, np.ndarray]:
+    """The grid's log weights at every draw (draws × rows × grid), and log τ at the grid points.
+
+    What depends on the draw (each row's mean and se² prior) is evaluated draw by draw, which is
+    cheap; the integrals over the two grids are evaluated for blocks of draws at once."""
+    rows = integrated.rows
+    per_draw = model.compile_fn(outs=[rows.mu, rows.b, rows.x0], inputs=model.free_RVs,
+                                on_unused_input="ignore")
+    fixed = model.compile_fn(outs=[rows.y, integrated.scale], inputs=model.free_RVs, on_unused_input="ignore")
+    names = [rv.name for rv in model.free_RVs]
+    n_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
+    stacked = {name: posterior[name].values.reshape(n_draws, *posterior[name].shape[2:]) for name in names}
+    points = [{name: values[draw] for name, values in stacked.items()} for draw in range(n_draws)]
+    draw_values = [np.stack(values) for values in zip(*(per_draw(point) for point in points))]
+    y, scale = fixed(points[0])
+    inputs = [pt.matrix(name) for name in ("mu", "b", "x0")]
+    batched = dataclasses.replace(rows, y=pt.as_tensor(y), mu=inputs[0], b=inputs[1], x0=inputs[2])
+    weights = dataclasses.replace(integrated, rows=batched, scale=pt.as_tensor(scale)).log_weight(DRAW_LOG_GRID)
+    function = pytensor.function(inputs, weights)
+    blocks = [function(*(values[start:start + _DRAWS_PER_BLOCK] for values in draw_values))
+              for start in range(0, len(points), _DRAWS_PER_BLOCK)]
+    return np.concatenate(blocks), np.log(scale) + DRAW_LOG_GRID
+
+
+def conditional_draws(log_weights: np.ndarray, log_grid: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One τ per (draw, row) from the density whose values at the points ``log_grid`` (rows,
+    grid) of log τ are ∝ exp(``log_weights``) (…, rows, grid), linear in log τ between points:
+    the density the trapezoid rule integrates. A cell by its area, then within it by inverting
+    the linear density's CDF."""
+    weights = np.exp(log_weights - log_weights.max(axis=-1, keepdims=True))
+    left, right = weights[..., :-1], weights[..., 1:]
+    cumulative = np.cumsum(left + right, axis=-1)
+    uniform = rng.random(cumulative.shape[:-1])[..., None] * cumulative[..., -1:]
+    cell = np.minimum((cumulative < uniform).sum(axis=-1, keepdims=True), cumulative.shape[-1] - 1)
+    a, b = (np.take_along_axis(side, cell, axis=-1)[..., 0] for side in (left, right))
+    u = rng.random(a.shape)
+    # F(t) = (a·t + (b − a)·t²/2)/((a + b)/2) = u on t in [0, 1], in the form stable at b = a
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fraction = np.where(a + b > 0, u * (a + b) / (a + np.sqrt(a**2 + (b - a) * u * (a + b))), u)
+    start = np.take_along_axis(np.broadcast_to(log_grid, log_weights.shape), cell, axis=-1)[..., 0]
+    return np.exp(start + fraction * (log_grid[..., 1] - log_grid[..., 0]))
