@@ -651,16 +651,10 @@ class _LearnedRows:
         return cls(y=y, mu=mu, b=b, x0=x0, x1=x1, floored=floored, shape=shape)
 
     def log_likelihood(self, added_variance) -> pt.TensorVariable:
-        """Each row's log-likelihood given V = ``added_variance``: one per row, or a matrix with
-        one column per value of V (rows × values), then one term per row and value (after any
-        leading dimensions the rows' values have)."""
-        per_row = [self.y, self.mu, self.b, self.x0, self.x1, self.floored]
-        if added_variance.ndim == 2:
-            per_row = [value[..., None] for value in per_row]
-        y, mu, b, x0, x1, floored = per_row
-        values = _log_integrated_normal(y, mu, added_variance, b, x0, self.shape)
-        above_floor = _log_integrated_normal(y, mu, added_variance, b, x1, self.shape)
-        return pt.switch(floored, pm.math.logdiffexp(values, above_floor), values)
+        """Each row's log-likelihood given V = ``added_variance`` (one per row)."""
+        values = _log_integrated_normal(self.y, self.mu, added_variance, self.b, self.x0, self.shape)
+        above_floor = _log_integrated_normal(self.y, self.mu, added_variance, self.b, self.x1, self.shape)
+        return pt.switch(self.floored, pm.math.logdiffexp(values, above_floor), values)
 
 
 def _log_integrated_normal(y, mu, added_variance, b, x0, shape: float, grid: np.ndarray = LOG_GRID):

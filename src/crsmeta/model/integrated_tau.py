@@ -53,15 +53,15 @@ def _log_weights(integrated: IntegratedTau, model: pm.Model, posterior) -> tuple
     What depends on the draw (each row's mean and se² prior) is evaluated draw by draw, which is
     cheap; the integrals over the two grids are evaluated for blocks of draws at once."""
     rows = integrated.rows
-    per_draw = model.compile_fn(outs=[rows.mu, rows.b, rows.x0], inputs=model.free_RVs,
+    # y and the prior scale are data, the same at every draw: taken from the first
+    per_draw = model.compile_fn(outs=[rows.mu, rows.b, rows.x0, rows.y, integrated.scale], inputs=model.free_RVs,
                                 on_unused_input="ignore")
-    fixed = model.compile_fn(outs=[rows.y, integrated.scale], inputs=model.free_RVs, on_unused_input="ignore")
     names = [rv.name for rv in model.free_RVs]
     n_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
     stacked = {name: posterior[name].values.reshape(n_draws, *posterior[name].shape[2:]) for name in names}
     points = [{name: values[draw] for name, values in stacked.items()} for draw in range(n_draws)]
-    draw_values = [np.stack(values) for values in zip(*(per_draw(point) for point in points))]
-    y, scale = fixed(points[0])
+    *draw_values, ys, scales = [np.stack(values) for values in zip(*(per_draw(point) for point in points))]
+    y, scale = ys[0], scales[0]
     inputs = [pt.matrix(name) for name in ("mu", "b", "x0")]
     batched = dataclasses.replace(rows, y=pt.as_tensor(y), mu=inputs[0], b=inputs[1], x0=inputs[2])
     weights = dataclasses.replace(integrated, rows=batched, scale=pt.as_tensor(scale)).log_weight(DRAW_LOG_GRID)
