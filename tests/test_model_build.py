@@ -14,8 +14,8 @@ from scipy import integrate, special, stats
 
 from conftest import CHANGE_COLUMNS, SUMMARY_COLUMNS, change_row, summary_row
 from crsmeta.model import ModelData, ModelSettings
-from crsmeta.model.build import (_compound_symmetry_logp, _log_integrated_normal, build_model, integrated_tau,
-                                 study_log_likelihood)
+from crsmeta.model.build import (INTEGRATED_TAU_DRAW_PREFIX, _compound_symmetry_logp, _log_integrated_normal,
+                                 build_model, integrated_tau, study_log_likelihood)
 
 SETTINGS = ModelSettings(chains=1, draws=10, tune=10, cores=1, prior_draws=10, gate=False)
 LEGACY_BUILD = Path(__file__).parents[1] / "validation" / "legacy_build.py"
@@ -225,12 +225,12 @@ def test_a_cohort_total_enters_as_its_effective_n(tiny_changes):
     assert abs(row_logp(38, "n_is_cohort_total") - row_logp(38, "")) > 1e-3
 
 
-def _alone_row_model(tiny_changes) -> pm.Model:
+def _alone_row_model(tiny_changes, settings: ModelSettings = SETTINGS) -> pm.Model:
     """SYNTHETIC: the case series of ``tiny_changes`` and one cohort's mean CRP before and after
     (no SDs, so its SE is learned), the only CRP row: τ[CRP] is integrated out in it."""
     summaries = pd.DataFrame([summary_row("c", "tocilizumab", "CRP", timepoint, value=value, n=30)
                               for timepoint, value in (("pre", 120), ("post", 30))], columns=SUMMARY_COLUMNS)
-    return build_model(ModelData.from_harmonised(tiny_changes, summaries, SETTINGS), SETTINGS)
+    return build_model(ModelData.from_harmonised(tiny_changes, summaries, settings), settings)
 
 
 def _row_log_likelihood_in_tau(model: pm.Model, point: dict):
@@ -248,18 +248,21 @@ def _row_log_likelihood_in_tau(model: pm.Model, point: dict):
     return at
 
 
-def test_tau_of_a_marker_known_by_one_learned_row_is_integrated_out_exactly(tiny_changes):
+@pytest.mark.parametrize("tau_prior", ["gamma", "halfnormal"])
+def test_tau_of_a_marker_known_by_one_learned_row_is_integrated_out_exactly(tiny_changes, tau_prior):
     """The log density has ∫ p(τ) L(τ) dτ for the row (checked against quadrature over τ of its
     likelihood at each τ, whose se² integral the tests above check; the error of the 25 × 55
-    grid is 3e-5 here); τ[CRP] itself is free of it."""
-    model = _alone_row_model(tiny_changes)
+    grid is 3e-5 here) under either τ prior; τ[CRP] itself is free of it."""
+    settings = SETTINGS.replace(tau_prior=tau_prior)
+    model = _alone_row_model(tiny_changes, settings)
     assert [model.coords["marker"][m] for m in integrated_tau(model).markers] == ["CRP"]
     point = _point(model, sigma=0.7, tau=0.4)
     point["theta_grand_mean"] = np.array(-0.9)
     [potential] = model.replace_rvs_by_values([model["summary_tau_integrated_rows"]])
     integrated = float(model.compile_fn(potential, mode=Mode("py", "fast_compile"))(point))
     row = _row_log_likelihood_in_tau(model, point)
-    prior = stats.gamma(2.0, scale=SETTINGS.tau_sd / 2.0)  # Gamma(2, 2/scale): the default tau_prior
+    prior = {"gamma": stats.gamma(2.0, scale=settings.tau_sd / 2.0),  # Gamma(2, 2/scale)
+             "halfnormal": stats.halfnorm(scale=settings.tau_sd)}[tau_prior]
     expected = np.log(integrate.quad(lambda t: prior.pdf(t) * np.exp(row(t)), 0, np.inf, limit=200, epsabs=0)[0])
     assert integrated == pytest.approx(expected, abs=2e-4)  # coarse grids by design (TAU_LOG_GRID)
     crp = model.coords["marker"].index("CRP")
@@ -277,8 +280,11 @@ def test_draws_of_an_integrated_tau_follow_its_conditional_posterior(tiny_change
     model = _alone_row_model(tiny_changes)
     point = _point(model, sigma=0.7, tau=0.4)
     point["theta_grand_mean"] = np.array(-0.9)
-    constrained = {rv.name: value for rv, value in zip(model.free_RVs, model.compile_fn(
-        model.replace_rvs_by_values(model.free_RVs), mode=Mode("py", "fast_compile"))(point))}
+    # a draw as the sampler writes it: free variables and the deterministics τ's draws read
+    recorded = model.free_RVs + [variable for variable in model.deterministics
+                                 if variable.name.startswith(INTEGRATED_TAU_DRAW_PREFIX)]
+    constrained = {rv.name: value for rv, value in zip(recorded, model.compile_fn(
+        model.replace_rvs_by_values(recorded), mode=Mode("py", "fast_compile"))(point))}
     draws = 4000
     idata = az.from_dict(posterior={name: np.broadcast_to(value, (1, draws, *np.shape(value))).copy()
                                     for name, value in constrained.items()})
@@ -290,5 +296,6 @@ def test_draws_of_an_integrated_tau_follow_its_conditional_posterior(tiny_change
     density = prior.pdf(grid) * np.exp([row(t) for t in grid])
     cdf = np.concatenate([[0.0], np.cumsum(np.diff(grid) * (density[1:] + density[:-1]) / 2)])
     assert stats.kstest(tau, lambda t: np.interp(t, grid, cdf / cdf[-1])).pvalue > 0.01
+    assert not any(name.startswith(INTEGRATED_TAU_DRAW_PREFIX) for name in idata.posterior.data_vars)
     other = model.coords["marker"].index("IL-6")
     assert np.all(idata.posterior["tau"].values[..., other] == constrained["tau"][other])

@@ -67,6 +67,8 @@ order_broadcast_shape_checks()  # one graph, one cache key, in every process
 _STUDY_LOG_LIKELIHOOD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 # Each built model's τ-integrated rows (IntegratedTau), for drawing τ after sampling.
 _INTEGRATED_TAU: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# The deterministics that carry IntegratedTau.draw_values; dropped once τ is drawn
+INTEGRATED_TAU_DRAW_PREFIX = "tau_integrated_draw_"
 # a likelihood term's values and the study-marker group (index into coords["study_marker"]) of each
 LikelihoodTerm = tuple[pt.TensorVariable, np.ndarray]
 
@@ -500,6 +502,8 @@ def _tau_integrated_rows(data: ModelData, settings: ModelSettings, rows: _Rows, 
     integrated = IntegratedTau(rows=learned, scale=pm.modelcontext(None)["tau_prior_scale"][marker][:, None],
                                settings=settings, markers=rows.marker[alone.positions])
     pm.Potential("summary_tau_integrated_rows", pt.sum(pt.logsumexp(integrated.log_weight(), axis=1)))
+    for name, value in integrated.draw_values().items():  # recorded with each draw, for τ's draws
+        pm.Deterministic(name, value, dims="summary_tau_integrated")
     _INTEGRATED_TAU[pm.modelcontext(None)] = integrated
     return learned.log_likelihood(added_variance[alone.index])
 
@@ -513,6 +517,15 @@ class IntegratedTau:
     settings: ModelSettings  # τ's prior family
     markers: np.ndarray  # each row's marker (index into the marker coordinate)
 
+    def draw_values(self) -> dict[str, pt.TensorVariable]:
+        """What the log weights take from a draw, one value per row, by the name it is recorded
+        under in the draws: the sampler's compiled model computes them with every draw, so the
+        τ draws need no function of their own evaluated draw by draw (which, uncompiled, took
+        minutes). ``y`` and ``scale`` are data, the same in every draw."""
+        rows = self.rows
+        values = {"y": rows.y, "mu": rows.mu, "b": rows.b, "x0": rows.x0, "scale": self.scale[:, 0]}
+        return {f"{INTEGRATED_TAU_DRAW_PREFIX}{field}": value for field, value in values.items()}
+
     def tau_grid(self, log_grid: np.ndarray = TAU_LOG_GRID) -> pt.TensorVariable:
         """τ at the points ``log_grid`` of log(τ/scale), rows × grid."""
         return self.scale * np.exp(log_grid)
@@ -522,8 +535,12 @@ class IntegratedTau:
         point of ``log_grid``: rows × grid, after any leading dimensions (draws) of the rows'
         values. The se² integral takes every other point of its grid here (TAU_PATH_LOG_GRID)."""
         rows, tau = self.rows, self.tau_grid(log_grid)
-        distribution, parameters = tau_prior(self.settings, self.scale)
-        log_prior = pm.logp(distribution.dist(**parameters), tau) + pt.log(tau) + np.log(log_grid[1] - log_grid[0])
+        # τ's prior is a scale family: log p(τ) + log τ = log p₁(τ/scale) + log(τ/scale), a constant
+        # on the grid (which is in τ/scale). Written with the scale, PyTensor's rewrites of the
+        # half-normal's density never ended.
+        distribution, parameters = tau_prior(self.settings, 1.0)
+        spacing = log_grid[1] - log_grid[0]
+        log_prior = pm.logp(distribution.dist(**parameters), np.exp(log_grid)) + log_grid + np.log(spacing)
         return log_prior + _log_integrated_normal(
             rows.y[..., None], rows.mu[..., None], tau**2, rows.b[..., None], rows.x0[..., None],
             rows.shape, grid=TAU_PATH_LOG_GRID)

@@ -18,7 +18,7 @@ import pymc as pm
 import pytensor
 import pytensor.tensor as pt
 
-from crsmeta.model.build import TAU_LOG_GRID, IntegratedTau, integrated_tau
+from crsmeta.model.build import INTEGRATED_TAU_DRAW_PREFIX, TAU_LOG_GRID, IntegratedTau, integrated_tau
 
 # Its own stream of the fit's seed: the draws do not depend on how NUTS used the seed.
 _RNG_STREAM = 7_171
@@ -26,48 +26,48 @@ _RNG_STREAM = 7_171
 # draw, not per gradient, so they can afford it; at the integral's own spacing, 0.5, the drawn τ
 # were off by a Kolmogorov–Smirnov distance of 0.026 on the test's 4000 draws).
 DRAW_LOG_GRID = np.arange(TAU_LOG_GRID[0], TAU_LOG_GRID[-1], 0.1)
+# The grid weights are tens of millions of terms (draws × rows × τ grid × se² grid): numba
+# compiles them into the compile cache and, unlike PyTensor's C backend, is there without a C
+# compiler (without one, PyTensor's fused Python loops took minutes over a few hundred draws).
+_GRID_MODE = "NUMBA"
 # Draws per evaluation of the grid weights (draws × rows × τ grid × se² grid values at once).
 _DRAWS_PER_BLOCK = 250
 
 
 def draw_integrated_tau(idata: az.InferenceData, model: pm.Model, seed: int) -> az.InferenceData:
     """``idata`` with τ's draws replaced, for each marker whose τ the model integrates out, by
-    draws from its conditional posterior (nothing changes when there is none)."""
+    draws from its conditional posterior (nothing changes when there is none), and without the
+    deterministics that carried what those draws need."""
     integrated = integrated_tau(model)
     if integrated.markers.size == 0:
         return idata
     posterior = idata.posterior
-    log_weights, log_grid = _log_weights(integrated, model, posterior)
+    log_weights, log_grid = _log_weights(integrated, posterior)
     tau = conditional_draws(log_weights, log_grid, np.random.default_rng([seed, _RNG_STREAM]))
     values = posterior["tau"].values.copy()
     values[..., integrated.markers] = tau.reshape(*values.shape[:2], -1)
     posterior["tau"].values = values
     if "tau_log__" in posterior:  # the sampler's copy in its own coordinates
         posterior["tau_log__"].values = np.log(values)
+    for name in integrated.draw_values():
+        del posterior[name]
     return idata
 
 
-def _log_weights(integrated: IntegratedTau, model: pm.Model, posterior) -> tuple[np.ndarray, np.ndarray]:
-    """The grid's log weights at every draw (draws × rows × grid), and log τ at the grid points.
-
-    What depends on the draw (each row's mean and se² prior) is evaluated draw by draw, which is
-    cheap; the integrals over the two grids are evaluated for blocks of draws at once."""
-    rows = integrated.rows
-    # y and the prior scale are data, the same at every draw: taken from the first
-    per_draw = model.compile_fn(outs=[rows.mu, rows.b, rows.x0, rows.y, integrated.scale], inputs=model.free_RVs,
-                                on_unused_input="ignore")
-    names = [rv.name for rv in model.free_RVs]
+def _log_weights(integrated: IntegratedTau, posterior) -> tuple[np.ndarray, np.ndarray]:
+    """The grid's log weights at every draw (draws × rows × grid), and log τ at the grid points,
+    from the rows' values recorded with the draws, evaluated for blocks of draws at once."""
     n_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
-    stacked = {name: posterior[name].values.reshape(n_draws, *posterior[name].shape[2:]) for name in names}
-    points = [{name: values[draw] for name, values in stacked.items()} for draw in range(n_draws)]
-    *draw_values, ys, scales = [np.stack(values) for values in zip(*(per_draw(point) for point in points))]
-    y, scale = ys[0], scales[0]
+    y, mu, b, x0, scale = (posterior[f"{INTEGRATED_TAU_DRAW_PREFIX}{field}"].values.reshape(n_draws, -1)
+                           for field in ("y", "mu", "b", "x0", "scale"))
+    # y and the prior scale are data, the same in every draw: taken from the first
+    y, scale = y[0], scale[0][:, None]
     inputs = [pt.matrix(name) for name in ("mu", "b", "x0")]
-    batched = dataclasses.replace(rows, y=pt.as_tensor(y), mu=inputs[0], b=inputs[1], x0=inputs[2])
+    batched = dataclasses.replace(integrated.rows, y=pt.as_tensor(y), mu=inputs[0], b=inputs[1], x0=inputs[2])
     weights = dataclasses.replace(integrated, rows=batched, scale=pt.as_tensor(scale)).log_weight(DRAW_LOG_GRID)
-    function = pytensor.function(inputs, weights)
-    blocks = [function(*(values[start:start + _DRAWS_PER_BLOCK] for values in draw_values))
-              for start in range(0, len(points), _DRAWS_PER_BLOCK)]
+    function = pytensor.function(inputs, weights, mode=_GRID_MODE)
+    blocks = [function(*(values[start:start + _DRAWS_PER_BLOCK] for values in (mu, b, x0)))
+              for start in range(0, n_draws, _DRAWS_PER_BLOCK)]
     return np.concatenate(blocks), np.log(scale) + DRAW_LOG_GRID
 
 
