@@ -58,15 +58,15 @@ def _log_weights(integrated: IntegratedTau, posterior) -> tuple[np.ndarray, np.n
     """The grid's log weights at every draw (draws × rows × grid), and log τ at the grid points,
     from the rows' values recorded with the draws, evaluated for blocks of draws at once."""
     n_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
-    y, mu, b, x0, scale = (posterior[f"{INTEGRATED_TAU_DRAW_PREFIX}{field}"].values.reshape(n_draws, -1)
-                           for field in ("y", "mu", "b", "x0", "scale"))
+    recorded = {name.removeprefix(INTEGRATED_TAU_DRAW_PREFIX): posterior[name].values.reshape(n_draws, -1)
+                for name in integrated.draw_values()}
     # y and the prior scale are data, the same in every draw: taken from the first
-    y, scale = y[0], scale[0][:, None]
-    inputs = [pt.matrix(name) for name in ("mu", "b", "x0")]
-    batched = dataclasses.replace(integrated.rows, y=pt.as_tensor(y), mu=inputs[0], b=inputs[1], x0=inputs[2])
+    y, scale = recorded.pop("y")[0], recorded.pop("scale")[0][:, None]
+    inputs = {field: pt.matrix(field) for field in recorded}  # the rows' mu, b and x0
+    batched = dataclasses.replace(integrated.rows, y=pt.as_tensor(y), **inputs)
     weights = dataclasses.replace(integrated, rows=batched, scale=pt.as_tensor(scale)).log_weight(DRAW_LOG_GRID)
-    function = pytensor.function(inputs, weights, mode=_GRID_MODE)
-    blocks = [function(*(values[start:start + _DRAWS_PER_BLOCK] for values in (mu, b, x0)))
+    function = pytensor.function(list(inputs.values()), weights, mode=_GRID_MODE)
+    blocks = [function(*(values[start:start + _DRAWS_PER_BLOCK] for values in recorded.values()))
               for start in range(0, n_draws, _DRAWS_PER_BLOCK)]
     return np.concatenate(blocks), np.log(scale) + DRAW_LOG_GRID
 
