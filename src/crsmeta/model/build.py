@@ -647,8 +647,8 @@ class _LearnedRows:
     mu: pt.TensorVariable
     b: pt.TensorVariable
     x0: pt.TensorVariable
-    x1: pt.TensorVariable  # b/floor, or a finite stand-in where there is no floor
-    floored: pt.TensorVariable
+    x1: pt.TensorVariable  # b/floor of the rows with a floor
+    floored: pt.TensorVariable  # the positions of the rows with a floor
     shape: float
 
     @classmethod
@@ -660,18 +660,20 @@ class _LearnedRows:
         bounded = _data(f"{name}_bounded", np.isfinite(bound).astype(float))
         bound = _data(f"{name}_bound", np.where(np.isfinite(bound), bound, 1.0))
         x0 = pt.switch(pt.gt(bounded, 0.0), b / bound, 0.0)
-        # "p > x": the event se² ≥ floor, x ≤ x1 = b/floor; ∫_{x0}^{x1} = ∫_{x0}^∞ − ∫_{x1}^∞. Where
-        # there is no floor x1 is a finite stand-in whose (unselected) branch keeps the gradient finite.
+        # "p > x": the event se² ≥ floor, x ≤ x1 = b/floor; ∫_{x0}^{x1} = ∫_{x0}^∞ − ∫_{x1}^∞, the
+        # second integral only for the rows with a floor (positions in ``floored``).
         floor = obs["se_lower"].to_numpy(dtype=float) ** 2
-        floored = pt.gt(_data(f"{name}_floored", (floor > 0).astype(float)), 0.0)
-        x1 = pt.switch(floored, b / _data(f"{name}_floor", np.where(floor > 0, floor, 1.0)), x0 + 1.0)
+        floored = _data(f"{name}_floored_rows", np.flatnonzero(floor > 0))
+        x1 = b[floored] / _data(f"{name}_floor", floor[floor > 0])
         return cls(y=y, mu=mu, b=b, x0=x0, x1=x1, floored=floored, shape=shape)
 
     def log_likelihood(self, added_variance) -> pt.TensorVariable:
         """Each row's log-likelihood given V = ``added_variance`` (one per row)."""
         values = _log_integrated_normal(self.y, self.mu, added_variance, self.b, self.x0, self.shape)
-        above_floor = _log_integrated_normal(self.y, self.mu, added_variance, self.b, self.x1, self.shape)
-        return pt.switch(self.floored, pm.math.logdiffexp(values, above_floor), values)
+        floored = self.floored
+        above_floor = _log_integrated_normal(self.y[floored], self.mu[floored], added_variance[floored],
+                                             self.b[floored], self.x1, self.shape)
+        return pt.set_subtensor(values[floored], pm.math.logdiffexp(values[floored], above_floor))
 
 
 def _log_integrated_normal(y, mu, added_variance, b, x0, shape: float, grid: np.ndarray = LOG_GRID):
