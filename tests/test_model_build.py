@@ -299,3 +299,21 @@ def test_draws_of_an_integrated_tau_follow_its_conditional_posterior(tiny_change
     assert not any(name.startswith(INTEGRATED_TAU_DRAW_PREFIX) for name in idata.posterior.data_vars)
     other = model.coords["marker"].index("IL-6")
     assert np.all(idata.posterior["tau"].values[..., other] == constrained["tau"][other])
+
+
+def test_the_prior_draws_carry_no_values_recorded_for_the_tau_draws(tiny_changes):
+    """What each posterior draw records for τ's draws (IntegratedTau.draw_values) is dropped
+    from the prior group too: the prior predictive would otherwise keep a copy per prior draw."""
+    import arviz as az
+
+    from crsmeta.model.sample import add_predictive
+
+    model = _alone_row_model(tiny_changes)
+    point = _point(model, sigma=0.7, tau=0.4)
+    constrained = {rv.name: value for rv, value in zip(model.free_RVs, model.compile_fn(
+        model.replace_rvs_by_values(model.free_RVs), mode=Mode("py", "fast_compile"))(point))}
+    idata = az.from_dict(posterior={name: np.broadcast_to(value, (1, 5, *np.shape(value))).copy()
+                                    for name, value in constrained.items()})
+    idata = add_predictive(idata, model, SETTINGS.replace(prior_draws=5))
+    assert "tau" in idata.prior
+    assert not any(name.startswith(INTEGRATED_TAU_DRAW_PREFIX) for name in idata.prior.data_vars)
