@@ -495,33 +495,31 @@ def targets_section(results: dict) -> list[str]:
 WHY_MISSED = [
     "## Why the workflow targets are missed",
     "",
-    "- Every analysis is a `fit_model` job of its own (18 on the bundled data, 19 with doe2024); each "
-    "takes half the cores, so on 2 cores two run side by side, one chain thread each.",
-    "- The compiled log density depends on the model's structure only, and every model has a term for "
-    "every kind of row (docs/model.md): on the bundled data 16 of the 18 analyses share the main "
-    "analysis' compiled code, and the first fit of each of the three structures (main, case_only, "
-    "Student-t) compiles it (PyTensor's rewrites, numba and the C callbacks, and PyTensor's C compile of "
-    "the predictive functions into an empty cache: the main fit job's cold figure above); every other "
-    "fit, in any job or rerun, loads it. Until e2dad38 the Student-t analysis compiled again in every "
-    "run (SciPy's psi and incomplete beta, called through pointers numba cannot cache: 35–60 s of its job).",
-    "- What a fit with its code in the cache still spends (the split above and the jobs' logs): ~5 s "
-    "importing (PyMC and ArviZ alone ~3.4 s); ~2 s loading its rewritten log density, expansion and "
-    "callbacks and compiling the initial-point function; 5–10 s sampling 4 × 1500 steps (~60 µs per "
-    "gradient: a graph of ~540 nodes, most of it per-node overhead on data this small); and, for the "
-    "main fit only, ~5 s of prior and predictive draws. A fit short of ESS samples again with twice the "
-    "draws and tuning steps, from the start: loo_HamburgCytoSorbRCT and loo_Supady2021_CYCOV do "
-    "(docs/model.md, funnels left by prior-only nuisance parameters), ~40 s more each. Running the "
-    "analyses of one structure in one process (the callbacks' `with_data`) would save the imports and "
-    "the loading; it is not built.",
+    "- Every analysis is a `fit_model` job of its own (19 on the bundled data, 20 with doe2024); each "
+    "takes half the cores, so on 2 cores two run side by side, one chain thread each. Only the analyses "
+    "whose weights hold are reweighted from the main draws instead (docs/model.md, \"Reweighted instead "
+    "of refitted\"; `no_digitised` is the main posterior itself): the bundled studies each inform some "
+    "cell almost alone and τ, σ and ρ are prior-driven, so most leave-one-out and all prior analyses "
+    "give Pareto k̂ > 0.7 or fewer than 400 effective draws and are sampled (the route and k̂ of each "
+    "are in results/model/diagnostics.tsv and the report).",
+    "- A warm fit job (measured at fc2aef8 on this machine, logs and benchmark files): ~5 s importing; "
+    "a few seconds loading its compiled code; ~35 s of sampling alone, ~70 s beside another fit. A "
+    "gradient costs ~280 µs (CPU time, 5000 calls at a fixed point) and a draw ~31 of them (tree "
+    "depth 5). Before the τ integration (7f31fd4) it was ~60 µs: each marker known by one learned-SE "
+    "row alone has τ integrated on a 25-point grid, each point an integral over se² on 55 points, so "
+    "with the 110-point se² integral of the other learned rows these grids are about 2/3 of the "
+    "gradient, bound by their logarithms and exponentials (a fused numba loop for the integral measured "
+    "no faster than PyTensor's fused elementwise loops). fc2aef8 removed a second se² integral every "
+    "learned row computed for a `p > x` floor none of them has (~410 → ~280 µs). A fit short only of "
+    "ESS samples again with twice the draws (tau_prior_half and loo_Supady2021_CYCOV do: ~220–240 s).",
+    "- Cold: each model structure compiles its log density and gradient once (~3 min of PyTensor "
+    "rewrites and numba/LLVM on one core for the main model) and the main fit's predictive draws and "
+    "per-study log-likelihood compile PyTensor C code (~75 s); every later fit of the same structure, "
+    "in any job or rerun, loads it. The structures on the bundled data include main (shared by most "
+    "analyses), case_only, Student-t and baseline_adjusted (its covariate).",
     "- The test suite runs in a clean clone with empty compile caches, so every model structure a test "
-    "fits is compiled once per pytest worker; the slowest tests (CI's run at b5543ac) are the "
-    "reproducibility test (two separate snakemake runs, one into an empty cache: ~2 min) and the "
-    "agreement with REML (~1 min).",
-    "- Reweighting the main draws (docs/model.md, \"Reweighted instead of refitted\") replaces a refit only "
-    "where the weights hold (docs/validation.md §6; `no_digitised` is the main posterior itself where "
-    "no digitised row reaches the model): the bundled "
-    "studies each inform some cell almost alone and τ, σ and ρ are prior-driven (Pareto k̂ > 0.7 or too few "
-    "effective draws).",
+    "fits is compiled once per pytest worker: the reproducibility test (two separate snakemake runs, "
+    "one into an empty cache) and the recovery tests with real chains are the slowest.",
     "- Adding a study changes the data of every analysis, so every fit reruns (the job list above). It "
     "compiles again only when it changes a model's structure: a new intervention or marker, or a "
     "covariate switched on; a new kind of row (a first censored change, a first row known by its SDs) "
