@@ -49,9 +49,15 @@ def draw_integrated_tau(idata: az.InferenceData, model: pm.Model, seed: int) -> 
     posterior["tau"].values = values
     if "tau_log__" in posterior:  # the sampler's copy in its own coordinates
         posterior["tau_log__"].values = np.log(values)
-    for name in integrated.draw_values():
-        del posterior[name]
+    drop_draw_values(posterior, model)
     return idata
+
+
+def drop_draw_values(group, model: pm.Model) -> None:
+    """Delete from ``group`` (a posterior or prior dataset) the deterministics that carry what τ's
+    draws read (IntegratedTau.draw_values): nothing else reads them."""
+    for name in integrated_tau(model).draw_values():
+        del group[name]
 
 
 def _log_weights(integrated: IntegratedTau, posterior) -> tuple[np.ndarray, np.ndarray]:

@@ -12,8 +12,7 @@ from arviz.data.base import make_attrs
 from pymc.backends.arviz import coords_and_dims_for_inferencedata, find_constants, find_observations
 from pymc.util import _get_seeds_per_chain
 
-from crsmeta.model.build import INTEGRATED_TAU_DRAW_PREFIX
-from crsmeta.model.integrated_tau import draw_integrated_tau
+from crsmeta.model.integrated_tau import draw_integrated_tau, drop_draw_values
 from crsmeta.model.settings import ModelSettings
 
 # PyTensor's numba backend (nutpie's) compiles with LLVM fast-math flags by default: they let
@@ -44,9 +43,7 @@ def add_predictive(idata: az.InferenceData, model: pm.Model, settings: ModelSett
     ``settings.seed``): what the report's prior-posterior and predictive checks read."""
     with model, pytensor.config.change_flags(**DETERMINISTIC_COMPILATION):
         prior = pm.sample_prior_predictive(draws=settings.prior_draws, random_seed=settings.seed)
-        # what the τ draws read from each posterior draw (crsmeta.model.integrated_tau) has no use here
-        for name in [name for name in prior.prior.data_vars if name.startswith(INTEGRATED_TAU_DRAW_PREFIX)]:
-            del prior.prior[name]
+        drop_draw_values(prior.prior, model)
         idata.extend(prior)
         pm.sample_posterior_predictive(
             idata, extend_inferencedata=True, random_seed=settings.seed + 1, progressbar=False
