@@ -97,13 +97,47 @@ def test_skeleton_filled_in_passes_check(project: Path, capsys: pytest.CaptureFi
     assert main(["check", str(study_file)]) == 1
     out = capsys.readouterr().out
     assert "line 7, key 'citation': None is not of type 'string'" in out
-    assert "tables not read until" in out  # population, design, grading_scale are still null
+    assert "table rows not checked until" in out  # population, design, grading_scale are still null
 
     fill_in(study_file, ignored_columns=["Age", "Outcome"])
     assert main(["check", "config/studies/doe2024.yaml"]) == 0
     assert capsys.readouterr().out.strip() == (
         "config/studies/doe2024.yaml (doe2024): ok, 12 rows extracted, 11 included, "
         "1 excluded (empty cell in a wide table: not measured ×1)"
+    )
+
+
+def test_check_compares_a_fresh_skeletons_headers_in_the_first_run(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The nulls of a fresh skeleton (population, the locator, a unit still to fill in) keep the
+    rows unchecked, but not the header: its undeclared and missing columns are listed at once."""
+    write(project, "resources/literature/doe2024/cases.csv", WIDE_CSV)
+    main(["new-study", "resources/literature/doe2024/cases.csv", "--id", "doe2024"])
+    study_file = project / "config/studies/doe2024.yaml"
+    text = study_file.read_text(encoding="utf-8")
+    # the curator misspells a measurement column, names a column the table lacks, and blanks a unit
+    text = text.replace("    IL6 post (ng/mL):", "    IL6 post (pg/mL):")
+    text = text.replace("    - Age  #", "    - Sex\n    - Age  #")
+    text = text.replace("unit: °F  # CHECK", "unit: null  # CHECK", 1)
+    study_file.write_text(text, encoding="utf-8")
+    capsys.readouterr()
+    assert main(["check", "config/studies/doe2024.yaml"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    table = "resources/literature/doe2024/cases.csv"
+    expected = [
+        f"key 'cases.ignored_columns[0]', {table}, row 1: column 'Sex', named in the study file, is missing from the table",
+        f"key 'cases.measurements.IL6 post (pg/mL)', {table}, row 1: column 'IL6 post (pg/mL)', named in the study "
+        "file, is missing from the table; the closest undeclared column of the table is 'IL6 post (ng/mL)'",
+        f"{table}, row 1, column 'IL6 post (ng/mL)': unexpected column 'IL6 post (ng/mL)'",
+        f"{table}, row 1, column 'Outcome': unexpected column 'Outcome'",
+    ]
+    for part in expected:
+        assert sum(part in line for line in lines) == 1, part
+    assert sum("schema allows" in line for line in lines) == 9  # the eight nulls and the unit
+    assert lines[-1] == (
+        "config/studies/doe2024.yaml: 13 problems; table rows not checked until design, grading_scale, population, "
+        "cases.constants, cases.measurements pass the schema (headers checked)"
     )
 
 

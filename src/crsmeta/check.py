@@ -4,8 +4,12 @@ The pipeline stops at a study's first bad key or cell, one Snakemake start-up pe
 the same library code runs without Snakemake and its problems are collected per independent unit:
 every key the schema refuses, every column of each table's header, every row of the tables. The
 messages are the library's own (file, line and key, or data file, row and column; what was
-expected). A schema problem in a key the tables need (``TABLE_INPUT_KEYS``) leaves the tables
-unread; one elsewhere (a citation still to fill in) does not.
+expected). A schema problem in a key extraction needs (``EXTRACTION_KEYS``) leaves the tables
+unread. One in a key only harmonisation needs (``HARMONISATION_KEYS``), or in a table's constants
+or measurements, whose names are all the header comparison reads (``READ_BY_NAME``), leaves the
+rows unchecked but the headers still compared with the study file: on a fresh skeleton (population,
+the locator and the quote still null) the curator sees the undeclared and missing columns in the
+first run. One elsewhere (a citation still to fill in) stops neither.
 """
 
 from __future__ import annotations
@@ -34,11 +38,20 @@ from crsmeta.studies import (
     study_for_tables,
 )
 
-TABLE_INPUT_KEYS = frozenset(
-    {"id", "population", "design", "grading_scale", "synthetic", "cases", "summaries", "unit_factors",
-     "confirmed_values"}
+EXTRACTION_KEYS = frozenset({"id", "cases", "summaries"})
+"""The study file's top-level keys that extraction reads (the tables' files, headers and mappings)."""
+HARMONISATION_KEYS = frozenset(
+    {"population", "design", "grading_scale", "synthetic", "unit_factors", "confirmed_values"}
 )
-"""The study file's top-level keys that extraction and harmonisation read."""
+"""The further top-level keys that harmonisation reads (the rows' values, units and grades)."""
+TABLE_KINDS = ("cases", "summaries")
+READ_BY_NAME = frozenset({"constants", "measurements"})
+"""The keys of a table block of which comparing the header with the study file reads only the names."""
+MEASUREMENT_FIELDS = ("marker", "timepoint", "unit")  # what extraction reads of each measurement
+
+Fault = tuple[str, ...] | None
+"""A key a schema error is about: top-level, or a table block's key under it (('cases', 'constants'));
+None for the document as a whole."""
 REASON_LENGTH = 80  # characters of an exclusion reason in a study's summary line
 
 
@@ -79,49 +92,86 @@ def check_study(path: str | Path, project_dir: str | Path = ".") -> StudyCheck:
         data, key_lines = read_study_file(path, project_dir)
     except InputError as error:
         return StudyCheck(path, (error,))
-    problems, at_fault = _study_file_problems(data, path, key_lines)
-    blocking = _keys_the_tables_need(at_fault)
-    if blocking:
-        unread = f"tables not read until {', '.join(blocking)} pass{'es' if len(blocking) == 1 else ''} the schema"
-        return StudyCheck(path, tuple(problems), unread=unread)
-    valid = {key: value for key, value in data.items() if key not in at_fault}
+    problems, faults = _study_file_problems(data, path, key_lines)
+    at_fault = {None if fault is None else fault[0] for fault in faults}
+    header_blocks = _blocks_for_headers(data, faults)
+    unextracted = _keys_at_fault(at_fault - header_blocks.keys(), EXTRACTION_KEYS)
+    if unextracted:
+        return StudyCheck(path, tuple(problems), unread=f"tables not read until {_pass(unextracted)} the schema")
+    valid = {key: value for key, value in data.items() if key not in at_fault} | header_blocks
     try:
         study = study_for_tables(path, valid, key_lines, project_dir) if problems else load_study(path, project_dir)
     except InputError as error:
         return StudyCheck(path, (*problems, *_each(error)))
+    unharmonised = _keys_at_fault(at_fault, HARMONISATION_KEYS) + sorted(
+        ".".join(fault) for fault in faults if fault is not None and fault[0] in header_blocks
+    )
+    if unharmonised:
+        header_problems = _header_problems(study)
+        unread = f"table rows not checked until {_pass(unharmonised)} the schema (headers checked)"
+        return StudyCheck(path, (*problems, *header_problems), unread=unread)
     table_problems, rows = _table_problems(study)
     return StudyCheck(path, (*problems, *table_problems), study, rows)
 
 
 def _study_file_problems(
     data: Mapping[str, Any], path: Path, key_lines: Mapping[KeyPath, int]
-) -> tuple[list[InputError], set[str | None]]:
-    """Every key the schema refuses and every impossible date, in the file's order; with the
-    top-level keys at fault (None: the document as a whole)."""
+) -> tuple[list[InputError], set[Fault]]:
+    """Every key the schema refuses and every impossible date, in the file's order; with the keys
+    at fault."""
     errors = schema_errors(data)
-    at_fault = set().union(*(_top_level_keys(error) for error in errors))
+    faults = set().union(*(_faults(error) for error in errors))
+    at_fault = {None if fault is None else fault[0] for fault in faults}
     valid = {key: value for key, value in data.items() if key not in at_fault}
     problems = [schema_problem(error, path, key_lines) for error in errors] + date_problems(valid, path, key_lines)
-    return sorted(problems, key=lambda problem: problem.line or 0), at_fault
+    return sorted(problems, key=lambda problem: problem.line or 0), faults
 
 
-def _keys_the_tables_need(at_fault: set[str | None]) -> list[str]:
-    """The keys at fault that extraction or harmonisation read (``the study file`` for a problem
-    of the whole document)."""
-    needed = sorted(str(key) for key in at_fault if key in TABLE_INPUT_KEYS)
-    return needed + (["the study file"] if None in at_fault else [])
+def _blocks_for_headers(data: Mapping[str, Any], faults: set[Fault]) -> dict[str, dict[str, Any]]:
+    """The table blocks at fault only in keys of which the header comparison reads the names
+    (``READ_BY_NAME``), those keys reduced to their names: extraction can then compare the header
+    with the study file, and its rows, built from placeholders, are never harmonised."""
+    blocks = {}
+    for kind in TABLE_KINDS:
+        parts = {fault[1] if len(fault) > 1 else None for fault in faults if fault is not None and fault[0] == kind}
+        if parts and parts <= READ_BY_NAME:
+            block = data[kind]
+            blocks[kind] = {**block, **{part: _names_only(part, block[part]) for part in parts}}
+    return blocks
 
 
-def _top_level_keys(error: jsonschema.ValidationError) -> set[str | None]:
-    """The top-level keys a schema error is about; None for the document as a whole."""
-    if error.absolute_path:
-        return {str(error.absolute_path[0])}
+def _names_only(part: str, value: Any) -> dict[str, Any]:
+    """A table block's constants or measurements with their names kept and their values blank."""
+    if not isinstance(value, Mapping):
+        return {}
+    if part == "measurements":
+        return {column: dict.fromkeys(MEASUREMENT_FIELDS, "") for column in value}
+    return dict.fromkeys(value, "")
+
+
+def _keys_at_fault(at_fault: set[str | None], needed: frozenset[str]) -> list[str]:
+    """The keys at fault among those ``needed`` (``the study file`` for a problem of the whole
+    document, which nothing can be read past)."""
+    keys = sorted(str(key) for key in at_fault if key in needed)
+    return keys + (["the study file"] if None in at_fault else [])
+
+
+def _pass(keys: list[str]) -> str:
+    """'population passes' or 'design, population pass'."""
+    return f"{', '.join(keys)} pass{'es' if len(keys) == 1 else ''}"
+
+
+def _faults(error: jsonschema.ValidationError) -> set[Fault]:
+    """The keys a schema error is about (:data:`Fault`)."""
+    path = tuple(str(part) for part in error.absolute_path)
+    if path:
+        return {path[:2] if path[0] in TABLE_KINDS else path[:1]}
     if error.validator == "required":
-        return {name for name in error.validator_value if name not in error.instance}
+        return {(name,) for name in error.validator_value if name not in error.instance}
     if error.validator == "additionalProperties":
-        return {key for key in error.instance if key not in error.schema.get("properties", {})}
+        return {(key,) for key in error.instance if key not in error.schema.get("properties", {})}
     if error.context:
-        return set().union(*(_top_level_keys(cause) for cause in error.context))
+        return set().union(*(_faults(cause) for cause in error.context))
     return {None}
 
 
@@ -136,6 +186,15 @@ def _table_problems(study: Study) -> tuple[list[InputError], pd.DataFrame | None
     except InputError as error:
         return _unique(problems + _each(error)), None
     return _unique(problems), rows if not problems else None
+
+
+def _header_problems(study: Study) -> list[InputError]:
+    """The problems extraction finds in the study's tables (unreadable files, headers that do not
+    match the declared columns, measurements and ignored columns), without harmonising the rows."""
+    problems: list[InputError] = []
+    _extracted(extract_cases, study, "cases", problems)
+    _extracted(extract_summaries, study, "summaries", problems)
+    return _unique(problems)
 
 
 def _extracted(
