@@ -2,7 +2,9 @@
 fixtures with the test config's study files and one SYNTHETIC study whose citation, caveats, id
 and link are as long as the longest bundled ones, opened in headless Chromium at 1280×900, no
 table or figure is wider than its container or the page, and long citations and caveats are
-collapsed behind a click.
+collapsed behind a click. The report includes a living history of several snapshots (what
+changed, inclusion per update) and cumulative estimates, and the tables collapsed behind a click
+are measured open.
 
 Chromium is Debian's (package chromium): installed with apt-get when missing, as
 tests/cluster/run_slurm.sh installs SLURM; the test skips only where it cannot install it (not
@@ -21,14 +23,23 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from datetime import datetime, timedelta, timezone
+
 import arviz as az
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 
+from crsmeta import history
+from crsmeta import tables as contracts
+from crsmeta.cumulative import cumulative_table
+from crsmeta.model.analyses import CUMULATIVE_PREFIX
 from crsmeta.report import ReportInputs, plots, tables
 from crsmeta.report.render import report_html
+from crsmeta.studies import PartialDate
 from fixtures.report.build import write_fixture_project
+from test_history import history_outputs
 
 # ArviZ 0.23 passes matplotlib 3.11 a deprecated alias mapping on every plot; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:Passing a dict or None as alias_mapping")
@@ -38,18 +49,35 @@ WIDTH, HEIGHT = 1280, 900
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--hide-scrollbars"]
-# measures the page once it has loaded and writes the result into it, for --dump-dom to print
+# the tables of the living review's sections, which only a report with a history and cumulative
+# estimates has (the cumulative table is collapsed behind a click)
+LIVING_TABLES = {"what changed": "#history-table", "inclusion per update": "#inclusion-history-table",
+                 "exclusions per update": "#inclusion-history-reasons", "cumulative": "#cumulative ~ details table"}
+# measures the page once it has loaded, every <details> open, and writes the result into it, for
+# --dump-dom to print
 MEASURE = """<script>
 window.addEventListener('load', () => {
   const page = document.documentElement;
   const where = (el) => el.id || (el.closest('[id]') || {}).id || el.tagName;
-  const wide = [];
-  for (const el of document.querySelectorAll('main table, main figure, main svg, main pre')) {
+  const size = (el) => {
     const box = el.parentElement;
     const width = el.getBoundingClientRect().width, room = box.getBoundingClientRect().width;
-    if (width > room + 1 || box.scrollWidth > box.clientWidth + 1)
-      wide.push({element: el.tagName.toLowerCase(), in: where(el), width: Math.round(width), room: Math.round(room)});
+    return {width: Math.round(width), room: Math.round(room),
+            fits: width <= room + 1 && box.scrollWidth <= box.clientWidth + 1};
+  };
+  const closed = [...document.querySelectorAll('details:not([open])')];
+  closed.forEach((details) => { details.open = true; });
+  const wide = [];
+  for (const el of document.querySelectorAll('main table, main figure, main svg, main pre')) {
+    const measured = size(el);
+    if (!measured.fits) wide.push({element: el.tagName.toLowerCase(), in: where(el), ...measured});
   }
+  const living = {};
+  for (const [name, selector] of Object.entries(LIVING_TABLES)) {
+    const el = document.querySelector(selector);
+    living[name] = el && size(el);
+  }
+  closed.forEach((details) => { details.open = false; });
   const clip = [...document.querySelectorAll('details.clip')].map((details) => {
     const summary = details.querySelector('summary');
     const closed = summary.getBoundingClientRect().height;
@@ -61,10 +89,10 @@ window.addEventListener('load', () => {
   const out = document.createElement('pre');
   out.id = 'layout-measured';
   out.textContent = JSON.stringify({scrollWidth: page.scrollWidth, clientWidth: page.clientWidth,
-                                    height: page.scrollHeight, wide, clip});
+                                    height: page.scrollHeight, wide, living, clip});
   document.body.appendChild(out);
 });
-</script>"""
+</script>""".replace("LIVING_TABLES", json.dumps(LIVING_TABLES))
 LONG_STUDY = """\
 id: SYNTHETIC_layout_very_long_study_id_2024
 citation: "SYNTHETIC {citation}"
@@ -116,13 +144,57 @@ def long_study(directory: Path) -> Path:
     return path
 
 
+def living_history(root: Path, paths: dict, long_path: Path) -> list[history.Snapshot]:
+    """SYNTHETIC snapshots of the fixture review as a curator's updates would leave them: the
+    fixture's studies first, then one study more per update (the long study last), the estimates
+    moving across the thresholds, and each update excluding values for a reason as long as the
+    bundled data's."""
+    effects = contracts.read(contracts.EFFECTS, paths["effects"])
+    rows = contracts.read(contracts.AUDIT_ROWS, paths["rows"])
+    diagnostics = contracts.read(contracts.DIAGNOSTICS, paths["diagnostics"])
+    study_files = {Path(path).stem: [path] for path in paths["studies"]}
+    added = [*sorted((ROOT / "tests/config/studies").glob("*.yaml")), long_path]
+    reason = ("curator: the value was read off a figure whose axis is on a log scale without tick labels, "
+              "so the value cannot be read to better than an order of magnitude (SYNTHETIC reason)")
+    recorded: list[history.Snapshot] = []
+    for update, study_file in enumerate([None, *added]):
+        if study_file is not None:
+            study_files[tables.load_studies([study_file])[0]["id"]] = [study_file]
+        excluded = pd.DataFrame([{"study_id": "synA2024", "status": "excluded",
+                                  "reason": f"{reason}, update {number}"} for number in range(update)])
+        moved = effects.assign(theta_median=effects["theta_median"] - 0.15 * update,
+                               p_reduction=np.clip(effects["p_reduction"] + 0.03 * update, 0, 1))
+        snapshot = history.build_snapshot(
+            effects=moved, rows=pd.concat([rows, excluded], ignore_index=True), diagnostics=diagnostics,
+            study_files=study_files, settings={"seed": 1}, now=datetime(2026, 3, 1, tzinfo=timezone.utc)
+            + timedelta(days=30 * update))
+        recorded = history.record_snapshot(snapshot, root / "snapshots")
+    return recorded
+
+
+def cumulative_steps(paths: dict) -> pd.DataFrame:
+    """SYNTHETIC cumulative estimates: the fixture's main estimates at two earlier publication
+    dates, shifted, through the table's own code (crsmeta.cumulative)."""
+    effects_all = contracts.read(contracts.EFFECTS_ALL, paths["effects_all"])
+    main = effects_all[effects_all["analysis"] == "main"]
+    published = {"synC2022": PartialDate.parse("2022-11"), "synB2023": PartialDate.parse("2023-06-30"),
+                 "synA2024": PartialDate.parse("2024-02")}
+    steps = [main.assign(analysis=f"{CUMULATIVE_PREFIX}{date}", theta_median=main["theta_median"] + shift)
+             for date, shift in ((published["synC2022"], 0.4), (published["synB2023"], 0.2))]
+    return cumulative_table(pd.concat([effects_all, *steps], ignore_index=True), published, list(published))
+
+
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("layout")
-    inputs = ReportInputs.from_paths(**write_fixture_project(root, synthetic=True))
-    studies = tables.load_studies([*sorted((ROOT / "tests/config/studies").glob("*.yaml")), long_study(root)])
+    paths = write_fixture_project(root, synthetic=True)
+    long_path = long_study(root)
+    recorded = living_history(root, paths, long_path)
+    inputs = ReportInputs.from_paths(**paths, **history_outputs(root, recorded))
+    studies = tables.load_studies([*sorted((ROOT / "tests/config/studies").glob("*.yaml")), long_path])
     page = root / "report.html"
-    page.write_text(report_html(dataclasses.replace(inputs, studies=[*inputs.studies, *studies])), encoding="utf-8")
+    inputs = dataclasses.replace(inputs, studies=[*inputs.studies, *studies], cumulative=cumulative_steps(paths))
+    page.write_text(report_html(inputs), encoding="utf-8")
     return page
 
 
@@ -141,6 +213,14 @@ def test_nothing_is_wider_than_the_page_or_its_container(measured):
     assert measured["clientWidth"] >= WIDTH - 20, measured
     assert measured["scrollWidth"] <= measured["clientWidth"], "the page scrolls sideways"
     assert measured["wide"] == [], "wider than their container: " + json.dumps(measured["wide"], indent=1)
+
+
+def test_the_living_reviews_tables_fit(measured):
+    """What changed, inclusion and exclusions per update, cumulative estimates: each in the report
+    and no wider than its container."""
+    assert {name: size and size["width"] > 0 for name, size in measured["living"].items()} == dict.fromkeys(
+        LIVING_TABLES, True), "missing from the report: " + json.dumps(measured["living"])
+    assert all(size["fits"] for size in measured["living"].values()), json.dumps(measured["living"], indent=1)
 
 
 def test_long_citations_and_caveats_collapse_behind_a_click(measured):
