@@ -256,7 +256,8 @@ def main_fit_split(project: Path, sampler: dict) -> dict[str, dict[str, float]]:
     import pymc as pm
     import pytensor
 
-    from crsmeta.io import load_yaml, read_tsv
+    from crsmeta import tables
+    from crsmeta.io import load_yaml
     from crsmeta.model import ModelData, ModelSettings, build_model
     from crsmeta.model.nutpie_model import compile_nutpie_model
     from crsmeta.model.sample import DETERMINISTIC_COMPILATION
@@ -265,9 +266,9 @@ def main_fit_split(project: Path, sampler: dict) -> dict[str, dict[str, float]]:
     start = time.perf_counter()
     settings = ModelSettings.from_config(load_yaml(project / "config" / "config.yaml")).replace(
         **sampler, cores=min(CORES, sampler["chains"]))
-    changes = read_tsv(project / "results" / "model" / "changes.tsv")
-    summaries = read_tsv(project / "results" / "harmonised" / "summaries.tsv")
-    model = build_model(ModelData.from_harmonised(changes, summaries, settings), settings)
+    changes = tables.read(tables.CHANGES, project / "results" / "model" / "changes.tsv")
+    comparisons = tables.read(tables.OBSERVATIONS, project / "results" / "model" / "comparisons.tsv")
+    model = build_model(ModelData.from_tables(changes, comparisons, settings), settings)
     steps["data and model build"] = time.perf_counter() - start
     start = time.perf_counter()
     with pytensor.config.change_flags(**DETERMINISTIC_COMPILATION):
@@ -308,13 +309,14 @@ def grid_run(n_cases: int, parameterisation: str, backend: str, sampler: dict) -
     import reparameterisation as rp
 
     from crsmeta.changes import derive_changes
+    from crsmeta.comparisons import summary_comparisons
     from crsmeta.model import ModelData
     from crsmeta.simulate import simulate_dataset
 
     settings = rp.sampler_settings(**sampler)
     dataset = simulate_dataset(grid_spec(n_cases))
     changes, _ = derive_changes(dataset.cases)
-    data = ModelData.from_harmonised(changes, dataset.summaries, settings)
+    data = ModelData.from_tables(changes, summary_comparisons(dataset.summaries)[0], settings)
     fit = rp.sample_timed(rp.PARAMETERISATIONS[parameterisation](data, settings), settings, backend)
     peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     return {"cases": len(data.cases), **rp.fit_summary(fit), "peak_rss_mb": peak / 1024}

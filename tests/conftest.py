@@ -8,12 +8,16 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from crsmeta import tables
+
+if TYPE_CHECKING:
+    from crsmeta.model import ModelData, ModelSettings
 
 CHANGE_COLUMNS = tables.CHANGES.columns
 SUMMARY_COLUMNS = tables.HARMONISED_SUMMARIES.columns
@@ -113,6 +117,15 @@ def summary_row(study_id, intervention, marker, timepoint, *, n="20", value="", 
                synthetic="True", source_file=f"{study_id}.csv", source_row=str(source_row))
     row.update({key: str(value) for key, value in extra.items()})
     return row
+
+
+def model_data(changes: pd.DataFrame, summaries: pd.DataFrame, settings: ModelSettings) -> ModelData:
+    """The model's data from changes and harmonised summaries, the summaries compared as the
+    changes stage compares them (its default rule): the model itself pairs nothing."""
+    from crsmeta.comparisons import summary_comparisons
+    from crsmeta.model import ModelData
+
+    return ModelData.from_tables(changes, summary_comparisons(summaries)[0], settings)
 
 
 @pytest.fixture

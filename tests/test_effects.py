@@ -9,7 +9,7 @@ import pymc as pm
 import pytest
 import xarray as xr
 
-from conftest import change_row, summary_row
+from conftest import change_row, model_data, summary_row
 from crsmeta import tables
 from crsmeta.model import ModelData, ModelSettings
 from crsmeta.model.build import build_model, theta_prior_sd
@@ -36,7 +36,7 @@ def _posterior(data: ModelData) -> xr.Dataset:
 
 
 def test_contrast_within_a_trial_names_the_trial(tiny_changes, tiny_summaries):
-    data = ModelData.from_harmonised(tiny_changes, _with_separate_control(tiny_summaries), ModelSettings())
+    data = model_data(tiny_changes, _with_separate_control(tiny_summaries), ModelSettings())
     assert studies_with_both_arms(data, "hemoadsorption", "IL-6") == ["t1"]
     contrast = _contrast(_posterior(data), data, "hemoadsorption", "IL-6")
     assert contrast["contrast_basis"] == "within_study"
@@ -45,7 +45,7 @@ def test_contrast_within_a_trial_names_the_trial(tiny_changes, tiny_summaries):
 
 
 def test_contrast_across_studies_is_marked_indirect(tiny_changes, tiny_summaries):
-    data = ModelData.from_harmonised(tiny_changes, _with_separate_control(tiny_summaries), ModelSettings())
+    data = model_data(tiny_changes, _with_separate_control(tiny_summaries), ModelSettings())
     assert studies_with_both_arms(data, "tocilizumab", "ferritin") == []
     contrast = _contrast(_posterior(data), data, "tocilizumab", "ferritin")
     assert contrast["contrast_basis"] == "indirect"
@@ -54,7 +54,7 @@ def test_contrast_across_studies_is_marked_indirect(tiny_changes, tiny_summaries
 
 
 def test_no_contrast_has_no_basis(tiny_changes, tiny_summaries):
-    data = ModelData.from_harmonised(tiny_changes, tiny_summaries, ModelSettings())
+    data = model_data(tiny_changes, tiny_summaries, ModelSettings())
     contrast = _contrast(_posterior(data), data, "tocilizumab", "ferritin")
     assert contrast["contrast_basis"] == "" and np.isnan(contrast["contrast_median"])
 
@@ -83,7 +83,7 @@ def _assert_prior_sds_match_draws(data: ModelData, settings: ModelSettings) -> N
 
 def test_prior_sd_of_theta_matches_prior_draws(tiny_changes, tiny_summaries):
     settings = ModelSettings(interaction_sd=1.5, temp_intervention_sd=0.7)  # σ_γ's term dominates
-    data = ModelData.from_harmonised(tiny_changes, tiny_summaries, settings)
+    data = model_data(tiny_changes, tiny_summaries, settings)
     assert len(data.coords["intervention"]) >= 2 and len(data.lab_markers) >= 2 and not data.use_population
     _assert_prior_sds_match_draws(data, settings)
 
@@ -91,7 +91,7 @@ def test_prior_sd_of_theta_matches_prior_draws(tiny_changes, tiny_summaries):
 def test_prior_sd_of_theta_with_one_intervention(tiny_changes):
     """One level on the intervention axis: its sum-to-zero parts are 0, the grand mean holds the rest."""
     settings = ModelSettings(include_summaries=False, interaction_sd=1.5)
-    data = ModelData.from_harmonised(tiny_changes[tiny_changes["study_id"] == "s1"],
+    data = model_data(tiny_changes[tiny_changes["study_id"] == "s1"],
                                  pd.DataFrame(columns=tables.HARMONISED_SUMMARIES.columns), settings)
     assert data.coords["intervention"] == ["tocilizumab"]
     _assert_prior_sds_match_draws(data, settings)
@@ -102,7 +102,7 @@ def test_prior_sd_adds_the_weighted_population_shift(tiny_changes, tiny_summarie
     extra = pd.DataFrame([change_row("s3", 1, "hemoadsorption", "IL-6", -0.6)])  # beside one trial row
     changes = pd.concat([tiny_changes, extra], ignore_index=True)
     settings = ModelSettings(population=True, covariate_sd=2.0)
-    data = ModelData.from_harmonised(changes, tiny_summaries, settings)
+    data = model_data(changes, tiny_summaries, settings)
     assert data.use_population
     mixed = cell_prior_sd(data, settings, "hemoadsorption", "IL-6")
     reference_only = cell_prior_sd(data, settings, "tocilizumab", "IL-6")
@@ -128,7 +128,7 @@ def test_evidence_label_thresholds(ratio, label):
 def test_effects_table_reports_prior_and_posterior_sd(tiny_changes, tiny_summaries):
     """Each cell's posterior SD against its prior SD, and the label of their ratio."""
     settings = ModelSettings()
-    data = ModelData.from_harmonised(tiny_changes, tiny_summaries, settings)
+    data = model_data(tiny_changes, tiny_summaries, settings)
     interventions, markers = data.coords["intervention"], data.coords["marker"]
     fraction = {"tocilizumab": 0.1, "plasma_exchange": 0.5}  # of the prior SD; the others 0.9
     spread = np.array([[fraction.get(i, 0.9) * theta_prior_sd(settings, change_scale(m) is ChangeScale.DIFFERENCE)

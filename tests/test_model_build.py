@@ -12,8 +12,8 @@ from pytensor.compile.mode import Mode
 import pytest
 from scipy import integrate, special, stats
 
-from conftest import CHANGE_COLUMNS, SUMMARY_COLUMNS, change_row, summary_row
-from crsmeta.model import ModelData, ModelSettings
+from conftest import CHANGE_COLUMNS, SUMMARY_COLUMNS, change_row, model_data, summary_row
+from crsmeta.model import ModelSettings
 from crsmeta.model.build import (INTEGRATED_TAU_DRAW_PREFIX, _compound_symmetry_logp, _log_integrated_normal,
                                  build_model, integrated_tau, study_log_likelihood)
 
@@ -61,7 +61,7 @@ def test_one_censored_row_beside_exact_rows_integrates_its_study_effect_out_exac
         change_row("s", 1, "tocilizumab", "IL-6", -0.4),
         change_row("s", 2, "tocilizumab", "IL-6", None, lower=-np.inf, upper=-1.5, censoring="left"),
     ], columns=CHANGE_COLUMNS)
-    data = ModelData.from_harmonised(changes, pd.DataFrame(columns=SUMMARY_COLUMNS), SETTINGS)
+    data = model_data(changes, pd.DataFrame(columns=SUMMARY_COLUMNS), SETTINGS)
     model = build_model(data, SETTINGS)
     assert not model.coords["study_marker_explicit"]  # no explicit study effect
     theta, sigma, tau = -0.7, 0.6, 0.4
@@ -82,7 +82,7 @@ def test_two_censored_rows_of_one_study_keep_an_explicit_study_effect():
         change_row("s", i, "tocilizumab", "IL-6", None, lower=-np.inf, upper=-1.5, censoring="left")
         for i in range(2)
     ], columns=CHANGE_COLUMNS)
-    data = ModelData.from_harmonised(changes, pd.DataFrame(columns=SUMMARY_COLUMNS), SETTINGS)
+    data = model_data(changes, pd.DataFrame(columns=SUMMARY_COLUMNS), SETTINGS)
     model = build_model(data, SETTINGS)
     assert list(model.coords["study_marker_explicit"]) == ["s|IL-6"]
 
@@ -96,7 +96,7 @@ def test_theta_has_the_prior_of_the_additive_form():
         for k, (intervention, marker) in enumerate(
             [("tocilizumab", "IL-6"), ("anakinra", "CRP"), ("emapalumab", "ferritin"), ("anakinra", "temperature")])
     ], columns=SUMMARY_COLUMNS)
-    data = ModelData.from_harmonised(pd.DataFrame(columns=CHANGE_COLUMNS), summaries, SETTINGS)
+    data = model_data(pd.DataFrame(columns=CHANGE_COLUMNS), summaries, SETTINGS)
     spec = importlib.util.spec_from_file_location("legacy_build", LEGACY_BUILD)
     legacy = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(legacy)
@@ -128,7 +128,7 @@ def test_one_row_known_by_its_sds_draws_in_pytensors_python_mode(tiny_changes):
         summary_row("k", "tocilizumab", "IL-6", "pre", value=300, n=12),
         summary_row("k", "tocilizumab", "IL-6", "post", value=90, n=12),
     ], columns=SUMMARY_COLUMNS)
-    data = ModelData.from_harmonised(tiny_changes, summaries, SETTINGS)
+    data = model_data(tiny_changes, summaries, SETTINGS)
     assert data.correlation_rows().size == 1 and len(data.observations) > 1
     with build_model(data, SETTINGS):
         python_mode = Mode(linker="py", optimizer="fast_run")  # what PyTensor runs without a C compiler
@@ -176,7 +176,7 @@ def test_a_p_value_printed_as_greater_than_makes_its_row_less_likely_where_it_wo
     unbounded = summaries.assign(p_value="", p_relation="")
     values = []
     for table in (summaries, unbounded):
-        model = build_model(ModelData.from_harmonised(pd.DataFrame(columns=CHANGE_COLUMNS), table, SETTINGS), SETTINGS)
+        model = build_model(model_data(pd.DataFrame(columns=CHANGE_COLUMNS), table, SETTINGS), SETTINGS)
         [potential] = model.replace_rvs_by_values([model["summary_learned_rows"]])  # at the values, not draws
         gradient = pt.grad(potential, model.value_vars, disconnected_inputs="ignore")
         logp, *gradient = model.compile_fn([potential, *gradient], mode=Mode("py", "fast_compile"))(model.initial_point())
@@ -191,7 +191,7 @@ def test_a_mean_row_with_printed_sds_takes_its_shift_from_its_own_cvs_not_from_s
     quick = Mode(linker="py", optimizer="fast_compile")  # a few log densities: no C compile needed
 
     def sigma_effect(summaries: pd.DataFrame) -> float:
-        model = build_model(ModelData.from_harmonised(tiny_changes, summaries, SETTINGS), SETTINGS)
+        model = build_model(model_data(tiny_changes, summaries, SETTINGS), SETTINGS)
         logp = model.compile_logp(mode=quick)
         return logp(_point(model, sigma=1.5, tau=0.5)) - logp(_point(model, sigma=0.3, tau=0.5))
 
@@ -217,7 +217,7 @@ def test_a_cohort_total_enters_as_its_effective_n(tiny_changes):
     def row_logp(n, flags: str) -> float:
         summaries = pd.DataFrame([summary_row("z", "tocilizumab", "IL-6", timepoint, value=value, n=n, flags=flags)
                                   for timepoint, value in (("pre", 300), ("post", 90))], columns=SUMMARY_COLUMNS)
-        model = build_model(ModelData.from_harmonised(tiny_changes, summaries, SETTINGS), SETTINGS)
+        model = build_model(model_data(tiny_changes, summaries, SETTINGS), SETTINGS)
         return float(model.compile_logp(mode=quick)(_point(model, sigma=0.8, tau=0.3)))
 
     n_effective = effective_n(38, cohort_total=True)
@@ -230,7 +230,7 @@ def _alone_row_model(tiny_changes, settings: ModelSettings = SETTINGS) -> pm.Mod
     (no SDs, so its SE is learned), the only CRP row: τ[CRP] is integrated out in it."""
     summaries = pd.DataFrame([summary_row("c", "tocilizumab", "CRP", timepoint, value=value, n=30)
                               for timepoint, value in (("pre", 120), ("post", 30))], columns=SUMMARY_COLUMNS)
-    return build_model(ModelData.from_harmonised(tiny_changes, summaries, settings), settings)
+    return build_model(model_data(tiny_changes, summaries, settings), settings)
 
 
 def _row_log_likelihood_in_tau(model: pm.Model, point: dict):

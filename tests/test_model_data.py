@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from conftest import change_row, summary_row
-from crsmeta.model import ModelData, ModelSettings
+from conftest import change_row, model_data, summary_row
+from crsmeta.model import ModelSettings
 from crsmeta.model.data import SAME_PATIENTS_AS_CASES
 
 SETTINGS = ModelSettings(chains=1, draws=10, tune=10, cores=1, prior_draws=10, gate=False)
@@ -23,7 +23,7 @@ def _study_with_cases_and_their_summary():
 
 
 def test_a_summary_of_patients_also_given_case_by_case_does_not_enter():
-    data = ModelData.from_harmonised(*_study_with_cases_and_their_summary(), SETTINGS)
+    data = model_data(*_study_with_cases_and_their_summary(), SETTINGS)
     assert list(data.cases["study_id"]) == ["s1"] * 3
     assert list(data.observations["study_id"]) == ["s2"]
     dropped = data.audit[data.audit["reason"] == SAME_PATIENTS_AS_CASES]
@@ -32,6 +32,6 @@ def test_a_summary_of_patients_also_given_case_by_case_does_not_enter():
 
 def test_without_the_case_rows_the_summary_of_the_same_patients_enters():
     summary_only = SETTINGS.replace(include_cases=False)
-    data = ModelData.from_harmonised(*_study_with_cases_and_their_summary(), summary_only)
+    data = model_data(*_study_with_cases_and_their_summary(), summary_only)
     assert data.cases.empty and sorted(data.observations["study_id"]) == ["s1", "s2"]
     assert SAME_PATIENTS_AS_CASES not in set(data.audit["reason"])

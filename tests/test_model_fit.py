@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from statsmodels.stats.meta_analysis import combine_effects
 
-from conftest import CHANGE_COLUMNS, SUMMARY_COLUMNS, change_row, summary_row
+from conftest import CHANGE_COLUMNS, SUMMARY_COLUMNS, change_row, model_data, summary_row
 from crsmeta import tables
 from crsmeta.comparisons import summary_comparisons
 from crsmeta.io import write_netcdf
@@ -130,13 +130,12 @@ def test_a_log_ratio_of_arithmetic_means_is_centred_on_theta_plus_the_shift_of_i
     from scipy import stats
 
     from crsmeta.model.build import build_model
-    from crsmeta.model.data import ModelData
 
     summaries = pd.DataFrame([
         summary_row("m", "tocilizumab", "CRP", "pre", value=100, spread_type="sd", spread=50, n=10),
         summary_row("m", "tocilizumab", "CRP", "post", value=40, spread_type="sd", spread=30, n=10),
     ], columns=SUMMARY_COLUMNS)
-    data = ModelData.from_harmonised(pd.DataFrame(columns=CHANGE_COLUMNS), summaries, FAST)
+    data = model_data(pd.DataFrame(columns=CHANGE_COLUMNS), summaries, FAST)
     model = build_model(data, FAST)
     point = {name: np.zeros_like(value) for name, value in model.initial_point().items()}
     point["sigma_log__"] = np.log(np.full_like(point["sigma_log__"], 0.6))

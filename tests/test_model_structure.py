@@ -6,9 +6,10 @@ import pymc as pm
 import pytensor.tensor as pt
 import pytest
 
+from conftest import model_data
 from crsmeta.comparisons import summary_comparisons
 from crsmeta.errors import InputError
-from crsmeta.model import ModelData, ModelSettings, build_model
+from crsmeta.model import ModelSettings, build_model
 from crsmeta.model.data import contributing_studies
 from crsmeta.model.analyses import analyses_after_data, analysis_settings, leave_one_out_settings
 
@@ -77,7 +78,7 @@ def test_contributing_studies_are_those_whose_rows_reach_the_model(tiny_changes,
 
 
 def test_coords_and_counts(tiny_changes, tiny_summaries):
-    data = ModelData.from_harmonised(tiny_changes, tiny_summaries, ModelSettings())
+    data = model_data(tiny_changes, tiny_summaries, ModelSettings())
     assert data.coords["marker"] == ["IL-6", "ferritin", "temperature"]
     assert data.coords["population"][0] == "car_t_crs"
     assert not data.use_population  # no intervention is seen in two populations: shift not identified
@@ -91,13 +92,13 @@ def test_population_shift_only_when_the_data_identify_it(tiny_changes, tiny_summ
     crossed = tiny_changes.copy()
     crossed.loc[crossed["intervention"] == "tocilizumab", "population"] = ["viral_cytokine_storm"] + [
         "car_t_crs"] * (int((crossed["intervention"] == "tocilizumab").sum()) - 1)
-    assert ModelData.from_harmonised(crossed, tiny_summaries, ModelSettings()).use_population
+    assert model_data(crossed, tiny_summaries, ModelSettings()).use_population
     forced = ModelSettings().replace(population=True)
-    assert ModelData.from_harmonised(tiny_changes, tiny_summaries, forced).use_population
+    assert model_data(tiny_changes, tiny_summaries, forced).use_population
 
 
 def test_model_dims_and_shapes(tiny_changes, tiny_summaries):
-    data = ModelData.from_harmonised(tiny_changes, tiny_summaries, ModelSettings())
+    data = model_data(tiny_changes, tiny_summaries, ModelSettings())
     model = build_model(data, ModelSettings())
     dims = model.named_vars_to_dims
     assert dims["theta"] == ("intervention", "marker")
@@ -115,17 +116,17 @@ def test_model_dims_and_shapes(tiny_changes, tiny_summaries):
 
 def test_filters_drop_rows_into_the_audit(tiny_changes, tiny_summaries):
     settings = ModelSettings(include_summaries=False, exclude_studies=("s2",))
-    data = ModelData.from_harmonised(tiny_changes, tiny_summaries, settings)
+    data = model_data(tiny_changes, tiny_summaries, settings)
     assert data.observations.empty and set(data.cases["study_id"]) == {"s1"}
     assert "analysis leaves this study out" in set(data.audit["reason"])
     with pytest.raises(InputError, match="no case-level or summary-level"):
-        ModelData.from_harmonised(tiny_changes, tiny_summaries, settings.replace(include_cases=False))
+        model_data(tiny_changes, tiny_summaries, settings.replace(include_cases=False))
 
 
 def test_covariates_switch_on(tiny_changes, tiny_summaries):
     changes = tiny_changes.assign(co_interventions="corticosteroids", astct_grades="3|4")
     settings = ModelSettings(co_interventions=True, baseline_grade=True, population=False)
-    data = ModelData.from_harmonised(changes, tiny_summaries, settings)
+    data = model_data(changes, tiny_summaries, settings)
     model = build_model(data, settings)
     assert model.named_vars_to_dims["co_intervention_effect"] == ("co_intervention", "family")
     assert "grade_effect" in model.named_vars and "population_shift" not in model.named_vars
@@ -133,7 +134,7 @@ def test_covariates_switch_on(tiny_changes, tiny_summaries):
 
 def test_student_t_likelihood_builds(tiny_changes, tiny_summaries):
     settings = ModelSettings().replace(likelihood="student_t")
-    model = build_model(ModelData.from_harmonised(tiny_changes, tiny_summaries, settings), settings)
+    model = build_model(model_data(tiny_changes, tiny_summaries, settings), settings)
     assert "nu_minus_one" in model.named_vars
     assert any(rv.name == "change" for rv in model.observed_RVs)
 
@@ -149,7 +150,7 @@ def test_the_baseline_level_enters_each_row_centred_on_its_marker(tiny_changes, 
     pre_values[0] = ""  # a reported change passed through: no pre value, centred to 0
     changes = tiny_changes.assign(pre_value=pre_values)
     settings = ModelSettings(baseline_level=True, population=False)
-    data = ModelData.from_harmonised(changes, tiny_summaries, settings)
+    data = model_data(changes, tiny_summaries, settings)
     assert data.use_baseline
     rows = data.rows(["marker", "pre_value"])
     pre = pd.to_numeric(rows["pre_value"]).to_numpy(dtype=float)
@@ -164,4 +165,4 @@ def test_the_baseline_level_enters_each_row_centred_on_its_marker(tiny_changes, 
         mean = _linear_predictor(data, data.cases, theta, {"baseline": pt.as_tensor(slope)}, prefix="case").eval()
     assert mean == pytest.approx(slope[data.family_index(data.cases)] * data.centred_baseline(data.cases))
     assert "baseline_effect" in build_model(data, settings).named_vars
-    assert not ModelData.from_harmonised(tiny_changes, tiny_summaries, ModelSettings(population=False)).use_baseline
+    assert not model_data(tiny_changes, tiny_summaries, ModelSettings(population=False)).use_baseline

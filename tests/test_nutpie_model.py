@@ -13,10 +13,9 @@ import pytensor
 import pytest
 from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
 
-from conftest import change_row
+from conftest import change_row, model_data
 
 from crsmeta.model.build import build_model
-from crsmeta.model.data import ModelData
 from crsmeta.model.nutpie_model import compile_nutpie_model, numba_functions
 from crsmeta.model.sample import DETERMINISTIC_COMPILATION
 from crsmeta.model.settings import ModelSettings
@@ -28,7 +27,7 @@ REFERENCE_MODE = "FAST_COMPILE"
 
 
 def tiny_model(tiny_changes, tiny_summaries) -> pm.Model:
-    return build_model(ModelData.from_harmonised(tiny_changes, tiny_summaries, SETTINGS), SETTINGS)
+    return build_model(model_data(tiny_changes, tiny_summaries, SETTINGS), SETTINGS)
 
 
 def call_logp(compiled, x: np.ndarray) -> tuple[int, float, np.ndarray]:
@@ -79,7 +78,7 @@ def test_other_data_through_the_same_callbacks(tiny_changes, tiny_summaries) -> 
     scale): the log density is that model's, and the original model's tables are untouched."""
     settings = SETTINGS.replace(tau_sd=2 * SETTINGS.tau_sd)
     model = tiny_model(tiny_changes, tiny_summaries)
-    fewer = build_model(ModelData.from_harmonised(tiny_changes, tiny_summaries, settings), settings)
+    fewer = build_model(model_data(tiny_changes, tiny_summaries, settings), settings)
     with pytensor.config.change_flags(**DETERMINISTIC_COMPILATION):
         compiled, compiled_fewer = compile_nutpie_model(model), compile_nutpie_model(fewer)
     swapped = compiled.with_data(**compiled_fewer.shared_data)
@@ -122,7 +121,7 @@ def test_other_data_and_parameter_counts_compile_to_the_same_code(tiny_changes, 
     two_explicit = pd.concat([one_explicit, censored("s2", "plasma_exchange")], ignore_index=True)
     sizes, keys = [], []
     for changes in (uncensored, one_explicit, two_explicit):
-        model = build_model(ModelData.from_harmonised(changes, tiny_summaries, SETTINGS), SETTINGS)
+        model = build_model(model_data(changes, tiny_summaries, SETTINGS), SETTINGS)
         with pytensor.config.change_flags(**DETERMINISTIC_COMPILATION):
             functions = numba_functions(model)
         n_dim, logp_function = functions.n_free, functions.logp

@@ -7,14 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import SUMMARY_COLUMNS
+from conftest import SUMMARY_COLUMNS, model_data
 
 from crsmeta.comparisons import summary_comparisons
 from crsmeta.io import write_netcdf
 from crsmeta.model import ModelSettings, fit_analysis
 from crsmeta.model.analyses import PARETO_K_MAX, analysis_settings, reweighting_of
 from crsmeta.model.build import build_model, study_log_likelihood
-from crsmeta.model.data import ModelData
 from crsmeta.model.reweight import REWEIGHTED, SAMPLED, MainFit, log_weights, reweight, reweight_main
 
 FAST = ModelSettings(chains=2, draws=100, tune=100, cores=2, prior_draws=50, gate=False)
@@ -39,7 +38,7 @@ def test_the_study_log_likelihoods_sum_to_the_models_log_likelihood(tiny_changes
     """Every route (marginal Gaussian groups, conditional and Student-t rows, censored and
     learned-SE rows) contributes to exactly one study, and nothing is counted twice."""
     settings = FAST.replace(likelihood=likelihood)
-    data = ModelData.from_harmonised(tiny_changes, tiny_summaries, settings)
+    data = model_data(tiny_changes, tiny_summaries, settings)
     model = build_model(data, settings)
     per_study, studies = study_log_likelihood(model)
     assert studies == ["c1", "s1", "s2", "t1"]
@@ -57,7 +56,7 @@ def test_the_study_log_likelihoods_sum_to_the_models_log_likelihood(tiny_changes
 
 def test_halving_the_tau_prior_reweights_draws_of_the_old_prior_into_the_new_one(tiny_changes, tiny_summaries):
     """With no likelihood, draws of Gamma(2, 2/0.5) weighted by the prior ratio are Gamma(2, 2/0.25)."""
-    data = ModelData.from_harmonised(tiny_changes, tiny_summaries, FAST)
+    data = model_data(tiny_changes, tiny_summaries, FAST)
     n_markers = len(data.coords["marker"])
     tau = np.random.default_rng(5).gamma(2.0, 0.5 / 2.0, size=(4, 2000, n_markers))
     main = az.from_dict(posterior={"tau": tau}, coords={"marker": data.coords["marker"]}, dims={"tau": ["marker"]})
@@ -71,7 +70,7 @@ def test_halving_the_tau_prior_reweights_draws_of_the_old_prior_into_the_new_one
 
 def test_halving_the_sigma_prior_reweights_draws_of_the_old_prior_into_the_new_one(tiny_changes, tiny_summaries):
     """With no likelihood, draws of σ's Gamma(2, 2/mean) weighted by the prior ratio have the halved mean."""
-    data = ModelData.from_harmonised(tiny_changes, tiny_summaries, FAST)
+    data = model_data(tiny_changes, tiny_summaries, FAST)
     n_markers = len(data.coords["marker"])
     sigma = np.random.default_rng(6).gamma(2.0, FAST.sigma_sd / 2.0, size=(4, 2000, n_markers))
     main = az.from_dict(posterior={"sigma": sigma}, coords={"marker": data.coords["marker"]}, dims={"sigma": ["marker"]})
@@ -86,7 +85,7 @@ def test_halving_the_sigma_prior_reweights_draws_of_the_old_prior_into_the_new_o
 
 def test_doubling_it_is_refitted_when_the_weights_have_a_heavy_tail(tiny_changes, tiny_summaries):
     """The opposite direction: the ratio exp(2τ) has no finite variance under the old prior."""
-    data = ModelData.from_harmonised(tiny_changes, tiny_summaries, FAST)
+    data = model_data(tiny_changes, tiny_summaries, FAST)
     tau = np.random.default_rng(5).gamma(2.0, 0.5 / 2.0, size=(4, 2000, len(data.coords["marker"])))
     main = az.from_dict(posterior={"tau": tau}, coords={"marker": data.coords["marker"]}, dims={"tau": ["marker"]})
     doubled = FAST.replace(tau_sd=1.0, temp_tau_sd=1.0)
@@ -170,7 +169,7 @@ def test_a_correlation_prior_no_row_depends_on_keeps_the_draws_and_redraws_rho(m
     main = _passing_main(fit_analysis(tiny_changes, summary_comparisons(pd.DataFrame(columns=SUMMARY_COLUMNS))[0], settings), settings)
     assert not main.data.correlation_rows().size
     low = settings.replace(corr_prior=(2.0, 8.0))
-    data = ModelData.from_harmonised(tiny_changes, pd.DataFrame(columns=SUMMARY_COLUMNS), low)
+    data = model_data(tiny_changes, pd.DataFrame(columns=SUMMARY_COLUMNS), low)
     reweighted = reweight_main(main, data, low, reweighting_of(settings, low))
     assert not reweighted.refit_reason and reweighted.pareto_k == float("-inf")
     rho = reweighted.idata.posterior["rho"].to_numpy().ravel()

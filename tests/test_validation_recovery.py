@@ -12,9 +12,10 @@ from crsmeta import tables
 from crsmeta.changes import derive_changes
 from crsmeta.comparisons import summary_comparisons
 from crsmeta.model import ModelSettings, fit_analysis
-from crsmeta.model.frequentist import cross_check
+from crsmeta.model.frequentist import random_effects
 from crsmeta.model.recovery import truth_coverage
 from crsmeta.simulate import SimulationSpec, simulate_dataset
+from crsmeta.study_estimates import per_study_estimates
 
 pytestmark = pytest.mark.slow
 
@@ -64,7 +65,7 @@ def test_pooled_effects_agree_with_reml_under_vague_priors():
     settings = ModelSettings(**FEW_DRAWS, **VAGUE)
     fit = fit_analysis(changes, summary_comparisons(dataset.summaries)[0], settings, analysis="reml_check")
     aggregate, _ = summary_comparisons(dataset.summaries)
-    reml = cross_check(changes, aggregate).set_index(["intervention", "marker"])["reml_estimate"]
+    reml = random_effects(per_study_estimates(changes, aggregate)).set_index(["intervention", "marker"])["reml_estimate"]
     bayes = fit.effects.set_index(["intervention", "marker"])["theta_median"]
     difference = (bayes - reml).dropna()
     assert len(difference) == len(EFFECT_SPEC.markers)

@@ -51,9 +51,10 @@ from crsmeta.changes import derive_changes
 from crsmeta.io import load_yaml, read_tsv, write_tsv
 from crsmeta.model import ModelData, ModelSettings, build_model
 from crsmeta.comparisons import se_from_ci, summary_comparisons
-from crsmeta.model.frequentist import cross_check
+from crsmeta.model.frequentist import random_effects
 from crsmeta.model.sample import DETERMINISTIC_COMPILATION
 from crsmeta.simulate import simulate_dataset
+from crsmeta.study_estimates import per_study_estimates
 
 import legacy_build
 from recovery import demo_spec
@@ -235,7 +236,7 @@ def compare(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
 def validate_dataset(name: str, settings: ModelSettings, backend: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fit both parameterisations to one data set: the quantile comparison and one row per fit."""
     changes, summaries = DATASETS[name]()
-    data = ModelData.from_harmonised(changes, summaries, settings)
+    data = ModelData.from_tables(changes, summary_comparisons(summaries)[0], settings)
     quantiles, fits = {}, []
     for label, builder in PARAMETERISATIONS.items():
         fit = sample_timed(builder(data, settings), settings, backend)
@@ -251,7 +252,7 @@ def validate_dataset(name: str, settings: ModelSettings, backend: str) -> tuple[
 def reml_text(summaries: pd.DataFrame, comparison: pd.DataFrame) -> str:
     """REML (PyMARE) beside the Bayesian pooled θ of the Hackshaw data (medians, 95% intervals)."""
     aggregate, _ = summary_comparisons(summaries)
-    reml = cross_check(tables.frame(tables.CHANGES), aggregate).iloc[0]
+    reml = random_effects(per_study_estimates(tables.frame(tables.CHANGES), aggregate)).iloc[0]
     theta = comparison[comparison["parameter"] == "theta"].set_index("quantile")
     lines = [f"hackshaw: REML {reml['reml_estimate']:.4f} [{reml['reml_lo95']:.4f}, {reml['reml_hi95']:.4f}], "
              f"tau^2 {reml['reml_tau2']:.4f} (tau {math.sqrt(reml['reml_tau2']):.4f})"]

@@ -32,6 +32,7 @@ import pymc as pm
 
 from crsmeta import tables
 from crsmeta.changes import derive_changes
+from crsmeta.comparisons import summary_comparisons
 from crsmeta.errors import InputError
 from crsmeta.model.build import build_model
 from crsmeta.model.data import ModelData
@@ -81,7 +82,7 @@ def replicate_seeds(master_seed: int, replicate: int) -> ReplicateSeeds:
 def _model_data(spec: SimulationSpec, settings: ModelSettings) -> ModelData:
     dataset = simulate_dataset(spec)
     changes, _ = derive_changes(dataset.cases)
-    return ModelData.from_harmonised(changes, dataset.summaries, settings)
+    return ModelData.from_tables(changes, summary_comparisons(dataset.summaries)[0], settings)
 
 
 def prior_truth(spec: SimulationSpec, settings: ModelSettings, seed: int) -> dict[str, dict]:

@@ -10,8 +10,6 @@ import pandas as pd
 
 from crsmeta import tables
 from crsmeta.errors import InputError
-from crsmeta.changes import PostRule
-from crsmeta.comparisons import summary_comparisons
 from crsmeta.model.settings import ModelSettings
 from crsmeta.vocabulary import ChangeScale, change_scale
 
@@ -77,14 +75,6 @@ class ModelData:
                    audit=tables.frame(tables.MODEL_AUDIT, audit), use_population=use_population,
                    use_co_interventions=settings.co_interventions and bool(coords["co_intervention"]),
                    use_grade=settings.baseline_grade and bool(cases["grade"].notna().any()) if not cases.empty else False)
-
-    @classmethod
-    def from_harmonised(
-        cls, changes: pd.DataFrame, summaries: pd.DataFrame, settings: ModelSettings, rule: PostRule | None = None
-    ) -> "ModelData":
-        """:meth:`from_tables` with the summary comparisons made here from the harmonised
-        summaries (by ``rule``, the config's default when None): for fits outside the workflow."""
-        return cls.from_tables(changes, summary_comparisons(summaries, rule)[0], settings)
 
     # --- index arrays -------------------------------------------------------------------------
     def index(self, frame: pd.DataFrame, column: str, dim: str) -> np.ndarray:

@@ -27,7 +27,7 @@ from pymare.estimators import (
 )
 
 from crsmeta import tables
-from crsmeta.study_estimates import P_VALUE_EXACT, POOL_KEYS, is_pooled, per_study_estimates, true_flags
+from crsmeta.study_estimates import P_VALUE_EXACT, POOL_KEYS, is_pooled, true_flags
 
 RANDOM_EFFECTS_COLUMNS = tables.RANDOM_EFFECTS.columns
 ALPHA = 0.05
@@ -43,11 +43,6 @@ def random_effects(per_study: pd.DataFrame) -> pd.DataFrame:
         for keys, group in usable.groupby(POOL_KEYS, sort=True)
     ]
     return tables.frame(tables.RANDOM_EFFECTS, rows)
-
-
-def cross_check(changes: pd.DataFrame, aggregate: pd.DataFrame | None) -> pd.DataFrame:
-    """The frequentist table written to ``results/model/frequentist.tsv``."""
-    return random_effects(per_study_estimates(changes, aggregate))
 
 
 # --- stage 2 ---------------------------------------------------------------------------------
