@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crsmeta.model.recovery import RECOVERY_COLUMNS, coverage_summary, truth_coverage
+from crsmeta import tables
+from crsmeta.model.recovery import coverage_summary, truth_coverage
 
 INTERVENTIONS = ["tocilizumab", "emapalumab"]
 MARKERS = ["IL-6", "ferritin"]
@@ -30,7 +31,7 @@ def test_cells_are_covered_when_the_truth_is_inside_and_missed_when_far_outside(
     truth = truth_table([[-0.5, -0.2], [1.0, 0.3]])  # emapalumab × IL-6 is 10 SDs away
     cells = pd.DataFrame({"intervention": ["tocilizumab", "emapalumab"], "marker": ["IL-6", "IL-6"]})
     table = truth_coverage(idata, truth, cells).set_index(["intervention", "marker"])
-    assert tuple(table.reset_index().columns) == RECOVERY_COLUMNS
+    assert list(table.reset_index().columns) == tables.RECOVERY.columns
     assert table["covered"].to_dict() == {("tocilizumab", "IL-6"): True, ("tocilizumab", "ferritin"): True,
                                           ("emapalumab", "IL-6"): False, ("emapalumab", "ferritin"): True}
     assert table["has_data"].sum() == 2 and table.loc[("emapalumab", "IL-6"), "has_data"]

@@ -153,8 +153,9 @@ def test_recovery_section_only_for_a_synthetic_demo(synthetic_report):
     inputs, soup, _ = synthetic_report
     assert soup.find(id="recovery") is None
     cells = inputs.effects[["intervention", "marker"]]
-    recovery = cells.assign(theta="-0.5", median="-0.4", lo="-0.6", hi="-0.2", covered="True", has_data="True")
-    recovery.loc[recovery.index[0], ["theta", "covered"]] = ["0.5", "False"]
+    recovery = cells.assign(theta=-0.5, median=-0.4, lo=-0.6, hi=-0.2, covered=True, has_data=True, synthetic=True)
+    recovery.loc[recovery.index[0], ["theta", "covered"]] = [0.5, False]
+    recovery = tables_module.frame(tables_module.RECOVERY, recovery)
     html = report_html(dataclasses.replace(inputs, recovery=recovery))
     section = BeautifulSoup(html, "html.parser").find(id="diagnostics")
     assert f"{len(cells) - 1} of {len(cells)} cells with data" in section.text

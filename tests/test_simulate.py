@@ -15,7 +15,7 @@ from crsmeta import tables
 from crsmeta.extract import extract_cases, extract_summaries
 from crsmeta.harmonise import combine, harmonise_study
 from crsmeta.simulate import (
-    TRUTH_COLUMNS, SimulationSpec, ensure_demo_studies, main,
+    SimulationSpec, ensure_demo_studies, main,
     simulate_dataset, truth_path, write_study_files,
 )
 from crsmeta.studies import STUDY_SCHEMA, load_studies
@@ -57,7 +57,7 @@ def test_same_seed_gives_byte_identical_files(tmp_path):
 def test_shapes_and_columns(dataset):
     tables.check(tables.HARMONISED_CASES, dataset.cases)
     tables.check(tables.HARMONISED_SUMMARIES, dataset.summaries)
-    assert tuple(dataset.truth.columns) == TRUTH_COLUMNS
+    tables.check(tables.TRUTH, dataset.truth)
     assert len(dataset.truth) == len(SPEC.interventions) * len(SPEC.markers)
     counts = dataset.cases.groupby(["study_id", "patient_id", "marker"]).size()
     assert (counts == 2).all()  # one pre and one post per patient and marker
@@ -143,9 +143,9 @@ def test_data_layer_reads_the_files_back_to_the_in_memory_tables(dataset, writte
 
 def test_truth_is_written_beside_the_studies_and_labelled(dataset, written):
     root, _ = written
-    truth = pd.read_csv(root / truth_path("results/demo"), sep="\t")
+    truth = tables.read(tables.TRUTH, root / truth_path("results/demo"))
     assert truth["synthetic"].all()
-    pd.testing.assert_frame_equal(truth.drop(columns="synthetic"), dataset.truth, check_exact=True)
+    pd.testing.assert_frame_equal(truth, dataset.truth, check_exact=True)
 
 
 def test_ensure_demo_studies_is_idempotent(tmp_path):

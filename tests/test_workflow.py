@@ -18,6 +18,7 @@ import xarray as xr
 import yaml
 
 from conftest import ROOT, copy_project, planned_jobs
+from crsmeta import tables
 from crsmeta.io import read_tsv
 from mock_sampler.prior_draws import MOCK_LABEL
 
@@ -217,11 +218,11 @@ def test_synthetic_demo_checks_its_truth_and_reports_it(tmp_path: Path) -> None:
     result = snakemake(project, config)
     assert result.returncode == 0, result.stderr[-3000:]
     assert_mocked(project / "results/model/main/posterior.nc")
-    truth = read_tsv(project / "demo/studies/truth.tsv")
-    recovery = read_tsv(project / "results/model/recovery.tsv")
-    assert len(recovery) == len(truth) and set(recovery["synthetic"]) == {"True"}
+    truth = tables.read(tables.TRUTH, project / "demo/studies/truth.tsv")
+    recovery = tables.read(tables.RECOVERY, project / "results/model/recovery.tsv")
+    assert len(recovery) == len(truth) and recovery["synthetic"].all()
     effects = read_tsv(project / "results/model/main/effects.tsv")
-    with_data = recovery[recovery["has_data"] == "True"]
+    with_data = recovery[recovery["has_data"]]
     assert set(zip(with_data["intervention"], with_data["marker"])) == set(zip(effects["intervention"], effects["marker"]))
     html = (project / "results/report/report.html").read_text(encoding="utf-8")
     assert "Recovery of the simulator's truth (SYNTHETIC demo)" in html

@@ -115,7 +115,7 @@ def recover(spec: SimulationSpec, settings: ModelSettings) -> pd.DataFrame:
     return table.assign(
         seed=spec.seed, seconds=time.perf_counter() - start,
         divergences=int(np.asarray(fit.idata.sample_stats["diverging"]).sum()),
-        max_rhat=float(fit.diagnostics["r_hat"].max()), synthetic=True)
+        max_rhat=float(fit.diagnostics["r_hat"].max()))
 
 
 def main() -> None:

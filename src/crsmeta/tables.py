@@ -410,6 +410,22 @@ def _failure(table: Table, data: pd.DataFrame, cases: pd.DataFrame, path: str | 
     return InputError(f"{table.name}: {problem}", data_file=path, row=row, column=column, expected=cell.expected)
 
 
+# --- the SYNTHETIC demo's truth and its recovery ---------------------------------------------
+
+TRUTH = Table("simulated truth", {
+    **_text("intervention", "marker"), "theta": NUMBER, "tau": NUMBER, "sigma": NUMBER, "synthetic": FLAG,
+})
+"""The simulator's true θ, τ and σ per (intervention, marker) cell (crsmeta.simulate.truth),
+written beside the demo's study files (``truth.tsv``)."""
+
+RECOVERY = Table("recovery of the simulated truth", {
+    **_text("intervention", "marker"), "theta": NUMBER, "median": NUMBER, "lo": NUMBER, "hi": NUMBER,
+    "covered": FLAG, "has_data": FLAG, "synthetic": FLAG,
+})
+"""Per cell of the demo's main fit (crsmeta.model.recovery): the true θ, the posterior median and
+central 90% interval, whether it covers the truth and whether any data feed the cell."""
+
+
 # --- simulation-based calibration (SYNTHETIC) ------------------------------------------------
 
 SBC_KIND = one_of("theta", "tau", "sigma")

@@ -10,14 +10,16 @@ from __future__ import annotations
 import arviz as az
 import pandas as pd
 
+from crsmeta import tables
+
 LEVEL = 0.90
-RECOVERY_COLUMNS = ("intervention", "marker", "theta", "median", "lo", "hi", "covered", "has_data")
 
 
 def truth_coverage(idata: az.InferenceData, truth: pd.DataFrame, data_cells: pd.DataFrame,
                    level: float = LEVEL) -> pd.DataFrame:
-    """Per (intervention, marker) cell of the fit: true θ, posterior median, central ``level``
-    interval, whether it covers the truth, and whether any row of data feeds the cell.
+    """Per (intervention, marker) cell of the fit (:data:`crsmeta.tables.RECOVERY`, labelled
+    SYNTHETIC): true θ, posterior median, central ``level`` interval, whether it covers the truth,
+    and whether any row of data feeds the cell.
 
     ``truth`` has columns intervention, marker, theta (the simulator's); ``data_cells`` lists the
     (intervention, marker) pairs with data (e.g. the effects table's rows). θ is the posterior's
@@ -41,7 +43,7 @@ def truth_coverage(idata: az.InferenceData, truth: pd.DataFrame, data_cells: pd.
     table["covered"] = (table["lo"] <= table["theta"]) & (table["theta"] <= table["hi"])
     observed = set(zip(data_cells["intervention"], data_cells["marker"]))
     table["has_data"] = [(i, m) in observed for i, m in zip(table["intervention"], table["marker"])]
-    return table[list(RECOVERY_COLUMNS)]
+    return tables.frame(tables.RECOVERY, table.assign(synthetic=True))
 
 
 def coverage_summary(table: pd.DataFrame) -> dict[str, float | int]:

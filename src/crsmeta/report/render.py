@@ -24,7 +24,7 @@ from markupsafe import Markup
 
 from crsmeta import __version__, history
 from crsmeta import tables as contracts
-from crsmeta.io import read_tsv, write_text
+from crsmeta.io import write_text
 from crsmeta.model.analyses import PARETO_K_MAX
 from crsmeta.model.effects import DATA_DRIVEN_MAX_RATIO, WEAKLY_INFORMED_MAX_RATIO
 from crsmeta.model.recovery import coverage_summary
@@ -104,7 +104,7 @@ class ReportInputs:
             effects_all=_optional(contracts.EFFECTS_ALL, effects_all),
             diagnostics=_optional(contracts.DIAGNOSTICS, diagnostics),
             frequentist=_optional(contracts.RANDOM_EFFECTS, frequentist),
-            recovery=read_tsv(recovery) if _given(recovery) else None,
+            recovery=_optional(contracts.RECOVERY, recovery),
             idata=az.from_netcdf(str(posterior)) if _given(posterior) else None,
             settings=dict(settings or {}),
             model_doc=Path(model_doc).read_text(encoding="utf-8") if _given(model_doc) else None,
@@ -402,8 +402,7 @@ def _recovery_section(inputs: ReportInputs) -> dict[str, Any]:
     """SYNTHETIC demo only: the main fit's 90% intervals against the simulator's true θ."""
     if inputs.recovery is None:
         return {"recovery": None}
-    table = tables.floats(inputs.recovery, ("theta", "median", "lo", "hi"), source="results/model/recovery.tsv")
-    table = table.assign(covered=table["covered"].map(tables.is_true), has_data=table["has_data"].map(tables.is_true))
+    table = inputs.recovery
     return {"recovery": {"summary": coverage_summary(table),
                          "rows": table.sort_values(["has_data", "covered"], ascending=[False, True]).to_dict("records")}}
 

@@ -31,10 +31,10 @@ The parts, in the order a simulation runs:
 from crsmeta.simulate.files import ensure_demo_studies, main, render_study_files, truth_path, write_study_files
 from crsmeta.simulate.spec import CONTROL, SYNTHETIC, HyperPrior, SimulationSpec, spec_from_config
 from crsmeta.simulate.studies import SimulatedDataset, StudyDraft, simulate_dataset
-from crsmeta.simulate.truth import TRUTH_COLUMNS, draw_truth
+from crsmeta.simulate.truth import draw_truth
 
 __all__ = [
-    "CONTROL", "SYNTHETIC", "TRUTH_COLUMNS", "HyperPrior", "SimulatedDataset", "SimulationSpec", "StudyDraft",
+    "CONTROL", "SYNTHETIC", "HyperPrior", "SimulatedDataset", "SimulationSpec", "StudyDraft",
     "draw_truth", "ensure_demo_studies", "main", "render_study_files", "simulate_dataset", "spec_from_config",
     "truth_path", "write_study_files",
 ]

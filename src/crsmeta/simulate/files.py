@@ -11,6 +11,7 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 import yaml
 
+from crsmeta import tables
 from crsmeta.simulate.spec import SYNTHETIC, SimulationSpec, spec_from_config
 from crsmeta.simulate.studies import SimulatedDataset, StudyDraft, simulate_dataset
 
@@ -64,7 +65,7 @@ def render_study_files(dataset: SimulatedDataset, out_rel: str) -> dict[str, str
             files[document["cases"]["file"]] = _csv_text(draft.cases)
         if draft.summaries is not None:
             files[document["summaries"]["file"]] = _csv_text(draft.summaries)
-    files[truth_path(out_rel)] = _csv_text(dataset.truth.assign(synthetic=True), sep="\t")
+    files[truth_path(out_rel)] = _csv_text(tables.frame(tables.TRUTH, dataset.truth), sep="\t")
     return files
 
 

@@ -8,11 +8,9 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from crsmeta import tables
 from crsmeta.simulate.spec import SimulationSpec
 from crsmeta.vocabulary import ChangeScale, change_scale
-
-TRUTH_COLUMNS = ("intervention", "marker", "theta", "tau", "sigma")
-
 
 def is_difference(marker: str) -> bool:
     """Whether the marker's change is a difference (temperature: no true zero), not a log ratio."""
@@ -20,7 +18,8 @@ def is_difference(marker: str) -> bool:
 
 
 def draw_truth(spec: SimulationSpec, rng: np.random.Generator) -> pd.DataFrame:
-    """The (intervention, marker) truth table: given in the spec, or drawn from its hyperprior."""
+    """The (intervention, marker) truth table (:data:`crsmeta.tables.TRUTH`): given in the spec,
+    or drawn from its hyperprior."""
     hp = spec.hyperprior
     n_i, n_m = len(spec.interventions), len(spec.markers)
     a = rng.normal(hp.marker_mean, hp.marker_sd, size=n_m)
@@ -39,8 +38,9 @@ def draw_truth(spec: SimulationSpec, rng: np.random.Generator) -> pd.DataFrame:
                 "theta": _given(spec.theta, (intervention, marker), drawn_theta[i, j]),
                 "tau": _given(spec.tau, marker, tau[j] * scale[j]),
                 "sigma": _given(spec.sigma, marker, sigma[j] * scale[j]),
+                "synthetic": True,
             })
-    return pd.DataFrame(rows, columns=TRUTH_COLUMNS)
+    return tables.frame(tables.TRUTH, rows)
 
 
 def _given(mapping: Mapping[Any, float] | None, key: Any, drawn: float) -> float:
