@@ -45,20 +45,34 @@ from crsmeta.model.settings import ModelSettings
 SE_AS_PRIOR_METHODS = ("p_value_exact",)
 LOG_2PI = float(np.log(2 * np.pi))
 # Grid on z = log(x − x0) for integrating a learned se² out (x = b/se²): the integrand is smooth
-# and unimodal in z with a width of at least ~0.5, so the trapezoid rule at this spacing is exact
-# to rounding over residuals up to ~1e5 prior SEs (tests/test_model_build.py).
+# in z, each of its modes at least ~0.5 wide, so the trapezoid rule at this spacing is exact to
+# rounding over residuals up to ~1e5 prior SEs (tests/test_model_build.py). The grid is fixed, not
+# centred on the integrand's mode: with an added variance V the integrand can have two modes (a
+# residual far beyond √V explained by a large se², or se² at its prior and the residual left to
+# V), and a grid that followed one of them missed the other by up to 100 log units.
 LOG_GRID_STEP = 0.25
 LOG_GRID = np.arange(-23.0, 4.5, LOG_GRID_STEP)
 # Grid on log(τ/scale) for integrating τ[marker] out where one row alone is its data
-# (:func:`_tau_integrated_rows`): from 1e-4 to 20 prior scales (beyond, both priors' mass is below
-# 1e-4 and 1e-80). Each of its points costs an se² integral per row and gradient, so both grids
-# are coarse here (τ and z spacing 0.5: 25 × 55 points; with 41 × 110 points on four rows the
-# bundled main fit sampled in 887 s on a loaded machine, 64 s before). Against quadrature the
-# log-likelihood is within 1e-4 at σ from 0.05 to 0.7 and within 0.034 at a residual of 3 log units
-# with σ = 2 (tests/test_model_build.py): a smooth error in the log density, far below its spread.
+# (:func:`_tau_integrated_rows`), up to 20 prior scales (beyond, both priors' mass is below 1e-80)
+# and down to where the prior's mass below is negligible: 1e-4 scales for the half-normal (mass
+# 8e-5 below), 2e-3 for the Gamma(2), whose density vanishes at 0 (mass 8e-6 below). Each point
+# costs an se² integral per row and gradient, so both grids are coarse here (τ and z spacing 0.5;
+# with 41 × 110 points on four rows the bundled main fit sampled in 887 s on a loaded machine),
+# and the se² path stops at z = −12 (se² = 1.6e5 b, where se²'s prior mass is 4e-17: a residual
+# that needs more is absorbed by τ). Against quadrature the log-likelihood is within 2e-4 at σ from
+# 0.05 to 0.7 and within 0.034 at a residual of 3 log units with σ = 2 (tests/test_model_build.py):
+# a smooth error in the log density, far below its spread. The Gamma grid and the shorter se² path
+# (19 × 33 points against 25 × 55) moved the integral by at most 1.2e-4 at residuals below 2 log
+# units and 7e-3 up to 12.
 TAU_LOG_GRID_STEP = 0.5
-TAU_LOG_GRID = np.arange(np.log(1e-4), np.log(20.0), TAU_LOG_GRID_STEP)
-TAU_PATH_LOG_GRID = LOG_GRID[::2]
+TAU_LOG_GRID_LOWER = {"gamma": np.log(2e-3), "halfnormal": np.log(1e-4)}
+TAU_LOG_GRID_UPPER = np.log(20.0)
+TAU_PATH_LOG_GRID = LOG_GRID[LOG_GRID >= -12.0][::2]
+
+
+def tau_log_grid(tau_prior_family: str, step: float = TAU_LOG_GRID_STEP) -> np.ndarray:
+    """The points of log(τ/scale) at which τ is integrated out under the prior ``tau_prior_family``."""
+    return np.arange(TAU_LOG_GRID_LOWER[tau_prior_family], TAU_LOG_GRID_UPPER, step)
 
 order_broadcast_shape_checks()  # one graph, one cache key, in every process
 
@@ -488,7 +502,7 @@ def _tau_integrated_rows(data: ModelData, settings: ModelSettings, rows: _Rows, 
     and with both small the row pins its θ cell to a width √(se² + τ²) that vanishes, a funnel no
     reparameterisation of u removes. (An exact P value's se² has a fixed prior mean and a
     ``p > x`` row a floor on se²: neither can vanish, so they are not taken here, and these
-    rows need no floor term.) Integrating τ over its prior on TAU_LOG_GRID (trapezoid rule
+    rows need no floor term.) Integrating τ over its prior on :func:`tau_log_grid` (trapezoid rule
     on log τ) leaves θ a width of the order of τ's prior scale whatever σ is. The model's log
     density gets the integral; τ[marker] keeps its prior in the sampled coordinates and its
     draws are replaced afterwards by draws from its conditional posterior given each draw
@@ -526,15 +540,17 @@ class IntegratedTau:
         values = {"y": rows.y, "mu": rows.mu, "b": rows.b, "x0": rows.x0, "scale": self.scale[:, 0]}
         return {f"{INTEGRATED_TAU_DRAW_PREFIX}{field}": value for field, value in values.items()}
 
-    def tau_grid(self, log_grid: np.ndarray = TAU_LOG_GRID) -> pt.TensorVariable:
-        """τ at the points ``log_grid`` of log(τ/scale), rows × grid."""
-        return self.scale * np.exp(log_grid)
+    def log_grid(self, step: float = TAU_LOG_GRID_STEP) -> np.ndarray:
+        """The points of log(τ/scale) at which the log density integrates τ out (at its spacing)."""
+        return tau_log_grid(self.settings.tau_prior, step)
 
-    def log_weight(self, log_grid: np.ndarray = TAU_LOG_GRID) -> pt.TensorVariable:
+    def log_weight(self, log_grid: np.ndarray | None = None) -> pt.TensorVariable:
         """log p(τ) L(τ) + log τ + log(spacing), the trapezoid rule's terms on log τ, at each
-        point of ``log_grid``: rows × grid, after any leading dimensions (draws) of the rows'
-        values. The se² integral takes every other point of its grid here (TAU_PATH_LOG_GRID)."""
-        rows, tau = self.rows, self.tau_grid(log_grid)
+        point of ``log_grid`` (by default the log density's): rows × grid, after any leading
+        dimensions (draws) of the rows' values. The se² integral takes every other point of its
+        grid above z = −12 here (TAU_PATH_LOG_GRID)."""
+        log_grid = self.log_grid() if log_grid is None else log_grid
+        rows, tau = self.rows, self.scale * np.exp(log_grid)
         # τ's prior is a scale family: log p(τ) + log τ = log p₁(τ/scale) + log(τ/scale), a constant
         # on the grid (which is in τ/scale). Written with the scale, PyTensor's rewrites of the
         # half-normal's density never ended.

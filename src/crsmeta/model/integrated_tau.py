@@ -18,14 +18,14 @@ import pymc as pm
 import pytensor
 import pytensor.tensor as pt
 
-from crsmeta.model.build import INTEGRATED_TAU_DRAW_PREFIX, TAU_LOG_GRID, IntegratedTau, integrated_tau
+from crsmeta.model.build import INTEGRATED_TAU_DRAW_PREFIX, IntegratedTau, integrated_tau
 
 # Its own stream of the fit's seed: the draws do not depend on how NUTS used the seed.
 _RNG_STREAM = 7_171
 # Where τ is drawn: the integral's range at a fifth of its spacing (the draws are made once per
 # draw, not per gradient, so they can afford it; at the integral's own spacing, 0.5, the drawn τ
 # were off by a Kolmogorov–Smirnov distance of 0.026 on the test's 4000 draws).
-DRAW_LOG_GRID = np.arange(TAU_LOG_GRID[0], TAU_LOG_GRID[-1], 0.1)
+DRAW_LOG_GRID_STEP = 0.1
 # The grid weights are tens of millions of terms (draws × rows × τ grid × se² grid): numba
 # compiles them into the compile cache and, unlike PyTensor's C backend, is there without a C
 # compiler (without one, PyTensor's fused Python loops took minutes over a few hundred draws).
@@ -70,11 +70,12 @@ def _log_weights(integrated: IntegratedTau, posterior) -> tuple[np.ndarray, np.n
     y, scale = recorded.pop("y")[0], recorded.pop("scale")[0][:, None]
     inputs = {field: pt.matrix(field) for field in recorded}  # the rows' mu, b and x0
     batched = dataclasses.replace(integrated.rows, y=pt.as_tensor(y), **inputs)
-    weights = dataclasses.replace(integrated, rows=batched, scale=pt.as_tensor(scale)).log_weight(DRAW_LOG_GRID)
+    log_grid = integrated.log_grid(DRAW_LOG_GRID_STEP)
+    weights = dataclasses.replace(integrated, rows=batched, scale=pt.as_tensor(scale)).log_weight(log_grid)
     function = pytensor.function(list(inputs.values()), weights, mode=_GRID_MODE)
     blocks = [function(*(values[start:start + _DRAWS_PER_BLOCK] for values in recorded.values()))
               for start in range(0, n_draws, _DRAWS_PER_BLOCK)]
-    return np.concatenate(blocks), np.log(scale) + DRAW_LOG_GRID
+    return np.concatenate(blocks), np.log(scale) + log_grid
 
 
 def conditional_draws(log_weights: np.ndarray, log_grid: np.ndarray, rng: np.random.Generator) -> np.ndarray:
