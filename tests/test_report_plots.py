@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from crsmeta.model.posterior_summaries import superiority, tau_summaries
 from crsmeta.report import plots, tables
 from fixtures.report.build import effects_table, fixture_idata
 
@@ -50,8 +51,8 @@ def test_sensitivity_plot_returns_ax(idata):
 
 def test_tau_and_superiority_plots_return_ax(idata):
     _, ax = plt.subplots()
-    assert plots.tau_prior_posterior_plot(tables.tau_prior_posterior(idata), ax=ax) is ax
-    matrix = tables.superiority_matrix(idata, effects_table(idata), "IL-6")
+    assert plots.tau_prior_posterior_plot(tables.tau_prior_posterior(tau_summaries(idata)), ax=ax) is ax
+    matrix = tables.superiority_matrix(superiority(idata, effects_table(idata)), "IL-6")
     _, ax = plt.subplots()
     assert plots.superiority_heatmap(matrix, ax=ax) is ax
 

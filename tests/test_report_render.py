@@ -143,8 +143,10 @@ def test_report_file_is_readable_by_others(synthetic_report):
 def test_posterior_with_other_names_degrades_with_a_message(synthetic_report):
     inputs, _, _ = synthetic_report
     other = az.from_dict(posterior={"effect": np.zeros((2, 10, 3))})
-    soup = BeautifulSoup(report_html(dataclasses.replace(inputs, idata=other)), "html.parser")
-    assert "no 'tau'" in soup.find(id="heterogeneity").text
+    soup = BeautifulSoup(report_html(dataclasses.replace(inputs, idata=other, tau=None, superiority=None)),
+                         "html.parser")
+    assert "No τ table" in soup.find(id="heterogeneity").text
+    assert "no superiority table" in soup.find(id="heterogeneity").text
     assert "no posterior predictive" in soup.find(id="diagnostics").text
     assert soup.find(id="summary-table") is not None
 

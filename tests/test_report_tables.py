@@ -11,6 +11,7 @@ from scipy import stats
 
 from crsmeta.comparisons import summary_comparisons
 from crsmeta.errors import InputError
+from crsmeta.model.posterior_summaries import superiority
 from crsmeta.report import tables
 from crsmeta.study_estimates import per_study_estimates
 from fixtures.report.build import effects_table, fixture_idata
@@ -38,12 +39,19 @@ def test_study_estimates_are_the_cross_checks_own_per_study_estimates(tiny_chang
     assert estimates["source"].str.startswith("summary: ").sum() == (per_study["source"] == "summary").sum()
 
 
-def test_superiority_probabilities_are_complementary():
+def test_superiority_matrix_lays_out_the_fits_table():
+    """Rows and columns the marker's interventions in order, each cell the table's probability as
+    written, the diagonal empty; no matrix for a marker without a pair."""
     idata = fixture_idata()
-    matrix = tables.superiority_matrix(idata, effects_table(idata), "IL-6")
-    values = matrix.to_numpy()
-    off_diagonal = ~np.eye(len(matrix), dtype=bool)
-    assert np.allclose((values + values.T)[off_diagonal], 1.0)
+    table = superiority(idata, effects_table(idata))
+    matrix = tables.superiority_matrix(table, "IL-6")
+    names = sorted(set(table.loc[table["marker"] == "IL-6", "intervention"]))
+    assert list(matrix.index) == list(matrix.columns) == names
+    assert np.isnan(np.diag(matrix.to_numpy())).all()
+    for row in table[table["marker"] == "IL-6"].to_dict("records"):
+        assert matrix.loc[row["intervention"], row["comparator"]] == row["p_lower"]
+    assert tables.superiority_matrix(table, "no such marker") is None
+    assert tables.superiority_matrix(None, "IL-6") is None
 
 
 def test_summary_rows_warn_on_sparse_estimates():

@@ -212,6 +212,16 @@ gate's verdict and how the posterior was reached (crsmeta.model.fit)."""
 
 EFFECTS_ALL = Table("effects of every analysis", {"analysis": TEXT, **EFFECTS.cells})
 
+TAU_SUMMARIES = Table("tau summaries", {
+    "group": one_of("prior", "posterior"), "marker": TEXT, "lo": NUMBER, "median": NUMBER, "hi": NUMBER,
+})
+"""τ, the between-study SD, per marker from an analysis' prior and posterior draws: median and
+central 95% interval (crsmeta.model.posterior_summaries; results/model/<analysis>/tau.tsv)."""
+
+SUPERIORITY = Table("superiority", {**_text("marker", "intervention", "comparator"), "p_lower": NUMBER})
+"""P(θ[intervention] < θ[comparator]) for every ordered pair of interventions with an estimate for
+the marker (crsmeta.model.posterior_summaries; results/model/<analysis>/superiority.tsv)."""
+
 CUMULATIVE = Table("cumulative estimates", {
     "analysis": TEXT, "up_to": TEXT, "step": COUNT, "n_studies_in": COUNT,
     **{name: EFFECTS.cells[name] for name in (

@@ -98,6 +98,8 @@ rule fit_model:
             subcategory="{analysis}",
         ),
         diagnostics="results/model/{analysis}/diagnostics.tsv",
+        tau="results/model/{analysis}/tau.tsv",
+        superiority="results/model/{analysis}/superiority.tsv",
         observations="results/model/{analysis}/observations.tsv",
         audit="results/model/{analysis}/audit.tsv",
     params:

@@ -9,7 +9,10 @@ REPORT_INPUTS = {
     "pairing": "results/audit/pairing.tsv",
     "changes": "results/model/changes.tsv",
     "effects": "results/model/main/effects.tsv",
+    # the rank, trace and predictive-check plots and the fit's stamps; its summaries are tables
     "posterior": "results/model/main/posterior.nc",
+    "tau": "results/model/main/tau.tsv",
+    "superiority": "results/model/main/superiority.tsv",
     "effects_all": "results/model/effects_all.tsv",
     "diagnostics": "results/model/diagnostics.tsv",
     "frequentist": "results/model/frequentist.tsv",

@@ -6,6 +6,7 @@ from crsmeta import tables
 from crsmeta.io import files_hash, write_netcdf
 from crsmeta.logs import configure_logging
 from crsmeta.model import ModelSettings, enforce_gate, fit_analysis, stamp
+from crsmeta.model.posterior_summaries import superiority, tau_summaries
 from crsmeta.model.reweight import read_main_fit
 
 snakemake = snakemake  # type: ignore[name-defined]  # noqa: F821 (injected by Snakemake)
@@ -35,6 +36,8 @@ stamp(
 )
 tables.write(tables.EFFECTS, result.effects, outputs.effects)
 tables.write(tables.DIAGNOSTICS, result.diagnostics, outputs.diagnostics)
+tables.write(tables.TAU_SUMMARIES, tau_summaries(result.idata), outputs.tau)
+tables.write(tables.SUPERIORITY, superiority(result.idata, result.effects), outputs.superiority)
 tables.write(tables.OBSERVATIONS, result.data.observations, outputs.observations)
 tables.write(tables.MODEL_AUDIT, result.data.audit, outputs.audit)
 write_netcdf(result.idata, outputs.posterior)

@@ -9,7 +9,7 @@ snakemake = snakemake  # type: ignore[name-defined]  # noqa: F821 (injected by S
 log = configure_logging(snakemake.log[0])
 
 paths = {name: snakemake.input[name] for name in (
-    "cases", "summaries", "rows", "conversions", "pairing", "changes", "effects", "posterior",
+    "cases", "summaries", "rows", "conversions", "pairing", "changes", "effects", "posterior", "tau", "superiority",
     "effects_all", "diagnostics", "frequentist", "history_changes", "history_comparison", "history_inclusion",
     "per_study", "summary_pairing",
 )}

@@ -55,6 +55,8 @@ class ReportInputs:
     frequentist: pd.DataFrame | None = None
     recovery: pd.DataFrame | None = None
     idata: az.InferenceData | None = None
+    tau: pd.DataFrame | None = None
+    superiority: pd.DataFrame | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     model_doc: str | None = None
     history_changes: pd.DataFrame | None = None
@@ -77,6 +79,8 @@ class ReportInputs:
         effects: str | Path,
         studies: list[str | Path],
         posterior: str | Path | None = None,
+        tau: str | Path | None = None,
+        superiority: str | Path | None = None,
         effects_all: str | Path | None = None,
         diagnostics: str | Path | None = None,
         frequentist: str | Path | None = None,
@@ -106,6 +110,8 @@ class ReportInputs:
             frequentist=_optional(contracts.RANDOM_EFFECTS, frequentist),
             recovery=_optional(contracts.RECOVERY, recovery),
             idata=az.from_netcdf(str(posterior)) if _given(posterior) else None,
+            tau=_optional(contracts.TAU_SUMMARIES, tau),
+            superiority=_optional(contracts.SUPERIORITY, superiority),
             settings=dict(settings or {}),
             model_doc=Path(model_doc).read_text(encoding="utf-8") if _given(model_doc) else None,
             history_changes=_optional(contracts.HISTORY_CHANGES, history_changes),
@@ -291,16 +297,16 @@ def _forest_section(inputs: ReportInputs, synthetic: bool) -> dict[str, Any]:
 
 def _heterogeneity_section(inputs: ReportInputs, synthetic: bool) -> dict[str, Any]:
     notes = []
-    tau = tables.tau_summary(inputs.idata)
+    tau = tables.tau_rows(inputs.tau)
     if tau is None:
-        notes.append("The posterior has no 'tau' with a 'marker' dimension; τ is shown from effects.tsv only.")
+        notes.append("No τ table with posterior rows; τ is shown from effects.tsv only.")
         tau_rows = inputs.effects.groupby("marker")["tau_median"].first().reset_index().rename(columns={"tau_median": "median"})
         tau_rows = tau_rows.assign(lo=math.nan, hi=math.nan)
     else:
         tau_rows = tau
     comparisons = []
     for marker in sorted(inputs.effects["marker"].unique()):
-        matrix = tables.superiority_matrix(inputs.idata, inputs.effects, marker)
+        matrix = tables.superiority_matrix(inputs.superiority, marker)
         if matrix is None:
             continue
         figure, ax = plt.subplots(figsize=(1.1 * len(matrix) + 2.5, 0.8 * len(matrix) + 1.5))
@@ -308,8 +314,8 @@ def _heterogeneity_section(inputs: ReportInputs, synthetic: bool) -> dict[str, A
         ax.set_title(marker)
         comparisons.append({"marker": marker, "svg": _svg(figure, f"compare-{marker}", synthetic)})
     if not comparisons:
-        notes.append("No between-intervention comparison: the posterior has no 'theta' with dims "
-                      "(intervention, marker), or no marker has two interventions.")
+        notes.append("No between-intervention comparison: no superiority table, or no marker has two "
+                      "interventions.")
     return {"tau": tau_rows.to_dict("records"), "comparisons": comparisons, "heterogeneity_notes": notes}
 
 
@@ -336,9 +342,9 @@ def _diagnostics_section(inputs: ReportInputs, synthetic: bool) -> dict[str, Any
         axes.flat[0].figure.tight_layout()
         context["trace_svg"] = _svg(axes.flat[0].figure, "trace", synthetic)
     context["ppc_svgs"] = _ppc_figures(idata, synthetic, context["diagnostic_notes"])
-    prior_posterior = tables.tau_prior_posterior(idata)
+    prior_posterior = tables.tau_prior_posterior(inputs.tau)
     if prior_posterior is None:
-        context["diagnostic_notes"].append("No prior and posterior 'tau' in the posterior file: no prior-vs-posterior plot.")
+        context["diagnostic_notes"].append("No prior and posterior rows in the fit's τ table: no prior-vs-posterior plot.")
     else:
         figure, ax = plt.subplots(figsize=(7, 0.45 * prior_posterior["marker"].nunique() + 1.2))
         plots.tau_prior_posterior_plot(prior_posterior, ax=ax)

@@ -1,10 +1,10 @@
 """Tidy tables for the report: every plot and section is drawn from one of these frames.
 
 The functions read the stage outputs typed by their contracts (:mod:`crsmeta.tables`, as
-:class:`crsmeta.report.render.ReportInputs` reads them; frames of cell texts are read alike) and
-the posterior InferenceData of the main analysis.
-They never compute a clinical number that is not in those outputs, except simple per-study
-summaries of the harmonised values (a study's own mean change) shown beside the pooled estimate.
+:class:`crsmeta.report.render.ReportInputs` reads them; frames of cell texts are read alike);
+of the main analysis' posterior InferenceData only its stamps and which variables it holds.
+No statistic of the draws is computed here (the fit writes its tables: crsmeta.model); the
+functions select, count, order and format what those tables hold.
 """
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ from crsmeta.errors import InputError
 from crsmeta.io import load_yaml
 from crsmeta.model.diagnostics import FAILED, FAILURE_SEPARATOR
 from crsmeta.model.effects import DATA_DRIVEN, PRIOR_DRIVEN, WEAKLY_INFORMED
+from crsmeta.model.posterior_summaries import TAU_INTERVAL
 from crsmeta.studies import NOT_REPORTED, normalised_identifiers
 from crsmeta.vocabulary import change_unit
 
-HDI_PROB = 0.95
-"""The one credible-interval mass used everywhere in the report."""
+HDI_PROB = TAU_INTERVAL
+"""The one credible-interval mass of the report's intervals (the fit's tables give them)."""
 
 POPULATION_LABELS = {
     "car_t_crs": "CAR-T CRS",
@@ -445,40 +446,31 @@ def posterior_variable(idata: Any, name: str, group: str = "posterior") -> Any |
     return dataset[name] if name in dataset.data_vars else None
 
 
-def superiority_matrix(idata: Any, effects: pd.DataFrame, marker: str) -> pd.DataFrame | None:
-    """P(θ[row] < θ[column]) for one marker: the probability that the row's intervention lowers
-    the marker more than the column's. Only interventions with an estimate for the marker."""
-    theta = posterior_variable(idata, "theta")
-    if theta is None or not {"intervention", "marker"} <= set(theta.dims):
+def superiority_matrix(superiority: pd.DataFrame | None, marker: str) -> pd.DataFrame | None:
+    """One marker's rows of the fit's superiority table (:data:`crsmeta.tables.SUPERIORITY`) as a
+    matrix: P(θ[row] < θ[column]), the probability that the row's intervention lowers the marker
+    more than the column's; the diagonal empty. None without the table or a pair for the marker."""
+    if superiority is None:
         return None
-    names = sorted(effects.loc[effects["marker"] == marker, "intervention"])
-    names = [name for name in names if name in theta.coords["intervention"].values]
-    if len(names) < 2 or marker not in theta.coords["marker"].values:
+    rows = superiority[superiority["marker"] == marker]
+    if rows.empty:
         return None
-    draws = theta.sel(marker=marker, intervention=names).stack(sample=("chain", "draw")).transpose("intervention", "sample").values
-    matrix = (draws[:, None, :] < draws[None, :, :]).mean(axis=2)
-    np.fill_diagonal(matrix, np.nan)
-    return pd.DataFrame(matrix, index=names, columns=names)
+    names = sorted(set(rows["intervention"]))
+    return rows.pivot(index="intervention", columns="comparator", values="p_lower").reindex(index=names, columns=names)
 
 
-def tau_summary(idata: Any, group: str = "posterior") -> pd.DataFrame | None:
-    """τ per marker from one group of the InferenceData: median and central 95% interval."""
-    tau = posterior_variable(idata, "tau", group)
-    if tau is None or "marker" not in tau.dims:
+def tau_rows(tau: pd.DataFrame | None, group: str = "posterior") -> pd.DataFrame | None:
+    """τ per marker (median, lo, hi) from one group of the fit's τ table
+    (:data:`crsmeta.tables.TAU_SUMMARIES`); None without the table or the group's rows."""
+    if tau is None or not (tau["group"] == group).any():
         return None
-    tail = (1 - HDI_PROB) / 2
-    quantiles = tau.quantile([tail, 0.5, 1 - tail], dim=[d for d in tau.dims if d != "marker"])
-    return pd.DataFrame(
-        {"marker": tau.coords["marker"].values,
-         "lo": quantiles.sel(quantile=tail).values, "median": quantiles.sel(quantile=0.5).values,
-         "hi": quantiles.sel(quantile=1 - tail).values}
-    )
+    return tau.loc[tau["group"] == group, ["marker", "lo", "median", "hi"]].reset_index(drop=True)
 
 
-def tau_prior_posterior(idata: Any) -> pd.DataFrame | None:
-    """Tidy prior and posterior summaries of τ per marker, for the prior-vs-posterior plot."""
-    posterior = tau_summary(idata, "posterior")
-    prior = tau_summary(idata, "prior")
+def tau_prior_posterior(tau: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The prior and posterior rows of the fit's τ table, for the prior-vs-posterior plot; None
+    unless both are there."""
+    posterior, prior = tau_rows(tau, "posterior"), tau_rows(tau, "prior")
     if posterior is None or prior is None:
         return None
     return pd.concat([prior.assign(group="prior"), posterior.assign(group="posterior")], ignore_index=True)
