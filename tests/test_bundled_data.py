@@ -20,6 +20,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from crsmeta.extract import (
+    CASE_COLUMNS, REQUIRED_LONG_CASE_COLUMNS, REQUIRED_SUMMARY_COLUMNS, SUMMARY_COLUMNS,
+)
 from crsmeta.io import read_table
 from crsmeta.studies import STUDY_SCHEMA
 
@@ -27,15 +30,6 @@ PROJECT = Path(__file__).resolve().parents[1]
 STUDY_DIR = PROJECT / "config" / "studies"
 SHARED = Path(os.environ.get("CRSMETA_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
-CASE_COLUMNS = [
-    "patient", "intervention", "co_interventions", "marker", "timepoint", "hours", "value", "unit",
-    "crs_grade", "locator", "quote", "digitised", "flags", "exclude",
-]
-SUMMARY_COLUMNS = [
-    "arm", "intervention", "co_interventions", "marker", "timepoint", "hours", "n", "statistic",
-    "value", "unit", "spread_type", "spread", "spread_low", "spread_high", "p_value", "effect_type",
-    "estimate", "ci_low", "ci_high", "se", "locator", "quote", "digitised", "flags", "exclude",
-]
 MODELLED_MARKERS = {
     "IL-6", "IFN-gamma", "IL-10", "IL-2", "TNF-alpha", "IL-1beta", "IL-8", "IL-18", "sIL-2R",
     "CXCL9", "CXCL10", "MCP-1", "GM-CSF", "ferritin", "CRP", "temperature",
@@ -115,12 +109,13 @@ def test_study_file_is_valid(path: Path) -> None:
     study = load(path)
     jsonschema.validate(study, load(STUDY_SCHEMA))
     assert study["id"] == path.stem
-    for kind, columns in (("cases", CASE_COLUMNS), ("summaries", SUMMARY_COLUMNS)):
+    for kind, known, required in (("cases", CASE_COLUMNS, REQUIRED_LONG_CASE_COLUMNS),
+                                  ("summaries", SUMMARY_COLUMNS, REQUIRED_SUMMARY_COLUMNS)):
         if kind not in study:
             continue
         assert study[kind]["file"] == f"resources/literature/{study['id']}/{kind}.csv"
         table = read_table(PROJECT / study[kind]["file"])
-        assert list(table.columns) == columns
+        assert set(required) <= set(table.columns) <= set(known)
         assert len(table) > 0
     assert study.get("caveats"), "every study carries the curator's caveats"
     assert study.get("peer_reviewed", True) is (study["id"] not in PREPRINTS)

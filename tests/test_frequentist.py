@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from crsmeta import tables
 from crsmeta.model.frequentist import RANDOM_EFFECTS_COLUMNS, random_effects
 from crsmeta.study_estimates import PER_STUDY_COLUMNS, censored_normal_fit, per_study_estimates
 from crsmeta.report.tables import frequentist_comparison
@@ -93,24 +94,23 @@ def test_one_study_gives_its_own_estimate_and_no_tau2():
     assert "tau² is not estimable" in row["note"]
 
 
-CHANGE_COLUMNS = ["study_id", "patient_id", "intervention", "marker", "population", "change",
-                  "change_lower", "change_upper", "censoring", "synthetic"]
-
-
 def changes_table(values: dict[str, list[float]], censored: int = 0, bound: float = -3.5) -> pd.DataFrame:
     """Exact changes per study, and ``censored`` left-censored ones (true change <= ``bound``)."""
     rows = []
     for study, changes in values.items():
-        for number, change in enumerate(changes):
-            rows.append({"study_id": study, "patient_id": f"p{number}",
-                         "intervention": "tocilizumab", "marker": "IL-6",
-                         "population": "car_t_crs", "change": str(change), "change_lower": change,
-                         "change_upper": change, "censoring": "none", "synthetic": "False"})
-        rows += [{"study_id": study, "patient_id": f"c{number}", "intervention": "tocilizumab",
-                  "marker": "IL-6", "population": "car_t_crs", "change": "", "change_lower": -math.inf,
-                  "change_upper": bound, "censoring": "left", "synthetic": "False"}
-                 for number in range(censored)]
-    return pd.DataFrame(rows, columns=CHANGE_COLUMNS)
+        rows += [change_record(study, f"p{number}", change, change, change, "none")
+                 for number, change in enumerate(changes)]
+        rows += [change_record(study, f"c{number}", math.nan, -math.inf, bound, "left") for number in range(censored)]
+    return tables.frame(tables.CHANGES, rows)
+
+
+def change_record(study: str, patient: str, change: float, lower: float, upper: float, censoring: str) -> dict:
+    """One patient's tocilizumab IL-6 change (:data:`crsmeta.tables.CHANGES`), the rest left empty."""
+    return {"study_id": study, "patient_id": patient, "population": "car_t_crs", "intervention": "tocilizumab",
+            "co_interventions": "", "marker": "IL-6", "astct_grades": "", "pre_value": math.nan,
+            "post_value": math.nan, "pre_censoring": "", "post_censoring": "", "hours": math.nan, "change": change,
+            "change_lower": lower, "change_upper": upper, "censoring": censoring, "digitised": False, "flags": "",
+            "source_rows": "", "synthetic": False, "selection": "", "unit": "log_ratio"}
 
 
 def observations(**columns) -> pd.DataFrame:

@@ -19,7 +19,6 @@ import yaml
 
 from conftest import ROOT, copy_project, planned_jobs
 from crsmeta import tables
-from crsmeta.io import read_tsv
 from mock_sampler.prior_draws import MOCK_LABEL
 
 HARMONISED = "results/harmonised/cases.tsv"
@@ -101,45 +100,46 @@ def test_adding_a_study_reruns_only_its_jobs_and_converts_its_values(tmp_path: P
 
     result = snakemake(project, second, HARMONISED, "results/audit/rows.tsv")
     assert result.returncode == 0, result.stderr[-3000:]
-    cases = read_tsv(project / HARMONISED)
+    cases = tables.read(tables.HARMONISED_CASES, project / HARMONISED)
     wide = cases[cases["study_id"] == "wide_fixture"]
     il6 = wide[wide["marker"] == "IL-6"].set_index(["patient_id", "timepoint"])
-    assert float(il6.loc[("P1", "pre"), "value"]) == pytest.approx(2500.0)
+    assert il6.loc[("P1", "pre"), "value"] == pytest.approx(2500.0)
     assert il6.loc[("P2", "post"), "censoring"] == "left"
-    assert float(il6.loc[("P2", "post"), "value"]) == pytest.approx(5.0)
+    assert il6.loc[("P2", "post"), "value"] == pytest.approx(5.0)
     temperature = wide[wide["marker"] == "temperature"].set_index(["patient_id", "timepoint"])
-    assert float(temperature.loc[("P1", "pre"), "value"]) == pytest.approx(39.0)
+    assert temperature.loc[("P1", "pre"), "value"] == pytest.approx(39.0)
     assert set(wide["intervention"]) == {"plasma_exchange", "emapalumab"}
     assert set(wide.loc[wide["patient_id"] == "P1", "astct_grades"]) == {"1|2|3|4"}
-    assert set(wide["synthetic"]) == {"True"}
+    assert wide["synthetic"].all()
 
 
 def test_every_input_row_is_in_the_audit(harmonised: Path) -> None:
-    rows = read_tsv(harmonised / "results/audit/rows.tsv")
+    rows = tables.read(tables.AUDIT_ROWS, harmonised / "results/audit/rows.tsv")
     wide = rows[rows["study_id"] == "wide_fixture"]
     assert len(wide) == 3 * 4  # three patients, four measurement columns
-    empty = wide[(wide["source_row"] == "4") & (wide["source_column"] == "T_post")]
+    empty = wide[(wide["source_row"] == 4) & (wide["source_column"] == "T_post")]
     assert list(empty["status"]) == ["excluded"]
     long = rows[rows["study_id"] == "long_fixture"].set_index("source_row")
-    assert long.loc["5", "reason"].startswith("not a modelled marker")
-    assert long.loc["6", "reason"].startswith("curator: two values")
+    assert long.loc[5, "reason"].startswith("not a modelled marker")
+    assert long.loc[6, "reason"].startswith("curator: two values")
     summary = rows[rows["study_id"] == "summary_fixture"]
     assert len(summary) == 8 and (summary["status"] == "excluded").sum() == 1
 
 
 def test_summaries_and_changes_are_harmonised(harmonised: Path) -> None:
-    summaries = read_tsv(harmonised / "results/harmonised/summaries.tsv").set_index(["marker", "timepoint", "arm"])
+    summaries = tables.read(tables.HARMONISED_SUMMARIES, harmonised / "results/harmonised/summaries.tsv")
+    summaries = summaries.set_index(["marker", "timepoint", "arm"])
     il6 = summaries.loc[("IL-6", "pre", "treatment")]
-    assert float(il6["value"]) == pytest.approx(2300.0)
-    assert float(il6["spread_low"]) == pytest.approx(900.0)
+    assert il6["value"] == pytest.approx(2300.0)
+    assert il6["spread_low"] == pytest.approx(900.0)
     control = summaries.loc[("IL-6", "change", "control")]
     assert control["intervention"] == "standard_care"
-    assert float(control["estimate"]) == pytest.approx(math.log(0.54))
+    assert control["estimate"] == pytest.approx(math.log(0.54))
     ifn = summaries.loc[("IFN-gamma", "pre", "treatment")]
-    assert (float(ifn["p_value"]), ifn["p_relation"]) == (0.001, "<")
-    cases = read_tsv(harmonised / HARMONISED)
+    assert (ifn["p_value"], ifn["p_relation"]) == (0.001, "<")
+    cases = tables.read(tables.HARMONISED_CASES, harmonised / HARMONISED)
     crp = cases[(cases["study_id"] == "long_fixture") & (cases["marker"] == "CRP")]
-    assert float(crp["value"].iloc[0]) == pytest.approx(math.log(1 - 0.915))
+    assert crp["value"].iloc[0] == pytest.approx(math.log(1 - 0.915))
     assert crp["unit"].iloc[0] == "log_ratio"
 
 
@@ -174,7 +174,7 @@ def test_full_run_fits_and_renders_the_report(fixture_run: dict) -> None:
     assert {table: (project / table).stat().st_mtime_ns for table in SHARED_TABLES} == fixture_run["harmonised_mtimes"], \
         "the full run redid the harmonisation it shares with the other tests"
     assert_mocked(project / "results/model/main/posterior.nc")
-    effects = read_tsv(project / "results/model/main/effects.tsv")
+    effects = tables.read(tables.EFFECTS, project / "results/model/main/effects.tsv")
     assert {"plasma_exchange", "hemoadsorption", "standard_care"} <= set(effects["intervention"])
     html = (project / "results/report/report.html").read_text(encoding="utf-8")
     assert "SYNTHETIC" in html and "10.0000/synthetic.long" in html
@@ -196,9 +196,10 @@ def test_leave_one_out_of_the_contributing_studies_is_decided_after_the_data(tmp
     config.write_text(yaml.safe_dump(settings), encoding="utf-8")
     result = snakemake(project, config, "results/model/effects_all.tsv")
     assert result.returncode == 0, result.stderr[-3000:]
-    contributing = read_tsv(project / "results/model/contributing_studies.tsv")["study_id"].tolist()
+    contributing = tables.read(tables.CONTRIBUTING_STUDIES, project / "results/model/contributing_studies.tsv")
+    contributing = contributing["study_id"].tolist()
     assert len(contributing) == 2
-    analyses = set(read_tsv(project / "results/model/effects_all.tsv")["analysis"])
+    analyses = set(tables.read(tables.EFFECTS_ALL, project / "results/model/effects_all.tsv")["analysis"])
     assert analyses == {"main", *(f"loo_{study_id}" for study_id in contributing)}
     for analysis in analyses:
         assert_mocked(project / f"results/model/{analysis}/posterior.nc")
@@ -221,7 +222,7 @@ def test_synthetic_demo_checks_its_truth_and_reports_it(tmp_path: Path) -> None:
     truth = tables.read(tables.TRUTH, project / "demo/studies/truth.tsv")
     recovery = tables.read(tables.RECOVERY, project / "results/model/recovery.tsv")
     assert len(recovery) == len(truth) and recovery["synthetic"].all()
-    effects = read_tsv(project / "results/model/main/effects.tsv")
+    effects = tables.read(tables.EFFECTS, project / "results/model/main/effects.tsv")
     with_data = recovery[recovery["has_data"]]
     assert set(zip(with_data["intervention"], with_data["marker"])) == set(zip(effects["intervention"], effects["marker"]))
     html = (project / "results/report/report.html").read_text(encoding="utf-8")

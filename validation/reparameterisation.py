@@ -48,7 +48,7 @@ import pytensor
 
 from crsmeta import tables
 from crsmeta.changes import derive_changes
-from crsmeta.io import load_yaml, read_tsv, write_tsv
+from crsmeta.io import load_yaml, write_tsv
 from crsmeta.model import ModelData, ModelSettings, build_model
 from crsmeta.comparisons import se_from_ci, summary_comparisons
 from crsmeta.model.frequentist import random_effects
@@ -146,7 +146,7 @@ def bundled_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
     if missing:
         raise SystemExit(f"{', '.join(missing)} missing: run `snakemake --cores 1 results/model/changes.tsv "
                          "results/harmonised/summaries.tsv` first")
-    return read_tsv(BUNDLED_CHANGES), read_tsv(BUNDLED_SUMMARIES)
+    return tables.read(tables.CHANGES, BUNDLED_CHANGES), tables.read(tables.HARMONISED_SUMMARIES, BUNDLED_SUMMARIES)
 
 
 DATASETS: dict[str, Callable[[], tuple[pd.DataFrame, pd.DataFrame]]] = {

@@ -311,7 +311,7 @@ def _lossless_casts(table: Table, built: pd.DataFrame) -> dict[str, str]:
 
 def check(table: Table, data: pd.DataFrame, path: str | Path | None = None) -> None:
     """Raise InputError at the first column or cell that breaks the contract."""
-    _check_header(table, list(data.columns), path)
+    check_header(table, list(data.columns), path)
     import pandera.pandas as pa
 
     try:
@@ -333,7 +333,7 @@ def read(table: Table, path: str | Path) -> pd.DataFrame:
 
 def parse(table: Table, text: pd.DataFrame, path: str | Path | None = None) -> pd.DataFrame:
     """The typed table from a frame of cell texts (as :func:`crsmeta.io.read_tsv` gives)."""
-    _check_header(table, list(text.columns), path)
+    check_header(table, list(text.columns), path)
     typed = pd.DataFrame(
         {name: _parsed_column(table, text, name, path) for name in table.columns}
     ).reset_index(drop=True)
@@ -341,8 +341,11 @@ def parse(table: Table, text: pd.DataFrame, path: str | Path | None = None) -> p
     return typed
 
 
-def _check_header(table: Table, columns: list[str], path: str | Path | None) -> None:
-    """The same columns as the contract, in its order; otherwise name the first difference."""
+def check_header(table: Table, columns: list[str], path: str | Path | None) -> None:
+    """The same columns as the contract, in its order; otherwise name the first difference.
+
+    Without pandera: for a read where its import would cost more than the table (Snakemake's DAG
+    evaluation of the contributing-studies checkpoint)."""
     if columns == table.columns:
         return
     expected = f"the {table.name} columns {', '.join(table.columns)}"

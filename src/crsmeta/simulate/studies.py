@@ -12,19 +12,10 @@ import pandas as pd
 from scipy import stats
 
 from crsmeta import tables, units
+from crsmeta.extract import CASE_COLUMNS, SUMMARY_COLUMNS
 from crsmeta.simulate.spec import CONTROL, SYNTHETIC, SimulationSpec
 from crsmeta.simulate.truth import Arm, draw_arm, draw_truth, is_difference
 from crsmeta.vocabulary import change_scale, change_unit
-
-SOURCE_CASE_LONG_COLUMNS = (
-    "patient", "intervention", "marker", "timepoint", "hours", "value", "unit", "crs_grade",
-    "digitised", "locator", "quote",
-)
-SOURCE_SUMMARY_COLUMNS = (
-    "arm", "intervention", "marker", "timepoint", "hours", "n", "statistic", "value", "unit",
-    "spread_type", "spread", "spread_low", "spread_high", "p_value", "effect_type", "estimate",
-    "ci_low", "ci_high", "se", "locator", "quote",
-)
 
 
 @dataclass
@@ -187,7 +178,7 @@ def _add_case_study(
         draft.case_layout = "wide"
         draft.cases = pd.DataFrame(wide_rows, dtype=str)
     else:
-        draft.cases = pd.DataFrame(builder.case_rows, columns=SOURCE_CASE_LONG_COLUMNS, dtype=str)
+        draft.cases = pd.DataFrame(builder.case_rows, columns=CASE_COLUMNS, dtype=str).fillna("")
 
 
 def _summary_row(
@@ -195,7 +186,7 @@ def _summary_row(
     hours: float | None, n: int, unit: str, source: Mapping[str, str], canonical: Mapping[str, Any],
 ) -> None:
     """Append one summary row: its source text and its harmonised (canonical) counterpart."""
-    row = {column: "" for column in SOURCE_SUMMARY_COLUMNS}
+    row = dict.fromkeys(SUMMARY_COLUMNS, "")
     row.update(arm=arm_name, intervention=intervention, marker=marker, timepoint=timepoint,
                hours="" if hours is None else _text(hours), n=str(n), unit=unit,
                locator=f"{SYNTHETIC} Table 2", quote=SYNTHETIC, **source)
@@ -343,7 +334,7 @@ def _build_study(
             else:
                 descriptive = "mean_sd" if kind == "trial" else kind.removeprefix("cohort_")
                 _add_descriptive_rows(builder, arm, label, rng, kind=descriptive)
-    builder.draft.summaries = pd.DataFrame(builder.summary_rows, columns=SOURCE_SUMMARY_COLUMNS, dtype=str)
+    builder.draft.summaries = pd.DataFrame(builder.summary_rows, columns=SUMMARY_COLUMNS, dtype=str)
     return builder
 
 
