@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import yaml
 
-from crsmeta import vocabulary
+from crsmeta import grading, tables, vocabulary
 from crsmeta.errors import InputError
+from crsmeta.extract import extract_cases, extract_summaries
+from crsmeta.harmonise import harmonise_study
+from crsmeta.studies import load_study
 from crsmeta.vocabulary import ChangeScale, MarkerInfo
 
 
@@ -226,3 +234,66 @@ def test_malformed_marker_entries_are_refused(tmp_path, entry, message):
     text = f"families:\n  cytokine: {CYTOKINE_FAMILY}\nmarkers:\n  X: {entry}\n"
     with pytest.raises(InputError, match=message):
         vocabulary.load_markers(_write(tmp_path, text))
+
+
+# --- the files the workflow declares are the files read --------------------------------------
+
+PROJECT_SYNONYM = "TCZ-project-synonym"
+SCRIPT = Path(__file__).resolve().parents[1] / "workflow" / "scripts" / "harmonise_study.py"
+RUN_SCRIPT = """
+import json, runpy, sys
+from types import SimpleNamespace
+job = json.loads(sys.argv[1])
+snakemake = SimpleNamespace(**{part: SimpleNamespace(**job[part]) for part in job}, log=[sys.argv[3]])
+runpy.run_path(sys.argv[2], init_globals={"snakemake": snakemake})
+"""
+
+
+def _project_with_own_vocabulary(tmp_path: Path) -> tuple[Path, Path]:
+    """A project whose own intervention vocabulary knows a synonym the package's does not, and a
+    study that prints it; returns the vocabulary file and the study file."""
+    document = yaml.safe_load(vocabulary.INTERVENTIONS_FILE.read_text(encoding="utf-8"))
+    document["interventions"]["tocilizumab"]["synonyms"].append(PROJECT_SYNONYM)
+    own = tmp_path / "resources" / "vocabulary" / "interventions.yaml"
+    own.parent.mkdir(parents=True)
+    own.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    table = tmp_path / "resources" / "s1" / "cases.csv"
+    table.parent.mkdir(parents=True)
+    table.write_text("patient,intervention,marker,timepoint,hours,value,unit,crs_grade,locator,quote\n"
+                     f"P1,{PROJECT_SYNONYM},IL-6,pre,0,120,pg/mL,3,Table 1,quoted\n", encoding="utf-8")
+    study = tmp_path / "config" / "studies" / "s1.yaml"
+    study.parent.mkdir(parents=True)
+    study.write_text("id: s1\ncitation: SYNTHETIC test study s1\nurl: https://example.org/s1\n"
+                     "population: car_t_crs\ndesign: case_series\ngrading_scale: Lee2014\nsynthetic: true\n"
+                     "cases: {file: resources/s1/cases.csv, layout: long}\n", encoding="utf-8")
+    return own, study
+
+
+def test_harmonise_reads_the_vocabulary_it_is_given(tmp_path: Path) -> None:
+    own, study_file = _project_with_own_vocabulary(tmp_path)
+    study = load_study(study_file, tmp_path)
+    cases, summaries = extract_cases(study), extract_summaries(study)
+    with pytest.raises(InputError, match=f"unknown intervention '{PROJECT_SYNONYM}'"):
+        harmonise_study(study, cases, summaries)
+    harmonised = harmonise_study(study, cases, summaries, interventions=own)
+    assert list(harmonised.cases["intervention"]) == ["tocilizumab"]
+    assert vocabulary.load_interventions().path == vocabulary.INTERVENTIONS_FILE, "the package's again after"
+
+
+def test_the_rule_script_passes_its_declared_vocabulary_to_the_library(tmp_path: Path) -> None:
+    """workflow/scripts/harmonise_study.py with a project's own file as its `interventions` input."""
+    own, study_file = _project_with_own_vocabulary(tmp_path)
+    study = load_study(study_file, tmp_path)
+    extracted = {"cases": tmp_path / "cases.tsv", "summaries": tmp_path / "summaries.tsv"}
+    tables.write(tables.EXTRACTED_CASES, extract_cases(study), extracted["cases"])
+    tables.write(tables.EXTRACTED_SUMMARIES, extract_summaries(study), extracted["summaries"])
+    outputs = {name: tmp_path / "out" / f"{name}.tsv" for name in ("cases", "summaries", "rows", "conversions")}
+    job = {"input": {**extracted, "interventions": own, "markers": vocabulary.MARKERS_FILE,
+                     "grade_mapping": grading.MAPPING_FILE},
+           "output": outputs, "params": {"study": study_file, "project_dir": tmp_path}}
+    # Snakemake's `snakemake` object, as far as the script reads it, in a process of its own (the
+    # script takes over logging and stderr)
+    run = subprocess.run([sys.executable, "-c", RUN_SCRIPT, json.dumps(job, default=str), str(SCRIPT),
+                          str(tmp_path / "harmonise.log")], capture_output=True, text=True, check=False)
+    assert run.returncode == 0, (tmp_path / "harmonise.log").read_text(encoding="utf-8")
+    assert list(tables.read(tables.HARMONISED_CASES, outputs["cases"])["intervention"]) == ["tocilizumab"]

@@ -2,7 +2,8 @@
 
 A grade on an older scale does not pin down one ASTCT grade (Lee 2014 grade 3 may be ASTCT 1-4),
 so it maps to the SET of ASTCT grades its criteria allow. The table is data with its reasoning and
-sources, shipped with the package: ``src/crsmeta/data/astct_mapping.yaml``. Every grade cites its
+sources, shipped with the package: ``src/crsmeta/data/astct_mapping.yaml`` (within
+:func:`mapping_in_use`, the file given instead: the workflow's declared input). Every grade cites its
 definition as read (verbatim, with where) and the double-graded cohorts consulted; a set holds an
 ASTCT grade the definitions exclude only where a cited cross-tabulation cell shows it, and the
 loader refuses a file whose observed cells fall outside their set (see docs/grading.md).
@@ -13,7 +14,9 @@ ASTCT 2019: Lee DW et al., Biol Blood Marrow Transplant 2019;25:625-638, doi:10.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NoReturn
@@ -25,6 +28,7 @@ from crsmeta.io import KeyPath, load_yaml_with_lines
 SCALES = ("ASTCT2019", "Lee2014", "Penn", "MSKCC", "CARTOX", "CTCAE4", "CTCAE5", "not_reported")
 ASTCT_GRADES = frozenset(range(6))
 MAPPING_FILE = data_file("astct_mapping.yaml")
+_MAPPING_IN_USE: ContextVar[Path] = ContextVar("grade mapping file", default=MAPPING_FILE)
 
 # ASTCT grade of each category of the two components (the grade is the worse of the two).
 HYPOTENSION_GRADES = {"none": 0, "fluids": 2, "one_pressor": 3, "multiple_pressors": 4}
@@ -40,16 +44,30 @@ OWN_SOURCE = "source"  # a definition's ref naming the scale's own `source:`
 UNSCALED = "not_reported"  # the one scale without published definitions to quote
 
 
-@lru_cache(maxsize=None)
-def load_mapping(path: Path | None = None) -> Mapping[str, Mapping[int, frozenset[int]]]:
-    """Scale → grade → ASTCT set, read from the mapping YAML and checked (cached).
+@contextmanager
+def mapping_in_use(path: str | Path = MAPPING_FILE) -> Iterator[None]:
+    """Within the block, every grade lookup without a path of its own reads this mapping file."""
+    token = _MAPPING_IN_USE.set(Path(path))
+    try:
+        yield
+    finally:
+        _MAPPING_IN_USE.reset(token)
+
+
+def load_mapping(path: str | Path | None = None) -> Mapping[str, Mapping[int, frozenset[int]]]:
+    """Scale → grade → ASTCT set, read from the mapping YAML at ``path`` (default: the one in use,
+    :func:`mapping_in_use`) and checked (cached).
 
     Besides the sets, the check covers what grounds them: every reference has a citation and a
     DOI, PMID or address; every grade of a published scale quotes its definition (or says why no
     copy was found) and lists the double-graded cohorts consulted; every ASTCT grade a cited
     cross-tabulation observed for the grade is in its set.
     """
-    path = Path(path) if path is not None else MAPPING_FILE
+    return _mapping(Path(path) if path is not None else _MAPPING_IN_USE.get())
+
+
+@lru_cache(maxsize=None)
+def _mapping(path: Path) -> Mapping[str, Mapping[int, frozenset[int]]]:
     document, lines = load_yaml_with_lines(path)
     scales = document.get("scales") if isinstance(document, Mapping) else None
     if not isinstance(scales, Mapping) or set(scales) != set(SCALES):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
@@ -107,12 +108,22 @@ class _Cell:
             raise error.located(**self.where(canonical)) from None
 
 
-def harmonise_study(study: Study, cases: pd.DataFrame, summaries: pd.DataFrame) -> HarmonisedStudy:
-    """Harmonise one study's extracted tables.
+def harmonise_study(
+    study: Study, cases: pd.DataFrame, summaries: pd.DataFrame, *,
+    interventions: str | Path = vocabulary.INTERVENTIONS_FILE, markers: str | Path = vocabulary.MARKERS_FILE,
+    grade_mapping: str | Path = grading.MAPPING_FILE,
+) -> HarmonisedStudy:
+    """Harmonise one study's extracted tables with these vocabularies and this grade mapping (the
+    workflow passes its declared inputs; the package's own files by default).
 
     A bad row does not hide the next one: the problems of every row (and a duplicate measurement
     among the rest) are raised together, read as the first (:class:`InputErrors`).
     """
+    with vocabulary.files_in_use(interventions, markers), grading.mapping_in_use(grade_mapping):
+        return _harmonise_study(study, cases, summaries)
+
+
+def _harmonise_study(study: Study, cases: pd.DataFrame, summaries: pd.DataFrame) -> HarmonisedStudy:
     log = _Log()
     problems: list[InputError] = []
     harmonised_cases = _harmonise_rows(study, cases, _harmonise_case, log, problems)

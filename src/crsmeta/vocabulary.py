@@ -1,7 +1,8 @@
 """Canonical names of interventions and markers, found from the synonyms sources print.
 
 The vocabularies are data shipped with the package (``src/crsmeta/data/interventions.yaml`` and
-``markers.yaml``). Names match case-insensitively and
+``markers.yaml``); within :func:`files_in_use` every lookup reads the files given instead (the
+workflow's declared inputs). Names match case-insensitively and
 ignore whitespace, hyphens and underscores ("IL 6", "il6" and "Il-6" are all IL-6). A name that
 matches nothing is refused with the closest known names as suggestions, never guessed.
 """
@@ -12,7 +13,9 @@ import difflib
 import enum
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -24,6 +27,8 @@ from crsmeta.io import load_yaml
 
 INTERVENTIONS_FILE = data_file("interventions.yaml")
 MARKERS_FILE = data_file("markers.yaml")
+_FILES_IN_USE: ContextVar[tuple[Path, Path]] = ContextVar(
+    "vocabulary files", default=(INTERVENTIONS_FILE, MARKERS_FILE))
 
 _IGNORED_IN_NAMES = re.compile(r"[\s\-_\u2010-\u2015]+")
 _CO_INTERVENTION_SEPARATORS = re.compile(r"[;,+]")
@@ -96,18 +101,35 @@ def normalise_name(name: str) -> str:
     return _IGNORED_IN_NAMES.sub("", text)
 
 
+@contextmanager
+def files_in_use(interventions: str | Path = INTERVENTIONS_FILE, markers: str | Path = MARKERS_FILE) -> Iterator[None]:
+    """Within the block, every lookup without a path of its own reads these vocabulary files."""
+    token = _FILES_IN_USE.set((Path(interventions), Path(markers)))
+    try:
+        yield
+    finally:
+        _FILES_IN_USE.reset(token)
+
+
+def load_interventions(path: str | Path | None = None) -> Vocabulary:
+    """The intervention vocabulary from ``path`` (default: the one in use, :func:`files_in_use`)."""
+    return _interventions(Path(path) if path is not None else _FILES_IN_USE.get()[0])
+
+
+def load_markers(path: str | Path | None = None) -> MarkerCatalogue:
+    """The marker vocabulary, marker facts and unit families from ``path`` (default: the one in
+    use, :func:`files_in_use`)."""
+    return _markers(Path(path) if path is not None else _FILES_IN_USE.get()[1])
+
+
 @lru_cache(maxsize=None)
-def load_interventions(path: Path | None = None) -> Vocabulary:
-    """The intervention vocabulary from ``interventions.yaml`` (checked, cached)."""
-    path = Path(path) if path is not None else INTERVENTIONS_FILE
+def _interventions(path: Path) -> Vocabulary:
     entries = _section(load_yaml(path), "interventions", path)
     return _build_vocabulary("intervention", path, entries)
 
 
 @lru_cache(maxsize=None)
-def load_markers(path: Path | None = None) -> MarkerCatalogue:
-    """The marker vocabulary, marker facts and unit families from ``markers.yaml`` (checked, cached)."""
-    path = Path(path) if path is not None else MARKERS_FILE
+def _markers(path: Path) -> MarkerCatalogue:
     document = load_yaml(path)
     entries = _section(document, "markers", path)
     families = _section(document, "families", path)

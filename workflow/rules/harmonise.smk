@@ -1,9 +1,7 @@
-# The package's own data files, the very files the library reads (src/crsmeta/data/ in this repository)
+# The package's own data files (src/crsmeta/data/ in this repository): the script passes these
+# very inputs to the library, which reads them and no other copy
 from crsmeta.grading import MAPPING_FILE
 from crsmeta.vocabulary import INTERVENTIONS_FILE, MARKERS_FILE
-
-VOCABULARY = [str(INTERVENTIONS_FILE), str(MARKERS_FILE)]
-GRADE_MAPPING = str(MAPPING_FILE)
 
 
 rule harmonise_study:
@@ -11,8 +9,9 @@ rule harmonise_study:
         study=study_file,
         cases="results/extracted/{study}/cases.tsv",
         summaries="results/extracted/{study}/summaries.tsv",
-        vocabulary=VOCABULARY,
-        grade_mapping=GRADE_MAPPING,
+        interventions=str(INTERVENTIONS_FILE),
+        markers=str(MARKERS_FILE),
+        grade_mapping=str(MAPPING_FILE),
     output:
         cases="results/harmonised/studies/{study}/cases.tsv",
         summaries="results/harmonised/studies/{study}/summaries.tsv",

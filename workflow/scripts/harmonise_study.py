@@ -1,4 +1,5 @@
-"""Harmonise one study's extracted tables (rule harmonise_study)."""
+"""Harmonise one study's extracted tables (rule harmonise_study) with the vocabularies and grade
+mapping the rule declares as inputs."""
 
 from crsmeta import tables
 from crsmeta.harmonise import harmonise_study
@@ -13,6 +14,9 @@ result = harmonise_study(
     study,
     tables.read(tables.EXTRACTED_CASES, snakemake.input.cases),
     tables.read(tables.EXTRACTED_SUMMARIES, snakemake.input.summaries),
+    interventions=snakemake.input.interventions,
+    markers=snakemake.input.markers,
+    grade_mapping=snakemake.input.grade_mapping,
 )
 excluded = (result.rows["status"] == "excluded").sum()
 log.info("%s: %d rows audited, %d excluded", study.id, len(result.rows), excluded)
