@@ -37,7 +37,7 @@ from crsmeta.cumulative import cumulative_table
 from crsmeta.model.analyses import CUMULATIVE_PREFIX
 from crsmeta.report import ReportInputs, plots, tables
 from crsmeta.report.render import report_html
-from crsmeta.studies import PartialDate
+from crsmeta.studies import PartialDate, load_studies, load_study
 from fixtures.report.build import write_fixture_project
 from test_history import history_outputs
 
@@ -98,7 +98,7 @@ id: SYNTHETIC_layout_very_long_study_id_2024
 citation: "SYNTHETIC {citation}"
 url: https://example.org/synthetic/a/very/long/path/that/does/not/break/anywhere/download_zip?file=supplementary
 population: car_t_crs
-design: retrospective_cohort
+design: cohort
 grading_scale: not_reported
 published: 2024-05-14
 added: 2026-11-21
@@ -159,7 +159,7 @@ def living_history(root: Path, paths: dict, long_path: Path) -> list[history.Sna
     recorded: list[history.Snapshot] = []
     for update, study_file in enumerate([None, *added]):
         if study_file is not None:
-            study_files[tables.load_studies([study_file])[0]["id"]] = [study_file]
+            study_files[load_study(study_file, ROOT).id] = [study_file]
         excluded = pd.DataFrame([{"study_id": "synA2024", "status": "excluded",
                                   "reason": f"{reason}, update {number}"} for number in range(update)])
         moved = effects.assign(theta_median=effects["theta_median"] - 0.15 * update,
@@ -191,7 +191,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     long_path = long_study(root)
     recorded = living_history(root, paths, long_path)
     inputs = ReportInputs.from_paths(**paths, **history_outputs(root, recorded))
-    studies = tables.load_studies([*sorted((ROOT / "tests/config/studies").glob("*.yaml")), long_path])
+    studies = tables.study_records(load_studies([*sorted((ROOT / "tests/config/studies").glob("*.yaml")), long_path],
+                                                ROOT))
     page = root / "report.html"
     inputs = dataclasses.replace(inputs, studies=[*inputs.studies, *studies], cumulative=cumulative_steps(paths))
     page.write_text(report_html(inputs), encoding="utf-8")

@@ -18,6 +18,7 @@ from crsmeta import tables as tables_module
 from crsmeta.errors import InputError
 from crsmeta.report import ReportInputs, render_report, tables
 from crsmeta.report.render import report_html
+from crsmeta.studies import load_studies
 from fixtures.report.build import STUDIES, write_fixture_project
 
 # ArviZ 0.23 passes matplotlib 3.11 a deprecated alias mapping on every plot; not ours to fix.
@@ -187,7 +188,7 @@ def test_study_links_use_the_identifiers_as_normalised(synthetic_report, tmp_pat
         "design: case_report\ngrading_scale: ASTCT2019\nsynthetic: true\n",
         encoding="utf-8",
     )
-    studies = [*inputs.studies, *tables.load_studies([written])]
+    studies = [*inputs.studies, *tables.study_records(load_studies([written], tmp_path))]
     soup = BeautifulSoup(report_html(dataclasses.replace(inputs, studies=studies)), "html.parser")
     hrefs = [a["href"] for a in soup.select("#study-doe2024 a[href]")]
     assert hrefs == ["https://doi.org/10.9999/synthetic.doe", "https://www.ncbi.nlm.nih.gov/pmc/articles/PMC1234567/"]

@@ -26,7 +26,7 @@ from crsmeta.report import ReportInputs
 from crsmeta.report import tables as report_tables
 from crsmeta.report.render import report_html
 from crsmeta.studies import (
-    NOT_REPORTED, PartialDate, by_publication, date_problems, high_risk_study_ids, load_study,
+    NOT_REPORTED, PartialDate, by_publication, date_problems, high_risk_study_ids, load_studies, load_study,
 )
 
 from fixtures.report.build import write_fixture_project
@@ -282,7 +282,8 @@ def test_bundled_studies_run_no_exclude_high_risk_analysis():
 
 def _study_table(paths: list[Path]) -> pd.DataFrame:
     empty = pd.DataFrame(columns=["study_id", "patient_id", "status"])
-    return report_tables.study_table(report_tables.load_studies(paths), empty, empty, empty).set_index("study_id")
+    studies = report_tables.study_records(load_studies(paths, paths[0].parent))
+    return report_tables.study_table(studies, empty, empty, empty).set_index("study_id")
 
 
 def test_study_table_shows_dates_and_the_overall_judgement(tmp_path):
@@ -303,7 +304,7 @@ def fixture_inputs(tmp_path_factory: pytest.TempPathFactory) -> ReportInputs:
 
 def _rendered(inputs: ReportInputs, tmp_path: Path, overall: str | None) -> BeautifulSoup:
     extra = "published: 2024\nsynthetic: true\n" + (SYNTHETIC_APPRAISAL.format(overall=overall) if overall else "")
-    studies = [*inputs.studies, *report_tables.load_studies([write(tmp_path, extra)])]
+    studies = [*inputs.studies, *report_tables.study_records(load_studies([write(tmp_path, extra)], tmp_path))]
     return BeautifulSoup(report_html(dataclasses.replace(inputs, studies=studies)), "html.parser")
 
 

@@ -38,6 +38,7 @@ rule render_report:
     params:
         settings=ANALYSIS_SETTINGS,
         model_doc=project_path("docs/model.md"),
+        project_dir=str(PROJECT_DIR),
     resources:
         runtime=15,
         mem_mb=1000,

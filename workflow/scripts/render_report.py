@@ -20,6 +20,7 @@ inputs = ReportInputs.from_paths(
     studies=list(snakemake.input.studies),
     settings=dict(snakemake.params.settings),
     model_doc=snakemake.params.model_doc,
+    project_dir=snakemake.params.project_dir,
 )
 render_report(inputs, Path(snakemake.output[0]))
 log.info("report of %d studies and %d pooled estimates written to %s",

@@ -29,6 +29,7 @@ from crsmeta.model.analyses import PARETO_K_MAX
 from crsmeta.model.effects import DATA_DRIVEN_MAX_RATIO, WEAKLY_INFORMED_MAX_RATIO
 from crsmeta.model.recovery import coverage_summary
 from crsmeta.report import plots, tables
+from crsmeta.studies import load_studies
 from crsmeta.vocabulary import ChangeScale, change_scale, change_unit
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -93,9 +94,12 @@ class ReportInputs:
         per_study: str | Path | None = None,
         summary_pairing: str | Path | None = None,
         cumulative: str | Path | None = None,
+        project_dir: str | Path = ".",
     ) -> ReportInputs:
         """Load the inputs from the paths of the stage outputs, each through its contract
-        (:mod:`crsmeta.tables`): a table that breaks it stops the report at its file, row and column."""
+        (:mod:`crsmeta.tables`): a table that breaks it stops the report at its file, row and column.
+        The study files are loaded as every stage loads them (:func:`crsmeta.studies.load_studies`,
+        their tables' paths taken from ``project_dir``), in the order of their paths."""
         return cls(
             cases=contracts.read(contracts.HARMONISED_CASES, cases),
             summaries=contracts.read(contracts.HARMONISED_SUMMARIES, summaries),
@@ -104,7 +108,7 @@ class ReportInputs:
             pairing=contracts.read(contracts.PAIRING, pairing),
             changes=contracts.read(contracts.CHANGES, changes),
             effects=contracts.read(contracts.EFFECTS, effects),
-            studies=tables.load_studies(studies),
+            studies=tables.study_records(load_studies(sorted(Path(path) for path in studies), project_dir)),
             effects_all=_optional(contracts.EFFECTS_ALL, effects_all),
             diagnostics=_optional(contracts.DIAGNOSTICS, diagnostics),
             frequentist=_optional(contracts.RANDOM_EFFECTS, frequentist),

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -20,11 +19,10 @@ import numpy as np
 import pandas as pd
 
 from crsmeta.errors import InputError
-from crsmeta.io import load_yaml
 from crsmeta.model.diagnostics import FAILED, FAILURE_SEPARATOR
 from crsmeta.model.effects import DATA_DRIVEN, PRIOR_DRIVEN, WEAKLY_INFORMED
 from crsmeta.model.posterior_summaries import TAU_INTERVAL
-from crsmeta.studies import NOT_REPORTED, normalised_identifiers
+from crsmeta.studies import NOT_REPORTED, Study
 from crsmeta.vocabulary import change_unit
 
 HDI_PROB = TAU_INTERVAL
@@ -114,19 +112,10 @@ def percent(theta: float) -> float:
 # --------------------------------------------------------------------------- studies
 
 
-def load_studies(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
-    """Read the study files (safe YAML), each with its path kept for messages.
-
-    Identifiers are normalised as the data layer stores them: a DOI written as a resolver URL or
-    with ``doi:`` is kept bare, so that its link is made once.
-    """
-    studies = []
-    for path in sorted(Path(p) for p in paths):
-        data = load_yaml(path)
-        if not isinstance(data, Mapping) or "id" not in data:
-            raise InputError("not a study file", study_file=path, expected="a mapping with an 'id'")
-        studies.append({**normalised_identifiers(data), "path": str(path)})
-    return studies
+def study_records(studies: Iterable[Study]) -> list[dict[str, Any]]:
+    """The studies as loaded by the data layer (:func:`crsmeta.studies.load_studies`: validated,
+    identifiers normalised, so that a DOI's link is made once), as the mappings the report reads."""
+    return [dict(study.data) for study in studies]
 
 
 def study_links(study: Mapping[str, Any]) -> list[dict[str, str]]:
