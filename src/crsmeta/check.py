@@ -93,7 +93,7 @@ def check_study(path: str | Path, project_dir: str | Path = ".") -> StudyCheck:
     except InputError as error:
         return StudyCheck(path, (error,))
     problems, faults = _study_file_problems(data, path, key_lines)
-    at_fault = {None if fault is None else fault[0] for fault in faults}
+    at_fault = _top_level(faults)
     header_blocks = _blocks_for_headers(data, faults)
     unextracted = _keys_at_fault(at_fault - header_blocks.keys(), EXTRACTION_KEYS)
     if unextracted:
@@ -121,10 +121,15 @@ def _study_file_problems(
     at fault."""
     errors = schema_errors(data)
     faults = set().union(*(_faults(error) for error in errors))
-    at_fault = {None if fault is None else fault[0] for fault in faults}
+    at_fault = _top_level(faults)
     valid = {key: value for key, value in data.items() if key not in at_fault}
     problems = [schema_problem(error, path, key_lines) for error in errors] + date_problems(valid, path, key_lines)
     return sorted(problems, key=lambda problem: problem.line or 0), faults
+
+
+def _top_level(faults: set[Fault]) -> set[str | None]:
+    """The top-level keys of ``faults`` (None for the document as a whole)."""
+    return {None if fault is None else fault[0] for fault in faults}
 
 
 def _blocks_for_headers(data: Mapping[str, Any], faults: set[Fault]) -> dict[str, dict[str, Any]]:

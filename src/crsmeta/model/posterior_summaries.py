@@ -21,7 +21,7 @@ def tau_summaries(idata: az.InferenceData) -> pd.DataFrame:
     tail = (1 - TAU_INTERVAL) / 2
     rows = []
     for group in TAU_GROUPS:
-        tau = _variable(idata, group, "tau")
+        tau = posterior_variable(idata, "tau", group)
         if tau is None or "marker" not in tau.dims:
             continue
         quantiles = tau.quantile([tail, 0.5, 1 - tail], dim=[d for d in tau.dims if d != "marker"])
@@ -36,7 +36,7 @@ def superiority(idata: az.InferenceData, effects: pd.DataFrame) -> pd.DataFrame:
     """P(θ[intervention] < θ[comparator]) per marker, for every ordered pair of the interventions
     with an estimate for it in ``effects`` (:data:`crsmeta.tables.SUPERIORITY`): the probability
     that the intervention lowers the marker more than the comparator."""
-    theta = _variable(idata, "posterior", "theta")
+    theta = posterior_variable(idata, "theta")
     if theta is None or not {"intervention", "marker"} <= set(theta.dims):
         return tables.frame(tables.SUPERIORITY)
     rows = []
@@ -53,8 +53,9 @@ def superiority(idata: az.InferenceData, effects: pd.DataFrame) -> pd.DataFrame:
     return tables.frame(tables.SUPERIORITY, rows)
 
 
-def _variable(idata: az.InferenceData, group: str, name: str) -> xr.DataArray | None:
-    if group not in idata.groups():
+def posterior_variable(idata: az.InferenceData | None, name: str, group: str = "posterior") -> xr.DataArray | None:
+    """``idata.<group>[name]``, or None when the data, the group or the variable is missing."""
+    if idata is None or group not in idata.groups():
         return None
     dataset = getattr(idata, group)
     return dataset[name] if name in dataset.data_vars else None

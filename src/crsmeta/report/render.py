@@ -27,6 +27,7 @@ from crsmeta import tables as contracts
 from crsmeta.io import write_text
 from crsmeta.model.analyses import PARETO_K_MAX
 from crsmeta.model.effects import DATA_DRIVEN_MAX_RATIO, WEAKLY_INFORMED_MAX_RATIO
+from crsmeta.model.posterior_summaries import posterior_variable
 from crsmeta.model.recovery import coverage_summary
 from crsmeta.report import plots, tables
 from crsmeta.studies import load_studies
@@ -334,7 +335,7 @@ def _diagnostics_section(inputs: ReportInputs, synthetic: bool) -> dict[str, Any
         context["diagnostics_overview"], context["diagnostics_main"] = [], []
         context["diagnostic_notes"].append("results/model/diagnostics.tsv was not given.")
     idata = inputs.idata
-    key = [name for name in KEY_PARAMETERS if tables.posterior_variable(idata, name) is not None]
+    key = [name for name in KEY_PARAMETERS if posterior_variable(idata, name) is not None]
     if not key:
         context["diagnostic_notes"].append(
             f"The posterior has none of {', '.join(KEY_PARAMETERS)}: no rank or trace plots."

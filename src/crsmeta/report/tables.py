@@ -427,14 +427,6 @@ def _count(value: Any) -> str:
 # --------------------------------------------------------------------------- posterior
 
 
-def posterior_variable(idata: Any, name: str, group: str = "posterior") -> Any | None:
-    """``idata.<group>[name]`` or None when the group or the variable is missing."""
-    if idata is None or group not in getattr(idata, "groups", lambda: [])():
-        return None
-    dataset = getattr(idata, group)
-    return dataset[name] if name in dataset.data_vars else None
-
-
 def superiority_matrix(superiority: pd.DataFrame | None, marker: str) -> pd.DataFrame | None:
     """One marker's rows of the fit's superiority table (:data:`crsmeta.tables.SUPERIORITY`) as a
     matrix: P(θ[row] < θ[column]), the probability that the row's intervention lowers the marker
