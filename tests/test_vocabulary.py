@@ -7,10 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
 from crsmeta import grading, tables, vocabulary
+from crsmeta.changes import DEFAULT_SELECTION, DEFAULT_TARGET_HOURS, DEFAULT_WINDOW_HOURS, derive_changes
 from crsmeta.errors import InputError
 from crsmeta.extract import extract_cases, extract_summaries
 from crsmeta.harmonise import harmonise_study
@@ -239,7 +241,7 @@ def test_malformed_marker_entries_are_refused(tmp_path, entry, message):
 # --- the files the workflow declares are the files read --------------------------------------
 
 PROJECT_SYNONYM = "TCZ-project-synonym"
-SCRIPT = Path(__file__).resolve().parents[1] / "workflow" / "scripts" / "harmonise_study.py"
+SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
 RUN_SCRIPT = """
 import json, runpy, sys
 from types import SimpleNamespace
@@ -291,9 +293,64 @@ def test_the_rule_script_passes_its_declared_vocabulary_to_the_library(tmp_path:
     job = {"input": {**extracted, "interventions": own, "markers": vocabulary.MARKERS_FILE,
                      "grade_mapping": grading.MAPPING_FILE},
            "output": outputs, "params": {"study": study_file, "project_dir": tmp_path}}
-    # Snakemake's `snakemake` object, as far as the script reads it, in a process of its own (the
-    # script takes over logging and stderr)
-    run = subprocess.run([sys.executable, "-c", RUN_SCRIPT, json.dumps(job, default=str), str(SCRIPT),
-                          str(tmp_path / "harmonise.log")], capture_output=True, text=True, check=False)
-    assert run.returncode == 0, (tmp_path / "harmonise.log").read_text(encoding="utf-8")
+    _run_rule_script("harmonise_study.py", job, tmp_path / "harmonise.log")
     assert list(tables.read(tables.HARMONISED_CASES, outputs["cases"])["intervention"]) == ["tocilizumab"]
+
+
+def _run_rule_script(script: str, job: dict, log: Path) -> None:
+    """Run workflow/scripts/<script> with Snakemake's `snakemake` object, as far as the script reads
+    it (``job``: its input, output and params), in a process of its own (the script takes over
+    logging and stderr)."""
+    run = subprocess.run([sys.executable, "-c", RUN_SCRIPT, json.dumps(job, default=str), str(SCRIPTS / script),
+                          str(log)], capture_output=True, text=True, check=False)
+    assert run.returncode == 0, log.read_text(encoding="utf-8") if log.is_file() else run.stderr
+
+
+def _markers_with_cytokine_differences(tmp_path: Path) -> Path:
+    """A project's own marker vocabulary in which a cytokine's change is a difference in its unit,
+    where the package's is a log ratio."""
+    document = yaml.safe_load(vocabulary.MARKERS_FILE.read_text(encoding="utf-8"))
+    document["families"]["cytokine"]["change_scale"] = "difference"
+    own = tmp_path / "resources" / "vocabulary" / "markers.yaml"
+    own.parent.mkdir(parents=True)
+    own.write_text(yaml.safe_dump(document, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return own
+
+
+def _il6_before_and_after() -> pd.DataFrame:
+    """One patient's IL-6, 1000 pg/mL before and 100 pg/mL 24 h after, as harmonised cases."""
+    records = []
+    for source_row, (timepoint, hours, value) in enumerate([("pre", "-2", "1000"), ("post", "24", "100")], start=2):
+        record = dict.fromkeys(tables.HARMONISED_CASES.columns, "")
+        record.update(study_id="s1", patient_id="p1", population="car_t_crs", design="case_report",
+                      intervention="tocilizumab", marker="IL-6", timepoint=timepoint, hours=hours, value=value,
+                      unit="pg/mL", censoring="none", digitised="False", synthetic="True",
+                      source_file="cases.csv", source_row=str(source_row), source_column="value")
+        records.append(record)
+    return tables.parse(tables.HARMONISED_CASES, pd.DataFrame(records, dtype=str))
+
+
+def test_the_changes_follow_the_marker_vocabulary_in_use(tmp_path: Path) -> None:
+    own, cases = _markers_with_cytokine_differences(tmp_path), _il6_before_and_after()
+    with vocabulary.files_in_use(markers=own):
+        changes, _ = derive_changes(cases)
+    assert list(changes["unit"]) == ["pg/mL_difference"]
+    assert changes["change"].iloc[0] == pytest.approx(100 - 1000)
+    changes, _ = derive_changes(cases)
+    assert list(changes["unit"]) == ["log_ratio"], "the package's vocabulary again after"
+
+
+def test_a_downstream_rule_script_reads_the_marker_vocabulary_it_declares(tmp_path: Path) -> None:
+    """workflow/scripts/derive_changes.py with a project's own file as its `markers` input: IL-6's
+    change is on that file's scale, not the package's (a log ratio)."""
+    own = _markers_with_cytokine_differences(tmp_path)
+    cases = tmp_path / "cases.tsv"
+    tables.write(tables.HARMONISED_CASES, _il6_before_and_after(), cases)
+    outputs = {name: tmp_path / "out" / f"{name}.tsv" for name in ("changes", "pairing")}
+    job = {"input": {"cases": cases, "markers": own}, "output": outputs,
+           "params": {"selection": DEFAULT_SELECTION, "window_hours": list(DEFAULT_WINDOW_HOURS),
+                      "target_hours": DEFAULT_TARGET_HOURS}}
+    _run_rule_script("derive_changes.py", job, tmp_path / "derive_changes.log")
+    changes = tables.read(tables.CHANGES, outputs["changes"])
+    assert list(changes["unit"]) == ["pg/mL_difference"]
+    assert changes["change"].iloc[0] == pytest.approx(100 - 1000)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from crsmeta.compile_cache import compile_cache_environment
 from crsmeta.model.settings import ModelSettings
+from crsmeta.vocabulary import MARKERS_FILE
 
 # the analysis' compile cache (as common.smk sets it, before anything imports PyTensor): every
 # replicate's fit, in any job, on any node, loads the model structures compiled before
@@ -37,6 +38,10 @@ def final_outputs():
 
 
 rule sbc_replicate:
+    input:
+        # the marker vocabulary the simulation and the fit look markers up in (the package's own,
+        # declared as common.smk's MARKERS_INPUT is in an analysis run); the script reads this file
+        markers=str(MARKERS_FILE),
     output:
         table="results/calibration/replicates/{replicate}.tsv",
     params:

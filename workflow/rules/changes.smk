@@ -6,6 +6,7 @@
 rule derive_changes:
     input:
         cases="results/harmonised/cases.tsv",
+        **MARKERS_INPUT,
     output:
         changes=report("results/model/changes.tsv", caption="../report/changes.rst", category="2. Changes"),
         pairing=report("results/audit/pairing.tsv", caption="../report/pairing.rst", category="2. Changes"),
@@ -23,6 +24,7 @@ rule derive_changes:
 rule compare_summaries:
     input:
         summaries="results/harmonised/summaries.tsv",
+        **MARKERS_INPUT,
     output:
         comparisons=report("results/model/comparisons.tsv", caption="../report/comparisons.rst", category="2. Changes"),
         audit=report("results/audit/summary_pairing.tsv", caption="../report/summary_pairing.rst", category="2. Changes"),

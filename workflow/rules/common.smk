@@ -15,6 +15,15 @@ PROJECT_DIR = Path(workflow.basedir)
 os.environ.update(compile_cache_environment(PROJECT_DIR / ".cache"))
 
 from crsmeta.studies import high_risk_study_ids, load_studies
+from crsmeta.vocabulary import INTERVENTIONS_FILE, MARKERS_FILE
+
+# The vocabularies as named inputs (the package's own data files, src/crsmeta/data/ in this
+# repository). A rule whose library code looks up intervention or marker names declares the ones
+# it uses, and its script reads exactly these (crsmeta.vocabulary.files_in_use): the file the DAG
+# tracks is the file read. Only harmonise_study resolves intervention names; the stages after it
+# look up markers (their change scale and unit).
+VOCABULARY_INPUTS = {"interventions": str(INTERVENTIONS_FILE), "markers": str(MARKERS_FILE)}
+MARKERS_INPUT = {"markers": str(MARKERS_FILE)}
 
 # In the SYNTHETIC demo, demo.smk (included before this file) has made the simulated study files
 # the study list.

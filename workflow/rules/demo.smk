@@ -8,7 +8,8 @@ from crsmeta.simulate import ensure_demo_studies, truth_path
 # The simulated study files and source tables, written under `out_dir` (inside the project) only
 # when missing or different, so that reruns keep their timestamps. They become the study list
 # before common.smk reads it, and extract → harmonise → changes → model read them as they read a
-# curator's studies; no real study is mixed in.
+# curator's studies; no real study is mixed in. The simulator prints its values in units looked up
+# in the package's marker vocabulary, the file the rules declare (common.smk's MARKERS_INPUT).
 config["studies"] = ensure_demo_studies(config, workflow.basedir)
 
 

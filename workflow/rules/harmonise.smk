@@ -1,7 +1,7 @@
 # The package's own data files (src/crsmeta/data/ in this repository): the script passes these
-# very inputs to the library, which reads them and no other copy
+# very inputs (and the vocabularies, common.smk's VOCABULARY_INPUTS) to the library, which reads
+# them and no other copy
 from crsmeta.grading import MAPPING_FILE
-from crsmeta.vocabulary import INTERVENTIONS_FILE, MARKERS_FILE
 
 
 rule harmonise_study:
@@ -9,8 +9,7 @@ rule harmonise_study:
         study=study_file,
         cases="results/extracted/{study}/cases.tsv",
         summaries="results/extracted/{study}/summaries.tsv",
-        interventions=str(INTERVENTIONS_FILE),
-        markers=str(MARKERS_FILE),
+        **VOCABULARY_INPUTS,
         grade_mapping=str(MAPPING_FILE),
     output:
         cases="results/harmonised/studies/{study}/cases.tsv",

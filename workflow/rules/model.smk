@@ -94,6 +94,7 @@ rule fit_model:
         unpack(main_fit_for),
         changes="results/model/changes.tsv",
         comparisons="results/model/comparisons.tsv",
+        **MARKERS_INPUT,
     output:
         posterior="results/model/{analysis}/posterior.nc",
         effects=report(
@@ -134,6 +135,7 @@ if LOO_AFTER_DATA:
         input:
             changes="results/model/changes.tsv",
             comparisons="results/model/comparisons.tsv",
+            **MARKERS_INPUT,
         output:
             table="results/model/contributing_studies.tsv",
         params:

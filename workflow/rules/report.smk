@@ -32,6 +32,7 @@ if CUMULATIVE:
 rule render_report:
     input:
         **REPORT_INPUTS,
+        **MARKERS_INPUT,
         studies=study_files(),
     output:
         report("results/report/report.html", caption="../report/report_html.rst", category="4. Report"),
@@ -52,6 +53,7 @@ rule plot_forest:
     input:
         per_study="results/model/study_estimates.tsv",
         effects="results/model/main/effects.tsv",
+        **MARKERS_INPUT,
     output:
         report(
             directory("results/report/forest"),

@@ -1,7 +1,8 @@
 """SYNTHETIC: one replicate of the simulation-based calibration (rule sbc_replicate): a dataset
-simulated from the model's prior, its fit, and the ranks and coverage of every θ, τ and σ."""
+simulated from the model's prior, its fit, and the ranks and coverage of every θ, τ and σ, with
+the marker vocabulary the rule declares."""
 
-from crsmeta import tables
+from crsmeta import tables, vocabulary
 from crsmeta.calibration import run_replicate
 from crsmeta.logs import configure_logging
 from crsmeta.model.settings import ModelSettings
@@ -11,7 +12,8 @@ log = configure_logging(snakemake.log[0])
 
 replicate = int(snakemake.wildcards.replicate)
 settings = ModelSettings.from_dict(snakemake.params.settings).replace(cores=snakemake.threads)
-ranks = run_replicate(replicate, snakemake.params.seed, settings, thin_to=snakemake.params.thin_to)
+with vocabulary.files_in_use(markers=snakemake.input.markers):
+    ranks = run_replicate(replicate, snakemake.params.seed, settings, thin_to=snakemake.params.thin_to)
 log.info("SYNTHETIC SBC replicate %d (master seed %d): %d parameters, 90%% intervals cover %d, %d divergences",
          replicate, snakemake.params.seed, len(ranks), int(ranks["covered90"].sum()),
          int(ranks["divergences"].iloc[0]))
