@@ -308,15 +308,12 @@ def grid_run(n_cases: int, parameterisation: str, backend: str, sampler: dict) -
     sys.path.insert(0, str(VALIDATION))
     import reparameterisation as rp
 
-    from crsmeta.changes import derive_changes
-    from crsmeta.comparisons import summary_comparisons
     from crsmeta.model import ModelData
-    from crsmeta.simulate import simulate_dataset
+    from crsmeta.simulate.pipeline import run_pipeline
 
     settings = rp.sampler_settings(**sampler)
-    dataset = simulate_dataset(grid_spec(n_cases))
-    changes, _ = derive_changes(dataset.cases)
-    data = ModelData.from_tables(changes, summary_comparisons(dataset.summaries)[0], settings)
+    simulated = run_pipeline(grid_spec(n_cases))
+    data = ModelData.from_tables(simulated.changes, simulated.comparisons, settings)
     fit = rp.sample_timed(rp.PARAMETERISATIONS[parameterisation](data, settings), settings, backend)
     peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     return {"cases": len(data.cases), **rp.fit_summary(fit), "peak_rss_mb": peak / 1024}

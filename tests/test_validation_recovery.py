@@ -8,13 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from crsmeta import tables
-from crsmeta.changes import derive_changes
-from crsmeta.comparisons import summary_comparisons
 from crsmeta.model import ModelSettings, fit_analysis
 from crsmeta.model.frequentist import random_effects
 from crsmeta.model.recovery import truth_coverage
-from crsmeta.simulate import SimulationSpec, simulate_dataset
+from crsmeta.simulate import SimulationSpec
+from crsmeta.simulate.pipeline import run_pipeline
 from crsmeta.study_estimates import per_study_estimates
 
 pytestmark = pytest.mark.slow
@@ -48,24 +46,23 @@ def test_case_level_recovery_covers_most_true_effects():
     3 cells below the expected 31.5, about 1.8 binomial SDs, so a correct model fails this only
     rarely while a biased one (shrinkage to the wrong place, ignored censoring) fails it.
     """
-    dataset = simulate_dataset(CASE_SPEC)
-    changes, _ = derive_changes(dataset.cases)
-    assert (changes["censoring"] != "none").any(), "the design should exercise censoring"
-    fit = fit_analysis(changes, summary_comparisons(dataset.summaries)[0], ModelSettings(**FEW_DRAWS), analysis="recovery")
-    table = truth_coverage(fit.idata, dataset.truth, fit.data.cells())
+    simulated = run_pipeline(CASE_SPEC)
+    assert (simulated.changes["censoring"] != "none").any(), "the design should exercise censoring"
+    fit = fit_analysis(simulated.changes, simulated.comparisons, ModelSettings(**FEW_DRAWS), analysis="recovery")
+    table = truth_coverage(fit.idata, simulated.truth, fit.data.cells())
     assert len(table) == 35
     assert table["covered"].mean() >= 0.80, table[~table["covered"]].to_string()
 
 
 def test_pooled_effects_agree_with_reml_under_vague_priors():
     """Reported effects with SEs only: posterior median θ within 0.05 of REML (issue 3)."""
-    dataset = simulate_dataset(EFFECT_SPEC)
-    assert set(dataset.summaries["timepoint"]) == {"change"}
-    changes = tables.frame(tables.CHANGES)
+    simulated = run_pipeline(EFFECT_SPEC)
+    assert set(simulated.summaries["timepoint"]) == {"change"}
+    changes = simulated.changes
+    assert changes.empty
     settings = ModelSettings(**FEW_DRAWS, **VAGUE)
-    fit = fit_analysis(changes, summary_comparisons(dataset.summaries)[0], settings, analysis="reml_check")
-    aggregate, _ = summary_comparisons(dataset.summaries)
-    reml = random_effects(per_study_estimates(changes, aggregate)).set_index(["intervention", "marker"])["reml_estimate"]
+    fit = fit_analysis(changes, simulated.comparisons, settings, analysis="reml_check")
+    reml = random_effects(per_study_estimates(changes, simulated.comparisons)).set_index(["intervention", "marker"])["reml_estimate"]
     bayes = fit.effects.set_index(["intervention", "marker"])["theta_median"]
     difference = (bayes - reml).dropna()
     assert len(difference) == len(EFFECT_SPEC.markers)

@@ -1,7 +1,8 @@
 """Parameter recovery: do the 90% intervals of theta cover the simulator's true values?
 
 One SYNTHETIC dataset is simulated from a spec (by default the demo spec of config/demo.yaml),
-run through ``derive_changes`` and ``fit_analysis`` exactly as the workflow would, and each
+its study files run through extract → harmonise → changes (``crsmeta.simulate.pipeline``) and
+``fit_analysis`` exactly as the workflow would, and each
 (intervention, marker) cell's central 90% interval is compared with the true theta.
 
     python validation/recovery.py --chains 2 --draws 500 --tune 500 [--seeds 20261121 1 2] [--data cases]
@@ -25,22 +26,20 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from crsmeta.changes import derive_changes
-from crsmeta.comparisons import summary_comparisons
 from crsmeta.io import load_yaml, write_tsv
 from crsmeta.model import FitResult, ModelSettings, fit_analysis
 from crsmeta.model.recovery import LEVEL, coverage_summary, truth_coverage
-from crsmeta.simulate import SimulatedDataset, SimulationSpec, simulate_dataset, spec_from_config
+from crsmeta.simulate import SimulationSpec, spec_from_config
+from crsmeta.simulate.pipeline import PipelineTables, run_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "validation" / "results"
 DATA_FILTERS = {"all": {}, "cases": {"include_summaries": False}, "summaries": {"include_cases": False}}
 
 
-def fit_simulated(dataset: SimulatedDataset, settings: ModelSettings) -> FitResult:
-    """Fit a simulated dataset through the same steps as the workflow (pairing rule: defaults)."""
-    changes, _ = derive_changes(dataset.cases)
-    return fit_analysis(changes, summary_comparisons(dataset.summaries)[0], settings, analysis="recovery")
+def fit_simulated(simulated: PipelineTables, settings: ModelSettings) -> FitResult:
+    """Fit the pipeline's tables of a simulated dataset, as the workflow would (pairing rule: defaults)."""
+    return fit_analysis(simulated.changes, simulated.comparisons, settings, analysis="recovery")
 
 
 def scale_recovery(idata: az.InferenceData, truth: pd.DataFrame, level: float = LEVEL) -> pd.DataFrame:
@@ -105,12 +104,12 @@ def summary_text(table: pd.DataFrame) -> str:
 def recover(spec: SimulationSpec, settings: ModelSettings) -> pd.DataFrame:
     """Simulate, fit and compare: one row per cell with its routes and the fit's diagnostics."""
     start = time.perf_counter()
-    dataset = simulate_dataset(spec)
-    fit = fit_simulated(dataset, settings)
-    table = truth_coverage(fit.idata, dataset.truth, fit.data.cells())
+    simulated = run_pipeline(spec)
+    fit = fit_simulated(simulated, settings)
+    table = truth_coverage(fit.idata, simulated.truth, fit.data.cells())
     table = table.merge(cell_routes(fit), on=["intervention", "marker"], how="left")
     table["routes"] = table["routes"].fillna("")
-    scales = scale_recovery(fit.idata, dataset.truth)
+    scales = scale_recovery(fit.idata, simulated.truth)
     print(f"seed {spec.seed}: sigma and tau\n" + scales.to_string(index=False, float_format="%.3f"))
     return table.assign(
         seed=spec.seed, seconds=time.perf_counter() - start,

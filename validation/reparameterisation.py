@@ -12,8 +12,8 @@ standard normal, so |z| stays mostly below 3; a systematic difference shows as |
 
 Data sets:
 
-- ``demo``: the SYNTHETIC demo (config/demo.yaml's ``synthetic`` block), simulated in memory and
-  paired with ``derive_changes`` as the workflow does;
+- ``demo``: the SYNTHETIC demo (config/demo.yaml's ``synthetic`` block), its study files run
+  through extract → harmonise → changes as the workflow does (``crsmeta.simulate.pipeline``);
 - ``hackshaw``: 37 published studies of lung cancer in never-smoking women whose husbands smoked
   (Hackshaw, Law & Wald 1997, BMJ 315:980, doi:10.1136/bmj.315.7114.980; as curated in metafor's
   metadat package, ``dat.hackshaw1998``, file data-raw/dat.hackshaw1998.txt), each a log odds
@@ -47,13 +47,12 @@ import pymc as pm
 import pytensor
 
 from crsmeta import tables
-from crsmeta.changes import derive_changes
 from crsmeta.io import load_yaml, write_tsv
 from crsmeta.model import ModelData, ModelSettings, build_model
 from crsmeta.comparisons import se_from_ci, summary_comparisons
 from crsmeta.model.frequentist import random_effects
 from crsmeta.model.sample import DETERMINISTIC_COMPILATION
-from crsmeta.simulate import simulate_dataset
+from crsmeta.simulate.pipeline import run_pipeline
 from crsmeta.study_estimates import per_study_estimates
 
 import legacy_build
@@ -111,10 +110,9 @@ class TimedFit:
 
 
 def demo_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """SYNTHETIC demo: (changes, summaries) as the workflow derives them from the simulator."""
-    dataset = simulate_dataset(demo_spec())
-    changes, _ = derive_changes(dataset.cases)
-    return changes, dataset.summaries
+    """SYNTHETIC demo: (changes, harmonised summaries) as the workflow makes them of the simulated studies."""
+    simulated = run_pipeline(demo_spec())
+    return simulated.changes, simulated.summaries
 
 
 def hackshaw_summaries() -> pd.DataFrame:

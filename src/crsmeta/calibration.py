@@ -1,7 +1,8 @@
 """SYNTHETIC simulation-based calibration (Talts et al. 2018) of the crsmeta model, one replicate at a time.
 
 A replicate draws θ, τ and σ from the model's prior (``pm.draw`` on the model built for the
-simulated design), simulates a SYNTHETIC dataset with that truth (crsmeta.simulate), fits it
+simulated design), simulates a SYNTHETIC dataset with that truth (crsmeta.simulate), runs its
+study files through extract → harmonise → changes (crsmeta.simulate.pipeline), fits it
 with the package's sampler, and records for every θ, τ and σ the rank of the true value among
 thinned posterior draws and whether the central 50/80/90/95% intervals cover it. If the model and
 its sampler are right, ranks are uniform and each interval covers the truth at its level.
@@ -31,14 +32,13 @@ import pandas as pd
 import pymc as pm
 
 from crsmeta import tables
-from crsmeta.changes import derive_changes
-from crsmeta.comparisons import summary_comparisons
 from crsmeta.errors import InputError
 from crsmeta.model.build import build_model
 from crsmeta.model.data import ModelData
 from crsmeta.model.sample import sample_model
 from crsmeta.model.settings import ModelSettings
-from crsmeta.simulate import SimulationSpec, simulate_dataset
+from crsmeta.simulate import SimulationSpec
+from crsmeta.simulate.pipeline import run_pipeline
 
 LEVELS = (0.50, 0.80, 0.90, 0.95)
 """Central credible intervals whose coverage is recorded (columns ``covered50`` … ``covered95``)."""
@@ -80,9 +80,8 @@ def replicate_seeds(master_seed: int, replicate: int) -> ReplicateSeeds:
 
 
 def _model_data(spec: SimulationSpec, settings: ModelSettings) -> ModelData:
-    dataset = simulate_dataset(spec)
-    changes, _ = derive_changes(dataset.cases)
-    return ModelData.from_tables(changes, summary_comparisons(dataset.summaries)[0], settings)
+    simulated = run_pipeline(spec)
+    return ModelData.from_tables(simulated.changes, simulated.comparisons, settings)
 
 
 def prior_truth(spec: SimulationSpec, settings: ModelSettings, seed: int) -> dict[str, dict]:
