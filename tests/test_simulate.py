@@ -1,8 +1,11 @@
-"""The SYNTHETIC study simulator: seeding, shapes, labels, schema validity and the data layer."""
+"""The SYNTHETIC study simulator: seeding, shapes, labels, schema validity, and its studies
+through the real pipeline (crsmeta.simulate.pipeline)."""
 
 from __future__ import annotations
 
 import hashlib
+import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import jsonschema
@@ -12,12 +15,11 @@ import pytest
 import yaml
 
 from crsmeta import tables
-from crsmeta.extract import extract_cases, extract_summaries
-from crsmeta.harmonise import combine, harmonise_study
 from crsmeta.simulate import (
     SimulationSpec, ensure_demo_studies, main,
     simulate_dataset, truth_path, write_study_files,
 )
+from crsmeta.simulate.pipeline import run_pipeline
 from crsmeta.studies import STUDY_SCHEMA, load_studies
 
 SPEC = SimulationSpec(seed=7)
@@ -26,6 +28,11 @@ SPEC = SimulationSpec(seed=7)
 @pytest.fixture(scope="module")
 def dataset():
     return simulate_dataset(SPEC)
+
+
+@pytest.fixture(scope="module")
+def simulated(dataset):
+    return run_pipeline(dataset)
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +48,11 @@ def _digest(root: Path) -> dict[str, str]:
 
 def test_same_seed_same_tables_and_other_seed_differs(dataset):
     again = simulate_dataset(SPEC)
-    pd.testing.assert_frame_equal(dataset.cases, again.cases)
-    pd.testing.assert_frame_equal(dataset.summaries, again.summaries)
+    assert [s.id for s in dataset.studies] == [s.id for s in again.studies]
+    for draft, other in zip(dataset.studies, again.studies):
+        for table in ("cases", "summaries"):
+            if getattr(draft, table) is not None:
+                pd.testing.assert_frame_equal(getattr(draft, table), getattr(other, table))
     pd.testing.assert_frame_equal(dataset.truth, again.truth)
     other = simulate_dataset(SimulationSpec(seed=8))
     assert not np.allclose(dataset.truth["theta"], other.truth["theta"])
@@ -54,21 +64,19 @@ def test_same_seed_gives_byte_identical_files(tmp_path):
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
 
 
-def test_shapes_and_columns(dataset):
-    tables.check(tables.HARMONISED_CASES, dataset.cases)
-    tables.check(tables.HARMONISED_SUMMARIES, dataset.summaries)
+def test_shapes_and_columns(dataset, simulated):
     tables.check(tables.TRUTH, dataset.truth)
     assert len(dataset.truth) == len(SPEC.interventions) * len(SPEC.markers)
-    counts = dataset.cases.groupby(["study_id", "patient_id", "marker"]).size()
+    counts = simulated.cases.groupby(["study_id", "patient_id", "marker"]).size()
     assert (counts == 2).all()  # one pre and one post per patient and marker
     designs = {s.design for s in dataset.studies}
     assert designs == {"case_report", "case_series", "cohort", "trial"}
-    assert "standard_care" in set(dataset.summaries["intervention"])
-    assert {"temperature", "IL-6", "ferritin", "CRP"} <= set(dataset.cases["marker"])
+    assert "standard_care" in set(simulated.summaries["intervention"])
+    assert {"temperature", "IL-6", "ferritin", "CRP"} <= set(simulated.cases["marker"])
 
 
-def test_summary_mix(dataset):
-    s = dataset.summaries
+def test_summary_mix(simulated):
+    s = simulated.summaries
     assert {"mean", "median"} <= set(s["statistic"])
     assert (s["spread_type"] == "iqr").any() and (s["spread_type"] == "sd").any()
     means_without_sd = s[(s["statistic"] == "mean") & (s["spread_type"] == "none")]
@@ -77,9 +85,7 @@ def test_summary_mix(dataset):
     assert set(s.loc[s["arm"] != "", "arm"]) == {"intervention", "control"}
 
 
-def test_synthetic_everywhere(dataset, written):
-    assert dataset.cases["synthetic"].all() and dataset.summaries["synthetic"].all()
-    assert set(dataset.cases["quote"]) == {"SYNTHETIC"} == set(dataset.summaries["quote"])
+def test_synthetic_everywhere(written):
     root, paths = written
     for path in paths:
         study = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -117,28 +123,33 @@ def test_lod_cells_and_unit_mix_in_the_source_tables(written):
     assert {"pg/mL", "ng/L", "mg/dL", "°F", "%"} <= units
 
 
-def test_data_layer_reads_the_files_back_to_the_in_memory_tables(dataset, written):
-    """Extract + harmonise of the written files give the simulator's harmonised tables, to the
-    last bit: the simulator reads its printed numbers back by harmonise's own unit conversions."""
-    root, paths = written
-    parts = [harmonise_study(s, extract_cases(s), extract_summaries(s)) for s in load_studies(paths, root)]
-    harmonised = combine(parts)
-    assert (harmonised.rows["status"] == "included").all()
-    keys = ["study_id", "patient_id", "marker", "timepoint"]
-    cases = dataset.cases.merge(harmonised.cases, on=keys, suffixes=("", "_read"), validate="one_to_one")
-    assert len(cases) == len(dataset.cases) == len(harmonised.cases)
-    np.testing.assert_array_equal(cases["value"], cases["value_read"].astype(float))
-    assert (cases["censoring"] == cases["censoring_read"]).all()
-    assert (cases["unit"] == cases["unit_read"]).all()
-    keys = ["study_id", "arm", "marker", "timepoint"]
-    summaries = dataset.summaries.merge(harmonised.summaries, on=keys, suffixes=("", "_read"),
-                                        validate="one_to_one")
-    assert len(summaries) == len(dataset.summaries) == len(harmonised.summaries)
-    for column in ("value", "spread", "spread_low", "spread_high", "p_value", "estimate", "n"):
-        np.testing.assert_array_equal(summaries[column].astype(float), pd.to_numeric(summaries[f"{column}_read"]))
-    for column in ("statistic", "spread_type", "p_relation", "effect_type", "unit", "source_value",
-                   "source_estimate", "source_ci_low", "source_ci_high", "source_unit", "source_effect_type"):
-        assert (summaries[column] == summaries[f"{column}_read"]).all(), column
+def test_the_pipeline_makes_every_table_of_the_simulated_studies(dataset, simulated):
+    """Extract → harmonise → combine → changes on the written files: every source row included,
+    every table labelled SYNTHETIC, one change per patient and marker, one comparison per arm and
+    marker, and the truth's interventions and markers."""
+    assert (simulated.rows["status"] == "included").all()
+    assert set(simulated.rows["study_id"]) == {s.id for s in dataset.studies}
+    for table in (simulated.cases, simulated.summaries, simulated.changes, simulated.comparisons):
+        assert len(table) and table["synthetic"].all()
+    assert set(simulated.cases["quote"]) == {"SYNTHETIC"} == set(simulated.summaries["quote"])
+    assert simulated.cases["source_file"].str.match(r"synthetic/literature/syn_case_").all()
+    assert (simulated.changes["censoring"] != "none").any()  # the <LOD cells, read as censored
+    assert len(simulated.changes) == len(simulated.cases) // 2
+    assert len(simulated.comparisons) == len(simulated.summaries.groupby(["study_id", "arm", "marker"]))
+    truth = set(zip(dataset.truth["intervention"], dataset.truth["marker"]))
+    for table in (simulated.changes, simulated.comparisons):
+        assert set(zip(table["intervention"], table["marker"])) <= truth
+    pd.testing.assert_frame_equal(simulated.truth, dataset.truth)
+
+
+def test_the_pipeline_runs_in_a_temporary_directory_of_its_own_and_repeats_itself(tmp_path, monkeypatch):
+    small = replace(SPEC, n_case_reports=2, n_case_series=1, n_cohorts_mean_sd=1, n_cohorts_mean_p=0,
+                    n_cohorts_median_iqr=0, n_cohorts_pct_change=0, n_trials=0)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    first, again = run_pipeline(small), run_pipeline(small)
+    assert not any(tmp_path.iterdir())  # each call's files are gone with it
+    for table in ("cases", "summaries", "rows", "changes", "comparisons"):
+        pd.testing.assert_frame_equal(getattr(first, table), getattr(again, table), check_exact=True)
 
 
 def test_truth_is_written_beside_the_studies_and_labelled(dataset, written):

@@ -22,10 +22,16 @@ The parts, in the order a simulation runs:
 * :mod:`~crsmeta.simulate.spec` — what to simulate (:class:`SimulationSpec`, from a demo config);
 * :mod:`~crsmeta.simulate.truth` — the true effects and each study arm's patients;
 * :mod:`~crsmeta.simulate.studies` — each study's tables as a source prints them (units converted
-  and read back by :mod:`crsmeta.units`, the way harmonise reads them), with the harmonised rows
-  extract → harmonise make of them, for fits that need no files;
+  by :mod:`crsmeta.units`);
 * :mod:`~crsmeta.simulate.files` — the study files and tables written for the real pipeline (the
-  demo's ``workflow/rules/demo.smk``), and ``python -m crsmeta.simulate``.
+  demo's ``workflow/rules/demo.smk``), and ``python -m crsmeta.simulate``;
+* :mod:`~crsmeta.simulate.pipeline` — :func:`run_pipeline`: the studies written to a temporary
+  directory and run through extract → harmonise → combine → changes in this process, for the fits
+  of calibration, validation and benchmarks. It is imported from its module, so that the demo's
+  parse (which imports this package) does not load the data layer.
+
+The simulator writes source files only: every harmonised table, change and comparison of
+simulated data is the pipeline's own.
 """
 
 from crsmeta.simulate.files import ensure_demo_studies, main, render_study_files, truth_path, write_study_files

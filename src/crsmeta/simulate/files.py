@@ -1,5 +1,5 @@
 """The SYNTHETIC study files and source tables on disk, for the real pipeline (the demo's
-workflow/rules/demo.smk) and ``python -m crsmeta.simulate``."""
+workflow/rules/demo.smk, crsmeta.simulate.pipeline) and ``python -m crsmeta.simulate``."""
 
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ def write_study_files(
     project_root = Path(project_root)
     out_rel = _relative_out(Path(out_dir), project_root)
     dataset = (dataset_or_spec if isinstance(dataset_or_spec, SimulatedDataset)
-               else simulate_dataset(dataset_or_spec, out_rel))
+               else simulate_dataset(dataset_or_spec))
     studies = []
     for relative, text in render_study_files(dataset, out_rel).items():
         _write_if_changed(project_root / relative, text)
