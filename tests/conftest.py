@@ -37,7 +37,8 @@ LONGEST_FIRST = ("test_reproducible.py", "test_workflow.py", "test_history_workf
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The files of LONGEST_FIRST first, in that order; every other file, and the tests within
-    each file, in their own order."""
+    each file, in the order pytest-randomly shuffled them into (its hook runs first), so that
+    every run still tries a new order without starting the longest files last."""
     rank = {name: position for position, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(LONGEST_FIRST)))
 
