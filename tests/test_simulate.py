@@ -152,6 +152,25 @@ def test_the_pipeline_runs_in_a_temporary_directory_of_its_own_and_repeats_itsel
         pd.testing.assert_frame_equal(getattr(first, table), getattr(again, table), check_exact=True)
 
 
+def test_values_outside_the_plausible_range_are_confirmed_and_harmonised(tmp_path):
+    """A large change (as calibration's prior-drawn truths give) prints CRP above its plausible
+    range: the study file confirms those cells, so harmonise takes them as printed."""
+    small = SimulationSpec(interventions=("tocilizumab",), markers=("CRP",), populations=("car_t_crs",),
+                           n_case_reports=0, n_case_series=2, n_cohorts_mean_sd=1, n_cohorts_mean_p=0,
+                           n_cohorts_median_iqr=0, n_cohorts_pct_change=0, n_trials=0, markers_per_study=(1, 1),
+                           seed=4)
+    large = small.with_truth({("tocilizumab", "CRP"): 3.0}, {"CRP": 0.1}, {"CRP": 0.3})
+    dataset = simulate_dataset(large)
+    confirmed = [entry for study in dataset.studies for entry in study.confirmed_values]
+    assert {entry["table"] for entry in confirmed} == {"cases", "summaries"}
+    schema = yaml.safe_load(STUDY_SCHEMA.read_text(encoding="utf-8"))
+    for path in write_study_files(dataset, tmp_path / "demo", tmp_path):
+        jsonschema.validate(yaml.safe_load(path.read_text(encoding="utf-8")), schema)
+    simulated = run_pipeline(dataset)
+    assert (simulated.rows["status"] == "included").all()
+    assert (simulated.cases.loc[simulated.cases["marker"] == "CRP", "value"] > 1000).any()
+
+
 def test_truth_is_written_beside_the_studies_and_labelled(dataset, written):
     root, _ = written
     truth = tables.read(tables.TRUTH, root / truth_path("results/demo"))

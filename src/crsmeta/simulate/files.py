@@ -43,6 +43,8 @@ def _study_document(draft: StudyDraft, seed: int, out_rel: str) -> dict[str, Any
         document["cases"] = cases
     if draft.summaries is not None:
         document["summaries"] = {"file": f"{folder}/summaries.csv"}
+    if draft.confirmed_values:
+        document["confirmed_values"] = draft.confirmed_values
     return document
 
 

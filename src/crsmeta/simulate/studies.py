@@ -12,6 +12,7 @@ import pandas as pd
 from scipy import stats
 
 from crsmeta import units
+from crsmeta.errors import InputError
 from crsmeta.extract import CASE_COLUMNS, SUMMARY_COLUMNS
 from crsmeta.simulate.spec import CONTROL, SYNTHETIC, SimulationSpec
 from crsmeta.simulate.truth import Arm, draw_arm, draw_truth, is_difference
@@ -30,6 +31,7 @@ class StudyDraft:
     case_layout: str = "long"
     measurements: dict[str, dict[str, Any]] = field(default_factory=dict)
     summaries: pd.DataFrame | None = None
+    confirmed_values: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -70,6 +72,24 @@ def _conversion(marker: str, unit: str, kind: units.Kind) -> units.Conversion:
 def _printed(value: float, marker: str, unit: str, kind: units.Kind = "absolute") -> str:
     """A canonical value as a source prints it in ``unit`` (4 significant figures)."""
     return _text(float(units.convert(value, _conversion(marker, unit, kind))))
+
+
+CONFIRMATION = (f"{SYNTHETIC}: drawn by crsmeta.simulate from the spec's levels and changes; outside the "
+                "plausible range by chance, not by a unit mix-up")
+
+
+def _confirm_if_implausible(draft: StudyDraft, table: str, row: int, column: str, text: str,
+                            marker: str, unit: str) -> None:
+    """Confirm a printed value (as a curator would, under ``confirmed_values``) that harmonise,
+    reading it by its own conversion, would refuse as outside the marker's plausible range: a
+    log-normal draw has no upper bound, and a prior-drawn truth (calibration) can be large."""
+    if text.startswith("<"):
+        return
+    value = float(units.convert(float(text), units.conversion_for(marker, unit)))
+    try:
+        units.check_plausible(value, marker)
+    except InputError:
+        draft.confirmed_values.append({"table": table, "row": row, "column": column, "reason": CONFIRMATION})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -128,6 +148,7 @@ def _add_case_study(
                 text = _case_value(spec, arm.marker, float(latent), printed_units[arm.marker])
                 if wide:
                     wide_rows[k][column] = text
+                    row, source_column = k + 2, column
                 else:
                     builder.case_rows.append({
                         "patient": f"P{k + 1}", "intervention": arm.intervention,
@@ -136,6 +157,8 @@ def _add_case_study(
                         "digitised": "true" if digitised else "false",
                         "locator": f"{SYNTHETIC} Table 1", "quote": SYNTHETIC,
                     })
+                    row, source_column = len(builder.case_rows) + 1, "value"
+                _confirm_if_implausible(draft, "cases", row, source_column, text, arm.marker, printed_units[arm.marker])
     if wide:
         draft.case_layout = "wide"
         draft.cases = pd.DataFrame(wide_rows, dtype=str)
@@ -153,6 +176,9 @@ def _summary_row(
                hours="" if hours is None else _text(hours), n=str(n), unit=unit,
                locator=f"{SYNTHETIC} Table 2", quote=SYNTHETIC, **source)
     builder.summary_rows.append(row)
+    if timepoint != "change":
+        _confirm_if_implausible(builder.draft, "summaries", len(builder.summary_rows) + 1, "value", row["value"],
+                                marker, unit)
 
 
 def _add_descriptive_rows(
