@@ -69,6 +69,12 @@ def _conversion(marker: str, unit: str, kind: units.Kind) -> units.Conversion:
     return units.conversion_from_canonical(marker, unit, kind=kind)
 
 
+@functools.cache
+def _reading(marker: str, unit: str) -> units.Conversion:
+    """How harmonise reads a value printed in ``unit`` back in the canonical unit."""
+    return units.conversion_for(marker, unit)
+
+
 def _printed(value: float, marker: str, unit: str, kind: units.Kind = "absolute") -> str:
     """A canonical value as a source prints it in ``unit`` (4 significant figures)."""
     return _text(float(units.convert(value, _conversion(marker, unit, kind))))
@@ -85,7 +91,7 @@ def _confirm_if_implausible(draft: StudyDraft, table: str, row: int, column: str
     log-normal draw has no upper bound, and a prior-drawn truth (calibration) can be large."""
     if text.startswith("<"):
         return
-    value = float(units.convert(float(text), units.conversion_for(marker, unit)))
+    value = float(units.convert(float(text), _reading(marker, unit)))
     try:
         units.check_plausible(value, marker)
     except InputError:
