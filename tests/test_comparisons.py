@@ -10,10 +10,21 @@ from scipy import stats
 from conftest import SUMMARY_COLUMNS, summary_row
 from crsmeta.changes import post_rule
 from crsmeta.comparisons import PRINTED_CHANGE_USED, summary_comparisons
+from crsmeta.errors import InputError
+from typed_tables import summary_frame
 
 
 def observations(*rows):
-    return summary_comparisons(pd.DataFrame(list(rows), columns=SUMMARY_COLUMNS))
+    return summary_comparisons(summary_frame(list(rows), columns=SUMMARY_COLUMNS))
+
+
+def test_summaries_of_cell_texts_are_refused_not_coerced():
+    """The harmonised summaries come typed (tables.read): a frame of cell texts fails at its first
+    column of the wrong type instead of being read as numbers."""
+    text = pd.DataFrame([summary_row("z", "emapalumab", "IL-10", "pre", value=222.29, n=38),
+                         summary_row("z", "emapalumab", "IL-10", "post", value=86.09, n=38)], columns=SUMMARY_COLUMNS)
+    with pytest.raises(InputError, match="harmonised summaries"):
+        summary_comparisons(text)
 
 
 def test_exact_p_value_gives_the_paired_t_standard_error():
@@ -174,7 +185,7 @@ def test_summary_pairs_follow_the_window_and_target_rule_of_case_changes():
 
 
 def test_first_in_window_rule_takes_the_earliest_post_summary():
-    obs, _ = summary_comparisons(pd.DataFrame([
+    obs, _ = summary_comparisons(summary_frame([
         summary_row("w", "tocilizumab", "IL-6", "pre", hours=-2, value=800, n=10),
         summary_row("w", "tocilizumab", "IL-6", "post", hours=6, value=700, n=10),
         summary_row("w", "tocilizumab", "IL-6", "post", hours=30, value=300, n=10),
@@ -258,11 +269,11 @@ def test_a_cohort_total_weighs_like_the_patients_it_may_have_measured():
     assert total.loc[0, "n_effective"] == pytest.approx(1 / np.mean(1 / np.arange(19, 39)))
     assert 27 < total.loc[0, "n_effective"] < 28
     assert measured.loc[0, "n_effective"] == 38
-    everyone, _ = summary_comparisons(pd.DataFrame(cohort_rows("n_is_cohort_total"), columns=SUMMARY_COLUMNS),
+    everyone, _ = summary_comparisons(summary_frame(cohort_rows("n_is_cohort_total"), columns=SUMMARY_COLUMNS),
                                       cohort_total_min_fraction=1.0)
     assert everyone.loc[0, "n_effective"] == 38
     with pytest.raises(ValueError, match="cohort_total_min_fraction"):
-        summary_comparisons(pd.DataFrame(cohort_rows(""), columns=SUMMARY_COLUMNS), cohort_total_min_fraction=0)
+        summary_comparisons(summary_frame(cohort_rows(""), columns=SUMMARY_COLUMNS), cohort_total_min_fraction=0)
 
 
 def test_the_variance_of_a_mean_over_an_unknown_number_measured_is_sigma_squared_over_n_effective():

@@ -16,6 +16,20 @@ from crsmeta.model.build import build_model, theta_prior_sd
 from crsmeta.model.effects import (DATA_DRIVEN, PRIOR_DRIVEN, WEAKLY_INFORMED, _cell_draws, _contrast,
                                    cell_prior_sd, effects_table, evidence, studies_with_both_arms)
 from crsmeta.vocabulary import ChangeScale, change_scale
+from typed_tables import change_frame, summary_frame, typed_changes, typed_summaries
+
+
+@pytest.fixture
+def tiny_changes(tiny_changes: pd.DataFrame) -> pd.DataFrame:
+    """conftest's changes typed by their contract, as the model reads them."""
+    return typed_changes(tiny_changes)
+
+
+@pytest.fixture
+def tiny_summaries(tiny_summaries: pd.DataFrame) -> pd.DataFrame:
+    """conftest's summaries typed by their contract, as the changes stage reads them."""
+    return typed_summaries(tiny_summaries)
+
 
 PRIOR_DRAWS = 8000
 
@@ -24,7 +38,7 @@ def _with_separate_control(tiny_summaries: pd.DataFrame) -> pd.DataFrame:
     """SYNTHETIC: adds a standard-care cohort for ferritin that holds no other arm."""
     control = [summary_row("c2", "standard_care", "ferritin", "pre", value=3000, n=15),
                summary_row("c2", "standard_care", "ferritin", "post", value=2000, n=15)]
-    return pd.concat([tiny_summaries, pd.DataFrame(control)], ignore_index=True)
+    return pd.concat([tiny_summaries, summary_frame(control)], ignore_index=True)
 
 
 def _posterior(data: ModelData) -> xr.Dataset:
@@ -91,15 +105,14 @@ def test_prior_sd_of_theta_matches_prior_draws(tiny_changes, tiny_summaries):
 def test_prior_sd_of_theta_with_one_intervention(tiny_changes):
     """One level on the intervention axis: its sum-to-zero parts are 0, the grand mean holds the rest."""
     settings = ModelSettings(include_summaries=False, interaction_sd=1.5)
-    data = model_data(tiny_changes[tiny_changes["study_id"] == "s1"],
-                                 pd.DataFrame(columns=tables.HARMONISED_SUMMARIES.columns), settings)
+    data = model_data(tiny_changes[tiny_changes["study_id"] == "s1"], tables.frame(tables.HARMONISED_SUMMARIES), settings)
     assert data.coords["intervention"] == ["tocilizumab"]
     _assert_prior_sds_match_draws(data, settings)
 
 
 def test_prior_sd_adds_the_weighted_population_shift(tiny_changes, tiny_summaries):
     """A cell drawn from two populations, half its rows from each: θ plus half the shift."""
-    extra = pd.DataFrame([change_row("s3", 1, "hemoadsorption", "IL-6", -0.6)])  # beside one trial row
+    extra = change_frame([change_row("s3", 1, "hemoadsorption", "IL-6", -0.6)])  # beside one trial row
     changes = pd.concat([tiny_changes, extra], ignore_index=True)
     settings = ModelSettings(population=True, covariate_sd=2.0)
     data = model_data(changes, tiny_summaries, settings)

@@ -25,12 +25,13 @@ BCG = np.array([
 
 
 def studies(yi, vi, intervention="tocilizumab", marker="IL-6") -> pd.DataFrame:
-    return pd.DataFrame({
+    """Stage 1's estimates (:data:`crsmeta.tables.PER_STUDY`), every one pooled."""
+    return tables.frame(tables.PER_STUDY, pd.DataFrame({
         "study_id": [f"s{i:02d}" for i in range(len(yi))], "intervention": intervention,
-        "marker": marker, "population": "car_t_crs", "yi": yi, "vi": vi, "n": 10,
+        "marker": marker, "population": "car_t_crs", "yi": yi, "vi": vi, "lo95": np.nan, "hi95": np.nan, "n": 10.0,
         "source": "summary", "method": "se_reported", "shift": 0.0, "pooled": True, "synthetic": False,
         "note": "",
-    })
+    }))
 
 
 def bcg() -> pd.DataFrame:
@@ -114,10 +115,15 @@ def change_record(study: str, patient: str, change: float, lower: float, upper: 
 
 
 def observations(**columns) -> pd.DataFrame:
-    """Summary comparisons as crsmeta.comparisons gives them (the columns stage 1 reads)."""
-    defaults = {"arm": "", "population": "car_t_crs", "intervention": "tocilizumab", "marker": "IL-6",
-                "mean_weight": 0.0, "method": "se_reported", "synthetic": False}
-    return pd.DataFrame(defaults | columns)
+    """Summary comparisons as crsmeta.comparisons gives them (:data:`crsmeta.tables.OBSERVATIONS`):
+    ``columns`` and, for the columns stage 1 does not read, defaults (``n_effective`` is ``n``)."""
+    defaults = {"arm": "", "population": "car_t_crs", "intervention": "tocilizumab", "co_interventions": "",
+                "marker": "IL-6", "kind": "effect", "pre_value": np.nan, "se_known": np.nan, "disp_pre": np.nan,
+                "disp_post": np.nan, "mean_shift": np.nan, "se_upper": np.inf, "se_lower": 0.0, "efficiency": 1.0,
+                "extra_var": 0.0, "mean_weight": 0.0, "source_rows": "", "digitised": False, "flags": "",
+                "synthetic": False, "method": "se_reported"}
+    frame = pd.DataFrame(defaults | columns)
+    return tables.frame(tables.OBSERVATIONS, frame.assign(n_effective=frame["n"]))
 
 
 def test_case_level_estimates_are_mean_and_variance_of_the_mean():

@@ -13,9 +13,18 @@ import pytest
 from scipy import integrate, special, stats
 
 from conftest import CHANGE_COLUMNS, SUMMARY_COLUMNS, change_row, model_data, summary_row
+from crsmeta import tables
 from crsmeta.model import ModelSettings
 from crsmeta.model.build import (INTEGRATED_TAU_DRAW_PREFIX, _compound_symmetry_logp, _log_integrated_normal,
                                  build_model, integrated_tau, study_log_likelihood)
+from typed_tables import change_frame, summary_frame, typed_changes
+
+
+@pytest.fixture
+def tiny_changes(tiny_changes: pd.DataFrame) -> pd.DataFrame:
+    """conftest's changes typed by their contract, as the model reads them."""
+    return typed_changes(tiny_changes)
+
 
 SETTINGS = ModelSettings(chains=1, draws=10, tune=10, cores=1, prior_draws=10, gate=False)
 LEGACY_BUILD = Path(__file__).parents[1] / "validation" / "legacy_build.py"
@@ -56,12 +65,12 @@ def test_a_learned_se_integrated_out_is_the_student_t_and_its_bounded_and_widene
 
 def test_one_censored_row_beside_exact_rows_integrates_its_study_effect_out_exactly():
     """A case series: two exact changes and one <LOD change share u ~ N(0, τ²)."""
-    changes = pd.DataFrame([
+    changes = change_frame([
         change_row("s", 0, "tocilizumab", "IL-6", -1.0),
         change_row("s", 1, "tocilizumab", "IL-6", -0.4),
         change_row("s", 2, "tocilizumab", "IL-6", None, lower=-np.inf, upper=-1.5, censoring="left"),
     ], columns=CHANGE_COLUMNS)
-    data = model_data(changes, pd.DataFrame(columns=SUMMARY_COLUMNS), SETTINGS)
+    data = model_data(changes, tables.frame(tables.HARMONISED_SUMMARIES), SETTINGS)
     model = build_model(data, SETTINGS)
     assert not model.coords["study_marker_explicit"]  # no explicit study effect
     theta, sigma, tau = -0.7, 0.6, 0.4
@@ -78,11 +87,11 @@ def test_one_censored_row_beside_exact_rows_integrates_its_study_effect_out_exac
 
 
 def test_two_censored_rows_of_one_study_keep_an_explicit_study_effect():
-    changes = pd.DataFrame([
+    changes = change_frame([
         change_row("s", i, "tocilizumab", "IL-6", None, lower=-np.inf, upper=-1.5, censoring="left")
         for i in range(2)
     ], columns=CHANGE_COLUMNS)
-    data = model_data(changes, pd.DataFrame(columns=SUMMARY_COLUMNS), SETTINGS)
+    data = model_data(changes, tables.frame(tables.HARMONISED_SUMMARIES), SETTINGS)
     model = build_model(data, SETTINGS)
     assert list(model.coords["study_marker_explicit"]) == ["s|IL-6"]
 
@@ -90,13 +99,13 @@ def test_two_censored_rows_of_one_study_keep_an_explicit_study_effect():
 def test_theta_has_the_prior_of_the_additive_form():
     """Prior draws of θ from the new coordinates and from the additive form (validation/
     legacy_build.py) have the same means and covariance over cells (marginal over σ_γ)."""
-    summaries = pd.DataFrame([
+    summaries = summary_frame([
         summary_row(f"c{k}", intervention, marker, "change", n=20, effect_type="log_ratio", estimate=-0.5,
                     se=0.2, source_row=k + 2)
         for k, (intervention, marker) in enumerate(
             [("tocilizumab", "IL-6"), ("anakinra", "CRP"), ("emapalumab", "ferritin"), ("anakinra", "temperature")])
     ], columns=SUMMARY_COLUMNS)
-    data = model_data(pd.DataFrame(columns=CHANGE_COLUMNS), summaries, SETTINGS)
+    data = model_data(tables.frame(tables.CHANGES), summaries, SETTINGS)
     spec = importlib.util.spec_from_file_location("legacy_build", LEGACY_BUILD)
     legacy = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(legacy)
@@ -122,7 +131,7 @@ def test_one_row_known_by_its_sds_draws_in_pytensors_python_mode(tiny_changes):
     """A machine without a C compiler runs PyTensor's Python implementations: with exactly one
     summary row known by its SDs (the bundled data), setting that row's variance into the vector
     was refused there as runtime broadcasting, and the main fit's predictive draws failed."""
-    summaries = pd.DataFrame([
+    summaries = summary_frame([
         summary_row("m", "tocilizumab", "CRP", "pre", value=100, spread_type="sd", spread=50, n=10),
         summary_row("m", "tocilizumab", "CRP", "post", value=40, spread_type="sd", spread=20, n=10),
         summary_row("k", "tocilizumab", "IL-6", "pre", value=300, n=12),
@@ -169,14 +178,14 @@ def test_a_p_value_printed_as_greater_than_makes_its_row_less_likely_where_it_wo
 
     assert above_floor == pytest.approx(np.log(integrate.quad(density, floor, np.inf, limit=200)[0]), abs=1e-6)
 
-    summaries = pd.DataFrame([
+    summaries = summary_frame([
         summary_row("p", "tocilizumab", "IL-6", "pre", value=300, p_value=0.5, p_relation=">", n=12),
         summary_row("p", "tocilizumab", "IL-6", "post", value=250, p_value=0.5, p_relation=">", n=12),
     ], columns=SUMMARY_COLUMNS)
-    unbounded = summaries.assign(p_value="", p_relation="")
+    unbounded = summaries.assign(p_value=np.nan, p_relation="")
     values = []
     for table in (summaries, unbounded):
-        model = build_model(model_data(pd.DataFrame(columns=CHANGE_COLUMNS), table, SETTINGS), SETTINGS)
+        model = build_model(model_data(tables.frame(tables.CHANGES), table, SETTINGS), SETTINGS)
         [potential] = model.replace_rvs_by_values([model["summary_learned_rows"]])  # at the values, not draws
         gradient = pt.grad(potential, model.value_vars, disconnected_inputs="ignore")
         logp, *gradient = model.compile_fn([potential, *gradient], mode=Mode("py", "fast_compile"))(model.initial_point())
@@ -196,11 +205,11 @@ def test_a_mean_row_with_printed_sds_takes_its_shift_from_its_own_cvs_not_from_s
         return logp(_point(model, sigma=1.5, tau=0.5)) - logp(_point(model, sigma=0.3, tau=0.5))
 
     def with_row(spread: dict) -> pd.DataFrame:
-        return pd.DataFrame([summary_row("m", "tocilizumab", "IL-6", timepoint, value=value, n=40,
+        return summary_frame([summary_row("m", "tocilizumab", "IL-6", timepoint, value=value, n=40,
                                          **spread.get(timepoint, {}))
                              for timepoint, value in (("pre", 100), ("post", 40))], columns=SUMMARY_COLUMNS)
 
-    without = sigma_effect(pd.DataFrame(columns=SUMMARY_COLUMNS))
+    without = sigma_effect(tables.frame(tables.HARMONISED_SUMMARIES))
     printed = {"pre": {"spread_type": "sd", "spread": 150}, "post": {"spread_type": "sd", "spread": 20}}
     assert sigma_effect(with_row(printed)) - without == pytest.approx(0.0, abs=1e-9)
     assert abs(sigma_effect(with_row({})) - without) > 0.1
@@ -215,7 +224,7 @@ def test_a_cohort_total_enters_as_its_effective_n(tiny_changes):
     quick = Mode(linker="py", optimizer="fast_compile")
 
     def row_logp(n, flags: str) -> float:
-        summaries = pd.DataFrame([summary_row("z", "tocilizumab", "IL-6", timepoint, value=value, n=n, flags=flags)
+        summaries = summary_frame([summary_row("z", "tocilizumab", "IL-6", timepoint, value=value, n=n, flags=flags)
                                   for timepoint, value in (("pre", 300), ("post", 90))], columns=SUMMARY_COLUMNS)
         model = build_model(model_data(tiny_changes, summaries, SETTINGS), SETTINGS)
         return float(model.compile_logp(mode=quick)(_point(model, sigma=0.8, tau=0.3)))
@@ -228,7 +237,7 @@ def test_a_cohort_total_enters_as_its_effective_n(tiny_changes):
 def _alone_row_model(tiny_changes, settings: ModelSettings = SETTINGS) -> pm.Model:
     """SYNTHETIC: the case series of ``tiny_changes`` and one cohort's mean CRP before and after
     (no SDs, so its SE is learned), the only CRP row: τ[CRP] is integrated out in it."""
-    summaries = pd.DataFrame([summary_row("c", "tocilizumab", "CRP", timepoint, value=value, n=30)
+    summaries = summary_frame([summary_row("c", "tocilizumab", "CRP", timepoint, value=value, n=30)
                               for timepoint, value in (("pre", 120), ("post", 30))], columns=SUMMARY_COLUMNS)
     return build_model(model_data(tiny_changes, summaries, settings), settings)
 

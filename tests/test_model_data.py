@@ -1,19 +1,22 @@
 """Which rows enter an analysis' model (crsmeta.model.data): no patients counted twice."""
 
 import pandas as pd
+import pytest
 
 from conftest import change_row, model_data, summary_row
+from crsmeta.errors import InputError
 from crsmeta.model import ModelSettings
 from crsmeta.model.data import SAME_PATIENTS_AS_CASES
+from typed_tables import change_frame, summary_frame
 
 SETTINGS = ModelSettings(chains=1, draws=10, tune=10, cores=1, prior_draws=10, gate=False)
 
 
 def _study_with_cases_and_their_summary():
     """SYNTHETIC: study s1 prints its patients' IL-6 and their median before and after; s2 only a summary."""
-    changes = pd.DataFrame([change_row("s1", patient, "tocilizumab", "IL-6", change)
+    changes = change_frame([change_row("s1", patient, "tocilizumab", "IL-6", change)
                             for patient, change in enumerate([-1.2, -0.4, -0.9])])
-    summaries = pd.DataFrame([
+    summaries = summary_frame([
         summary_row("s1", "tocilizumab", "IL-6", "pre", value=900, statistic="median", n=3),
         summary_row("s1", "tocilizumab", "IL-6", "post", hours=24, value=300, statistic="median", n=3),
         summary_row("s2", "tocilizumab", "IL-6", "pre", value=500, statistic="median", n=10),
@@ -35,3 +38,12 @@ def test_without_the_case_rows_the_summary_of_the_same_patients_enters():
     data = model_data(*_study_with_cases_and_their_summary(), summary_only)
     assert data.cases.empty and sorted(data.observations["study_id"]) == ["s1", "s2"]
     assert SAME_PATIENTS_AS_CASES not in set(data.audit["reason"])
+
+
+def test_changes_of_cell_texts_are_refused_not_coerced():
+    """The changes come typed (tables.read): a frame of cell texts fails at its first column of
+    the wrong type instead of being read as numbers and flags."""
+    _, summaries = _study_with_cases_and_their_summary()
+    text = pd.DataFrame([change_row("s1", 0, "tocilizumab", "IL-6", -1.2, lower=-1.2, upper=-1.2)])
+    with pytest.raises(InputError, match="per-patient changes"):
+        model_data(text, summaries, SETTINGS)

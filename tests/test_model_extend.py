@@ -12,23 +12,38 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from crsmeta import tables
 from crsmeta.comparisons import summary_comparisons
 from crsmeta.model import ConvergenceError, ModelSettings, enforce_gate, fit_analysis, judge
 from crsmeta.model import extend
 from crsmeta.model.diagnostics import COLUMNS, FAILED, FIT_COLUMNS, OFF, PASSED, diagnostics_table
+from typed_tables import typed_changes, typed_summaries
+
+
+@pytest.fixture
+def tiny_changes(tiny_changes: pd.DataFrame) -> pd.DataFrame:
+    """conftest's changes typed by their contract, as the model reads them."""
+    return typed_changes(tiny_changes)
+
+
+@pytest.fixture
+def tiny_summaries(tiny_summaries: pd.DataFrame) -> pd.DataFrame:
+    """conftest's summaries typed by their contract, as the changes stage reads them."""
+    return typed_summaries(tiny_summaries)
+
 
 SETTINGS = ModelSettings(chains=2, draws=100, ess_min=400, max_draws_factor=4, prior_draws=20)
 
 
 def _table(ess: float, *, r_hat: float = 1.0, divergences: int = 0, bfmi: float = 1.0) -> pd.DataFrame:
     """A diagnostics table of two parameters and two chains with the given worst values."""
-    return pd.DataFrame({
+    return tables.frame(tables.SAMPLER_DIAGNOSTICS, pd.DataFrame({
         "analysis": "main", "kind": ["parameter", "parameter", "chain", "chain"],
         "parameter": ["mu", "tau[IL-6]", "sampler", "sampler"], "chain": [pd.NA, pd.NA, 0, 1],
         "r_hat": [1.0, r_hat, np.nan, np.nan], "ess_bulk": [5000, ess, np.nan, np.nan],
         "ess_tail": [5000, ess, np.nan, np.nan], "divergences": [pd.NA, pd.NA, 0, divergences],
         "bfmi": [np.nan, np.nan, 1.0, bfmi],
-    })[COLUMNS]
+    }))
 
 
 @pytest.mark.parametrize(("table", "draws", "expected"), [

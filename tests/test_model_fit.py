@@ -12,9 +12,23 @@ from crsmeta.comparisons import summary_comparisons
 from crsmeta.io import write_netcdf
 from crsmeta.model import GateVerdict, ModelSettings, fit_analysis, judge, stamp
 from crsmeta.model.effects import COLUMNS as EFFECT_COLUMNS
+from typed_tables import change_frame, summary_frame, typed_changes, typed_summaries
+
+
+@pytest.fixture
+def tiny_changes(tiny_changes: pd.DataFrame) -> pd.DataFrame:
+    """conftest's changes typed by their contract, as the model reads them."""
+    return typed_changes(tiny_changes)
+
+
+@pytest.fixture
+def tiny_summaries(tiny_summaries: pd.DataFrame) -> pd.DataFrame:
+    """conftest's summaries typed by their contract, as the changes stage reads them."""
+    return typed_summaries(tiny_summaries)
+
 
 FAST = ModelSettings(chains=2, draws=100, tune=100, cores=2, prior_draws=50, gate=False)
-NO_SUMMARIES = pd.DataFrame(columns=SUMMARY_COLUMNS)
+NO_SUMMARIES = tables.frame(tables.HARMONISED_SUMMARIES)
 
 
 def test_smoke_fit_writes_every_group_and_table(mock_sampling, tiny_changes, tiny_summaries, tmp_path):
@@ -73,7 +87,7 @@ def test_censored_likelihood_is_unbiased_where_substitution_is_not():
         else:
             rows.append(change_row("sim", i, "tocilizumab", "IL-6", b - a))
             substituted.append(b - a)
-    changes = pd.DataFrame(rows, columns=CHANGE_COLUMNS)
+    changes = change_frame(rows, columns=CHANGE_COLUMNS)
     result = fit_analysis(changes, summary_comparisons(NO_SUMMARIES)[0], FAST.replace(draws=300, tune=300))
     estimate = result.effects.loc[0, "theta_median"]
     naive = float(np.mean(substituted))
@@ -90,10 +104,10 @@ def test_learned_dispersion_does_not_inflate_heterogeneity():
     """
     rng = np.random.default_rng(11)
     true_theta, true_tau, sigma, n = -0.8, 0.05, 0.8, 20
-    changes = pd.DataFrame([change_row("series", i, "anakinra", "ferritin", true_theta + sigma * rng.standard_normal())
+    changes = change_frame([change_row("series", i, "anakinra", "ferritin", true_theta + sigma * rng.standard_normal())
                             for i in range(40)], columns=CHANGE_COLUMNS)
     means = true_theta + true_tau * rng.standard_normal(12) + sigma / np.sqrt(n) * rng.standard_normal(12)
-    summaries = pd.DataFrame([summary_row(f"cohort{k}", "anakinra", "ferritin", "change", n=n,
+    summaries = summary_frame([summary_row(f"cohort{k}", "anakinra", "ferritin", "change", n=n,
                                           effect_type="log_ratio", estimate=y, source_row=k + 2)
                               for k, y in enumerate(means)], columns=SUMMARY_COLUMNS)
     # HalfNormal on tau so that only the dispersion handling, not a boundary-avoiding prior, is tested
@@ -106,20 +120,20 @@ def test_learned_dispersion_does_not_inflate_heterogeneity():
 
 
 def test_gate_names_the_failing_parameters_and_what_to_change():
-    diagnostics = pd.DataFrame({
+    diagnostics = tables.frame(tables.SAMPLER_DIAGNOSTICS, pd.DataFrame({
         "analysis": "main", "kind": ["parameter", "parameter", "chain", "chain"],
         "parameter": ["theta[a, IL-6]", "tau[IL-6]", "sampler", "sampler"], "chain": [pd.NA, pd.NA, 0, 1],
         "r_hat": [1.05, 1.0, np.nan, np.nan], "ess_bulk": [900, 120, np.nan, np.nan],
         "ess_tail": [900, 800, np.nan, np.nan], "divergences": [pd.NA, pd.NA, 0, 3], "bfmi": [np.nan, np.nan, 0.9, 0.8],
-    })
+    }))
     verdict = judge(diagnostics, ModelSettings(), draws=1000)
     message = verdict.message("main")
     assert verdict.status == "failed"
     assert "theta[a, IL-6] (1.05)" in message and "tau[IL-6] (120)" in message
     assert "3 divergent transitions" in message and "tighter priors" in message and "gate: false" in message
     assert judge(diagnostics, ModelSettings(gate=False), draws=1000).status == "off"
-    healthy = diagnostics.assign(r_hat=[1.0, 1.0, np.nan, np.nan], ess_bulk=[900, 900, np.nan, np.nan],
-                                 divergences=[pd.NA, pd.NA, 0, 0])
+    healthy = tables.frame(tables.SAMPLER_DIAGNOSTICS, diagnostics.assign(
+        r_hat=[1.0, 1.0, np.nan, np.nan], ess_bulk=[900.0, 900.0, np.nan, np.nan], divergences=[pd.NA, pd.NA, 0, 0]))
     assert judge(healthy, ModelSettings(), draws=1000) == GateVerdict("passed", 1000)
 
 
@@ -131,11 +145,11 @@ def test_a_log_ratio_of_arithmetic_means_is_centred_on_theta_plus_the_shift_of_i
 
     from crsmeta.model.build import build_model
 
-    summaries = pd.DataFrame([
+    summaries = summary_frame([
         summary_row("m", "tocilizumab", "CRP", "pre", value=100, spread_type="sd", spread=50, n=10),
         summary_row("m", "tocilizumab", "CRP", "post", value=40, spread_type="sd", spread=30, n=10),
     ], columns=SUMMARY_COLUMNS)
-    data = model_data(pd.DataFrame(columns=CHANGE_COLUMNS), summaries, FAST)
+    data = model_data(tables.frame(tables.CHANGES), summaries, FAST)
     model = build_model(data, FAST)
     point = {name: np.zeros_like(value) for name, value in model.initial_point().items()}
     point["sigma_log__"] = np.log(np.full_like(point["sigma_log__"], 0.6))

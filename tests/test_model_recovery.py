@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from crsmeta import tables
+from crsmeta.errors import InputError
 from crsmeta.model.recovery import coverage_summary, truth_coverage
 
 INTERVENTIONS = ["tocilizumab", "emapalumab"]
@@ -22,8 +23,10 @@ def posterior_around(centres: np.ndarray, sd: float = 0.1) -> az.InferenceData:
 
 
 def truth_table(values: list[list[float]]) -> pd.DataFrame:
-    return pd.DataFrame([{"intervention": i, "marker": m, "theta": values[a][b]}
-                         for a, i in enumerate(INTERVENTIONS) for b, m in enumerate(MARKERS)])
+    """The simulator's truth (tables.TRUTH) with the given θ; τ and σ are not read here."""
+    return tables.frame(tables.TRUTH, [
+        {"intervention": i, "marker": m, "theta": values[a][b], "tau": 0.3, "sigma": 0.5, "synthetic": True}
+        for a, i in enumerate(INTERVENTIONS) for b, m in enumerate(MARKERS)])
 
 
 def test_cells_are_covered_when_the_truth_is_inside_and_missed_when_far_outside():
@@ -48,9 +51,11 @@ def test_summary_counts_all_cells_and_cells_with_data():
                        "cells_with_data": 1, "covered_with_data": 0, "coverage_with_data": 0.0}
 
 
-def test_truth_read_as_text_is_numeric_and_a_missing_cell_is_an_error():
+def test_a_truth_of_cell_texts_is_refused_and_a_missing_cell_is_an_error():
+    """The truth is read typed (tables.read(tables.TRUTH, ...)): text is not coerced to θ."""
     idata = posterior_around(np.zeros((2, 2)))
-    as_text = truth_table([[0.0, 0.0], [0.0, 0.0]]).astype(str)
-    assert truth_coverage(idata, as_text, as_text)["covered"].all()
+    truth = truth_table([[0.0, 0.0], [0.0, 0.0]])
+    with pytest.raises(InputError, match="theta"):
+        truth_coverage(idata, truth.astype(str), truth)
     with pytest.raises(ValueError, match="no θ for the fitted cell"):
-        truth_coverage(idata, as_text.iloc[:3], as_text)
+        truth_coverage(idata, truth.iloc[:3], truth)

@@ -12,6 +12,20 @@ from crsmeta.errors import InputError
 from crsmeta.model import ModelSettings, build_model
 from crsmeta.model.data import contributing_studies
 from crsmeta.model.analyses import analyses_after_data, analysis_settings, leave_one_out_settings
+from typed_tables import typed_changes, typed_summaries
+
+
+@pytest.fixture
+def tiny_changes(tiny_changes: pd.DataFrame) -> pd.DataFrame:
+    """conftest's changes typed by their contract, as the model reads them."""
+    return typed_changes(tiny_changes)
+
+
+@pytest.fixture
+def tiny_summaries(tiny_summaries: pd.DataFrame) -> pd.DataFrame:
+    """conftest's summaries typed by their contract, as the changes stage reads them."""
+    return typed_summaries(tiny_summaries)
+
 
 
 def test_settings_merge_config_blocks_over_defaults():
@@ -146,14 +160,14 @@ def test_the_baseline_level_enters_each_row_centred_on_its_marker(tiny_changes, 
     from crsmeta.model.build import _linear_predictor
 
     rng = np.random.default_rng(3)
-    pre_values = [repr(float(v)) for v in rng.uniform(50, 5000, len(tiny_changes))]
-    pre_values[0] = ""  # a reported change passed through: no pre value, centred to 0
+    pre_values = rng.uniform(50, 5000, len(tiny_changes))
+    pre_values[0] = np.nan  # a reported change passed through: no pre value, centred to 0
     changes = tiny_changes.assign(pre_value=pre_values)
     settings = ModelSettings(baseline_level=True, population=False)
     data = model_data(changes, tiny_summaries, settings)
     assert data.use_baseline
     rows = data.rows(["marker", "pre_value"])
-    pre = pd.to_numeric(rows["pre_value"]).to_numpy(dtype=float)
+    pre = rows["pre_value"].to_numpy()
     level = np.where(rows["marker"] == "temperature", pre, np.log(pre))
     expected = level - pd.Series(level).groupby(rows["marker"].to_numpy()).transform("mean").to_numpy()
     expected = np.nan_to_num(expected)

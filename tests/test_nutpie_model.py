@@ -19,6 +19,20 @@ from crsmeta.model.build import build_model
 from crsmeta.model.nutpie_model import compile_nutpie_model, numba_functions
 from crsmeta.model.sample import DETERMINISTIC_COMPILATION
 from crsmeta.model.settings import ModelSettings
+from typed_tables import change_frame, typed_changes, typed_summaries
+
+
+@pytest.fixture
+def tiny_changes(tiny_changes: pd.DataFrame) -> pd.DataFrame:
+    """conftest's changes typed by their contract, as the model reads them."""
+    return typed_changes(tiny_changes)
+
+
+@pytest.fixture
+def tiny_summaries(tiny_summaries: pd.DataFrame) -> pd.DataFrame:
+    """conftest's summaries typed by their contract, as the changes stage reads them."""
+    return typed_summaries(tiny_summaries)
+
 
 SETTINGS = ModelSettings(chains=2, draws=50, tune=50, cores=1, seed=3)
 # PyMC's own functions to compare with, in PyTensor's Python mode: no C compile of the reference
@@ -113,7 +127,7 @@ def test_other_data_and_parameter_counts_compile_to_the_same_code(tiny_changes, 
     study effect: the log density's cache key stays, so the fit loads the code compiled before."""
 
     def censored(study: str, intervention: str):
-        return pd.DataFrame([change_row(study, 12, intervention, "IL-6", None, lower=-np.inf, upper=-2.0,
+        return change_frame([change_row(study, 12, intervention, "IL-6", None, lower=-np.inf, upper=-2.0,
                                         censoring="left")])
 
     uncensored = tiny_changes[tiny_changes["censoring"] == "none"]

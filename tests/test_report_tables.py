@@ -16,6 +16,19 @@ from crsmeta.report import tables
 from crsmeta.studies import load_studies
 from crsmeta.study_estimates import per_study_estimates
 from fixtures.report.build import effects_table, fixture_idata
+from typed_tables import typed_changes, typed_summaries
+
+
+@pytest.fixture
+def tiny_changes(tiny_changes: pd.DataFrame) -> pd.DataFrame:
+    """conftest's changes typed by their contract, as the model reads them."""
+    return typed_changes(tiny_changes)
+
+
+@pytest.fixture
+def tiny_summaries(tiny_summaries: pd.DataFrame) -> pd.DataFrame:
+    """conftest's summaries typed by their contract, as the changes stage reads them."""
+    return typed_summaries(tiny_summaries)
 
 
 def test_format_change_has_no_negative_zero():
@@ -56,7 +69,7 @@ def test_superiority_matrix_lays_out_the_fits_table():
 
 
 def test_summary_rows_warn_on_sparse_estimates():
-    rows = tables.summary_rows(effects_table(fixture_idata()).astype(str))
+    rows = tables.summary_rows(effects_table(fixture_idata()))
     single = rows[rows["n_studies"] == 1]
     assert single["warning"].str.contains("single study").all()
     assert rows["anchor"].str.startswith("prov-").all()
@@ -67,7 +80,7 @@ def test_summary_rows_lead_with_what_the_data_support():
     """Data-driven rows first, then weakly informed, then prior-driven; each shows its label and the
     prior and posterior SD from effects.tsv, as printed there (the report computes none)."""
     effects = effects_table(fixture_idata())
-    rows = tables.summary_rows(effects.astype(str))
+    rows = tables.summary_rows(effects)
     order = [tables.EVIDENCE_ORDER.index(label) for label in rows["evidence"]]
     assert order == sorted(order) and set(rows["evidence"]) == set(tables.EVIDENCE_ORDER)
     for row in rows.itertuples():
@@ -80,7 +93,7 @@ def test_summary_rows_lead_with_what_the_data_support():
 
 
 def test_summary_rows_refuse_an_unknown_evidence_label():
-    effects = effects_table(fixture_idata()).astype(str)
+    effects = effects_table(fixture_idata())
     effects.loc[effects.index[0], "evidence"] = "strong"
     with pytest.raises(InputError, match="evidence"):
         tables.summary_rows(effects)
@@ -90,7 +103,7 @@ def test_contrast_text_says_when_a_contrast_is_indirect():
     effects = effects_table(fixture_idata())
     row = effects[np.isfinite(effects["contrast_median"])].head(1)
     with_contrast = pd.concat([row.assign(contrast_basis="indirect"), row.assign(contrast_basis="within_study")])
-    texts = tables.summary_rows(with_contrast.astype(str)).sort_values("contrast_basis")["contrast_text"]
+    texts = tables.summary_rows(with_contrast).sort_values("contrast_basis")["contrast_text"]
     assert "indirect" in texts.iloc[0] and "not randomised" in texts.iloc[0]
     assert "within study" in texts.iloc[1]
 
@@ -104,16 +117,21 @@ def test_inclusion_flow_counts_every_row():
 
 
 def test_synthetic_flag_from_rows_studies_or_stamp():
-    clean = pd.DataFrame({"synthetic": ["False"]})
+    clean = pd.DataFrame({"synthetic": [False]})
     assert not tables.synthetic_flags([clean], [{"synthetic": False}], {"synthetic": "no"})
-    assert tables.synthetic_flags([clean.replace("False", "True")], [], {})
+    assert tables.synthetic_flags([clean.assign(synthetic=True)], [], {})
     assert tables.synthetic_flags([clean], [{"synthetic": True}], {})
     assert tables.synthetic_flags([clean], [], {"synthetic": "SYNTHETIC"})
+    with pytest.raises(InputError, match="synthetic"):
+        tables.synthetic_flags([clean], [], {"synthetic": "yes"})
 
 
-def test_unreadable_number_names_the_column():
-    with pytest.raises(InputError, match="theta_median"):
-        tables.floats(pd.DataFrame({"theta_median": ["n.d."]}), ["theta_median"], source="effects.tsv")
+def test_a_number_to_show_is_a_number_or_missing_never_text():
+    """The report's tables are typed by their contracts: text is refused, not read as a number."""
+    assert tables.number(3) == 3.0 and tables.number(np.float64(-0.5)) == -0.5
+    assert all(math.isnan(tables.number(value)) for value in (None, pd.NA, float("nan")))
+    with pytest.raises(TypeError, match="n.d."):
+        tables.number("n.d.")
 
 
 STUDY_TEXT = """\

@@ -7,14 +7,29 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import SUMMARY_COLUMNS, model_data
+from conftest import model_data
 
+from crsmeta import tables
 from crsmeta.comparisons import summary_comparisons
 from crsmeta.io import write_netcdf
 from crsmeta.model import ModelSettings, fit_analysis
 from crsmeta.model.analyses import PARETO_K_MAX, analysis_settings, reweighting_of
 from crsmeta.model.build import build_model, study_log_likelihood
 from crsmeta.model.reweight import REWEIGHTED, SAMPLED, MainFit, log_weights, reweight, reweight_main
+from typed_tables import typed_changes, typed_summaries
+
+
+@pytest.fixture
+def tiny_changes(tiny_changes: pd.DataFrame) -> pd.DataFrame:
+    """conftest's changes typed by their contract, as the model reads them."""
+    return typed_changes(tiny_changes)
+
+
+@pytest.fixture
+def tiny_summaries(tiny_summaries: pd.DataFrame) -> pd.DataFrame:
+    """conftest's summaries typed by their contract, as the changes stage reads them."""
+    return typed_summaries(tiny_summaries)
+
 
 FAST = ModelSettings(chains=2, draws=100, tune=100, cores=2, prior_draws=50, gate=False)
 
@@ -127,8 +142,7 @@ def test_no_digitised_is_the_main_posterior_where_no_digitised_row_reaches_the_m
     assert same.route == REWEIGHTED and same.pareto_k == float("-inf")
     assert "constant weights" in same.route_note
 
-    digitised = tiny_changes.assign(digitised=np.where(tiny_changes["patient_id"] == tiny_changes["patient_id"].iloc[0],
-                                                       "True", "False"))
+    digitised = tiny_changes.assign(digitised=tiny_changes["patient_id"] == tiny_changes["patient_id"].iloc[0])
     main = _passing_main(fit_analysis(digitised, summary_comparisons(tiny_summaries)[0], settings), settings)
     refitted = fit_analysis(digitised, summary_comparisons(tiny_summaries)[0], no_digitised, "no_digitised", main=main)
     dropped = int((digitised["patient_id"] == digitised["patient_id"].iloc[0]).sum())
@@ -166,10 +180,10 @@ def test_a_correlation_prior_no_row_depends_on_keeps_the_draws_and_redraws_rho(m
     """Without rows known by their SDs ρ is its prior alone: corr_low takes the main draws as they
     are (constant weights) and ρ from its own prior."""
     settings = FAST.replace(ess_min=50)  # the mocked draws' ESS
-    main = _passing_main(fit_analysis(tiny_changes, summary_comparisons(pd.DataFrame(columns=SUMMARY_COLUMNS))[0], settings), settings)
+    main = _passing_main(fit_analysis(tiny_changes, summary_comparisons(tables.frame(tables.HARMONISED_SUMMARIES))[0], settings), settings)
     assert not main.data.correlation_rows().size
     low = settings.replace(corr_prior=(2.0, 8.0))
-    data = model_data(tiny_changes, pd.DataFrame(columns=SUMMARY_COLUMNS), low)
+    data = model_data(tiny_changes, tables.frame(tables.HARMONISED_SUMMARIES), low)
     reweighted = reweight_main(main, data, low, reweighting_of(settings, low))
     assert not reweighted.refit_reason and reweighted.pareto_k == float("-inf")
     rho = reweighted.idata.posterior["rho"].to_numpy().ravel()

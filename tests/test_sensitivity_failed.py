@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from bs4 import BeautifulSoup
 
+from crsmeta import tables as contracts
 from crsmeta.io import write_tsv
 from crsmeta.model.analyses import collect_analyses
 from crsmeta.model.diagnostics import FAILED, PASSED, GateVerdict, with_verdict
@@ -38,7 +39,8 @@ def test_collected_tables_carry_each_analysis_verdict(tmp_path: Path):
         write_tsv(_diagnostics(analysis, verdict), tmp_path / analysis / "diagnostics.tsv")
         write_tsv(pd.DataFrame({"intervention": ["tocilizumab"], "marker": ["IL-6"], "theta_median": [-1.0],
                                 "gate": [verdict.status]}), tmp_path / analysis / "effects.tsv")
-    diagnostics = collect_analyses([tmp_path / a / "diagnostics.tsv" for a in verdicts])
+    # the collected table as the report reads it, typed by its contract
+    diagnostics = contracts.parse(contracts.DIAGNOSTICS, collect_analyses([tmp_path / a / "diagnostics.tsv" for a in verdicts]))
     effects = collect_analyses([tmp_path / a / "effects.tsv" for a in verdicts])
     assert dict(zip(effects["analysis"], effects["gate"])) == {"main": PASSED, FAILED_ANALYSIS: FAILED}
     gates = tables.gate_verdicts(diagnostics).set_index("analysis")

@@ -130,7 +130,7 @@ def hackshaw_summaries() -> pd.DataFrame:
             source_row=str(index + 1),
             quote=f"OR {odds_ratio} (95% CI {low} to {high}), {cases} cases")
         rows.append(row)
-    return pd.DataFrame(rows, columns=tables.HARMONISED_SUMMARIES.columns)
+    return tables.parse(tables.HARMONISED_SUMMARIES, pd.DataFrame(rows, columns=tables.HARMONISED_SUMMARIES.columns))
 
 
 def hackshaw_tables() -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -59,8 +59,6 @@ PRINTED_CHANGE_USED = ("the arm's printed change entered instead: a pre/post pai
 # changes.cohort_total_min_fraction), and the row's variance divides by n_effective = 1/E[1/m].
 DEFAULT_COHORT_TOTAL_MIN_FRACTION = 0.5
 COHORT_TOTAL_FLAG = "n_is_cohort_total"
-NUMERIC = ["hours", "n", "value", "spread", "spread_low", "spread_high", "p_value", "estimate",
-           "ci_low", "ci_high", "se"]
 
 
 def summary_comparisons(
@@ -71,11 +69,13 @@ def summary_comparisons(
     the summary rows that make none (:data:`crsmeta.tables.SUMMARY_AUDIT`); ``rule`` chooses the
     post value and the printed change (the config's defaults when None);
     ``cohort_total_min_fraction`` is the least share of a cohort total taken to have been measured
-    (:func:`effective_n`)."""
+    (:func:`effective_n`). ``summaries`` are typed as :data:`crsmeta.tables.HARMONISED_SUMMARIES`
+    (as ``tables.read`` gives them)."""
+    tables.check(tables.HARMONISED_SUMMARIES, summaries)
     rule = rule or post_rule()
     if not 0 < cohort_total_min_fraction <= 1:
         raise ValueError(f"changes.cohort_total_min_fraction must lie in (0, 1], not {cohort_total_min_fraction}")
-    rows = _prepare(summaries)
+    rows = summaries
     observations: list[dict] = []
     audit: list[dict] = []
     unusable = rows["n"].isna()
@@ -166,19 +166,6 @@ def _wan_denominator(n: float, spread_type: str) -> float:
     if spread_type == "iqr":
         return 2 * float(stats.norm.ppf((0.75 * n - 0.125) / (n + 0.25)))
     return 2 * float(stats.norm.ppf((n - 0.375) / (n + 0.25)))
-
-
-def _prepare(summaries: pd.DataFrame) -> pd.DataFrame:
-    rows = summaries.copy()
-    for column in NUMERIC:
-        rows[column] = pd.to_numeric(rows.get(column, pd.Series(index=rows.index, dtype=float)),
-                                     errors="coerce")
-    for column in ("digitised", "synthetic"):
-        rows[column] = rows[column].astype(str).str.lower().eq("true")
-    for column in ("arm", "co_interventions", "flags", "statistic", "spread_type", "p_relation",
-                   "effect_type", "source_file", "source_row", "source_effect_type"):
-        rows[column] = rows.get(column, "").fillna("").astype(str)
-    return rows
 
 
 def _base(row: pd.Series, rows: list[pd.Series], min_fraction: float) -> dict:
@@ -320,4 +307,6 @@ def _finish(obs: dict) -> dict:
 
 
 def _audit(row: pd.Series, reason: str) -> dict:
-    return {column: row.get(column, "") for column in tables.SUMMARY_AUDIT.columns[:-1]} | {"reason": reason}
+    """The summary row's audit record (its ``source_row`` as text, as the audit keeps it)."""
+    return ({column: row[column] for column in tables.SUMMARY_AUDIT.columns[:-1]}
+            | {"source_row": str(row["source_row"]), "reason": reason})

@@ -45,8 +45,6 @@ STUDY_KEYS = ["study_id", "intervention", "marker", "population"]
 POOL_KEYS = ["intervention", "marker"]  # one pooled estimate per cell
 PER_STUDY_COLUMNS = tables.PER_STUDY.columns
 LEVEL = 0.95
-# what stage 1 reads of tables.OBSERVATIONS (``mean_shift`` too, where the table has it)
-AGGREGATE_COLUMNS = [*STUDY_KEYS, "y", "se_known", "n", "mean_weight", "method", "synthetic"]
 DUPLICATE_NOTE = "another estimate of this study is pooled"
 P_VALUE_EXACT = "p_value_exact"
 P_VALUE_NOTE = ("SE from an exact P value (paired t test assumed), taken as known; the Bayesian "
@@ -68,24 +66,30 @@ def per_study_estimates(
     changes: pd.DataFrame, aggregate: pd.DataFrame | None = None
 ) -> pd.DataFrame:
     """One effect, its sampling variance and 95% interval per study, intervention, marker and
-    population (:data:`crsmeta.tables.PER_STUDY`)."""
+    population (:data:`crsmeta.tables.PER_STUDY`), from the changes stage's tables typed as
+    ``tables.read`` gives them (:data:`crsmeta.tables.CHANGES`, :data:`crsmeta.tables.OBSERVATIONS`)."""
+    tables.check(tables.CHANGES, changes)
+    if aggregate is not None:
+        tables.check(tables.OBSERVATIONS, aggregate)
     cases = _case_estimates(changes)
     parts = [cases]
     if aggregate is not None:
         parts.append(_summary_estimates(aggregate, within_study_variance(cases)))
     frame = pd.concat([part for part in parts if not part.empty] or parts, ignore_index=True)
     frame = frame.sort_values([*STUDY_KEYS, "source"], kind="stable").reset_index(drop=True)
-    return tables.frame(tables.PER_STUDY, _with_interval(_mark_pooled(frame)))
+    # typed (the interval still empty) before the interval is computed from yi, vi and n
+    estimates = tables.frame(tables.PER_STUDY, _mark_pooled(frame).assign(lo95=np.nan, hi95=np.nan))
+    return tables.frame(tables.PER_STUDY, _with_interval(estimates))
 
 
 def _with_interval(frame: pd.DataFrame) -> pd.DataFrame:
     """yi ± q·√vi: q of a t with n − 1 df for a mean of patients' changes, of a normal for a
-    summary comparison (its SE is taken as known)."""
-    n = pd.to_numeric(frame["n"], errors="coerce").to_numpy(dtype=float)
+    summary comparison (its SE is taken as known); ``frame`` is typed (:data:`crsmeta.tables.PER_STUDY`)."""
+    n = frame["n"].to_numpy()
     cases = (frame["source"] == "cases").to_numpy()
     quantile = np.where(cases, stats.t.ppf(0.5 + LEVEL / 2, np.maximum(n - 1, 1)), stats.norm.ppf(0.5 + LEVEL / 2))
-    half = quantile * np.sqrt(frame["vi"].astype(float).to_numpy())
-    return frame.assign(lo95=frame["yi"].astype(float) - half, hi95=frame["yi"].astype(float) + half)
+    half = quantile * np.sqrt(frame["vi"].to_numpy())
+    return frame.assign(lo95=frame["yi"] - half, hi95=frame["yi"] + half)
 
 
 # --- case-level changes ------------------------------------------------------------
@@ -146,12 +150,7 @@ def _censored_loglik(mu, sigma, exact, lower, upper):
 
 
 def _case_estimates(changes: pd.DataFrame) -> pd.DataFrame:
-    rows = changes.assign(
-        change=pd.to_numeric(changes["change"], errors="coerce"),
-        lower=pd.to_numeric(changes["change_lower"], errors="coerce"),
-        upper=pd.to_numeric(changes["change_upper"], errors="coerce"),
-        synthetic=true_flags(changes["synthetic"]),
-    )
+    rows = changes.assign(lower=changes["change_lower"], upper=changes["change_upper"])
     rows["exact"] = rows["censoring"].eq("none") & np.isfinite(rows["change"])
     rows["bounded"] = ~rows["exact"] & (np.isfinite(rows["lower"]) | np.isfinite(rows["upper"]))
     records = [
@@ -216,21 +215,17 @@ def within_study_variance(cases: pd.DataFrame) -> dict[str, float]:
 
 
 def _summary_estimates(aggregate: pd.DataFrame, sigma2: dict[str, float]) -> pd.DataFrame:
-    missing = sorted(set(AGGREGATE_COLUMNS) - set(aggregate.columns))
-    if missing:
-        raise ValueError(f"aggregate observations lack the columns {missing}")
     rows = aggregate.reset_index(drop=True)
-    printed_shift = pd.to_numeric(rows.get("mean_shift", pd.Series(np.nan, index=rows.index)), errors="coerce")
     records = [
-        _summary_record(row, printed, sigma2) for (_, row), printed in zip(rows.iterrows(), printed_shift)
+        _summary_record(row, printed, sigma2) for (_, row), printed in zip(rows.iterrows(), rows["mean_shift"])
     ]
     return pd.DataFrame(records, columns=tables.PER_STUDY.columns)
 
 
 def _summary_record(row: pd.Series, printed_shift: float, sigma2: dict[str, float]) -> dict:
     y, weight = float(row["y"]), float(row["mean_weight"])
-    se = pd.to_numeric(row["se_known"], errors="coerce")
-    method = str(row["method"])
+    se = row["se_known"]
+    method = row["method"]
     notes = []
     if weight == 0:
         shift = 0.0
@@ -255,15 +250,15 @@ def _summary_record(row: pd.Series, printed_shift: float, sigma2: dict[str, floa
     return {
         **{key: row[key] for key in STUDY_KEYS},
         "yi": y - weight * shift if np.isfinite(shift) else y,
-        "vi": vi, "n": pd.to_numeric(row["n"], errors="coerce"), "source": "summary",
+        "vi": vi, "n": row["n"], "source": "summary",
         "method": method, "shift": weight * shift if np.isfinite(shift) else np.nan,
-        "synthetic": str(row["synthetic"]).lower() == "true", "note": "; ".join(notes),
+        "synthetic": bool(row["synthetic"]), "note": "; ".join(notes),
     }
 
 
 def _mark_pooled(frame: pd.DataFrame) -> pd.DataFrame:
     """Pool one usable estimate per study, intervention and marker (cases before summaries)."""
-    usable = frame["vi"].astype(float) > 0
+    usable = frame["vi"] > 0
     first = ~frame[usable].duplicated(["study_id", *POOL_KEYS], keep="first")
     pooled = pd.Series(False, index=frame.index)
     pooled[first.index] = first
@@ -273,13 +268,3 @@ def _mark_pooled(frame: pd.DataFrame) -> pd.DataFrame:
         for text, again in zip(frame["note"], duplicate)
     ]
     return frame.assign(pooled=pooled, note=note)
-
-
-def is_pooled(per_study: pd.DataFrame) -> pd.Series:
-    """Which estimates the cross-check pools (one per study and cell)."""
-    return true_flags(per_study["pooled"])
-
-
-def true_flags(flags: pd.Series) -> pd.Series:
-    """Booleans from a column typed or read back from a TSV as 'True'/'False'."""
-    return flags.astype(str).str.lower().eq("true")

@@ -175,8 +175,7 @@ total, crsmeta.comparisons.effective_n)."""
 SUMMARY_AUDIT = Table("summary rows not modelled", {
     **_text("study_id", "source_file", "source_row", "arm", "intervention", "marker", "timepoint", "reason"),
 })
-"""A harmonised summary row that makes no observation, with the reason (``source_row`` as text:
-the summaries may come typed or as read from a TSV)."""
+"""A harmonised summary row that makes no observation, with the reason (``source_row`` as text)."""
 
 MODEL_AUDIT = Table("model audit", {
     "level": one_of("case", "summary"), **_text("study_id", "source_rows", "intervention", "marker", "reason"),

@@ -55,8 +55,9 @@ class ModelData:
         cls, changes: pd.DataFrame, comparisons: pd.DataFrame, settings: ModelSettings
     ) -> "ModelData":
         """Filter and index the changes stage's tables (:data:`crsmeta.tables.CHANGES`,
-        :data:`crsmeta.tables.OBSERVATIONS`) as the settings say."""
-        cases, case_audit = _prepare_cases(changes)
+        :data:`crsmeta.tables.OBSERVATIONS`, typed as ``tables.read`` gives them) as the settings say."""
+        tables.check(tables.CHANGES, changes)
+        cases, case_audit = _usable_cases(changes)
         observations = tables.frame(tables.OBSERVATIONS, comparisons)
         cases, observations, filter_audit = _apply_filters(cases, observations, settings)
         if cases.empty and observations.empty:
@@ -94,7 +95,7 @@ class ModelData:
     def co_intervention_matrix(self, frame: pd.DataFrame) -> np.ndarray:
         """Indicator (row × canonical co-intervention) of co-interventions given in the window."""
         names = self.coords["co_intervention"]
-        sets = frame["co_interventions"].fillna("").str.split(";")
+        sets = frame["co_interventions"].str.split(";")
         return np.array([[float(name in given) for name in names] for given in sets]).reshape(
             len(frame), len(names))
 
@@ -159,7 +160,7 @@ def baseline_level(frame: pd.DataFrame) -> np.ndarray:
     """The level before the intervention on the change's scale: log of the pre value for a
     log-ratio marker (a patient's value, or a summary's printed mean or median), the value in °C
     for temperature; NaN where there is none (a printed change without its pre value)."""
-    value = pd.to_numeric(frame["pre_value"], errors="coerce").to_numpy(dtype=float)
+    value = frame["pre_value"].to_numpy(dtype=float)
     difference = frame["marker"].map(on_difference_scale).to_numpy(dtype=bool)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(difference, value, np.log(np.where(value > 0, value, np.nan)))
@@ -186,21 +187,10 @@ def stacked_rows(cases: pd.DataFrame, observations: pd.DataFrame, columns: list[
     return pd.concat(frames or [cases[columns]], ignore_index=True)
 
 
-def _prepare_cases(changes: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    cases = changes.copy()
-    for column in ("change", "change_lower", "change_upper"):
-        cases[column] = pd.to_numeric(cases[column], errors="coerce")
-    for column in ("digitised", "synthetic"):
-        cases[column] = cases[column].astype(str).str.lower().eq("true")
-    cases["co_interventions"] = cases["co_interventions"].fillna("").astype(str)
-    cases["censoring"] = cases["censoring"].fillna("").astype(str).replace("", "none")
-    unknown = ~cases["censoring"].isin(list(CENSOR_CODES))
-    if unknown.any():
-        raise InputError(
-            f"changes.tsv: censoring {cases.loc[unknown, 'censoring'].iloc[0]!r}",
-            column="censoring", expected="none, left, right or interval",
-        )
-    cases["grade"] = cases["astct_grades"].fillna("").astype(str).map(_mean_grade)
+def _usable_cases(changes: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The changes that can enter (each patient's mean ASTCT grade beside), and the audit of those
+    that cannot: an exact change that is not finite, a change censored on both sides."""
+    cases = changes.assign(grade=changes["astct_grades"].map(_mean_grade))
     exact = cases["censoring"].eq("none")
     uninformative = ~exact & ~(np.isfinite(cases["change_lower"]) | np.isfinite(cases["change_upper"]))
     unusable = (exact & ~np.isfinite(cases["change"])) | uninformative

@@ -100,7 +100,9 @@ def with_verdict(diagnostics: pd.DataFrame, verdict: GateVerdict) -> pd.DataFram
 
 
 def judge(diagnostics: pd.DataFrame, settings: ModelSettings, draws: int) -> GateVerdict:
-    """Apply the gate to a fit that ended with ``draws`` draws per chain."""
+    """Apply the gate to a fit that ended with ``draws`` draws per chain
+    (``diagnostics``: :data:`crsmeta.tables.SAMPLER_DIAGNOSTICS`, typed)."""
+    tables.check(tables.SAMPLER_DIAGNOSTICS, diagnostics)
     failures = _failures(diagnostics, settings)
     if not failures:
         return GateVerdict(PASSED if settings.gate else OFF, draws)
@@ -112,11 +114,12 @@ def extendable(diagnostics: pd.DataFrame, settings: ModelSettings) -> bool:
     """Whether more draws may pass the gate: it fails on bulk or tail ESS, or on an R-hat no
     higher than EXTENDABLE_RHAT, and on nothing else. Divergences are never answered by more
     draws (any divergence, even one the gate allows, rules extension out)."""
+    tables.check(tables.SAMPLER_DIAGNOSTICS, diagnostics)
     failures = set(_failures(diagnostics, settings))
     chains = diagnostics[diagnostics["kind"] == "chain"]
     return (bool(failures) and failures <= SAMPLING_CHECKS
             and _max_rhat(diagnostics) <= EXTENDABLE_RHAT
-            and chains["divergences"].astype(float).sum() == 0)
+            and chains["divergences"].sum() == 0)
 
 
 def _failures(diagnostics: pd.DataFrame, settings: ModelSettings) -> dict[str, str]:
@@ -124,17 +127,17 @@ def _failures(diagnostics: pd.DataFrame, settings: ModelSettings) -> dict[str, s
     parameters = diagnostics[diagnostics["kind"] == "parameter"]
     chains = diagnostics[diagnostics["kind"] == "chain"]
     problems = {}
-    high = parameters[parameters["r_hat"].astype(float) > settings.rhat_max]
+    high = parameters[parameters["r_hat"] > settings.rhat_max]
     if not high.empty:
         problems["r_hat"] = f"R-hat > {settings.rhat_max} for {_names(high, 'r_hat')}"
     for column in ("ess_bulk", "ess_tail"):
-        low = parameters[parameters[column].astype(float) < settings.ess_min]
+        low = parameters[parameters[column] < settings.ess_min]
         if not low.empty:
             problems[column] = f"{column} < {settings.ess_min:g} for {_names(low, column)}"
-    divergences = int(chains["divergences"].astype(float).sum())
+    divergences = int(chains["divergences"].sum())
     if divergences > settings.max_divergences:
         problems["divergences"] = f"{divergences} divergent transitions (allowed: {settings.max_divergences})"
-    low_bfmi = chains[chains["bfmi"].astype(float) < settings.bfmi_min]
+    low_bfmi = chains[chains["bfmi"] < settings.bfmi_min]
     if not low_bfmi.empty:
         problems["bfmi"] = f"E-BFMI < {settings.bfmi_min} in chain(s) {', '.join(map(str, low_bfmi['chain']))}"
     return problems
@@ -187,10 +190,10 @@ def _advice(checks: set[str], max_rhat: float, settings: ModelSettings, draws: i
 
 def _max_rhat(diagnostics: pd.DataFrame) -> float:
     parameters = diagnostics[diagnostics["kind"] == "parameter"]
-    return float(parameters["r_hat"].astype(float).max())
+    return float(parameters["r_hat"].max())
 
 
 def _names(rows: pd.DataFrame, column: str, limit: int = 8) -> str:
-    shown = [f"{name} ({value:.3g})" for name, value in zip(rows["parameter"], rows[column].astype(float))]
+    shown = [f"{name} ({value:.3g})" for name, value in zip(rows["parameter"], rows[column])]
     more = f" and {len(shown) - limit} more" if len(shown) > limit else ""
     return ", ".join(shown[:limit]) + more

@@ -27,7 +27,7 @@ from pymare.estimators import (
 )
 
 from crsmeta import tables
-from crsmeta.study_estimates import P_VALUE_EXACT, POOL_KEYS, is_pooled, true_flags
+from crsmeta.study_estimates import P_VALUE_EXACT, POOL_KEYS
 
 RANDOM_EFFECTS_COLUMNS = tables.RANDOM_EFFECTS.columns
 ALPHA = 0.05
@@ -35,11 +35,13 @@ ALPHA = 0.05
 
 def random_effects(per_study: pd.DataFrame) -> pd.DataFrame:
     """REML and DerSimonian–Laird pooled estimates per (intervention, marker), with Wald and
-    Hartung–Knapp–Sidik–Jonkman intervals."""
-    usable = per_study[is_pooled(per_study) & (per_study["vi"].astype(float) > 0)]
+    Hartung–Knapp–Sidik–Jonkman intervals, from stage 1's estimates typed as ``tables.read`` gives
+    them (:data:`crsmeta.tables.PER_STUDY`)."""
+    tables.check(tables.PER_STUDY, per_study)
+    usable = per_study[per_study["pooled"] & (per_study["vi"] > 0)]
     rows = [
-        _pool(keys, group["yi"].astype(float).to_numpy(), group["vi"].astype(float).to_numpy())
-        | {"synthetic": bool(true_flags(group["synthetic"]).any()), "note": _cell_note(group)}
+        _pool(keys, group["yi"].to_numpy(), group["vi"].to_numpy())
+        | {"synthetic": bool(group["synthetic"].any()), "note": _cell_note(group)}
         for keys, group in usable.groupby(POOL_KEYS, sort=True)
     ]
     return tables.frame(tables.RANDOM_EFFECTS, rows)

@@ -21,11 +21,12 @@ def truth_coverage(idata: az.InferenceData, truth: pd.DataFrame, data_cells: pd.
     SYNTHETIC): true θ, posterior median, central ``level`` interval, whether it covers the truth,
     and whether any row of data feeds the cell.
 
-    ``truth`` has columns intervention, marker, theta (the simulator's); ``data_cells`` lists the
+    ``truth`` is the simulator's (:data:`crsmeta.tables.TRUTH`, typed); ``data_cells`` lists the
     (intervention, marker) pairs with data (e.g. the effects table's rows). θ is the posterior's
     ``theta`` variable, the reference population's: the simulator has no population effect, so
     it is the truth in every population.
     """
+    tables.check(tables.TRUTH, truth)
     theta = az.extract(idata, var_names="theta")
     tail = (1 - level) / 2
     table = pd.concat([
@@ -34,7 +35,6 @@ def truth_coverage(idata: az.InferenceData, truth: pd.DataFrame, data_cells: pd.
         theta.quantile(1 - tail, dim="sample").to_series().rename("hi"),
     ], axis=1).reset_index()
     table = table.drop(columns="quantile", errors="ignore")
-    truth = truth.assign(theta=pd.to_numeric(truth["theta"]))
     table = table.merge(truth[["intervention", "marker", "theta"]], on=["intervention", "marker"],
                         how="left", validate="one_to_one")
     if table["theta"].isna().any():

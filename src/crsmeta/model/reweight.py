@@ -76,7 +76,7 @@ def reweight_main(main: MainFit, data: ModelData, settings: ModelSettings,
         return ReweightedFit(idata=None, pareto_k=float("nan"), effective_draws=float("nan"), refit_reason=reason)
     log_weight = log_weights(main.idata, main.data, main.settings, settings, reweighting)
     parameters = main.diagnostics[main.diagnostics["kind"] == "parameter"]
-    lowest_ess = float(pd.to_numeric(parameters["ess_bulk"], errors="coerce").min())
+    lowest_ess = float(parameters["ess_bulk"].min())
     reweighted = reweight(main.idata, log_weight, settings, lowest_ess)
     if (reweighted.idata is not None and "corr_prior" in reweighting.prior_fields
             and not main.data.correlation_rows().size):

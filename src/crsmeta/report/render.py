@@ -185,14 +185,14 @@ def _environment() -> Environment:
 
 def _format_interval(centre: Any, low: Any, high: Any, marker: str) -> str:
     """``-45% (-70% to -5%)``, or ``–`` when there is no estimate."""
-    if not np.isfinite(_float(centre)):
+    if not np.isfinite(tables.number(centre)):
         return "–"
     return f"{_format_theta(centre, marker)} ({_format_theta(low, marker)} to {_format_theta(high, marker)})"
 
 
 def _format_theta(theta: Any, marker: str) -> str:
     """θ on the model scale → the change a reader reads (% or °C)."""
-    value = _float(theta)
+    value = tables.number(theta)
     if not np.isfinite(value):
         return "–"
     difference = change_scale(marker) is ChangeScale.DIFFERENCE
@@ -200,15 +200,8 @@ def _format_theta(theta: Any, marker: str) -> str:
 
 
 def _format_number(value: Any, digits: int = 2) -> str:
-    number = _float(value)
+    number = tables.number(value)
     return "–" if not np.isfinite(number) else f"{number:.{digits}f}"
-
-
-def _float(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
 
 
 def _svg(figure: plt.Figure, name: str, synthetic: bool) -> Markup:

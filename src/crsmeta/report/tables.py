@@ -1,7 +1,7 @@
 """Tidy tables for the report: every plot and section is drawn from one of these frames.
 
 The functions read the stage outputs typed by their contracts (:mod:`crsmeta.tables`, as
-:class:`crsmeta.report.render.ReportInputs` reads them; frames of cell texts are read alike);
+:class:`crsmeta.report.render.ReportInputs` reads them: a frame of cell texts is not read);
 of the main analysis' posterior InferenceData only its stamps and which variables it holds.
 No statistic of the draws is computed here (the fit writes its tables: crsmeta.model); the
 functions select, count, order and format what those tables hold.
@@ -35,41 +35,20 @@ POPULATION_LABELS = {
     "hlh_mas": "HLH/MAS",
 }
 FEW_PATIENTS = 5
-TRUE_TEXT = {"true", "1", "yes"}
+SYNTHETIC_STAMP = {"SYNTHETIC": True, "no": False}
+"""The posterior's ``synthetic`` attribute as :func:`crsmeta.model.fit.stamp` writes it."""
 DOI_SAFE = "/:;()"
 """Characters a DOI keeps in its doi.org link; the rest (#, ?, %, <, >, ...) are percent-encoded."""
 
 
-def is_true(value: Any) -> bool:
-    """Read a boolean cell or attribute written as text (``True``/``False``) or as a bool."""
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return bool(value)
-    return str(value).strip().lower() in TRUE_TEXT
-
-
-def floats(frame: pd.DataFrame, columns: Iterable[str], *, source: str = "table") -> pd.DataFrame:
-    """A copy of ``frame`` with ``columns`` as floats (empty cells → NaN); bad cells raise InputError."""
-    frame = frame.copy()
-    for column in columns:
-        if column not in frame.columns:
-            raise InputError(f"column '{column}' is missing", data_file=source, expected="the columns in docs/design.md")
-        missing = frame[column].isna()
-        text = frame[column].astype(str).str.strip().replace({"": "nan"})
-        converted = pd.to_numeric(text, errors="coerce")
-        bad = converted.isna() & ~missing & ~text.str.lower().isin({"nan", "inf", "-inf"})
-        if bad.any():
-            first = bad[bad].index[0]
-            raise InputError(
-                f"cannot read '{frame.at[first, column]}' as a number",
-                data_file=source,
-                row=int(first) + 2,
-                column=column,
-                expected="a number or an empty cell",
-            )
-        frame[column] = converted.astype(float)
-    return frame
+def number(value: Any) -> float:
+    """A typed cell or value as a float to show: NaN where it is missing (None, NaN, pd.NA).
+    Text is refused, not read: the tables are typed by their contracts."""
+    if value is None or value is pd.NA:
+        return math.nan
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"expected a number, not {value!r}")
+    return float(value)
 
 
 def _cell_text(value: Any) -> str:
@@ -78,9 +57,8 @@ def _cell_text(value: Any) -> str:
 
 
 def _whole_text(value: Any) -> str:
-    """A count as the report shows it: ``3`` (from 3, 3.0 or "3"), empty when missing."""
-    text = _cell_text(value)
-    return str(int(float(text))) if text else ""
+    """A count as the report shows it: ``3`` (from 3 or 3.0), empty when missing."""
+    return "" if pd.isna(value) else str(int(value))
 
 
 def anchor_id(intervention: str, marker: str) -> str:
@@ -230,7 +208,6 @@ def conversion_log(conversions: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The conversion log split by kind (unit, grade, censoring, vocabulary), biggest counts first."""
     log = {}
     for kind, group in conversions.groupby("kind", sort=True):
-        group = floats(group, ["count"], source="results/audit/conversions.tsv")
         log[str(kind)] = group.sort_values(["subject", "count"], ascending=[True, False]).drop(columns="kind")
     return log
 
@@ -273,12 +250,6 @@ def summary_rows(effects: pd.DataFrame) -> pd.DataFrame:
     for column in [*CONTRAST_COLUMNS, "contrast_basis", "contrast_note", "populations", "scale"]:
         if column not in effects.columns:
             effects[column] = ""
-    effects = floats(
-        effects,
-        ["n_studies", "n_patients", "theta_median", "theta_lo95", "theta_hi95", "pct_median",
-         "pct_lo95", "pct_hi95", "p_reduction", "prior_sd", "posterior_sd", "sd_ratio", *CONTRAST_COLUMNS],
-        source="effects.tsv",
-    )
     unknown = sorted(set(effects["evidence"].astype(str)) - set(EVIDENCE_ORDER))
     if unknown:
         raise InputError(f"evidence label {unknown[0]!r}", data_file="effects.tsv", column="evidence",
@@ -371,11 +342,7 @@ def forest_data(effects: pd.DataFrame, estimates: pd.DataFrame, marker: str) -> 
     :func:`study_estimates`. Columns: label, intervention, kind (study|pooled), estimate, lo, hi,
     pred_lo, pred_hi.
     """
-    effects = floats(
-        effects[effects["marker"] == marker],
-        ["theta_median", "theta_lo95", "theta_hi95", "pred_lo95", "pred_hi95"],
-        source="effects.tsv",
-    )
+    effects = effects[effects["marker"] == marker]
     records = []
     for row in effects.sort_values("intervention").to_dict("records"):
         populations = set(re.split(r"[;|,]", str(row.get("populations", "")))) - {""}
@@ -418,10 +385,7 @@ def cumulative_forest_data(cumulative: pd.DataFrame) -> pd.DataFrame:
 
 
 def _count(value: Any) -> str:
-    try:
-        return str(int(float(value)))
-    except (TypeError, ValueError):
-        return "?"
+    return str(int(value))
 
 
 # --------------------------------------------------------------------------- posterior
@@ -481,18 +445,17 @@ def diagnostics_overview(diagnostics: pd.DataFrame) -> pd.DataFrame:
     E-BFMI (issue 3), the row of ``kind`` ``fit`` the verdict; without a ``kind`` column every row
     is read as a parameter row.
     """
-    numeric = floats(diagnostics, [c for c in ("r_hat", "ess_bulk", "ess_tail", "divergences", "bfmi") if c in diagnostics],
-                     source="results/model/diagnostics.tsv")
-    kind = numeric["kind"] if "kind" in numeric else pd.Series("parameter", index=numeric.index)
-    parameters, chains = numeric[kind == "parameter"], numeric[kind == "chain"]
+    kind = diagnostics["kind"] if "kind" in diagnostics else pd.Series("parameter", index=diagnostics.index)
+    parameters, chains = diagnostics[kind == "parameter"], diagnostics[kind == "chain"]
     if not len(chains):
-        chains = numeric
+        chains = diagnostics
     overview = parameters.groupby("analysis").agg(
         n_parameters=("parameter", "size"), r_hat=("r_hat", "max"), ess_bulk=("ess_bulk", "min"),
         ess_tail=("ess_tail", "min"),
     )
     if "divergences" in chains:
-        overview["divergences"] = chains.groupby("analysis")["divergences"].sum(min_count=1)
+        # a count summed; as a float, so that an analysis without chain rows shows NaN, not pd.NA
+        overview["divergences"] = chains.groupby("analysis")["divergences"].sum(min_count=1).astype(float)
     if "bfmi" in chains:
         overview["bfmi"] = chains.groupby("analysis")["bfmi"].min()
     verdicts = gate_verdicts(diagnostics)
@@ -511,7 +474,6 @@ def gate_verdicts(diagnostics: pd.DataFrame) -> pd.DataFrame:
     if "gate" not in diagnostics or "kind" not in diagnostics:
         return pd.DataFrame(columns=columns)
     fits = diagnostics[diagnostics["kind"] == "fit"].reset_index(drop=True)
-    fits = floats(fits, [c for c in ("draws", "pareto_k") if c in fits], source="results/model/diagnostics.tsv")
     failures = [[text for text in str(cell).split(FAILURE_SEPARATOR) if text] for cell in fits["gate_failures"]]
     verdicts = pd.DataFrame({"analysis": fits["analysis"], "draws": fits["draws"], "gate": fits["gate"],
                              "failures": failures, "advice": fits["gate_advice"]}, columns=columns)
@@ -533,9 +495,7 @@ def parameter_diagnostics(diagnostics: pd.DataFrame, analysis: str = "main") -> 
     rows = diagnostics[diagnostics["analysis"] == analysis]
     if "kind" in rows:
         rows = rows[rows["kind"] == "parameter"]
-    return floats(rows, ["r_hat", "ess_bulk", "ess_tail"], source="results/model/diagnostics.tsv")[
-        ["parameter", "r_hat", "ess_bulk", "ess_tail"]
-    ]
+    return rows[["parameter", "r_hat", "ess_bulk", "ess_tail"]]
 
 
 def sensitivity_data(effects_all: pd.DataFrame) -> pd.DataFrame:
@@ -546,10 +506,9 @@ def sensitivity_data(effects_all: pd.DataFrame) -> pd.DataFrame:
     """
     if "gate" in effects_all:
         effects_all = effects_all[effects_all["gate"] != FAILED]
-    frame = floats(effects_all, ["theta_median", "theta_lo95", "theta_hi95"], source="results/model/effects_all.tsv")
-    frame = frame.assign(
-        cell=frame["intervention"] + " · " + frame["marker"],
-        scale=[row.get("scale") or change_unit(row["marker"]) for row in frame.to_dict("records")],
+    frame = effects_all.assign(
+        cell=effects_all["intervention"] + " · " + effects_all["marker"],
+        scale=[row.get("scale") or change_unit(row["marker"]) for row in effects_all.to_dict("records")],
     )
     return frame[["analysis", "cell", "intervention", "marker", "scale", "theta_median", "theta_lo95", "theta_hi95"]]
 
@@ -559,11 +518,7 @@ def frequentist_comparison(effects: pd.DataFrame, frequentist: pd.DataFrame) -> 
     leads with REML's Hartung–Knapp–Sidik–Jonkman 95% interval (t, k − 1 df) where there is one."""
     bayes = effects[["intervention", "marker", "n_studies", "theta_median", "theta_lo95", "theta_hi95"]]
     merged = bayes.merge(frequentist, on=["intervention", "marker"], how="outer")
-    numeric = ["theta_median", "theta_lo95", "theta_hi95", "reml_estimate", "reml_lo95", "reml_hi95",
-               "reml_tau2", "dl_estimate", "dl_lo95", "dl_hi95", "dl_tau2",
-               "reml_hksj_lo95", "reml_hksj_hi95", "dl_hksj_lo95", "dl_hksj_hi95"]
-    merged = floats(merged.astype(object).fillna(""), [c for c in numeric if c in merged],
-                    source="results/model/frequentist.tsv")
+    merged = merged.assign(note=merged["note"].fillna(""))  # a cell the check does not pool has no note
     notes = [_hksj_note(row) for row in merged.to_dict("records")] if "reml_hksj_lo95" in merged else merged["note"]
     reasons = [_why_they_differ(row) for row in merged.to_dict("records")]
     merged = merged.assign(k=merged["k"].map(_whole_text), note=notes, why=reasons)
@@ -573,8 +528,8 @@ def frequentist_comparison(effects: pd.DataFrame, frequentist: pd.DataFrame) -> 
 def _why_they_differ(row: Mapping[str, Any]) -> str:
     """One sentence on why the Bayesian and the REML estimate of a cell differ by design, or ""
     where they agree (REML within half the Bayesian 95% CrI's half-width of its median)."""
-    k, n = _float(row.get("k")), _float(row.get("n_studies"))
-    if not np.isfinite(_float(row.get("reml_estimate"))):
+    k, n = row["k"], row["n_studies"]
+    if not np.isfinite(row["reml_estimate"]):
         return ("No study of this cell gives a known SE (P value bounds, no spread): only the Bayesian model, "
                 "which learns the SE, can weight its rows.")
     if np.isfinite(n) and k < n:
@@ -588,13 +543,6 @@ def _why_they_differ(row: Mapping[str, Any]) -> str:
                 "cells by partial pooling and widened by the between-study τ.")
     return ("Partial pooling across interventions and markers, and τ's prior with few studies, move the Bayesian "
             "estimate away from the study-by-study pool.")
-
-
-def _float(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return float("nan")
 
 
 def _hksj_note(row: Mapping[str, Any]) -> str:
@@ -655,10 +603,9 @@ def _summary_sources(row: Mapping[str, Any], summaries: pd.DataFrame, population
     values = summaries[(summaries["intervention"] == row["intervention"]) & (summaries["marker"] == row["marker"])]
     if populations:
         values = values[values["population"].isin(populations)]
-    numbers = floats(values, EFFECT_NUMBERS, source="results/harmonised/summaries.tsv")
-    return _with_texts(numbers, _summary_texts).assign(
+    return _with_texts(values, _summary_texts).assign(
         kind="summary",
-        who=numbers["arm"].astype(str) + " (" + numbers["statistic"].astype(str) + ", n=" + numbers["n"].map(_cell_text).astype(str) + ")",
+        who=values["arm"] + " (" + values["statistic"] + ", n=" + values["n"].map(_cell_text).astype(str) + ")",
     ).sort_values(["study_id", "arm", "timepoint"])
 
 
@@ -719,10 +666,19 @@ def _number(value: float) -> str:
 
 
 def synthetic_flags(frames: Iterable[pd.DataFrame], studies: Iterable[Mapping[str, Any]], attrs: Mapping[str, str]) -> bool:
-    """True when any row, study or the posterior is marked synthetic."""
-    for frame in frames:
-        if "synthetic" in frame.columns and frame["synthetic"].map(is_true).any():
-            return True
-    if any(is_true(study.get("synthetic", False)) for study in studies):
+    """True when any row (a typed ``synthetic`` flag), study or the posterior's stamp is marked synthetic."""
+    if any(frame["synthetic"].any() for frame in frames if "synthetic" in frame.columns):
         return True
-    return is_true(attrs.get("synthetic", False)) or str(attrs.get("synthetic", "")).strip().upper() == "SYNTHETIC"
+    if any(study.get("synthetic", False) for study in studies):
+        return True
+    return synthetic_stamp(attrs.get("synthetic"))
+
+
+def synthetic_stamp(text: str | None) -> bool:
+    """The posterior's ``synthetic`` stamp (text, as netCDF keeps it) read strictly; False without one."""
+    if text is None:
+        return False
+    if text not in SYNTHETIC_STAMP:
+        raise InputError(f"posterior attribute synthetic = {text!r}",
+                         expected=" or ".join(repr(key) for key in SYNTHETIC_STAMP))
+    return SYNTHETIC_STAMP[text]
