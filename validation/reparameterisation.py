@@ -33,11 +33,13 @@ validation/results/reparameterisation_fits.tsv (one row per fit), and prints mar
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import math
 import os
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import arviz as az
@@ -45,8 +47,9 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 import pytensor
+import yaml
 
-from crsmeta import tables
+from crsmeta import tables, vocabulary
 from crsmeta.io import load_yaml, write_tsv
 from crsmeta.model import ModelData, ModelSettings, build_model
 from crsmeta.comparisons import se_from_ci, summary_comparisons
@@ -131,6 +134,24 @@ def hackshaw_summaries() -> pd.DataFrame:
             quote=f"OR {odds_ratio} (95% CI {low} to {high}), {cases} cases")
         rows.append(row)
     return tables.parse(tables.HARMONISED_SUMMARIES, pd.DataFrame(rows, columns=tables.HARMONISED_SUMMARIES.columns))
+
+
+@contextlib.contextmanager
+def hackshaw_vocabulary() -> Iterator[None]:
+    """The package's marker vocabulary plus the Hackshaw marker (log odds ratios, a log-ratio
+    scale), in use for the block: a project's own markers file, as `files_in_use` takes it."""
+    markers = load_yaml(vocabulary.MARKERS_FILE)
+    markers["families"]["odds_ratio"] = {
+        "description": "an odds ratio between two groups (not a CRS marker: external validation data)",
+        "accepted_units": ["dimensionless"], "change_scale": "log_ratio",
+        "implausible_hints": {"below": "an odds ratio is positive", "above": "an odds ratio this large is implausible"}}
+    markers["markers"][HACKSHAW_MARKER] = {
+        "modelled": True, "family": "odds_ratio", "unit": "dimensionless", "plausible_range": [0.0, 1.0e+3]}
+    with tempfile.TemporaryDirectory(prefix="crsmeta-hackshaw-") as directory:
+        path = Path(directory) / "markers.yaml"
+        path.write_text(yaml.safe_dump(markers, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        with vocabulary.files_in_use(markers=path):
+            yield
 
 
 def hackshaw_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -233,17 +254,18 @@ def compare(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
 
 def validate_dataset(name: str, settings: ModelSettings, backend: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fit both parameterisations to one data set: the quantile comparison and one row per fit."""
-    changes, summaries = DATASETS[name]()
-    data = ModelData.from_tables(changes, summary_comparisons(summaries)[0], settings)
-    quantiles, fits = {}, []
-    for label, builder in PARAMETERISATIONS.items():
-        fit = sample_timed(builder(data, settings), settings, backend)
-        quantiles[label] = quantile_table(fit.idata)
-        fits.append({"dataset": name, "parameterisation": label, **fit_summary(fit)})
-        print(f"{name} / {label}: {fits[-1]}", flush=True)
-    comparison = compare(quantiles["old"], quantiles["new"]).assign(dataset=name)
-    if name == "hackshaw":
-        print(reml_text(summaries, comparison))
+    with hackshaw_vocabulary() if name == "hackshaw" else contextlib.nullcontext():
+        changes, summaries = DATASETS[name]()
+        data = ModelData.from_tables(changes, summary_comparisons(summaries)[0], settings)
+        quantiles, fits = {}, []
+        for label, builder in PARAMETERISATIONS.items():
+            fit = sample_timed(builder(data, settings), settings, backend)
+            quantiles[label] = quantile_table(fit.idata)
+            fits.append({"dataset": name, "parameterisation": label, **fit_summary(fit)})
+            print(f"{name} / {label}: {fits[-1]}", flush=True)
+        comparison = compare(quantiles["old"], quantiles["new"]).assign(dataset=name)
+        if name == "hackshaw":
+            print(reml_text(summaries, comparison))
     return comparison, pd.DataFrame(fits)
 
 
