@@ -9,7 +9,7 @@ import pytest
 
 from crsmeta import tables
 from crsmeta.errors import InputError
-from crsmeta.model.recovery import coverage_summary, truth_coverage
+from crsmeta.model.recovery import coverage_summary, draw_coverage, recovery_summary, truth_coverage
 
 INTERVENTIONS = ["tocilizumab", "emapalumab"]
 MARKERS = ["IL-6", "ferritin"]
@@ -49,6 +49,24 @@ def test_summary_counts_all_cells_and_cells_with_data():
     summary = coverage_summary(truth_coverage(idata, truth, cells))
     assert summary == {"cells": 4, "covered": 3, "coverage": 0.75,
                        "cells_with_data": 1, "covered_with_data": 0, "coverage_with_data": 0.0}
+
+
+def test_a_draw_covers_the_central_share_of_each_cell_and_the_summary_compares_the_truth_with_it():
+    """Independent cells of N(0, 0.1) draws: a draw falls in a cell's central 90% interval 90% of the
+    time, so over 4 cells with data its coverage is 0.75 or 1 mostly; a truth covered in 1 of 4 is
+    rarer than almost every draw, one covered in all 4 is not."""
+    idata = posterior_around(np.zeros((2, 2)))
+    cells = pd.DataFrame({"intervention": np.repeat(INTERVENTIONS, 2), "marker": MARKERS * 2})
+    drawn = draw_coverage(idata, truth_coverage(idata, truth_table([[0.0, 0.0], [0.0, 0.0]]), cells))
+    assert drawn.shape == (1000,) and drawn.mean() == pytest.approx(0.9, abs=0.01)
+    assert set(np.unique(drawn)) <= {0.0, 0.25, 0.5, 0.75, 1.0}
+
+    missed = recovery_summary(idata, truth_coverage(idata, truth_table([[0.0, 5.0], [5.0, 5.0]]), cells))
+    assert list(missed.columns) == tables.RECOVERY_SUMMARY.columns
+    row = missed.iloc[0]
+    assert (row["covered_with_data"], row["cells_with_data"]) == (1, 4)
+    assert row["calibrated_p05"] == 0.5 and row["p_as_low"] < 0.01
+    assert recovery_summary(idata, truth_coverage(idata, truth_table([[0.0] * 2] * 2), cells)).iloc[0]["p_as_low"] == 1.0
 
 
 def test_a_truth_of_cell_texts_is_refused_and_a_missing_cell_is_an_error():

@@ -159,9 +159,16 @@ def test_recovery_section_only_for_a_synthetic_demo(synthetic_report):
     recovery = cells.assign(theta=-0.5, median=-0.4, lo=-0.6, hi=-0.2, covered=True, has_data=True, synthetic=True)
     recovery.loc[recovery.index[0], ["theta", "covered"]] = [0.5, False]
     recovery = tables_module.frame(tables_module.RECOVERY, recovery)
-    html = report_html(dataclasses.replace(inputs, recovery=recovery))
+    summary = tables_module.frame(tables_module.RECOVERY_SUMMARY, [{
+        "cells": len(cells), "covered": len(cells) - 1, "cells_with_data": len(cells),
+        "covered_with_data": len(cells) - 1, "coverage_with_data": (len(cells) - 1) / len(cells),
+        "calibrated_p05": 0.75, "p_as_low": 0.02, "synthetic": True}])
+    html = report_html(dataclasses.replace(inputs, recovery=recovery, recovery_summary=summary))
     section = BeautifulSoup(html, "html.parser").find(id="diagnostics")
     assert f"{len(cells) - 1} of {len(cells)} cells with data" in section.text
+    text = " ".join(section.text.split())
+    assert "at least 75% of the cells with data in 95% of draws" in text
+    assert "2% of draws fall in as few cells as the truth or fewer: fewer than the model itself expects" in text
     assert len(section.select("td.bad")) >= 1
 
 

@@ -228,3 +228,6 @@ def test_synthetic_demo_checks_its_truth_and_reports_it(tmp_path: Path) -> None:
     html = (project / "results/report/report.html").read_text(encoding="utf-8")
     assert "Recovery of the simulator's truth (SYNTHETIC demo)" in html
     assert f"of {len(with_data)}</strong> cells with data" in html
+    summary = tables.read(tables.RECOVERY_SUMMARY, project / "results/model/recovery_summary.tsv").iloc[0]
+    assert summary["cells_with_data"] == len(with_data) and 0 <= summary["calibrated_p05"] <= 1
+    assert "were the truth a draw from the posterior" in " ".join(html.split())

@@ -437,6 +437,16 @@ RECOVERY = Table("recovery of the simulated truth", {
 """Per cell of the demo's main fit (crsmeta.model.recovery): the true θ, the posterior median and
 central 90% interval, whether it covers the truth and whether any data feed the cell."""
 
+RECOVERY_SUMMARY = Table("recovery summary", {
+    "cells": COUNT, "covered": COUNT, "cells_with_data": COUNT, "covered_with_data": COUNT,
+    "coverage_with_data": OPTIONAL_NUMBER, "calibrated_p05": OPTIONAL_NUMBER, "p_as_low": OPTIONAL_NUMBER,
+    "synthetic": FLAG,
+})
+"""One row for the demo's main fit (crsmeta.model.recovery.recovery_summary): the cells covered, and
+what a calibrated model's coverage of this design would look like — the 5th percentile of the share
+of cells with data that a posterior draw of θ falls in, and the share of draws that fall in as few
+cells as the truth or fewer."""
+
 
 # --- simulation-based calibration (SYNTHETIC) ------------------------------------------------
 

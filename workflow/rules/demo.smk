@@ -23,6 +23,7 @@ rule recover_truth:
         truth=str(Path(workflow.basedir) / truth_path(config["synthetic"]["out_dir"])),
     output:
         table=report("results/model/recovery.tsv", caption="../report/recovery.rst", category="3. Model"),
+        summary="results/model/recovery_summary.tsv",
     resources:
         runtime=10,
         mem_mb=1000,

@@ -25,6 +25,7 @@ REPORT_INPUTS = {
 }
 if "synthetic" in config:
     REPORT_INPUTS["recovery"] = "results/model/recovery.tsv"
+    REPORT_INPUTS["recovery_summary"] = "results/model/recovery_summary.tsv"
 if CUMULATIVE:
     REPORT_INPUTS["cumulative"] = "results/model/cumulative.tsv"
 

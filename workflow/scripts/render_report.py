@@ -19,6 +19,7 @@ with vocabulary.files_in_use(markers=snakemake.input.markers):
     inputs = ReportInputs.from_paths(
         **paths,
         recovery=getattr(snakemake.input, "recovery", None),  # SYNTHETIC demo runs only
+        recovery_summary=getattr(snakemake.input, "recovery_summary", None),
         cumulative=getattr(snakemake.input, "cumulative", None),  # when the cumulative steps are fitted
         studies=list(snakemake.input.studies),
         settings=dict(snakemake.params.settings),

@@ -28,7 +28,6 @@ from crsmeta.io import write_text
 from crsmeta.model.analyses import PARETO_K_MAX
 from crsmeta.model.effects import DATA_DRIVEN_MAX_RATIO, WEAKLY_INFORMED_MAX_RATIO
 from crsmeta.model.posterior_summaries import posterior_variable
-from crsmeta.model.recovery import coverage_summary
 from crsmeta.report import plots, tables
 from crsmeta.studies import load_studies
 from crsmeta.vocabulary import ChangeScale, change_scale, change_unit
@@ -56,6 +55,7 @@ class ReportInputs:
     diagnostics: pd.DataFrame | None = None
     frequentist: pd.DataFrame | None = None
     recovery: pd.DataFrame | None = None
+    recovery_summary: pd.DataFrame | None = None
     idata: az.InferenceData | None = None
     tau: pd.DataFrame | None = None
     superiority: pd.DataFrame | None = None
@@ -87,6 +87,7 @@ class ReportInputs:
         diagnostics: str | Path | None = None,
         frequentist: str | Path | None = None,
         recovery: str | Path | None = None,
+        recovery_summary: str | Path | None = None,
         model_doc: str | Path | None = None,
         settings: dict[str, Any] | None = None,
         history_changes: str | Path | None = None,
@@ -114,6 +115,7 @@ class ReportInputs:
             diagnostics=_optional(contracts.DIAGNOSTICS, diagnostics),
             frequentist=_optional(contracts.RANDOM_EFFECTS, frequentist),
             recovery=_optional(contracts.RECOVERY, recovery),
+            recovery_summary=_optional(contracts.RECOVERY_SUMMARY, recovery_summary),
             idata=az.from_netcdf(str(posterior)) if _given(posterior) else None,
             tau=_optional(contracts.TAU_SUMMARIES, tau),
             superiority=_optional(contracts.SUPERIORITY, superiority),
@@ -404,10 +406,10 @@ def _cumulative_section(inputs: ReportInputs, synthetic: bool) -> dict[str, Any]
 
 def _recovery_section(inputs: ReportInputs) -> dict[str, Any]:
     """SYNTHETIC demo only: the main fit's 90% intervals against the simulator's true θ."""
-    if inputs.recovery is None:
+    if inputs.recovery is None or inputs.recovery_summary is None:
         return {"recovery": None}
     table = inputs.recovery
-    return {"recovery": {"summary": coverage_summary(table),
+    return {"recovery": {"summary": inputs.recovery_summary.iloc[0].to_dict(),
                          "rows": table.sort_values(["has_data", "covered"], ascending=[False, True]).to_dict("records")}}
 
 
