@@ -66,8 +66,9 @@ def test_pmid_quoted_or_not(tmp_path: Path, pmid: str) -> None:
         "https://doi.org/10.1182/blood.2022017414",
         "http://dx.doi.org/10.1182/blood.2022017414",
         "https://www.doi.org/10.1182/blood.2022017414",
+        "https://doi.org/10.1182%2Fblood.2022017414",
     ],
-    ids=["bare", "doi-prefix", "DOI-space", "https-resolver", "dx-resolver", "www-resolver"],
+    ids=["bare", "doi-prefix", "DOI-space", "https-resolver", "dx-resolver", "www-resolver", "encoded-slash"],
 )
 def test_doi_stored_bare_however_written(tmp_path: Path, written: str) -> None:
     study = loaded(tmp_path, f"doi: {written}\n")
@@ -98,9 +99,11 @@ def test_study_with_unquoted_pmid_runs_through_the_data_layer(tmp_path: Path) ->
         ("pmid: 0\n", "pmid", 3),
         ("doi: https://example.org/10.1182/blood.2022017414\n", "doi", 3),
         ("doi: 10.1182\n", "doi", 3),
+        ("doi: 10.1182%2Fblood.2022017414\n", "doi", 3),
         ("doi: 10.1182/blood\npmcid: 10330552\n", "pmcid", 4),
     ],
-    ids=["pmid-with-prefix", "pmid-zero", "doi-other-site", "doi-without-suffix", "pmcid-without-PMC"],
+    ids=["pmid-with-prefix", "pmid-zero", "doi-other-site", "doi-without-suffix", "doi-encoded-but-bare",
+         "pmcid-without-PMC"],
 )
 def test_bad_identifier_names_key_and_line(tmp_path: Path, identifiers: str, key: str, line: int) -> None:
     with pytest.raises(InputError) as caught:
