@@ -50,6 +50,13 @@ class SimulationSpec:
     n_cohorts_pct_change: int = 1
     n_cohorts_effect_se: int = 0
     n_trials: int = 1
+    # kinds that print one summary route each, for the route-by-route calibration (crsmeta.calibration)
+    n_cohorts_mean_se: int = 0
+    n_cohorts_mean_only: int = 0
+    n_cohorts_mean_p_exact: int = 0
+    n_cohorts_mean_p_bound: int = 0
+    n_cohorts_median_range: int = 0
+    n_cohorts_effect_ci: int = 0
     case_series_size: tuple[int, int] = (3, 8)
     cohort_size: tuple[int, int] = (12, 40)
     markers_per_study: tuple[int, int] = (3, 7)

@@ -187,39 +187,78 @@ def _summary_row(
                                 marker, unit)
 
 
+# Descriptive kinds: the statistic printed per side, its spread, and how the post row prints
+# the before/after P value ("usual": exact, or ``<0.001`` below 0.001; "exact": always exact;
+# "bound": only whether it is below 0.001, 0.01 or 0.05, else ``>0.05``; None: not printed).
+_DESCRIPTIVE = {
+    "mean_sd": ("mean", "sd", "usual"),
+    "mean_se": ("mean", "se", None),
+    "mean_p": ("mean", "none", "usual"),
+    "mean_p_exact": ("mean", "none", "exact"),
+    "mean_p_bound": ("mean", "none", "bound"),
+    "mean_only": ("mean", "none", None),
+    "median_iqr": ("median", "iqr", "usual"),
+    "median_range": ("median", "range", None),
+}
+_P_BOUNDS = (0.001, 0.01, 0.05)
+
+
+def _p_bound_text(p: float) -> str:
+    """A P value printed as a bound only: the smallest of ``<0.001``, ``<0.01``, ``<0.05`` it
+    lies below, else ``>0.05``."""
+    below = [bound for bound in _P_BOUNDS if p < bound]
+    return f"<{_text(below[0], 1)}" if below else f">{_text(_P_BOUNDS[-1], 1)}"
+
+
+def _printed_p(arm: Arm, statistic: str, style: str | None) -> str | None:
+    """The before/after P value as the post row prints it: a paired t test of means, a Wilcoxon
+    signed-rank test of medians, on the raw scale, as a paper would run them."""
+    if style is None:
+        return None
+    test = stats.wilcoxon if statistic == "median" else stats.ttest_rel
+    p_value = float(test(arm.post, arm.pre).pvalue)
+    return {"usual": _p_text, "exact": lambda p: _text(p, 2), "bound": _p_bound_text}[style](p_value)
+
+
+def _descriptive_source(values: np.ndarray, marker: str, unit: str, statistic: str, spread: str) -> dict[str, str]:
+    """One side's printed statistic and spread (SD, SE of the mean, IQR, range or none)."""
+    if statistic == "median":
+        quantiles = [0, 50, 100] if spread == "range" else [25, 50, 75]
+        low, centre, high = (_printed(float(q), marker, unit) for q in np.percentile(values, quantiles))
+        return {"statistic": "median", "value": centre, "spread_type": spread, "spread_low": low, "spread_high": high}
+    source = {"statistic": "mean", "value": _printed(float(np.mean(values)), marker, unit), "spread_type": spread}
+    if spread in ("sd", "se"):
+        sd = float(np.std(values, ddof=1)) / (np.sqrt(len(values)) if spread == "se" else 1.0)
+        source["spread"] = _printed(sd, marker, unit, "difference")
+    return source
+
+
 def _add_descriptive_rows(
     builder: _Builder, arm: Arm, arm_name: str, rng: np.random.Generator, *, kind: str,
 ) -> None:
-    """Pre and post rows of one arm: mean±SD, mean with P only, or median with IQR."""
+    """Pre and post rows of one arm as ``kind`` (:data:`_DESCRIPTIVE`) prints them; a ``mean_sd``
+    arm drops its SDs with the spec's ``frac_missing_sd`` (then prints its P value), and
+    otherwise prints its P value half the time."""
     spec, marker = builder.spec, arm.marker
     unit = _source_unit(spec, marker, rng, cases=False)
     n = len(arm.pre)
-    drop_sd = kind == "mean_p" or (kind == "mean_sd" and rng.random() < spec.frac_missing_sd)
-    if kind == "median_iqr":
-        p_value = stats.wilcoxon(arm.post, arm.pre).pvalue
-    else:
-        p_value = stats.ttest_rel(arm.post, arm.pre).pvalue
-    p_text = _p_text(float(p_value))
+    statistic, spread, p_style = _DESCRIPTIVE[kind]
+    if kind == "mean_sd" and rng.random() < spec.frac_missing_sd:
+        spread = "none"
+    p_text = _printed_p(arm, statistic, p_style)
     for timepoint, values in (("pre", arm.pre), ("post", arm.post)):
         hours = 0.0 if timepoint == "pre" else spec.post_hours
-        source: dict[str, str] = {}
-        if kind == "median_iqr":
-            low, centre, high = (_printed(float(q), marker, unit) for q in np.percentile(values, [25, 50, 75]))
-            source.update(statistic="median", value=centre, spread_type="iqr", spread_low=low, spread_high=high)
-        else:
-            centre = _printed(float(np.mean(values)), marker, unit)
-            source.update(statistic="mean", value=centre, spread_type="none")
-            if not drop_sd:
-                sd = _printed(float(np.std(values, ddof=1)), marker, unit, "difference")
-                source.update(spread_type="sd", spread=sd)
-        if timepoint == "post" and (kind != "mean_sd" or drop_sd or rng.random() < 0.5):
+        source = _descriptive_source(values, marker, unit, statistic, spread)
+        if (timepoint == "post" and p_text is not None
+                and (kind != "mean_sd" or spread == "none" or rng.random() < 0.5)):
             source.update(p_value=p_text)
         _summary_row(builder, arm_name=arm_name, intervention=arm.intervention, marker=arm.marker,
                      timepoint=timepoint, hours=hours, n=n, unit=unit, source=source)
 
 
 def _add_effect_row(builder: _Builder, arm: Arm, arm_name: str, *, kind: str) -> None:
-    """A reported change: % change of means only (``pct_change``) or a mean log ratio with SE."""
+    """A reported change: % change of means only (``pct_change``), or a mean log ratio (°C
+    difference) with its SE (``effect_se``) or its 95% paired-t confidence interval (``effect_ci``)."""
     n = len(arm.pre)
     if kind == "pct_change":
         pct = _text(100.0 * (np.mean(arm.post) / np.mean(arm.pre) - 1.0), 3)
@@ -228,9 +267,13 @@ def _add_effect_row(builder: _Builder, arm: Arm, arm_name: str, *, kind: str) ->
     else:
         difference = is_difference(arm.marker)
         changes = arm.post - arm.pre if difference else np.log(arm.post / arm.pre)
-        estimate = _text(float(np.mean(changes)), 3)
-        se = _text(float(np.std(changes, ddof=1) / np.sqrt(n)), 3)
-        source = {"effect_type": str(change_scale(arm.marker)), "estimate": estimate, "se": se}
+        mean, se = float(np.mean(changes)), float(np.std(changes, ddof=1) / np.sqrt(n))
+        source = {"effect_type": str(change_scale(arm.marker)), "estimate": _text(mean, 3)}
+        if kind == "effect_ci":
+            half_width = float(stats.t.ppf(0.975, df=n - 1)) * se
+            source.update(ci_low=_text(mean - half_width, 3), ci_high=_text(mean + half_width, 3))
+        else:
+            source.update(se=_text(se, 3))
         unit = "°C" if difference else "log_ratio"
     _summary_row(builder, arm_name=arm_name, intervention=arm.intervention, marker=arm.marker,
                  timepoint="change", hours=builder.spec.post_hours, n=n, unit=unit, source=source)
@@ -249,7 +292,14 @@ _PLAN = (
     ("cohort_pct_change", "n_cohorts_pct_change", "cohort"),
     ("cohort_effect_se", "n_cohorts_effect_se", "cohort"),
     ("trial", "n_trials", "trial"),
+    ("cohort_mean_se", "n_cohorts_mean_se", "cohort"),
+    ("cohort_mean_only", "n_cohorts_mean_only", "cohort"),
+    ("cohort_mean_p_exact", "n_cohorts_mean_p_exact", "cohort"),
+    ("cohort_mean_p_bound", "n_cohorts_mean_p_bound", "cohort"),
+    ("cohort_median_range", "n_cohorts_median_range", "cohort"),
+    ("cohort_effect_ci", "n_cohorts_effect_ci", "cohort"),
 )
+_EFFECT_KINDS = ("cohort_pct_change", "cohort_effect_se", "cohort_effect_ci")
 
 
 def _study_markers(spec: SimulationSpec, rng: np.random.Generator, kind: str) -> list[str]:
@@ -289,7 +339,7 @@ def _build_study(
         for arm_name, arm_intervention in arm_specs:
             arm = draw_arm(spec, truth, rng, arm_intervention, marker, n, study_shift)
             label = arm_name if kind == "trial" else ""
-            if kind in ("cohort_pct_change", "cohort_effect_se"):
+            if kind in _EFFECT_KINDS:
                 _add_effect_row(builder, arm, label, kind=kind.removeprefix("cohort_"))
             else:
                 descriptive = "mean_sd" if kind == "trial" else kind.removeprefix("cohort_")
