@@ -1,84 +1,157 @@
 """SYNTHETIC simulation-based calibration (crsmeta.calibration, workflow/rules/calibration.smk):
-one replicate gives a valid table, seeded by the master seed and its index alone; pooling uniform
-ranks passes; the workflow plans one job per simulated dataset and one summary."""
+each route's design enters the model by its route alone; one replicate gives a valid table, seeded
+by the master seed, its route's name and its index alone; pooling uniform ranks passes, per route;
+the workflow plans one job per route and simulated dataset and one summary."""
 
 from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from conftest import copy_project, planned_jobs
 from test_demo_rules import dry_run
 
 from crsmeta import calibration, tables
 from crsmeta.errors import InputError
 from crsmeta.model.settings import ModelSettings
+from crsmeta.simulate.pipeline import run_pipeline
+
+PROJECT = Path(__file__).resolve().parents[1]
 
 FEW_DRAWS = ModelSettings(chains=2, draws=50, tune=50, cores=1)
 
 
-def test_a_replicate_seeds_are_its_spawned_child_whatever_the_number_of_replicates() -> None:
-    spawned = np.random.SeedSequence(7).spawn(5)[3].generate_state(3)
-    seeds = calibration.replicate_seeds(7, 3)
-    assert (seeds.simulation, seeds.truth, seeds.sampler) == tuple(int(seed) for seed in spawned)
-    assert calibration.replicate_seeds(7, 2) != seeds != calibration.replicate_seeds(8, 3)
+def test_a_replicate_seeds_are_a_child_keyed_by_its_route_and_index_whatever_the_process() -> None:
+    seeds = calibration.replicate_seeds(7, "sd", 3)
+    # the route's key is the same in every process (Python's hash of a string is not)
+    assert calibration.route_key("sd") == 50605304
+    child = np.random.SeedSequence(7, spawn_key=(50605304, 3)).generate_state(3)
+    assert (seeds.simulation, seeds.truth, seeds.sampler) == tuple(int(seed) for seed in child)
+    assert len({calibration.replicate_seeds(7, "sd", 2), seeds, calibration.replicate_seeds(8, "sd", 3),
+                calibration.replicate_seeds(7, "se", 3)}) == 4
+    with pytest.raises(InputError, match="unknown SBC route 'sds'"):
+        calibration.route_design("sds")
+
+
+@pytest.mark.parametrize("route", list(calibration.ROUTES))
+def test_each_route_design_enters_the_model_by_its_route_alone(route) -> None:
+    design = calibration.ROUTES[route]
+    simulated = run_pipeline(dataclasses.replace(design.spec, seed=5))
+    methods = set(simulated.comparisons["method"])
+    censoring = {"none": "exact", "left": "censored", "right": "censored", "interval": "censored"}
+    entered = methods | {censoring[value] for value in simulated.changes["censoring"]}
+    if route == "mixed":  # its case series print a value below the LOD only now and then
+        assert {"exact", "se_reported"} <= entered <= set(design.enters_as)
+    else:
+        assert entered == set(design.enters_as)
+    # every cell of the design has data, which the prior draw needs
+    cells = pd.concat([simulated.comparisons, simulated.changes])[["intervention", "marker"]].drop_duplicates()
+    assert len(cells) == len(design.spec.interventions) * len(design.spec.markers)
+    assert simulated.comparisons["synthetic"].all() and simulated.changes["synthetic"].all()
+
+
+def test_the_config_and_its_schema_name_every_route() -> None:
+    schema = yaml.safe_load((PROJECT / "workflow/schemas/config.schema.yaml").read_text())
+    routes = schema["properties"]["calibration"]["properties"]["routes"]
+    assert routes["items"]["enum"] == routes["default"] == list(calibration.ROUTES)
+    config = yaml.safe_load((PROJECT / "config/calibration.yaml").read_text())
+    assert config["calibration"]["routes"] == list(calibration.ROUTES)
 
 
 def test_a_replicate_with_the_mocked_sampler_gives_a_valid_synthetic_table(mock_sampling, tmp_path) -> None:
-    ranks = calibration.run_replicate(4, 11, FEW_DRAWS, thin_to=60)
+    ranks = calibration.run_replicate(4, 11, FEW_DRAWS, thin_to=60, route="effect_se")
     tables.check(tables.SBC_RANKS, ranks)
-    spec = calibration.SBC_SPEC
+    spec = calibration.ROUTES["effect_se"].spec
     expected = {"theta": len(spec.interventions) * len(spec.markers), "tau": len(spec.markers),
                 "sigma": len(spec.markers)}
     assert ranks["kind"].value_counts().to_dict() == expected
-    assert ranks["parameter"].is_unique and ranks["synthetic"].all()
+    assert ranks["parameter"].is_unique and ranks["synthetic"].all() and (ranks["route"] == "effect_se").all()
     assert (ranks["replicate"] == 4).all() and (ranks["master_seed"] == 11).all()
     assert (ranks["n_draws"] == 60).all() and ranks["rank"].between(0, 60).all()
     # a wider interval covers whatever a narrower one covers
     for narrow, wide in (("covered50", "covered80"), ("covered80", "covered90"), ("covered90", "covered95")):
         assert (~ranks[narrow] | ranks[wide]).all()
     # the replicate's own sampler seed, whichever settings' seed came in
-    assert mock_sampling[-1] == {"draws": 50, "random_seed": calibration.replicate_seeds(11, 4).sampler}
+    assert mock_sampling[-1] == {"draws": 50, "random_seed": calibration.replicate_seeds(11, "effect_se", 4).sampler}
     # the same replicate again (its studies through the pipeline in another temporary directory):
     # the same table, byte for byte
-    again = calibration.run_replicate(4, 11, FEW_DRAWS.replace(seed=123), thin_to=60)
+    again = calibration.run_replicate(4, 11, FEW_DRAWS.replace(seed=123), thin_to=60, route="effect_se")
     tables.write(tables.SBC_RANKS, ranks, tmp_path / "first.tsv")
     tables.write(tables.SBC_RANKS, again, tmp_path / "again.tsv")
     assert (tmp_path / "first.tsv").read_bytes() == (tmp_path / "again.tsv").read_bytes()
 
 
-def uniform_ranks(n_datasets: int, n_draws: int = 99) -> pd.DataFrame:
-    """SYNTHETIC replicate rows with exactly uniform ranks (every rank value as often, in a
-    scrambled order, when ``n_draws + 1`` divides ``n_datasets``), covered at each level's rate."""
+@pytest.mark.slow
+def test_a_real_replicate_of_one_route_samples_and_ranks_every_parameter() -> None:
+    ranks = calibration.run_replicate(0, 3, ModelSettings(chains=2, draws=30, tune=30, cores=1), thin_to=29,
+                                      route="effect_se")
+    tables.check(tables.SBC_RANKS, ranks)
+    assert len(ranks) == 6 + 3 + 3 and ranks["rank"].between(0, 29).all() and (ranks["n_draws"] == 29).all()
+
+
+def uniform_ranks(n_datasets: int, n_draws: int = 99, route: str = "sd") -> pd.DataFrame:
+    """SYNTHETIC replicate rows of ``route`` with exactly uniform ranks (every rank value as often,
+    in a scrambled order, when ``n_draws + 1`` divides ``n_datasets``), covered at each level's rate."""
     rows = []
     for replicate in range(n_datasets):
         for offset, (parameter, kind) in enumerate(
-                (("theta[tocilizumab,IL-6]", "theta"), ("tau[IL-6]", "tau"), ("sigma[IL-6]", "sigma"))):
+                (("theta[tocilizumab,IL-6]", "theta"), ("theta[emapalumab,IL-6]", "theta"), ("tau[IL-6]", "tau"),
+                 ("sigma[IL-6]", "sigma"))):
             rank = (37 * replicate + 11 * offset) % (n_draws + 1)
             fraction = (rank + 0.5) / (n_draws + 1)
             covered = {f"covered{round(100 * level)}": bool(abs(fraction - 0.5) <= level / 2)
                        for level in calibration.LEVELS}
-            rows.append({"replicate": replicate, "master_seed": 1, "parameter": parameter, "kind": kind,
-                         "truth": 0.0, "rank": rank, "n_draws": n_draws, **covered, "divergences": 0,
-                         "synthetic": True})
+            rows.append({"route": route, "replicate": replicate, "master_seed": 1, "parameter": parameter,
+                         "kind": kind, "truth": 0.0, "rank": rank, "n_draws": n_draws, **covered,
+                         "divergences": 0, "synthetic": True})
     return tables.frame(tables.SBC_RANKS, rows)
 
 
-def test_pooling_uniform_ranks_gives_a_passing_summary(tmp_path) -> None:
-    ranks = uniform_ranks(200)
-    replicates = [group.reset_index(drop=True) for _, group in ranks.groupby("replicate")]
+def test_pooling_uniform_ranks_gives_a_passing_summary_per_route(tmp_path) -> None:
+    ranks = pd.concat([uniform_ranks(200, route="iqr"), uniform_ranks(200, route="sd")], ignore_index=True)
+    replicates = [group.reset_index(drop=True) for _, group in ranks.groupby(["route", "replicate"])]
     pooled = calibration.pool(reversed(replicates))
     pd.testing.assert_frame_equal(pooled, ranks)
     summary = calibration.summarise(pooled)
     tables.check(tables.SBC_SUMMARY, summary)
-    assert list(summary["parameter"]) == ["theta[tocilizumab,IL-6]", "tau[IL-6]", "sigma[IL-6]"]
+    assert list(zip(summary["route"], summary["parameter"])) == [
+        (route, parameter) for route in ("iqr", "sd")
+        for parameter in ("theta[tocilizumab,IL-6]", "theta[emapalumab,IL-6]", "tau[IL-6]", "sigma[IL-6]")]
     assert summary["ecdf_in_band"].all() and summary["coverage_in_band"].all()
     assert (summary["chi2_p"] == 1.0).all() and (summary["ecdf_max_diff"] < 0.01).all()
     assert (summary["coverage90"] == 0.9).all() and (summary["n_datasets"] == 200).all()
     assert summary["synthetic"].all()
-    calibration.plot_ranks(pooled, tmp_path / "sbc_ranks.png")
-    assert (tmp_path / "sbc_ranks.png").stat().st_size > 0
-    assert "SYNTHETIC" in calibration.markdown(summary, pooled, "test")
+    routes = calibration.summarise_routes(pooled, summary)
+    tables.check(tables.SBC_ROUTE_SUMMARY, routes)
+    assert list(zip(routes["route"], routes["kind"], routes["n_parameters"])) == [
+        ("iqr", "theta", 2), ("iqr", "tau", 1), ("iqr", "sigma", 1),
+        ("sd", "theta", 2), ("sd", "tau", 1), ("sd", "sigma", 1)]
+    assert list(routes["enters_as"].unique()) == ["iqr_log;iqr", "sd_reported"]
+    lo, hi = calibration.coverage_band(200, 0.9)
+    assert (routes["coverage90_lo"] == lo).all() and (routes["coverage90_hi"] == hi).all() and lo < 0.9 < hi
+    assert routes[[f"coverage{level}_in_band" for level in (50, 80, 90, 95)]].all(axis=None)
+    assert (routes[["chi2_p_below_05", "outside_ecdf_band", "divergent_datasets"]] == 0).all(axis=None)
+    calibration.plot_ranks(pooled[pooled["route"] == "sd"], tmp_path / "sd.png")
+    assert (tmp_path / "sd.png").stat().st_size > 0
+    text = calibration.markdown(summary, pooled, "test")
+    assert "SYNTHETIC" in text and "| iqr | theta | 2 | 200 | 0.500 | 0.800 | 0.900 | 0.960 |" in text
+
+
+def test_a_route_whose_intervals_miss_is_flagged_and_the_others_are_not() -> None:
+    ranks = pd.concat([uniform_ranks(200, route="iqr"), uniform_ranks(200, route="sd")], ignore_index=True)
+    too_narrow = ranks["route"] == "sd"
+    ranks.loc[too_narrow, "rank"] = ranks.loc[too_narrow, "rank"] // 2
+    ranks.loc[too_narrow, "covered90"] &= ranks.loc[too_narrow, "replicate"] % 5 != 0  # 72% covered
+    summary = calibration.summarise(ranks)
+    routes = calibration.summarise_routes(ranks, summary).set_index(["route", "kind"])
+    assert not routes.loc["sd", "coverage90_in_band"].any() and routes.loc["iqr", "coverage90_in_band"].all()
+    assert (routes.loc["sd", "outside_ecdf_band"] == routes.loc["sd", "n_parameters"]).all()
+    assert (routes.loc["iqr", "outside_ecdf_band"] == 0).all()
+    assert "0.720*" in calibration.markdown(summary, ranks, "test")
 
 
 def test_ranks_piled_at_one_end_fall_outside_the_ecdf_band() -> None:
@@ -93,19 +166,20 @@ def test_pooling_refuses_replicates_of_two_runs_or_one_replicate_twice() -> None
     ranks = uniform_ranks(3)
     with pytest.raises(InputError, match="master_seed"):
         calibration.pool([ranks[ranks["replicate"] < 2], ranks[ranks["replicate"] == 2].assign(master_seed=2)])
-    with pytest.raises(InputError, match="appears twice"):
+    with pytest.raises(InputError, match="replicate 1 of route 'sd' appears twice"):
         calibration.pool([ranks, ranks[ranks["replicate"] == 1]])
+    # the same index in another route is another replicate
+    assert len(calibration.pool([ranks, ranks.assign(route="se")])) == 2 * len(ranks)
 
 
-def test_the_calibration_config_plans_one_job_per_dataset_and_one_summary(tmp_path) -> None:
+def test_the_calibration_config_plans_one_job_per_route_and_dataset_and_one_summary(tmp_path) -> None:
     project = copy_project(tmp_path / "project")
     result, imported = dry_run(project, "--configfile", "config/calibration.yaml")
     assert result.returncode == 0, result.stderr[-3000:]
-    n_datasets = int(next(line.split(":")[1].split("#")[0] for line in
-                          (project / "config/calibration.yaml").read_text().splitlines()
-                          if line.strip().startswith("n_datasets:")))
+    calibration_config = yaml.safe_load((project / "config/calibration.yaml").read_text())["calibration"]
     jobs = planned_jobs(result.stdout + result.stderr)
-    assert jobs == {"sbc_replicate": n_datasets, "sbc_summary": 1, "all": 1}
+    n_replicates = calibration_config["n_datasets"] * len(calibration_config["routes"])
+    assert jobs == {"sbc_replicate": n_replicates, "sbc_summary": 1, "all": 1}
     # parsing imports neither the sampler nor the simulator, and reads no study
     assert not {name for name in imported if name.split(".")[0] in ("pymc", "pytensor")}
     assert "crsmeta.simulate" not in imported and "crsmeta.studies" not in imported

@@ -7,24 +7,30 @@ with the package's sampler, and records for every θ, τ and σ the rank of the 
 thinned posterior draws and whether the central 50/80/90/95% intervals cover it. If the model and
 its sampler are right, ranks are uniform and each interval covers the truth at its level.
 
-Each replicate's seeds come from the master seed and its index alone (a ``SeedSequence`` spawn
-key), so a replicate gives the same table whichever job, process or node runs it, and the
-replicates can run in any order (the workflow's rule ``sbc_replicate`` runs one per job).
-:func:`pool` and :func:`summarise` then test uniformity per parameter with a chi-square test on
-10 rank bins and the ECDF of the ranks against its simultaneous 95% band (Säilynoja, Bürkner &
-Vehtari 2022, the band ArviZ computes), and each coverage against its binomial Monte Carlo band.
+Every replicate simulates one *route* (:data:`ROUTES`): a small design whose calibrated cells get
+their data through one likelihood route alone (exact or censored case changes, a change printed
+with its SE or CI, means with SDs or SEs, medians with an IQR or a range, a P value exact or as a
+bound, a mean without spread, a % change), so that a cell's coverage is that route's. Each
+replicate's seeds come from the master seed, its route's name and its index alone (a
+``SeedSequence`` spawn key), so a replicate gives the same table whichever job, process or node
+runs it, and the replicates can run in any order (the workflow's rule ``sbc_replicate`` runs one
+per job). :func:`pool` and :func:`summarise` then test uniformity per route and parameter with a
+chi-square test on 10 rank bins and the ECDF of the ranks against its simultaneous 95% band
+(Säilynoja, Bürkner & Vehtari 2022, the band ArviZ computes), and each coverage against its
+binomial Monte Carlo band; :func:`summarise_routes` pools each route's parameters of a kind.
 
-The design uses the parts of the simulator whose generating process is exactly the model's
-likelihood: case-level changes (with values below the LOD, i.e. censoring) and cohorts reporting
-a mean log ratio with its SE. Summary rows that enter through approximations (means without SDs,
-medians, P values) are checked by validation/recovery.py instead.
+Only the case routes and the printed change with its SE are exactly the model's likelihood; the
+others enter through approximations (the model's ρ, Wan's quantile denominators, a P value's SE
+as the prior mean of a learned se², σ[marker]²/n for a mean without spread, a t-based CI read with
+1.96), and their SBC measures what those approximations cost in calibration.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -49,16 +55,70 @@ THIN_TO = 99
 """Posterior draws the rank is taken among (fewer when the fit has fewer)."""
 KINDS = ("theta", "tau", "sigma")
 
-SBC_SPEC = SimulationSpec(
-    interventions=("tocilizumab", "plasma_exchange", "emapalumab"),
-    markers=("IL-6", "IFN-gamma", "ferritin", "temperature"),
-    populations=("car_t_crs",),
-    n_case_reports=3, n_case_series=6, n_cohorts_mean_sd=0, n_cohorts_mean_p=0,
-    n_cohorts_median_iqr=0, n_cohorts_pct_change=0, n_cohorts_effect_se=3, n_trials=0,
-    markers_per_study=(2, 4), case_series_size=(3, 8), cohort_size=(12, 30),
-)
-"""3 interventions × 4 markers, one population: 3 case reports, 6 case series, 3 cohorts with a
-mean log ratio and its SE (docs/validation.md, section 1)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Route:
+    """A route's design and what its rows enter the model as: the ``method`` of its summary
+    comparisons (crsmeta.comparisons), or ``exact`` / ``censored`` for case changes."""
+
+    spec: SimulationSpec
+    enters_as: tuple[str, ...]
+
+
+_NO_STUDIES = {field.name: 0 for field in dataclasses.fields(SimulationSpec) if field.name.startswith("n_")}
+_CELLS = {"interventions": ("tocilizumab", "emapalumab"), "populations": ("car_t_crs",)}
+_COHORTS = 6
+"""Cohorts per summary route: three per intervention, every one reporting every marker."""
+
+
+def _route_spec(markers: tuple[str, ...], **settings) -> SimulationSpec:
+    """2 interventions × ``markers``, one population, every study reporting every marker; no
+    studies but those ``settings`` count."""
+    return SimulationSpec(markers=markers, markers_per_study=(len(markers), len(markers)),
+                          **_CELLS, **(_NO_STUDIES | settings))
+
+
+def _cohorts(kind: str, markers: tuple[str, ...] = ("IL-6", "ferritin", "temperature"), **settings) -> SimulationSpec:
+    return _route_spec(markers, **{f"n_cohorts_{kind}": _COHORTS, "cohort_size": (12, 30), **settings})
+
+
+ROUTES: dict[str, Route] = {
+    # case changes with no LOD: every change exact
+    "case_exact": Route(_route_spec(("IL-6", "ferritin", "temperature"), n_case_reports=2, n_case_series=4,
+                                    case_series_size=(3, 6), lod={}), ("exact",)),
+    # LODs near the usual level with a narrow baseline: many post values (and few pre values, whose
+    # change would go unbounded and leave) below the LOD, exact changes beside them
+    "case_censored": Route(_route_spec(("IL-6", "IFN-gamma"), n_case_series=6, case_series_size=(4, 8),
+                                       lod={"IL-6": 100.0, "IFN-gamma": 30.0},
+                                       baseline={"IL-6": (300.0, 0.4), "IFN-gamma": (100.0, 0.4)}),
+                           ("exact", "censored")),
+    "effect_se": Route(_cohorts("effect_se"), ("se_reported",)),
+    "effect_ci": Route(_cohorts("effect_ci"), ("ci_reported",)),
+    # both sides' SDs (or SEs): for the log-ratio markers the row's mean shift from its own CVs
+    "sd": Route(_cohorts("mean_sd", frac_missing_sd=0.0), ("sd_reported",)),
+    "se": Route(_cohorts("mean_se"), ("sd_reported",)),
+    "iqr": Route(_cohorts("median_iqr"), ("iqr_log", "iqr")),
+    "range": Route(_cohorts("median_range"), ("range_log", "range")),
+    "p_exact": Route(_cohorts("mean_p_exact"), ("p_value_exact",)),
+    "p_bound": Route(_cohorts("mean_p_bound"), ("p_value_bound",)),
+    # a mean without SD, SE or P value: the learned SE, σ[marker]²/n, and the σ²/2 shift of means
+    "learned_se": Route(_cohorts("mean_only"), ("dispersion_from_data",)),
+    # a % change of means has no temperature form
+    "pct_change": Route(_cohorts("pct_change", markers=("IL-6", "ferritin")), ("dispersion_from_data",)),
+    # the design of the first SBC runs (docs/validation.md): its cells mix the three routes above it
+    "mixed": Route(SimulationSpec(
+        interventions=("tocilizumab", "plasma_exchange", "emapalumab"),
+        markers=("IL-6", "IFN-gamma", "ferritin", "temperature"), populations=("car_t_crs",),
+        **(_NO_STUDIES | {"n_case_reports": 3, "n_case_series": 6, "n_cohorts_effect_se": 3}),
+        markers_per_study=(2, 4), case_series_size=(3, 8), cohort_size=(12, 30),
+    ), ("exact", "censored", "se_reported")),
+}
+"""Route name → design (docs/validation.md, section 1). Each design is small (2 interventions ×
+2–3 markers, six studies) so that a replicate fits in seconds; ``mixed`` is the earlier 3 × 4
+design of case reports, case series with LOD censoring and cohorts printing a mean log ratio with
+its SE."""
+DEFAULT_ROUTE = "mixed"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,13 +130,27 @@ class ReplicateSeeds:
     sampler: int
 
 
-def replicate_seeds(master_seed: int, replicate: int) -> ReplicateSeeds:
-    """Seeds of replicate ``replicate``: child ``replicate`` of ``SeedSequence(master_seed)``
-    (what ``.spawn()`` gives it), whatever the number of replicates or the order they run in."""
+def route_key(route: str) -> int:
+    """A stable integer for a route's name (the first 4 bytes of its SHA-256; Python's ``hash``
+    of a string changes from one process to the next)."""
+    return int.from_bytes(hashlib.sha256(route.encode("utf-8")).digest()[:4], "big")
+
+
+def replicate_seeds(master_seed: int, route: str, replicate: int) -> ReplicateSeeds:
+    """Seeds of replicate ``replicate`` of ``route``: the child of ``SeedSequence(master_seed)``
+    with spawn key (:func:`route_key` of the route, ``replicate``), whatever the routes and the
+    number of replicates run, or the order they run in."""
     if replicate < 0:
         raise InputError(f"SBC replicate {replicate}", expected="a replicate index ≥ 0")
-    child = np.random.SeedSequence(master_seed, spawn_key=(replicate,))
+    child = np.random.SeedSequence(master_seed, spawn_key=(route_key(route), replicate))
     return ReplicateSeeds(*(int(seed) for seed in child.generate_state(3)))
+
+
+def route_design(route: str) -> Route:
+    """The design of ``route``; an unknown name is an input error naming the known ones."""
+    if route not in ROUTES:
+        raise InputError(f"unknown SBC route {route!r}", expected=f"one of {', '.join(ROUTES)}")
+    return ROUTES[route]
 
 
 def _model_data(spec: SimulationSpec, settings: ModelSettings) -> ModelData:
@@ -101,15 +175,16 @@ def prior_truth(spec: SimulationSpec, settings: ModelSettings, seed: int) -> dic
 
 
 def run_replicate(replicate: int, master_seed: int, settings: ModelSettings, *, thin_to: int = THIN_TO,
-                  spec: SimulationSpec = SBC_SPEC) -> pd.DataFrame:
-    """Ranks and interval coverage of every θ, τ and σ for one SYNTHETIC dataset (:data:`tables.SBC_RANKS`).
+                  route: str = DEFAULT_ROUTE) -> pd.DataFrame:
+    """Ranks and interval coverage of every θ, τ and σ for one SYNTHETIC dataset of ``route``'s
+    design (:data:`tables.SBC_RANKS`).
 
     ``settings`` gives the model and the sampler (chains, draws, tune, backend, cores); its seed
     is replaced by the replicate's own (:func:`replicate_seeds`).
     """
-    seeds = replicate_seeds(master_seed, replicate)
+    seeds = replicate_seeds(master_seed, route, replicate)
     settings = settings.replace(seed=seeds.sampler)
-    spec = dataclasses.replace(spec, seed=seeds.simulation)
+    spec = dataclasses.replace(route_design(route).spec, seed=seeds.simulation)
     truth = prior_truth(spec, settings, seeds.truth)
     model = build_model(_model_data(spec.with_truth(truth["theta"], truth["tau"], truth["sigma"]), settings), settings)
     idata = sample_model(model, settings)
@@ -127,7 +202,7 @@ def run_replicate(replicate: int, master_seed: int, settings: ModelSettings, *, 
                 lo, hi = np.quantile(sample, [(1 - level) / 2, (1 + level) / 2])
                 covered[f"covered{round(100 * level)}"] = bool(lo <= true_value <= hi)
             rows.append({
-                "replicate": replicate, "master_seed": master_seed,
+                "route": route, "replicate": replicate, "master_seed": master_seed,
                 "parameter": f"{kind}[{','.join(key) if kind == 'theta' else key}]", "kind": kind,
                 "truth": true_value, "rank": int((thinned < true_value).sum()), "n_draws": n_draws,
                 **covered, "divergences": divergences, "synthetic": True,
@@ -137,7 +212,7 @@ def run_replicate(replicate: int, master_seed: int, settings: ModelSettings, *, 
 
 def pool(replicates: Iterable[pd.DataFrame]) -> pd.DataFrame:
     """The replicates' tables (:data:`tables.SBC_RANKS`) stacked and checked: from one master seed,
-    ranks among as many draws, each replicate once."""
+    ranks among as many draws, each replicate of a route once; sorted by route, then replicate."""
     parts = list(replicates)
     if not parts:
         raise InputError("no SBC replicate tables to pool", expected="at least one replicate")
@@ -146,10 +221,12 @@ def pool(replicates: Iterable[pd.DataFrame]) -> pd.DataFrame:
         if ranks[column].nunique() > 1:
             raise InputError(f"SBC replicates differ in {column}: {sorted(ranks[column].unique())}",
                              expected=f"replicates of one run (one {column})")
-    twice = ranks.loc[ranks.duplicated(["replicate", "parameter"]), "replicate"]
+    twice = ranks[ranks.duplicated(["route", "replicate", "parameter"])]
     if not twice.empty:
-        raise InputError(f"SBC replicate {int(twice.iloc[0])} appears twice", expected="each replicate once")
-    return tables.frame(tables.SBC_RANKS, ranks.sort_values("replicate", kind="stable").reset_index(drop=True))
+        raise InputError(f"SBC replicate {int(twice['replicate'].iloc[0])} of route {twice['route'].iloc[0]!r} "
+                         "appears twice", expected="each replicate of a route once")
+    ordered = ranks.sort_values(["route", "replicate"], kind="stable").reset_index(drop=True)
+    return tables.frame(tables.SBC_RANKS, ordered)
 
 
 def uniform_ecdf(ranks: np.ndarray, n_draws: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -182,24 +259,28 @@ def coverage_band(n: int, level: float) -> tuple[float, float]:
     return float(lo / n), float(hi / n)
 
 
+def _percent(level: float) -> int:
+    return round(100 * level)
+
+
 def summarise(ranks: pd.DataFrame) -> pd.DataFrame:
-    """Per parameter (:data:`tables.SBC_SUMMARY`): chi-square p of rank uniformity, the ECDF's
-    largest departure from uniform and whether it stays in its band, coverage per level and
+    """Per route and parameter (:data:`tables.SBC_SUMMARY`): chi-square p of rank uniformity, the
+    ECDF's largest departure from uniform and whether it stays in its band, coverage per level and
     whether every level's coverage stays in its binomial band."""
     from scipy import stats
 
     rows = []
-    for parameter, group in ranks.groupby("parameter", sort=False):
+    for (route, parameter), group in ranks.groupby(["route", "parameter"], sort=False):
         n_draws, n = int(group["n_draws"].iloc[0]), len(group)
         counts = np.histogram(group["rank"], bins=N_BINS, range=(0, n_draws + 1))[0]
         ecdf, cdf, lower, upper = uniform_ecdf(group["rank"].to_numpy(), n_draws)
-        coverage = {f"coverage{round(100 * level)}": float(group[f"covered{round(100 * level)}"].mean())
+        coverage = {f"coverage{_percent(level)}": float(group[f"covered{_percent(level)}"].mean())
                     for level in LEVELS}
-        in_band = all(lo <= coverage[f"coverage{round(100 * level)}"] <= hi
+        in_band = all(lo <= coverage[f"coverage{_percent(level)}"] <= hi
                       for level in LEVELS for lo, hi in [coverage_band(n, level)])
         rows.append({
-            "parameter": parameter, "kind": group["kind"].iloc[0], "n_datasets": n, "n_draws": n_draws,
-            "chi2_p": float(stats.chisquare(counts).pvalue),
+            "route": route, "parameter": parameter, "kind": group["kind"].iloc[0], "n_datasets": n,
+            "n_draws": n_draws, "chi2_p": float(stats.chisquare(counts).pvalue),
             "ecdf_max_diff": float(np.abs(ecdf - cdf).max()),
             "ecdf_in_band": bool(((ecdf >= lower) & (ecdf <= upper)).all()),
             **coverage, "coverage_in_band": in_band,
@@ -208,9 +289,37 @@ def summarise(ranks: pd.DataFrame) -> pd.DataFrame:
     return tables.frame(tables.SBC_SUMMARY, rows)
 
 
+def summarise_routes(ranks: pd.DataFrame, summary: pd.DataFrame, routes: Mapping[str, Route] = ROUTES) -> pd.DataFrame:
+    """Per route and kind of parameter (:data:`tables.SBC_ROUTE_SUMMARY`): each level's coverage
+    pooled over the kind's parameters, with the binomial band of as many datasets (a dataset's
+    cells are dependent) and whether it lies inside; how many of the parameters (``summary``,
+    :func:`summarise`) fail the chi-square test or leave their ECDF band."""
+    rows = []
+    for (route, kind), group in ranks.groupby(["route", "kind"], sort=False):
+        per_parameter = summary[(summary["route"] == route) & (summary["kind"] == kind)]
+        n_datasets = group["replicate"].nunique()
+        coverage = {}
+        for level in LEVELS:
+            name = f"coverage{_percent(level)}"
+            value = float(group[f"covered{_percent(level)}"].mean())
+            lo, hi = coverage_band(n_datasets, level)
+            coverage |= {name: value, f"{name}_lo": lo, f"{name}_hi": hi, f"{name}_in_band": bool(lo <= value <= hi)}
+        rows.append({
+            "route": route, "kind": kind, "enters_as": ";".join(routes[route].enters_as) if route in routes else "",
+            "n_parameters": len(per_parameter), "n_datasets": n_datasets, **coverage,
+            "chi2_p_min": float(per_parameter["chi2_p"].min()),
+            "chi2_p_below_05": int((per_parameter["chi2_p"] < 0.05).sum()),
+            "outside_ecdf_band": int((~per_parameter["ecdf_in_band"]).sum()),
+            "divergent_datasets": int((group.groupby("replicate")["divergences"].first() > 0).sum()),
+            "synthetic": True,
+        })
+    return tables.frame(tables.SBC_ROUTE_SUMMARY, rows)
+
+
 def plot_ranks(ranks: pd.DataFrame, path: str | Path) -> None:
     """Per kind of parameter: the histogram of the ranks with the uniform expectation, and each
-    parameter's ECDF minus the uniform CDF inside the simultaneous 95% band."""
+    parameter's ECDF minus the uniform CDF inside the simultaneous 95% band (one route's ranks:
+    the ``sbc_summary`` rule draws one plot per route)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -235,7 +344,9 @@ def plot_ranks(ranks: pd.DataFrame, path: str | Path) -> None:
         bottom.set(title=f"{kind}: ECDF − uniform, per parameter", xlabel="fractional rank",
                    ylabel="ECDF difference")
         bottom.legend(fontsize="small")
-    fig.suptitle(f"SYNTHETIC: simulation-based calibration ranks ({ranks['replicate'].nunique()} datasets)")
+    routes = ", ".join(ranks["route"].unique())
+    fig.suptitle(f"SYNTHETIC: simulation-based calibration ranks, route {routes} "
+                 f"({ranks['replicate'].nunique()} datasets)")
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
@@ -243,25 +354,21 @@ def plot_ranks(ranks: pd.DataFrame, path: str | Path) -> None:
 
 
 def markdown(summary: pd.DataFrame, ranks: pd.DataFrame, header: str) -> str:
-    """A markdown table per kind of parameter (for the log, the CLI and docs/validation.md)."""
-    from scipy import stats
-
-    coverage_columns = [f"coverage{round(100 * level)}" for level in LEVELS]
+    """A markdown table per route and kind of parameter (:func:`summarise_routes` of the ranks and
+    their per-parameter ``summary``), for the log, the CLI and docs/validation.md; a coverage
+    outside its binomial band is marked with *."""
+    route_summary = summarise_routes(ranks, summary)
     lines = [
         f"SYNTHETIC SBC: {header}; ranks among {int(ranks['n_draws'].iloc[0])} thinned posterior draws", "",
-        "| kind | parameters | " + " | ".join(f"{round(100 * level)}% coverage" for level in LEVELS)
-        + " | min chi2 p | chi2 p < 0.05 | outside ECDF band | coverage outside band |",
-        "|---|---|" + "---|" * (len(LEVELS) + 4),
+        "| route | kind | parameters | datasets | " + " | ".join(f"{_percent(level)}% coverage" for level in LEVELS)
+        + " | min chi2 p | chi2 p < 0.05 | outside ECDF band | divergent datasets |",
+        "|---|---|---|---|" + "---|" * (len(LEVELS) + 4),
     ]
-    for kind, group in summary.groupby("kind", sort=False):
-        covered = ranks.loc[ranks["kind"] == kind, [c.replace("coverage", "covered") for c in coverage_columns]].mean()
-        lines.append(f"| {kind} | {len(group)} | " + " | ".join(f"{value:.3f}" for value in covered)
-                     + f" | {group['chi2_p'].min():.3f} | {int((group['chi2_p'] < 0.05).sum())} | "
-                     f"{int((~group['ecdf_in_band']).sum())} | {int((~group['coverage_in_band']).sum())} |")
-    fractions = ranks["rank"] / (ranks["n_draws"] + 1)
-    pooled = stats.chisquare(np.histogram(fractions, bins=N_BINS, range=(0, 1))[0])
-    divergent = int((ranks.groupby("replicate")["divergences"].first() > 0).sum())
-    lines += ["", f"all ranks pooled: chi2 p = {pooled.pvalue:.3f}; overall 90% coverage "
-              f"{ranks['covered90'].mean():.3f}; datasets with divergences: {divergent} of "
-              f"{ranks['replicate'].nunique()}"]
+    for row in route_summary.itertuples(index=False):
+        coverage = [f"{getattr(row, f'coverage{_percent(level)}'):.3f}"
+                    + ("" if getattr(row, f"coverage{_percent(level)}_in_band") else "*") for level in LEVELS]
+        lines.append(f"| {row.route} | {row.kind} | {row.n_parameters} | {row.n_datasets} | " + " | ".join(coverage)
+                     + f" | {row.chi2_p_min:.3f} | {row.chi2_p_below_05} | {row.outside_ecdf_band} | "
+                     f"{row.divergent_datasets} |")
+    lines += ["", f"* outside its {BAND:.0%} binomial band"]
     return "\n".join(lines)

@@ -453,24 +453,38 @@ cells as the truth or fewer."""
 SBC_KIND = one_of("theta", "tau", "sigma")
 
 SBC_RANKS = Table("SBC ranks", {
-    "replicate": COUNT, "master_seed": COUNT, "parameter": TEXT, "kind": SBC_KIND, "truth": NUMBER,
+    "route": TEXT, "replicate": COUNT, "master_seed": COUNT, "parameter": TEXT, "kind": SBC_KIND, "truth": NUMBER,
     "rank": COUNT, "n_draws": COUNT,
     "covered50": FLAG, "covered80": FLAG, "covered90": FLAG, "covered95": FLAG,
     "divergences": COUNT, "synthetic": FLAG,
 })
-"""One SYNTHETIC SBC replicate's rows (crsmeta.calibration), or all of them pooled: per parameter
-the prior draw (``truth``), its rank among ``n_draws`` thinned posterior draws (0 to ``n_draws``),
-whether the central 50/80/90/95% intervals cover it, and the fit's divergent transitions."""
+"""One SYNTHETIC SBC replicate's rows (crsmeta.calibration), or all of them pooled: per route (the
+simulated design, crsmeta.calibration.ROUTES) and parameter the prior draw (``truth``), its rank
+among ``n_draws`` thinned posterior draws (0 to ``n_draws``), whether the central 50/80/90/95%
+intervals cover it, and the fit's divergent transitions."""
 
 SBC_SUMMARY = Table("SBC summary", {
-    "parameter": TEXT, "kind": SBC_KIND, "n_datasets": COUNT, "n_draws": COUNT,
+    "route": TEXT, "parameter": TEXT, "kind": SBC_KIND, "n_datasets": COUNT, "n_draws": COUNT,
     "chi2_p": NUMBER, "ecdf_max_diff": NUMBER, "ecdf_in_band": FLAG,
     "coverage50": NUMBER, "coverage80": NUMBER, "coverage90": NUMBER, "coverage95": NUMBER,
     "coverage_in_band": FLAG, "divergent_datasets": COUNT, "synthetic": FLAG,
 })
-"""Per parameter, over the SYNTHETIC SBC replicates: rank uniformity (chi-square on 10 bins; the
-ECDF's largest distance from uniform and whether it stays inside its simultaneous 95% band) and
-interval coverage (whether each level's stays inside its 95% binomial band)."""
+"""Per route and parameter, over the SYNTHETIC SBC replicates: rank uniformity (chi-square on 10
+bins; the ECDF's largest distance from uniform and whether it stays inside its simultaneous 95%
+band) and interval coverage (whether each level's stays inside its 95% binomial band)."""
+
+SBC_ROUTE_SUMMARY = Table("SBC route summary", {
+    "route": TEXT, "kind": SBC_KIND, "enters_as": TEXT, "n_parameters": COUNT, "n_datasets": COUNT,
+    **{f"coverage{level}{part}": cell for level in (50, 80, 90, 95)
+       for part, cell in (("", NUMBER), ("_lo", NUMBER), ("_hi", NUMBER), ("_in_band", FLAG))},
+    "chi2_p_min": NUMBER, "chi2_p_below_05": COUNT, "outside_ecdf_band": COUNT,
+    "divergent_datasets": COUNT, "synthetic": FLAG,
+})
+"""Per route and kind of parameter, over the SYNTHETIC SBC replicates: what the route's rows enter
+the model as, the coverage of each level pooled over the kind's parameters with its 95% binomial
+band (for ``n_datasets`` draws: a dataset's cells are not independent, so the band of all its
+cells would be too narrow) and whether it lies inside, and how many of the parameters fail the
+chi-square test (p < 0.05) or leave their ECDF band (:data:`SBC_SUMMARY`)."""
 
 
 # --- living-review history (crsmeta.history) -------------------------------------------------

@@ -1,9 +1,12 @@
 # SYNTHETIC simulation-based calibration (config/calibration.yaml): the Snakefile includes this file,
 # and none of the analysis' rules, when the config has `calibration`; `rule all` then requests
-# this file's final_outputs(), the summary. Each simulated dataset is its own job (`sbc_replicate`):
-# they run in parallel on one machine and as SLURM jobs through profiles/slurm. Replicate k's seeds
-# derive from the master seed and k alone (crsmeta.calibration), so its table is the same whichever
-# job, node or order runs it. Nothing here imports PyMC or the simulator at parse time: the scripts do.
+# this file's final_outputs(), the summary. Each simulated dataset of each route (a design whose
+# data take one likelihood route, crsmeta.calibration.ROUTES) is its own job (`sbc_replicate`):
+# they run in parallel on one machine and as SLURM jobs through profiles/slurm. Replicate k of
+# route r has seeds derived from the master seed, r's name and k alone (crsmeta.calibration), so
+# its table is the same whichever job, node or order runs it. Nothing here imports PyMC or the
+# simulator at parse time: the scripts do (the route names come from the config, whose schema
+# lists them and defaults to all).
 import os
 from pathlib import Path
 
@@ -23,18 +26,21 @@ SBC_SETTINGS = ModelSettings.from_config(config).replace(
     seed=CALIBRATION["seed"],  # each replicate replaces it by its own
 )
 SBC_REPLICATES = range(CALIBRATION["n_datasets"])
+SBC_ROUTES = CALIBRATION["routes"]
 # as a fit's threads (model.smk): half the cores, at least one, at most one per chain
 SBC_THREADS = min(SBC_SETTINGS.chains, max(1, workflow.cores // 2))
 
 
 wildcard_constraints:
+    route="|".join(SBC_ROUTES),
     replicate=r"\d+",
 
 
 def final_outputs():
     """What `rule all` requests in a calibration run (common.smk's in an analysis run)."""
-    return ["results/calibration/sbc_summary.tsv", "results/calibration/sbc_ranks.tsv",
-            "results/calibration/sbc_ranks.png"]
+    return ["results/calibration/sbc_summary.tsv", "results/calibration/sbc_routes.tsv",
+            "results/calibration/sbc_ranks.tsv",
+            *expand("results/calibration/plots/{route}.png", route=SBC_ROUTES)]
 
 
 rule sbc_replicate:
@@ -43,7 +49,7 @@ rule sbc_replicate:
         # declared as common.smk's MARKERS_INPUT is in an analysis run); the script reads this file
         markers=str(MARKERS_FILE),
     output:
-        table="results/calibration/replicates/{replicate}.tsv",
+        table="results/calibration/replicates/{route}/{replicate}.tsv",
     params:
         seed=CALIBRATION["seed"],
         settings=SBC_SETTINGS.to_dict(),
@@ -55,22 +61,25 @@ rule sbc_replicate:
         runtime=lambda wildcards, attempt: 30 * attempt,
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
     log:
-        "logs/sbc_replicate/{replicate}.log",
+        "logs/sbc_replicate/{route}/{replicate}.log",
     benchmark:
-        "benchmarks/sbc_replicate/{replicate}.tsv"
+        "benchmarks/sbc_replicate/{route}/{replicate}.tsv"
     script:
         "../scripts/sbc_replicate.py"
 
 
 rule sbc_summary:
     input:
-        replicates=expand("results/calibration/replicates/{replicate}.tsv", replicate=SBC_REPLICATES),
+        replicates=expand("results/calibration/replicates/{route}/{replicate}.tsv", route=SBC_ROUTES,
+                          replicate=SBC_REPLICATES),
     output:
         summary="results/calibration/sbc_summary.tsv",
+        routes="results/calibration/sbc_routes.tsv",
         ranks="results/calibration/sbc_ranks.tsv",
-        plot="results/calibration/sbc_ranks.png",
+        plots=expand("results/calibration/plots/{route}.png", route=SBC_ROUTES),
     params:
-        header=(f"{CALIBRATION['n_datasets']} datasets, seed {CALIBRATION['seed']}, {SBC_SETTINGS.chains} "
+        routes=SBC_ROUTES,
+        header=(f"{CALIBRATION['n_datasets']} datasets per route, seed {CALIBRATION['seed']}, {SBC_SETTINGS.chains} "
                 f"chains x {SBC_SETTINGS.draws} draws (tune {SBC_SETTINGS.tune}), backend {SBC_SETTINGS.backend}"),
     resources:
         runtime=15,
