@@ -56,7 +56,6 @@ THIN_TO = 99
 KINDS = ("theta", "tau", "sigma")
 
 
-
 @dataclasses.dataclass(frozen=True)
 class Route:
     """A route's design and what its rows enter the model as: the ``method`` of its summary
@@ -106,7 +105,7 @@ ROUTES: dict[str, Route] = {
     "learned_se": Route(_cohorts("mean_only"), ("dispersion_from_data",)),
     # a % change of means has no temperature form
     "pct_change": Route(_cohorts("pct_change", markers=("IL-6", "ferritin")), ("dispersion_from_data",)),
-    # the design of the first SBC runs (docs/validation.md): its cells mix the three routes above it
+    # the design of the first SBC runs (docs/validation.md): its cells mix case_exact, case_censored and effect_se
     "mixed": Route(SimulationSpec(
         interventions=("tocilizumab", "plasma_exchange", "emapalumab"),
         markers=("IL-6", "IFN-gamma", "ferritin", "temperature"), populations=("car_t_crs",),
