@@ -389,17 +389,18 @@ main() {
 # the simulation-based calibration (workflow/rules/calibration.smk) through the same profile, at a
 # tiny size: each simulated dataset must be its own SLURM job, then the summary
 check_calibration_on_slurm() {
-    # two datasets are enough to show one SLURM job per dataset
-    local n_datasets=2 replicate
-    cat >"$WORK/slurm/calibration_small.yaml" <<'YAML'
-calibration: {n_datasets: 2, seed: 1, draws: 50, tune: 50, chains: 2, thin_to: 49}
+    # two datasets of one route are enough to show one SLURM job per dataset
+    local n_datasets=2 route=effect_se replicate
+    cat >"$WORK/slurm/calibration_small.yaml" <<YAML
+calibration: {n_datasets: $n_datasets, seed: 1, draws: 50, tune: 50, chains: 2, thin_to: 49, routes: [$route]}
 studies: []
 YAML
     say "calibration ($n_datasets datasets) through the profile"
     CONFIG=calibration_small.yaml snakemake_in "$WORK/slurm" "$WORK/calibration.log" --profile profiles/slurm \
         "${TEST_CLUSTER_FLAGS[@]}" || fail "the calibration run failed: see $WORK/calibration.log"
     for ((replicate = 0; replicate < n_datasets; replicate++)); do
-        compgen -G "$WORK/slurm/.snakemake/slurm_logs/rule_sbc_replicate/$replicate/*.log" >/dev/null \
+        # the executor names a job's log folder after its wildcard values joined by "_"
+        compgen -G "$WORK/slurm/.snakemake/slurm_logs/rule_sbc_replicate/${route}_$replicate/*.log" >/dev/null \
             || fail "calibration replicate $replicate did not run as a SLURM job: see $WORK/calibration.log"
     done
     [[ -s $WORK/slurm/results/calibration/sbc_summary.tsv ]] \
