@@ -15,7 +15,7 @@ from scipy import integrate, special, stats
 from conftest import CHANGE_COLUMNS, SUMMARY_COLUMNS, change_row, model_data, summary_row
 from crsmeta import tables
 from crsmeta.model import ModelSettings
-from crsmeta.model.build import (INTEGRATED_TAU_DRAW_PREFIX, _compound_symmetry_logp, _log_integrated_normal,
+from crsmeta.model.build import (INTEGRATED_TAU_DRAW_PREFIXES, _compound_symmetry_logp, _log_integrated_normal,
                                  build_model, integrated_tau, study_log_likelihood)
 from typed_tables import change_frame, summary_frame, typed_changes
 
@@ -242,6 +242,19 @@ def _alone_row_model(tiny_changes, settings: ModelSettings = SETTINGS) -> pm.Mod
     return build_model(model_data(tiny_changes, summaries, settings), settings)
 
 
+def _alone_case_model(tiny_changes, settings: ModelSettings = SETTINGS) -> pm.Model:
+    """SYNTHETIC: the case series of ``tiny_changes`` and one case report's CRP change, the only
+    CRP row: τ[CRP] is integrated out in it."""
+    report = change_frame([change_row("c", 1, "tocilizumab", "CRP", np.log(30 / 120))])
+    return build_model(model_data(pd.concat([tiny_changes, report], ignore_index=True),
+                                  tables.frame(tables.HARMONISED_SUMMARIES), settings), settings)
+
+
+# the two kinds of row whose τ is integrated out: each one's model, potential and kind's position
+ALONE_ROWS = {"learned_se": (_alone_row_model, "summary_tau_integrated_rows", 0),
+              "case_change": (_alone_case_model, "case_tau_integrated_rows", 1)}
+
+
 def _row_log_likelihood_in_tau(model: pm.Model, point: dict):
     """The CRP row's log-likelihood as a function of τ[CRP], the other parameters at ``point``:
     its study's term of the per-study log-likelihood (taken at the draw's τ)."""
@@ -258,16 +271,20 @@ def _row_log_likelihood_in_tau(model: pm.Model, point: dict):
 
 
 @pytest.mark.parametrize("tau_prior", ["gamma", "halfnormal"])
-def test_tau_of_a_marker_known_by_one_learned_row_is_integrated_out_exactly(tiny_changes, tau_prior):
-    """The log density has ∫ p(τ) L(τ) dτ for the row (checked against quadrature over τ of its
-    likelihood at each τ, whose se² integral the tests above check; the grids, coarse by design,
-    keep the error below 2e-4) under either τ prior; τ[CRP] itself is free of it."""
+@pytest.mark.parametrize("kind", ALONE_ROWS)
+def test_tau_of_a_marker_known_by_one_row_is_integrated_out_exactly(tiny_changes, tau_prior, kind):
+    """The log density has ∫ p(τ) L(τ) dτ for the row, a learned-SE summary row or an exact case
+    change (checked against quadrature over τ of its likelihood at each τ, whose se² integral the
+    tests above check; the grids, coarse by design, keep the error below 2e-4) under either τ
+    prior; τ[CRP] itself is free of it. The other kind has no rows."""
     settings = SETTINGS.replace(tau_prior=tau_prior)
-    model = _alone_row_model(tiny_changes, settings)
-    assert [model.coords["marker"][m] for m in integrated_tau(model).markers] == ["CRP"]
+    build, potential_name, position = ALONE_ROWS[kind]
+    model = build(tiny_changes, settings)
+    assert [[model.coords["marker"][m] for m in integrated.markers] for integrated in integrated_tau(model)] \
+        == [["CRP"] if index == position else [] for index in range(len(ALONE_ROWS))]
     point = _point(model, sigma=0.7, tau=0.4)
     point["theta_grand_mean"] = np.array(-0.9)
-    [potential] = model.replace_rvs_by_values([model["summary_tau_integrated_rows"]])
+    [potential] = model.replace_rvs_by_values([model[potential_name]])
     integrated = float(model.compile_fn(potential, mode=Mode("py", "fast_compile"))(point))
     row = _row_log_likelihood_in_tau(model, point)
     prior = {"gamma": stats.gamma(2.0, scale=settings.tau_sd / 2.0),  # Gamma(2, 2/scale)
@@ -279,19 +296,20 @@ def test_tau_of_a_marker_known_by_one_learned_row_is_integrated_out_exactly(tiny
     assert float(model.compile_fn(potential, mode=Mode("py", "fast_compile"))(moved)) == pytest.approx(integrated, abs=1e-12)
 
 
-def test_draws_of_an_integrated_tau_follow_its_conditional_posterior(tiny_changes):
+@pytest.mark.parametrize("kind", ALONE_ROWS)
+def test_draws_of_an_integrated_tau_follow_its_conditional_posterior(tiny_changes, kind):
     """Given the other parameters, the τ drawn after sampling has the distribution p(τ) L(τ)
     normalised (Kolmogorov–Smirnov against its quadrature CDF, 4000 draws at one point)."""
     import arviz as az
 
     from crsmeta.model.integrated_tau import draw_integrated_tau
 
-    model = _alone_row_model(tiny_changes)
+    model = ALONE_ROWS[kind][0](tiny_changes)
     point = _point(model, sigma=0.7, tau=0.4)
     point["theta_grand_mean"] = np.array(-0.9)
     # a draw as the sampler writes it: free variables and the deterministics τ's draws read
     recorded = model.free_RVs + [variable for variable in model.deterministics
-                                 if variable.name.startswith(INTEGRATED_TAU_DRAW_PREFIX)]
+                                 if variable.name.startswith(INTEGRATED_TAU_DRAW_PREFIXES)]
     constrained = {rv.name: value for rv, value in zip(recorded, model.compile_fn(
         model.replace_rvs_by_values(recorded), mode=Mode("py", "fast_compile"))(point))}
     draws = 4000
@@ -305,7 +323,7 @@ def test_draws_of_an_integrated_tau_follow_its_conditional_posterior(tiny_change
     density = prior.pdf(grid) * np.exp([row(t) for t in grid])
     cdf = np.concatenate([[0.0], np.cumsum(np.diff(grid) * (density[1:] + density[:-1]) / 2)])
     assert stats.kstest(tau, lambda t: np.interp(t, grid, cdf / cdf[-1])).pvalue > 0.01
-    assert not any(name.startswith(INTEGRATED_TAU_DRAW_PREFIX) for name in idata.posterior.data_vars)
+    assert not any(name.startswith(INTEGRATED_TAU_DRAW_PREFIXES) for name in idata.posterior.data_vars)
     other = model.coords["marker"].index("IL-6")
     assert np.all(idata.posterior["tau"].values[..., other] == constrained["tau"][other])
 
@@ -325,4 +343,4 @@ def test_the_prior_draws_carry_no_values_recorded_for_the_tau_draws(tiny_changes
                                     for name, value in constrained.items()})
     idata = add_predictive(idata, model, SETTINGS.replace(prior_draws=5))
     assert "tau" in idata.prior
-    assert not any(name.startswith(INTEGRATED_TAU_DRAW_PREFIX) for name in idata.prior.data_vars)
+    assert not any(name.startswith(INTEGRATED_TAU_DRAW_PREFIXES) for name in idata.prior.data_vars)

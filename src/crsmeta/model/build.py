@@ -79,10 +79,13 @@ order_broadcast_shape_checks()  # one graph, one cache key, in every process
 # Each built model's log-likelihood per study, a graph of its random variables kept beside the
 # model (not in its log density): leave-one-study-out weights the main fit's draws by it.
 _STUDY_LOG_LIKELIHOOD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-# Each built model's τ-integrated rows (IntegratedTau), for drawing τ after sampling.
+# Each built model's τ-integrated rows (IntegratedTau, one per kind of row), for drawing τ after sampling.
 _INTEGRATED_TAU: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-# The deterministics that carry IntegratedTau.draw_values; dropped once τ is drawn
+# The deterministics that carry IntegratedTau.draw_values (of learned-SE rows; of exact case
+# changes); dropped once τ is drawn
 INTEGRATED_TAU_DRAW_PREFIX = "tau_integrated_draw_"
+INTEGRATED_TAU_CASE_DRAW_PREFIX = "tau_integrated_case_draw_"
+INTEGRATED_TAU_DRAW_PREFIXES = (INTEGRATED_TAU_DRAW_PREFIX, INTEGRATED_TAU_CASE_DRAW_PREFIX)
 # a likelihood term's values and the study-marker group (index into coords["study_marker"]) of each
 LikelihoodTerm = tuple[pt.TensorVariable, np.ndarray]
 
@@ -294,7 +297,9 @@ class _Rows:
     in ``variance``), ``censored`` (a case change known only within bounds), ``student_t`` (an
     exact case change under the Student-t likelihood), ``learned`` (a summary row whose se² is
     integrated out) or ``learned_alone`` (such a row, its marker's only one, whose se² can
-    vanish with σ: τ[marker] is integrated out in it as well).
+    vanish with σ: τ[marker] is integrated out in it as well), ``gaussian_alone`` (an exact
+    case change under the normal likelihood that is its marker's only row, whose variance σ²
+    can vanish too: τ[marker] is integrated out in it).
     """
 
     def __init__(self, data: ModelData, settings: ModelSettings, theta, sigma, covariates) -> None:
@@ -321,6 +326,10 @@ class _Rows:
                                      ~obs["method"].isin(SE_AS_PRIOR_METHODS).to_numpy()
                                      & ~(obs["se_lower"].to_numpy(dtype=float) > 0)])
         self.kind[(self.kind == "learned") & alone & can_vanish] = "learned_alone"
+        # a single case report's change of a marker no other row has: N(θ, σ² + τ²) with σ and τ
+        # informed by it alone, the same vanishing width (:func:`_tau_integrated_case_rows`)
+        is_case = np.arange(len(self.kind)) < self.n_cases
+        self.kind[(self.kind == "gaussian") & alone & is_case] = "gaussian_alone"
         self.sigma = sigma
 
     def select(self, name: str, positions: np.ndarray, observed: bool = True) -> _Selected:
@@ -482,6 +491,8 @@ def _row_likelihoods(data: ModelData, settings: ModelSettings, rows: _Rows, sele
     terms.append((values, learned.group))
     alone = rows.select("tau_integrated", selected[kind == "learned_alone"])
     terms.append((_tau_integrated_rows(data, settings, rows, alone, mean, added_variance), alone.group))
+    alone_cases = rows.select("tau_integrated_case", selected[kind == "gaussian_alone"])
+    terms.append((_tau_integrated_case_rows(settings, rows, alone_cases, mean, added_variance), alone_cases.group))
     return terms
 
 
@@ -512,24 +523,52 @@ def _tau_integrated_rows(data: ModelData, settings: ModelSettings, rows: _Rows, 
     that reweighting divides by must be those of the joint posterior the draws come from.
     """
     learned = _learned_rows(data, settings, rows, alone, "tau_integrated", mean)
-    marker = _data("tau_integrated_marker_idx", rows.marker[alone.positions])
-    integrated = IntegratedTau(rows=learned, scale=pm.modelcontext(None)["tau_prior_scale"][marker][:, None],
-                               settings=settings, markers=rows.marker[alone.positions])
-    pm.Potential("summary_tau_integrated_rows", pt.sum(pt.logsumexp(integrated.log_weight(), axis=1)))
-    for name, value in integrated.draw_values().items():  # recorded with each draw, for τ's draws
-        pm.Deterministic(name, value, dims="summary_tau_integrated")
-    _INTEGRATED_TAU[pm.modelcontext(None)] = integrated
+    _integrate_tau(settings, rows, alone, learned, INTEGRATED_TAU_DRAW_PREFIX, "summary_tau_integrated")
     return learned.log_likelihood(added_variance[alone.index])
+
+
+def _tau_integrated_case_rows(settings: ModelSettings, rows: _Rows, alone: _Selected, mean,
+                              added_variance) -> pt.TensorVariable:
+    """Exact case changes that are their marker's only row, with τ[marker] integrated out.
+
+    A single case report's change of a marker nobody else measured is N(θ, σ² + τ²) with σ and τ
+    of that marker informed by it alone: with both small it pins its θ cell to a vanishing width,
+    the funnel of :func:`_tau_integrated_rows` (seen as divergences at small σ and τ when a case
+    report of temperature was the case-only analysis' one temperature row). τ is integrated
+    out in the same way; the row needs no se² integral, its variance σ² being given. Returns each
+    row's log-likelihood at the sampled τ, as :func:`_tau_integrated_rows` does.
+    """
+    pm.modelcontext(None).add_coord("case_tau_integrated", [str(i) for i in alone.positions])
+    cases = _GaussianRows(y=alone.y, mu=mean[alone.index], variance=rows.variance[alone.index])
+    _integrate_tau(settings, rows, alone, cases, INTEGRATED_TAU_CASE_DRAW_PREFIX, "case_tau_integrated")
+    return cases.log_likelihood(added_variance[alone.index])
+
+
+def _integrate_tau(settings: ModelSettings, rows: _Rows, alone: _Selected, alone_rows, prefix: str,
+                   dim: str) -> None:
+    """Add ∫ p(τ) L(τ) dτ of ``alone_rows`` (rows ``alone``) to the log density, record with each
+    draw what τ's draws need (deterministics named with ``prefix``, along ``dim``), and keep the
+    :class:`IntegratedTau` beside the model for those draws."""
+    model = pm.modelcontext(None)
+    marker = _data(f"{dim}_marker_idx", rows.marker[alone.positions])
+    integrated = IntegratedTau(rows=alone_rows, scale=model["tau_prior_scale"][marker][:, None],
+                               settings=settings, markers=rows.marker[alone.positions], prefix=prefix)
+    pm.Potential(f"{dim}_rows", pt.sum(pt.logsumexp(integrated.log_weight(), axis=1)))
+    for name, value in integrated.draw_values().items():  # recorded with each draw, for τ's draws
+        pm.Deterministic(name, value, dims=dim)
+    _INTEGRATED_TAU[model] = (*_INTEGRATED_TAU.get(model, ()), integrated)
 
 
 @dataclasses.dataclass
 class IntegratedTau:
-    """A model's rows with τ integrated out (:func:`_tau_integrated_rows`), one per marker."""
+    """A model's rows of one kind with τ integrated out (:func:`_tau_integrated_rows`,
+    :func:`_tau_integrated_case_rows`), one per marker."""
 
-    rows: _LearnedRows
+    rows: _LearnedRows | _GaussianRows
     scale: pt.TensorVariable  # rows × 1: the scale of each row's τ prior
     settings: ModelSettings  # τ's prior family
     markers: np.ndarray  # each row's marker (index into the marker coordinate)
+    prefix: str  # of the names the draw values are recorded under
 
     def draw_values(self) -> dict[str, pt.TensorVariable]:
         """What the log weights take from a draw, one value per row, by the name it is recorded
@@ -537,8 +576,9 @@ class IntegratedTau:
         τ draws need no function of their own evaluated draw by draw (which, uncompiled, took
         minutes). ``y`` and ``scale`` are data, the same in every draw."""
         rows = self.rows
-        values = {"y": rows.y, "mu": rows.mu, "b": rows.b, "x0": rows.x0, "scale": self.scale[:, 0]}
-        return {f"{INTEGRATED_TAU_DRAW_PREFIX}{field}": value for field, value in values.items()}
+        values = {"y": rows.y, **{field: getattr(rows, field) for field in rows.DRAW_FIELDS},
+                  "scale": self.scale[:, 0]}
+        return {f"{self.prefix}{field}": value for field, value in values.items()}
 
     def log_grid(self, step: float = TAU_LOG_GRID_STEP) -> np.ndarray:
         """The points of log(τ/scale) at which the log density integrates τ out (at its spacing)."""
@@ -557,13 +597,12 @@ class IntegratedTau:
         distribution, parameters = tau_prior(self.settings, 1.0)
         spacing = log_grid[1] - log_grid[0]
         log_prior = pm.logp(distribution.dist(**parameters), np.exp(log_grid)) + log_grid + np.log(spacing)
-        return log_prior + _log_integrated_normal(
-            rows.y[..., None], rows.mu[..., None], tau**2, rows.b[..., None], rows.x0[..., None],
-            rows.shape, grid=TAU_PATH_LOG_GRID)
+        return log_prior + rows.log_likelihood_on_tau_path(tau**2)
 
 
-def integrated_tau(model: pm.Model) -> IntegratedTau:
-    """The rows of ``model`` whose τ its log density integrates out."""
+def integrated_tau(model: pm.Model) -> tuple[IntegratedTau, ...]:
+    """The rows of ``model`` whose τ its log density integrates out, one IntegratedTau per kind
+    of row (learned-SE summary rows, then exact case changes); each may have no rows."""
     return _INTEGRATED_TAU[model]
 
 
@@ -690,6 +729,41 @@ class _LearnedRows:
         above_floor = _log_integrated_normal(self.y[floored], self.mu[floored], added_variance[floored],
                                              self.b[floored], self.x1, self.shape)
         return pt.set_subtensor(values[floored], pm.math.logdiffexp(values[floored], above_floor))
+
+    # what τ's draws read from each draw, besides y (IntegratedTau.draw_values)
+    DRAW_FIELDS = ("mu", "b", "x0")
+
+    def log_likelihood_on_tau_path(self, tau2) -> pt.TensorVariable:
+        """Each row's log-likelihood at each of the added variances ``tau2`` (rows × grid), with
+        no floor (the rows whose τ is integrated out have none), on the se² grid that stops at
+        z = −12 (TAU_PATH_LOG_GRID)."""
+        return _log_integrated_normal(self.y[..., None], self.mu[..., None], tau2, self.b[..., None],
+                                      self.x0[..., None], self.shape, grid=TAU_PATH_LOG_GRID)
+
+
+@dataclasses.dataclass
+class _GaussianRows:
+    """Rows y ~ N(mu, variance + V), V the study effect's variance (an exact case change: its
+    variance is σ[marker]²)."""
+
+    y: pt.TensorVariable
+    mu: pt.TensorVariable
+    variance: pt.TensorVariable
+
+    # what τ's draws read from each draw, besides y (IntegratedTau.draw_values)
+    DRAW_FIELDS = ("mu", "variance")
+
+    def log_likelihood(self, added_variance) -> pt.TensorVariable:
+        """Each row's log-likelihood given V = ``added_variance`` (one per row)."""
+        return _log_normal(self.y, self.mu, self.variance + added_variance)
+
+    def log_likelihood_on_tau_path(self, tau2) -> pt.TensorVariable:
+        """Each row's log-likelihood at each of the added variances ``tau2`` (rows × grid)."""
+        return _log_normal(self.y[..., None], self.mu[..., None], self.variance[..., None] + tau2)
+
+
+def _log_normal(y, mu, variance):
+    return -0.5 * (LOG_2PI + pt.log(variance) + (y - mu) ** 2 / variance)
 
 
 def _log_integrated_normal(y, mu, added_variance, b, x0, shape: float, grid: np.ndarray = LOG_GRID):

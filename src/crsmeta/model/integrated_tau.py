@@ -1,7 +1,8 @@
 """Draws of τ[marker] where the model's log density integrates τ out.
 
-A marker whose only row is a summary row with a learned SE has its τ integrated out of that row
-(:func:`crsmeta.model.build._tau_integrated_rows`): the sampler then sees τ[marker] under its
+A marker whose only row is a summary row with a learned SE, or an exact case change, has its τ
+integrated out of that row (:func:`crsmeta.model.build._tau_integrated_rows`,
+:func:`crsmeta.model.build._tau_integrated_case_rows`): the sampler then sees τ[marker] under its
 prior alone. Its posterior draws are replaced here, after sampling, by one draw each from τ's
 conditional posterior given that draw's other parameters, p(τ | θ, σ, y) ∝ p(τ) L(θ, σ, τ), on the
 grid the integral used. The result is a draw of the joint posterior, which is what effects,
@@ -18,7 +19,7 @@ import pymc as pm
 import pytensor
 import pytensor.tensor as pt
 
-from crsmeta.model.build import INTEGRATED_TAU_DRAW_PREFIX, IntegratedTau, integrated_tau
+from crsmeta.model.build import IntegratedTau, integrated_tau
 
 # Its own stream of the fit's seed: the draws do not depend on how NUTS used the seed.
 _RNG_STREAM = 7_171
@@ -38,14 +39,15 @@ def draw_integrated_tau(idata: az.InferenceData, model: pm.Model, seed: int) -> 
     """``idata`` with τ's draws replaced, for each marker whose τ the model integrates out, by
     draws from its conditional posterior (nothing changes when there is none), and without the
     deterministics that carried what those draws need."""
-    integrated = integrated_tau(model)
-    if integrated.markers.size == 0:
-        return idata
     posterior = idata.posterior
-    log_weights, log_grid = _log_weights(integrated, posterior)
-    tau = conditional_draws(log_weights, log_grid, np.random.default_rng([seed, _RNG_STREAM]))
     values = posterior["tau"].values.copy()
-    values[..., integrated.markers] = tau.reshape(*values.shape[:2], -1)
+    # one stream per kind of row, numbered by kind: a kind's draws do not depend on the other's rows
+    for stream, integrated in enumerate(integrated_tau(model)):
+        if integrated.markers.size == 0:
+            continue
+        log_weights, log_grid = _log_weights(integrated, posterior)
+        tau = conditional_draws(log_weights, log_grid, np.random.default_rng([seed, _RNG_STREAM, stream]))
+        values[..., integrated.markers] = tau.reshape(*values.shape[:2], -1)
     posterior["tau"].values = values
     if "tau_log__" in posterior:  # the sampler's copy in its own coordinates
         posterior["tau_log__"].values = np.log(values)
@@ -56,19 +58,20 @@ def draw_integrated_tau(idata: az.InferenceData, model: pm.Model, seed: int) -> 
 def drop_draw_values(group, model: pm.Model) -> None:
     """Delete from ``group`` (a posterior or prior dataset) the deterministics that carry what τ's
     draws read (IntegratedTau.draw_values): nothing else reads them."""
-    for name in integrated_tau(model).draw_values():
-        del group[name]
+    for integrated in integrated_tau(model):
+        for name in integrated.draw_values():
+            del group[name]
 
 
 def _log_weights(integrated: IntegratedTau, posterior) -> tuple[np.ndarray, np.ndarray]:
     """The grid's log weights at every draw (draws × rows × grid), and log τ at the grid points,
     from the rows' values recorded with the draws, evaluated for blocks of draws at once."""
     n_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
-    recorded = {name.removeprefix(INTEGRATED_TAU_DRAW_PREFIX): posterior[name].values.reshape(n_draws, -1)
+    recorded = {name.removeprefix(integrated.prefix): posterior[name].values.reshape(n_draws, -1)
                 for name in integrated.draw_values()}
     # y and the prior scale are data, the same in every draw: taken from the first
     y, scale = recorded.pop("y")[0], recorded.pop("scale")[0][:, None]
-    inputs = {field: pt.matrix(field) for field in recorded}  # the rows' mu, b and x0
+    inputs = {field: pt.matrix(field) for field in recorded}  # the rows' DRAW_FIELDS
     batched = dataclasses.replace(integrated.rows, y=pt.as_tensor(y), **inputs)
     log_grid = integrated.log_grid(DRAW_LOG_GRID_STEP)
     weights = dataclasses.replace(integrated, rows=batched, scale=pt.as_tensor(scale)).log_weight(log_grid)
