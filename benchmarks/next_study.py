@@ -1,0 +1,239 @@
+"""Robust to the next study (issue 9): the bundled data plus one more study, of each kind a curator
+is likely to add next, through every analysis at the default settings.
+
+For each example below, in a fresh clone of HEAD: the study's table and file are written, listed
+in config.yaml, and ``snakemake --cores N results/model/diagnostics.tsv`` runs every analysis; the
+gate verdict of each, the draws each needed, and the main estimate of the cell the study informs
+are read back. The examples are SYNTHETIC (``synthetic: true``: labelled so in every output, and
+only ever written into the temporary clones, never into the project's config). Writes
+docs/next_study.md.
+
+    python benchmarks/next_study.py [--cores 2] [--cache DIR] [--only NAME ...] [--keep DIR]
+
+``--cache`` seeds each clone's compile cache with a copy of DIR (e.g. a finished run's ``.cache``),
+so the figures measure the fits rather than the first compile of each model structure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run as benchmark  # noqa: E402  (benchmarks/run.py: clone, environment, timing)
+
+DOC = benchmark.ROOT / "docs" / "next_study.md"
+TARGET = "results/model/diagnostics.tsv"
+
+
+@dataclasses.dataclass(frozen=True)
+class Example:
+    """One study a curator might add: its file, its table, and the cell whose estimate to show."""
+
+    name: str
+    what: str
+    study_yaml: str
+    table_name: str
+    table_csv: str
+    cell: tuple[str, str]
+
+
+CASE_REPORT_RISE = Example(
+    name="syn_next_rise",
+    what="case report, tocilizumab: IL-6 rises (as it often does after IL-6 receptor blockade), temperature falls",
+    study_yaml="""id: syn_next_rise
+citation: "SYNTHETIC example for benchmarks/next_study.py: a case report whose IL-6 rises after tocilizumab"
+url: https://example.org/synthetic/syn_next_rise
+synthetic: true
+population: car_t_crs
+design: case_report
+grading_scale: ASTCT2019
+cases:
+  file: resources/literature/syn_next_rise/cases.csv
+  layout: wide
+  columns: {patient: Patient, intervention: Salvage, crs_grade: Grade}
+  constants: {locator: "SYNTHETIC", quote: "SYNTHETIC values written by benchmarks/next_study.py"}
+  measurements:
+    IL6_pre:  {marker: IL-6, timepoint: pre,  unit: pg/mL, hours: 0}
+    IL6_post: {marker: IL-6, timepoint: post, unit: pg/mL, hours: 24}
+    T_pre:    {marker: temperature, timepoint: pre,  unit: degC, hours: 0}
+    T_post:   {marker: temperature, timepoint: post, unit: degC, hours: 24}
+""",
+    table_name="cases.csv",
+    table_csv="""Patient,Salvage,Grade,IL6_pre,IL6_post,T_pre,T_post
+P1,tocilizumab,3,850,4200,39.8,37.2
+""",
+    cell=("tocilizumab", "IL-6"),
+)
+
+CASE_SERIES = Example(
+    name="syn_next_series",
+    what="case series of 4, plasma exchange (a new intervention here): IL-6 with one value below the LOD, ferritin",
+    study_yaml="""id: syn_next_series
+citation: "SYNTHETIC example for benchmarks/next_study.py: a case series treated with plasma exchange"
+url: https://example.org/synthetic/syn_next_series
+synthetic: true
+population: car_t_crs
+design: case_series
+grading_scale: Lee2014
+cases:
+  file: resources/literature/syn_next_series/cases.csv
+  layout: wide
+  columns: {patient: Patient, intervention: Salvage, crs_grade: Grade}
+  constants: {locator: "SYNTHETIC", quote: "SYNTHETIC values written by benchmarks/next_study.py"}
+  measurements:
+    IL6_pre:  {marker: IL-6, timepoint: pre,  unit: pg/mL, hours: 0}
+    IL6_post: {marker: IL-6, timepoint: post, unit: pg/mL, hours: 24}
+    Ferr_pre:  {marker: ferritin, timepoint: pre,  unit: ng/mL, hours: 0}
+    Ferr_post: {marker: ferritin, timepoint: post, unit: ng/mL, hours: 24}
+""",
+    table_name="cases.csv",
+    table_csv="""Patient,Salvage,Grade,IL6_pre,IL6_post,Ferr_pre,Ferr_post
+P1,TPE,3,1250,310,18500,9100
+P2,plasmapheresis,4,640,<5,24000,15200
+P3,TPE,3,2100,880,9800,7600
+P4,TPE,4,3900,1500,31000,22400
+""",
+    cell=("plasma_exchange", "IL-6"),
+)
+
+COHORT_MEAN_SD = Example(
+    name="syn_next_cohort",
+    what="cohort of 12, emapalumab: IFN-γ as mean ± SD before and after",
+    study_yaml="""id: syn_next_cohort
+citation: "SYNTHETIC example for benchmarks/next_study.py: a cohort reporting IFN-gamma as mean and SD"
+url: https://example.org/synthetic/syn_next_cohort
+synthetic: true
+population: car_t_crs
+design: cohort
+grading_scale: ASTCT2019
+summaries:
+  file: resources/literature/syn_next_cohort/summaries.csv
+""",
+    table_name="summaries.csv",
+    table_csv="""arm,intervention,co_interventions,marker,timepoint,hours,n,statistic,value,unit,spread_type,spread,spread_low,spread_high,p_value,effect_type,estimate,ci_low,ci_high,se,locator,quote,digitised,flags,exclude
+,emapalumab,,IFN-gamma,pre,0,12,mean,950,pg/mL,sd,400,,,,,,,,,SYNTHETIC,SYNTHETIC values written by benchmarks/next_study.py,false,,
+,emapalumab,,IFN-gamma,post,48,12,mean,310,pg/mL,sd,260,,,,,,,,,SYNTHETIC,SYNTHETIC values written by benchmarks/next_study.py,false,,
+""",
+    cell=("emapalumab", "IFN-gamma"),
+)
+
+EXAMPLES = (CASE_REPORT_RISE, CASE_SERIES, COHORT_MEAN_SD)
+
+
+def add_study(clone: Path, example: Example) -> None:
+    """The example's table and study file, and its line in config.yaml (README "Adding a study")."""
+    table = clone / "resources" / "literature" / example.name / example.table_name
+    table.parent.mkdir(parents=True, exist_ok=True)
+    table.write_text(example.table_csv)
+    (clone / "config" / "studies" / f"{example.name}.yaml").write_text(example.study_yaml)
+    config = clone / "config" / "config.yaml"
+    lines = config.read_text().splitlines(keepends=True)
+    last_study = max(i for i, line in enumerate(lines) if line.startswith("  - config/studies/"))
+    lines.insert(last_study + 1, f"  - config/studies/{example.name}.yaml\n")
+    config.write_text("".join(lines))
+
+
+def fits_read_back(clone: Path, example: Example) -> dict:
+    """Gate verdicts, the analyses that needed more draws, the main fit's worst R-hat and ESS, and
+    the main estimate of the example's cell."""
+    import pandas as pd
+
+    diagnostics = pd.read_csv(clone / TARGET, sep="\t", keep_default_na=False)
+    fits = diagnostics[diagnostics["kind"] == "fit"]
+    sampled = fits[fits["route"] != "reweighted"]
+    default_draws = pd.to_numeric(sampled["draws"], errors="coerce").min()
+    extended = sorted(sampled.loc[pd.to_numeric(sampled["draws"], errors="coerce") > default_draws, "analysis"])
+    main = diagnostics[(diagnostics["analysis"] == "main") & (diagnostics["kind"] == "parameter")]
+    effects = pd.read_csv(clone / "results" / "model" / "main" / "effects.tsv", sep="\t", keep_default_na=False)
+    cell = effects[(effects["intervention"] == example.cell[0]) & (effects["marker"] == example.cell[1])].iloc[0]
+    return {
+        "gate": benchmark.gate_summary(clone / TARGET),
+        "failed": sorted(fits.loc[fits["gate"] != "passed", "analysis"]),
+        "extended": extended,
+        "main_r_hat": pd.to_numeric(main["r_hat"]).max(),
+        "main_ess": (pd.to_numeric(main["ess_bulk"]).min(), pd.to_numeric(main["ess_tail"]).min()),
+        "main_divergences": int(pd.to_numeric(diagnostics.loc[diagnostics["analysis"] == "main", "divergences"],
+                                              errors="coerce").fillna(0).sum()),
+        "cell": f"{float(cell['pct_median']):+.0f}% ({float(cell['pct_lo95']):+.0f} to {float(cell['pct_hi95']):+.0f}), "
+                f"{cell['evidence']}",
+        "synthetic": str(cell["synthetic"]),
+    }
+
+
+def run_example(example: Example, folder: Path, cores: int, cache: Path | None) -> dict:
+    """A fresh clone with the example added, every analysis run; what :func:`fits_read_back` reads."""
+    clone = benchmark.clone_repository(folder / example.name, uncommitted=False)
+    if cache is not None:
+        shutil.copytree(cache, clone / ".cache")
+    add_study(clone, example)
+    env = benchmark.workflow_env(clone, clone / ".cache")
+    run = benchmark.timed(example.name, [str(benchmark.SNAKEMAKE), "--cores", str(cores), TARGET], clone, env)
+    result = {"example": example, "seconds": run.seconds, "ok": run.ok, "tail": run.tail}
+    if run.ok:
+        result |= fits_read_back(clone, example)
+    return result
+
+
+def document(results: list[dict], cores: int, cache: Path | None) -> str:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=benchmark.ROOT, capture_output=True,
+                            text=True, check=True).stdout.strip()
+    lines = [
+        "# Robust to the next study",
+        "",
+        f"Written by `python benchmarks/next_study.py --cores {cores}` on {datetime.date.today()} (commit {commit}); "
+        f"{benchmark.CORES} cores. Each row: a fresh clone with the bundled studies and one more, SYNTHETIC "
+        "(labelled so in every output; never part of the real analysis), run through every analysis at the "
+        f"default settings (`snakemake --cores {cores} {TARGET}`). "
+        + ("Each clone's compile cache was seeded with a warm one, so the times are of the fits. "
+           if cache is not None else "Each clone started with an empty compile cache. ")
+        + "The cell column is the main analysis' % change (95% interval) of the cell the study informs, with its "
+        "evidence label: a change after a salvage treatment, not its effect.",
+        "",
+        "| added study | wall (s) | gate | more draws | main: max R-hat, min bulk/tail ESS, divergences | cell |",
+        "|---|---|---|---|---|---|",
+    ]
+    for result in results:
+        example = result["example"]
+        if not result["ok"]:
+            lines.append(f"| `{example.name}`: {example.what} | {result['seconds']:.0f} | **run failed** | | | |")
+            continue
+        bulk, tail = result["main_ess"]
+        lines.append(
+            f"| `{example.name}`: {example.what} | {result['seconds']:.0f} | {result['gate']} | "
+            f"{', '.join(result['extended']) or 'none'} | {result['main_r_hat']:.3f}, {bulk:.0f}/{tail:.0f}, "
+            f"{result['main_divergences']} | {example.cell[0]} × {example.cell[1]}: {result['cell']} |")
+    for result in results:
+        if not result["ok"]:
+            lines += ["", f"`{result['example'].name}` failed; the end of its output:", "", "```", result["tail"], "```"]
+    return "\n".join(lines) + "\n"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cores", type=int, default=benchmark.CORES)
+    parser.add_argument("--cache", type=Path, help="a compile cache to copy into each clone")
+    parser.add_argument("--only", nargs="+", choices=[example.name for example in EXAMPLES])
+    parser.add_argument("--keep", type=Path, help="run in this folder and keep the clones")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    examples = [example for example in EXAMPLES if not args.only or example.name in args.only]
+    with tempfile.TemporaryDirectory(prefix="crsmeta-next-") as scratch:
+        folder = args.keep or Path(scratch) / "clones"
+        folder.mkdir(parents=True, exist_ok=True)
+        results = [run_example(example, folder, args.cores, args.cache) for example in examples]
+    DOC.write_text(document(results, args.cores, args.cache))
+    print(DOC.read_text())
+
+
+if __name__ == "__main__":
+    main()
