@@ -44,27 +44,43 @@ class Example:
     cell: tuple[str, str]
 
 
+def study_yaml(name: str, about: str, design: str, grading_scale: str, tables: str) -> str:
+    """A SYNTHETIC study file: its header and ``tables`` (its cases: or summaries: block)."""
+    return f"""id: {name}
+citation: "SYNTHETIC example for benchmarks/next_study.py: {about}"
+url: https://example.org/synthetic/{name}
+synthetic: true
+population: car_t_crs
+design: {design}
+grading_scale: {grading_scale}
+{tables}"""
+
+
+def wide_cases(name: str, measurements: dict[str, tuple[str, str, str, int]]) -> str:
+    """The cases: block of a wide table with Patient, Salvage and Grade columns and one column
+    per measurement (column: marker, timepoint, unit, hours)."""
+    lines = [f"  {column}: {{marker: {marker}, timepoint: {timepoint}, unit: {unit}, hours: {hours}}}"
+             for column, (marker, timepoint, unit, hours) in measurements.items()]
+    return f"""cases:
+  file: resources/literature/{name}/cases.csv
+  layout: wide
+  columns: {{patient: Patient, intervention: Salvage, crs_grade: Grade}}
+  constants: {{locator: "SYNTHETIC", quote: "SYNTHETIC values written by benchmarks/next_study.py"}}
+  measurements:
+""" + "\n".join("  " + line for line in lines) + "\n"
+
+
+def before_and_after(column: str, marker: str, unit: str) -> dict[str, tuple[str, str, str, int]]:
+    """A marker measured at the salvage (0 h) and the next day (24 h)."""
+    return {f"{column}_pre": (marker, "pre", unit, 0), f"{column}_post": (marker, "post", unit, 24)}
+
+
 CASE_REPORT_RISE = Example(
     name="syn_next_rise",
     what="case report, tocilizumab: IL-6 rises (as it often does after IL-6 receptor blockade), temperature falls",
-    study_yaml="""id: syn_next_rise
-citation: "SYNTHETIC example for benchmarks/next_study.py: a case report whose IL-6 rises after tocilizumab"
-url: https://example.org/synthetic/syn_next_rise
-synthetic: true
-population: car_t_crs
-design: case_report
-grading_scale: ASTCT2019
-cases:
-  file: resources/literature/syn_next_rise/cases.csv
-  layout: wide
-  columns: {patient: Patient, intervention: Salvage, crs_grade: Grade}
-  constants: {locator: "SYNTHETIC", quote: "SYNTHETIC values written by benchmarks/next_study.py"}
-  measurements:
-    IL6_pre:  {marker: IL-6, timepoint: pre,  unit: pg/mL, hours: 0}
-    IL6_post: {marker: IL-6, timepoint: post, unit: pg/mL, hours: 24}
-    T_pre:    {marker: temperature, timepoint: pre,  unit: degC, hours: 0}
-    T_post:   {marker: temperature, timepoint: post, unit: degC, hours: 24}
-""",
+    study_yaml=study_yaml("syn_next_rise", "a case report whose IL-6 rises after tocilizumab", "case_report",
+                          "ASTCT2019", wide_cases("syn_next_rise", before_and_after("IL6", "IL-6", "pg/mL")
+                                                  | before_and_after("T", "temperature", "degC"))),
     table_name="cases.csv",
     table_csv="""Patient,Salvage,Grade,IL6_pre,IL6_post,T_pre,T_post
 P1,tocilizumab,3,850,4200,39.8,37.2
@@ -75,24 +91,9 @@ P1,tocilizumab,3,850,4200,39.8,37.2
 CASE_SERIES = Example(
     name="syn_next_series",
     what="case series of 4, plasma exchange (a new intervention here): IL-6 with one value below the LOD, ferritin",
-    study_yaml="""id: syn_next_series
-citation: "SYNTHETIC example for benchmarks/next_study.py: a case series treated with plasma exchange"
-url: https://example.org/synthetic/syn_next_series
-synthetic: true
-population: car_t_crs
-design: case_series
-grading_scale: Lee2014
-cases:
-  file: resources/literature/syn_next_series/cases.csv
-  layout: wide
-  columns: {patient: Patient, intervention: Salvage, crs_grade: Grade}
-  constants: {locator: "SYNTHETIC", quote: "SYNTHETIC values written by benchmarks/next_study.py"}
-  measurements:
-    IL6_pre:  {marker: IL-6, timepoint: pre,  unit: pg/mL, hours: 0}
-    IL6_post: {marker: IL-6, timepoint: post, unit: pg/mL, hours: 24}
-    Ferr_pre:  {marker: ferritin, timepoint: pre,  unit: ng/mL, hours: 0}
-    Ferr_post: {marker: ferritin, timepoint: post, unit: ng/mL, hours: 24}
-""",
+    study_yaml=study_yaml("syn_next_series", "a case series treated with plasma exchange", "case_series", "Lee2014",
+                          wide_cases("syn_next_series", before_and_after("IL6", "IL-6", "pg/mL")
+                                     | before_and_after("Ferr", "ferritin", "ng/mL"))),
     table_name="cases.csv",
     table_csv="""Patient,Salvage,Grade,IL6_pre,IL6_post,Ferr_pre,Ferr_post
 P1,TPE,3,1250,310,18500,9100
@@ -106,16 +107,8 @@ P4,TPE,4,3900,1500,31000,22400
 COHORT_MEAN_SD = Example(
     name="syn_next_cohort",
     what="cohort of 12, emapalumab: IFN-γ as mean ± SD before and after",
-    study_yaml="""id: syn_next_cohort
-citation: "SYNTHETIC example for benchmarks/next_study.py: a cohort reporting IFN-gamma as mean and SD"
-url: https://example.org/synthetic/syn_next_cohort
-synthetic: true
-population: car_t_crs
-design: cohort
-grading_scale: ASTCT2019
-summaries:
-  file: resources/literature/syn_next_cohort/summaries.csv
-""",
+    study_yaml=study_yaml("syn_next_cohort", "a cohort reporting IFN-gamma as mean and SD", "cohort", "ASTCT2019",
+                          "summaries:\n  file: resources/literature/syn_next_cohort/summaries.csv\n"),
     table_name="summaries.csv",
     table_csv="""arm,intervention,co_interventions,marker,timepoint,hours,n,statistic,value,unit,spread_type,spread,spread_low,spread_high,p_value,effect_type,estimate,ci_low,ci_high,se,locator,quote,digitised,flags,exclude
 ,emapalumab,,IFN-gamma,pre,0,12,mean,950,pg/mL,sd,400,,,,,,,,,SYNTHETIC,SYNTHETIC values written by benchmarks/next_study.py,false,,
