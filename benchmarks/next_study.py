@@ -171,7 +171,22 @@ def run_example(example: Example, folder: Path, cores: int, cache: Path | None) 
     result = {"example": example, "seconds": run.seconds, "ok": run.ok, "tail": run.tail}
     if run.ok:
         result |= fits_read_back(clone, example)
+    else:
+        result["gate_failures"] = gate_failures(clone)
     return result
+
+
+def gate_failures(clone: Path) -> list[str]:
+    """Each fit log's gate failure, as the fit job wrote it (its first line and the failures listed)."""
+    failures = []
+    for log in sorted((clone / "logs" / "fit_model").glob("*.log")):
+        lines = log.read_text().splitlines()
+        for index, line in enumerate(lines):
+            if "fails the diagnostics gate" in line and "ERROR" in line:
+                listed = [item.strip() for item in lines[index + 1:index + 6] if item.strip().startswith("- ")]
+                failures.append(line.split("job failed: ", 1)[-1] + " " + "; ".join(listed))
+                break
+    return failures
 
 
 def document(results: list[dict], cores: int, cache: Path | None) -> str:
@@ -204,7 +219,9 @@ def document(results: list[dict], cores: int, cache: Path | None) -> str:
             f"{result['main_divergences']} | {example.cell[0]} × {example.cell[1]}: {result['cell']} |")
     for result in results:
         if not result["ok"]:
-            lines += ["", f"`{result['example'].name}` failed; the end of its output:", "", "```", result["tail"], "```"]
+            lines += ["", f"`{result['example'].name}` failed.",
+                      *(f"- {failure}" for failure in result["gate_failures"]),
+                      "", "The end of its output:", "", "```", result["tail"], "```"]
     return "\n".join(lines) + "\n"
 
 
