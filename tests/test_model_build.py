@@ -1,6 +1,7 @@
 """The model's coordinates: integrated-out study effects and learned SEs are exact, θ's prior is
 that of the additive form (no sampling: log densities at fixed points and prior draws)."""
 
+import functools
 import importlib.util
 from pathlib import Path
 
@@ -242,17 +243,23 @@ def _alone_row_model(tiny_changes, settings: ModelSettings = SETTINGS) -> pm.Mod
     return build_model(model_data(tiny_changes, summaries, settings), settings)
 
 
-def _alone_case_model(tiny_changes, settings: ModelSettings = SETTINGS) -> pm.Model:
-    """SYNTHETIC: the case series of ``tiny_changes`` and one case report's CRP change, the only
-    CRP row: τ[CRP] is integrated out in it."""
-    report = change_frame([change_row("c", 1, "tocilizumab", "CRP", np.log(30 / 120))])
+# SYNTHETIC log ratios of CRP of a case report (the first) or a case series (all three)
+ALONE_CRP_CHANGES = np.log([30 / 120, 45 / 150, 20 / 110])
+
+
+def _alone_case_model(tiny_changes, settings: ModelSettings = SETTINGS, patients: int = 1) -> pm.Model:
+    """SYNTHETIC: the case series of ``tiny_changes`` and the CRP changes of one case report
+    (``patients`` = 1) or case series, the only CRP rows: τ[CRP] is integrated out of them."""
+    report = change_frame([change_row("c", patient, "tocilizumab", "CRP", change)
+                           for patient, change in enumerate(ALONE_CRP_CHANGES[:patients])])
     return build_model(model_data(pd.concat([tiny_changes, report], ignore_index=True),
                                   tables.frame(tables.HARMONISED_SUMMARIES), settings), settings)
 
 
-# the two kinds of row whose τ is integrated out: each one's model, potential and kind's position
+# the kinds of rows whose τ is integrated out: each one's model, potential and kind's position
 ALONE_ROWS = {"learned_se": (_alone_row_model, "summary_tau_integrated_rows", 0),
-              "case_change": (_alone_case_model, "case_tau_integrated_rows", 1)}
+              "case_report": (_alone_case_model, "case_tau_integrated_rows", 1),
+              "case_series": (functools.partial(_alone_case_model, patients=3), "case_tau_integrated_rows", 1)}
 
 
 def _row_log_likelihood_in_tau(model: pm.Model, point: dict):
@@ -279,9 +286,10 @@ def test_tau_of_a_marker_known_by_one_row_is_integrated_out_exactly(tiny_changes
     prior; τ[CRP] itself is free of it. The other kind has no rows."""
     settings = SETTINGS.replace(tau_prior=tau_prior)
     build, potential_name, position = ALONE_ROWS[kind]
-    model = build(tiny_changes, settings)
+    # the two temperature changes of tiny_changes' s1 are a case series of their own marker
+    model = build(tiny_changes[tiny_changes["marker"] != "temperature"], settings)
     assert [[model.coords["marker"][m] for m in integrated.markers] for integrated in integrated_tau(model)] \
-        == [["CRP"] if index == position else [] for index in range(len(ALONE_ROWS))]
+        == [["CRP"] if index == position else [] for index in range(2)]
     point = _point(model, sigma=0.7, tau=0.4)
     point["theta_grand_mean"] = np.array(-0.9)
     [potential] = model.replace_rvs_by_values([model[potential_name]])
@@ -304,7 +312,7 @@ def test_draws_of_an_integrated_tau_follow_its_conditional_posterior(tiny_change
 
     from crsmeta.model.integrated_tau import draw_integrated_tau
 
-    model = ALONE_ROWS[kind][0](tiny_changes)
+    model = ALONE_ROWS[kind][0](tiny_changes[tiny_changes["marker"] != "temperature"])
     point = _point(model, sigma=0.7, tau=0.4)
     point["theta_grand_mean"] = np.array(-0.9)
     # a draw as the sampler writes it: free variables and the deterministics τ's draws read
@@ -326,6 +334,21 @@ def test_draws_of_an_integrated_tau_follow_its_conditional_posterior(tiny_change
     assert not any(name.startswith(INTEGRATED_TAU_DRAW_PREFIXES) for name in idata.posterior.data_vars)
     other = model.coords["marker"].index("IL-6")
     assert np.all(idata.posterior["tau"].values[..., other] == constrained["tau"][other])
+
+
+@pytest.mark.parametrize("tau", [0.01, 0.4, 3.0])
+def test_a_case_series_alone_in_its_marker_keeps_the_multivariate_normal_likelihood(tiny_changes, tau):
+    """Split into its τ-free part and its mean's term, a one-study marker's case series still has
+    the likelihood of its rows, N(θ1, σ²I + τ²11ᵀ), at every τ (scipy's multivariate normal)."""
+    model = _alone_case_model(tiny_changes[tiny_changes["marker"] != "temperature"], patients=3)
+    point = _point(model, sigma=0.7, tau=0.4)
+    point["theta_grand_mean"] = np.array(-0.9)
+    theta = model.compile_fn(model.replace_rvs_by_values([model["theta"]])[0], inputs=model.value_vars,
+                             on_unused_input="ignore", mode=Mode("py", "fast_compile"))(point)
+    cell = theta[model.coords["intervention"].index("tocilizumab"), model.coords["marker"].index("CRP")]
+    covariance = 0.7**2 * np.eye(3) + tau**2 * np.ones((3, 3))
+    expected = stats.multivariate_normal(np.full(3, cell), covariance).logpdf(ALONE_CRP_CHANGES)
+    assert _row_log_likelihood_in_tau(model, point)(tau) == pytest.approx(expected, abs=1e-10)
 
 
 def test_the_prior_draws_carry_no_values_recorded_for_the_tau_draws(tiny_changes):

@@ -297,9 +297,9 @@ class _Rows:
     in ``variance``), ``censored`` (a case change known only within bounds), ``student_t`` (an
     exact case change under the Student-t likelihood), ``learned`` (a summary row whose se² is
     integrated out) or ``learned_alone`` (such a row, its marker's only one, whose se² can
-    vanish with σ: τ[marker] is integrated out in it as well), ``gaussian_alone`` (an exact
-    case change under the normal likelihood that is its marker's only row, whose variance σ²
-    can vanish too: τ[marker] is integrated out in it).
+    vanish with σ: τ[marker] is integrated out in it as well), ``gaussian_alone`` (exact case
+    changes under the normal likelihood that are all of their marker's rows and one study's,
+    whose variance σ² can vanish too: τ[marker] is integrated out of their mean).
     """
 
     def __init__(self, data: ModelData, settings: ModelSettings, theta, sigma, covariates) -> None:
@@ -326,10 +326,12 @@ class _Rows:
                                      ~obs["method"].isin(SE_AS_PRIOR_METHODS).to_numpy()
                                      & ~(obs["se_lower"].to_numpy(dtype=float) > 0)])
         self.kind[(self.kind == "learned") & alone & can_vanish] = "learned_alone"
-        # a single case report's change of a marker no other row has: N(θ, σ² + τ²) with σ and τ
-        # informed by it alone, the same vanishing width (:func:`_tau_integrated_case_rows`)
+        # exact case changes that are all of their marker's rows, and one study's (a case report,
+        # or a case series of a marker no other study has): σ and τ of that marker are informed by
+        # them alone, the same vanishing width (:func:`_tau_integrated_case_rows`)
         is_case = np.arange(len(self.kind)) < self.n_cases
-        self.kind[(self.kind == "gaussian") & alone & is_case] = "gaussian_alone"
+        self.kind[(self.kind == "gaussian") & is_case & _all_of_marker_in_one_group(
+            self.marker, self.group, (self.kind == "gaussian") & is_case)] = "gaussian_alone"
         self.sigma = sigma
 
     def select(self, name: str, positions: np.ndarray, observed: bool = True) -> _Selected:
@@ -343,6 +345,15 @@ class _Rows:
     def case_sigma(self, name: str, positions: np.ndarray):
         """σ[marker] of the case rows at ``positions``."""
         return self.sigma[_data(f"{name}_marker_idx", self.case_marker[positions])]
+
+
+def _all_of_marker_in_one_group(marker: np.ndarray, group: np.ndarray, taken: np.ndarray) -> np.ndarray:
+    """For each row: are all rows of its marker ``taken`` and in one study-marker group?"""
+    rows_of_marker = np.bincount(marker)
+    taken_of_marker = np.bincount(marker[taken], minlength=rows_of_marker.size)
+    groups_of_marker = np.bincount(np.unique(np.column_stack([marker, group]), axis=0)[:, 0],
+                                   minlength=rows_of_marker.size)
+    return ((taken_of_marker == rows_of_marker) & (groups_of_marker == 1))[marker]
 
 
 def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
@@ -420,7 +431,8 @@ def _likelihood(data: ModelData, settings: ModelSettings, rows: _Rows, tau) -> l
     group_marker = np.array([data.coords["marker"].index(label.split("|", 1)[1]) for label in study_marker])
     tau2 = tau[_data("group_marker_idx", group_marker)] ** 2
     gaussian = rows.kind == "gaussian"
-    needs_u = np.bincount(rows.group[~gaussian], minlength=n_groups) > 1
+    # a group of exact case changes with τ integrated out is one term (_tau_integrated_case_rows)
+    needs_u = np.bincount(rows.group[~gaussian & (rows.kind != "gaussian_alone")], minlength=n_groups) > 1
     needs_u[rows.group[rows.kind == "student_t"]] = True
     explicit = needs_u[rows.group]
     marginal = rows.select("marginal", np.flatnonzero(~explicit & gaussian))
@@ -492,7 +504,7 @@ def _row_likelihoods(data: ModelData, settings: ModelSettings, rows: _Rows, sele
     alone = rows.select("tau_integrated", selected[kind == "learned_alone"])
     terms.append((_tau_integrated_rows(data, settings, rows, alone, mean, added_variance), alone.group))
     alone_cases = rows.select("tau_integrated_case", selected[kind == "gaussian_alone"])
-    terms.append((_tau_integrated_case_rows(settings, rows, alone_cases, mean, added_variance), alone_cases.group))
+    terms += _tau_integrated_case_rows(settings, rows, alone_cases, mean, added_variance)
     return terms
 
 
@@ -523,37 +535,63 @@ def _tau_integrated_rows(data: ModelData, settings: ModelSettings, rows: _Rows, 
     that reweighting divides by must be those of the joint posterior the draws come from.
     """
     learned = _learned_rows(data, settings, rows, alone, "tau_integrated", mean)
-    _integrate_tau(settings, rows, alone, learned, INTEGRATED_TAU_DRAW_PREFIX, "summary_tau_integrated")
+    _integrate_tau(settings, learned, rows.marker[alone.positions], INTEGRATED_TAU_DRAW_PREFIX,
+                   "summary_tau_integrated")
     return learned.log_likelihood(added_variance[alone.index])
 
 
 def _tau_integrated_case_rows(settings: ModelSettings, rows: _Rows, alone: _Selected, mean,
-                              added_variance) -> pt.TensorVariable:
-    """Exact case changes that are their marker's only row, with τ[marker] integrated out.
+                              added_variance) -> list[LikelihoodTerm]:
+    """Exact case changes that are all of their marker's rows and one study's, with τ[marker]
+    integrated out.
 
-    A single case report's change of a marker nobody else measured is N(θ, σ² + τ²) with σ and τ
-    of that marker informed by it alone: with both small it pins its θ cell to a vanishing width,
-    the funnel of :func:`_tau_integrated_rows` (seen as divergences at small σ and τ when a case
-    report of temperature was the case-only analysis' one temperature row). τ is integrated
-    out in the same way; the row needs no se² integral, its variance σ² being given. Returns each
-    row's log-likelihood at the sampled τ, as :func:`_tau_integrated_rows` does.
+    A case report's change of a marker nobody else measured, or a case series' n changes of one,
+    is N(θ + u, σ²) per row with u ~ N(0, τ²) shared, σ and τ of that marker informed by these
+    rows alone: with both small they pin the θ cell to a width √(σ²/n + τ²) that vanishes, the
+    funnel of :func:`_tau_integrated_rows` (seen as divergences at small σ and τ when a case
+    report of temperature was the case-only analysis' one temperature row, and at small τ when a
+    case series of four was the only study with ferritin). The group's likelihood (the
+    compound-symmetry normal of :func:`_marginal_gaussian`) splits exactly into a part free of τ,
+    the rows' residuals r about their mean r̄, Σ −½(log 2π + log σ² + (r − r̄)²/σ²) + ½(log 2π +
+    log(σ²/n)) (empty for n = 1), and the mean's term N(ȳ; μ̄, σ²/n + τ²), out of which τ is
+    integrated as for a single row (no se² integral: σ² is given). Returns the terms at the sampled
+    τ, the rows' and each group's, as :func:`_tau_integrated_rows` does.
     """
-    pm.modelcontext(None).add_coord("case_tau_integrated", [str(i) for i in alone.positions])
-    cases = _GaussianRows(y=alone.y, mu=mean[alone.index], variance=rows.variance[alone.index])
-    _integrate_tau(settings, rows, alone, cases, INTEGRATED_TAU_CASE_DRAW_PREFIX, "case_tau_integrated")
-    return cases.log_likelihood(added_variance[alone.index])
-
-
-def _integrate_tau(settings: ModelSettings, rows: _Rows, alone: _Selected, alone_rows, prefix: str,
-                   dim: str) -> None:
-    """Add ∫ p(τ) L(τ) dτ of ``alone_rows`` (rows ``alone``) to the log density, record with each
-    draw what τ's draws need (deterministics named with ``prefix``, along ``dim``), and keep the
-    :class:`IntegratedTau` beside the model for those draws."""
     model = pm.modelcontext(None)
-    marker = _data(f"{dim}_marker_idx", rows.marker[alone.positions])
+    groups, first_row, row_group = np.unique(alone.group, return_index=True, return_inverse=True)
+    model.add_coord("case_tau_integrated", [model.coords["study_marker"][g] for g in groups])
+    count = np.bincount(row_group, minlength=groups.size).astype(float)
+    row_group_index = _data("case_tau_integrated_row_group_idx", row_group)
+    group_count = _data("case_tau_integrated_count", count)
+
+    def group_mean(values):
+        return pt.zeros(groups.size)[row_group_index].inc(values) / group_count
+
+    # σ[marker]², the same for every row of a group (all one marker's case rows)
+    group_variance = group_mean(rows.variance[alone.index]) / group_count
+    group_y = _data("case_tau_integrated_group_y", np.bincount(row_group, rows.y[alone.positions],
+                                                              minlength=groups.size) / np.maximum(count, 1))
+    mean_of_group = _GaussianRows(y=group_y, mu=group_mean(mean[alone.index]), variance=group_variance)
+    residual = alone.y - mean[alone.index]
+    within_rows = _log_normal(residual, group_mean(residual)[row_group_index], rows.variance[alone.index])
+    within_groups = 0.5 * (LOG_2PI + pt.log(group_variance))
+    _integrate_tau(settings, mean_of_group, rows.marker[alone.positions[first_row]],
+                   INTEGRATED_TAU_CASE_DRAW_PREFIX, "case_tau_integrated", free_of_tau=pt.sum(within_rows) + pt.sum(within_groups))
+    tau2 = pt.zeros(groups.size)[row_group_index].set(added_variance[alone.index])  # u's variance, τ²
+    return [(within_rows, alone.group), (within_groups + mean_of_group.log_likelihood(tau2), groups)]
+
+
+def _integrate_tau(settings: ModelSettings, alone_rows, markers: np.ndarray, prefix: str, dim: str,
+                   free_of_tau=0.0) -> None:
+    """Add ∫ p(τ) L(τ) dτ of ``alone_rows`` (one per element of ``dim``, of the ``markers``) and
+    their likelihood ``free_of_tau`` to the log density, record with each draw what τ's draws need
+    (deterministics named with ``prefix``, along ``dim``), and keep the :class:`IntegratedTau`
+    beside the model for those draws."""
+    model = pm.modelcontext(None)
+    marker = _data(f"{dim}_marker_idx", markers)
     integrated = IntegratedTau(rows=alone_rows, scale=model["tau_prior_scale"][marker][:, None],
-                               settings=settings, markers=rows.marker[alone.positions], prefix=prefix)
-    pm.Potential(f"{dim}_rows", pt.sum(pt.logsumexp(integrated.log_weight(), axis=1)))
+                               settings=settings, markers=markers, prefix=prefix)
+    pm.Potential(f"{dim}_rows", pt.sum(pt.logsumexp(integrated.log_weight(), axis=1)) + free_of_tau)
     for name, value in integrated.draw_values().items():  # recorded with each draw, for τ's draws
         pm.Deterministic(name, value, dims=dim)
     _INTEGRATED_TAU[model] = (*_INTEGRATED_TAU.get(model, ()), integrated)

@@ -1,7 +1,8 @@
 """Draws of τ[marker] where the model's log density integrates τ out.
 
-A marker whose only row is a summary row with a learned SE, or an exact case change, has its τ
-integrated out of that row (:func:`crsmeta.model.build._tau_integrated_rows`,
+A marker whose only row is a summary row with a learned SE, or whose rows are all one study's
+exact case changes, has its τ integrated out of that row or of those rows' mean
+(:func:`crsmeta.model.build._tau_integrated_rows`,
 :func:`crsmeta.model.build._tau_integrated_case_rows`): the sampler then sees τ[marker] under its
 prior alone. Its posterior draws are replaced here, after sampling, by one draw each from τ's
 conditional posterior given that draw's other parameters, p(τ | θ, σ, y) ∝ p(τ) L(θ, σ, τ), on the
