@@ -14,12 +14,17 @@ import pandas as pd
 import pytest
 import yaml
 
+from scipy import stats
+
 from crsmeta import tables
 from crsmeta.simulate import (
-    SimulationSpec, ensure_demo_studies, main,
+    SimulationSpec, draw_truth, ensure_demo_studies, main, render_study_files,
     simulate_dataset, truth_path, write_study_files,
 )
+from crsmeta.simulate import studies as simulated_studies
 from crsmeta.simulate.pipeline import run_pipeline
+from crsmeta.simulate.spec import Misspecification
+from crsmeta.simulate.truth import draw_arm
 from crsmeta.studies import STUDY_SCHEMA, load_studies
 
 SPEC = SimulationSpec(seed=7)
@@ -200,3 +205,136 @@ def test_cli_writes_studies_and_a_config(tmp_path, capsys):
     assert config["synthetic"] == {"seed": 2, "out_dir": "results/demo"}
     assert all((tmp_path / path).is_file() for path in config["studies"])
     assert "SYNTHETIC" in capsys.readouterr().out
+
+
+# --- misspecification (the robustness study's scenarios, crsmeta.calibration.SCENARIOS) -------
+
+EVERY_KIND = replace(SPEC, n_cohorts_effect_se=1, n_cohorts_mean_se=1, n_cohorts_mean_only=1, n_cohorts_mean_p_exact=1,
+                     n_cohorts_mean_p_bound=1, n_cohorts_median_range=1, n_cohorts_effect_ci=1)
+
+
+def _rendered_digest(spec: SimulationSpec) -> str:
+    digest = hashlib.sha256()
+    for path, text in sorted(render_study_files(simulate_dataset(spec), "results/demo").items()):
+        digest.update(f"{path}\0{text}\0".encode())
+    return digest.hexdigest()
+
+
+def test_the_default_misspecification_leaves_every_simulated_file_as_it_was() -> None:
+    """The files of SPEC and of a spec printing every kind of study, pinned as they were before
+    Misspecification existed: its default (and its options all off, spelt out) takes the same random
+    numbers. Update the digests only for a change meant to alter every simulated file."""
+    pinned = [(SPEC, "da0985bc02cd5ab6052185c204861a2e3dc344505d166b97a654c5e58508c67c"),
+              (EVERY_KIND, "a792b3662bc189e47ca6e7cef04789a33a1bbedc21c4d35531391fc2e613af90")]
+    off = Misspecification(change_df=None, level_skewness=0.0, shared_study_effect=False)
+    for spec, digest in pinned:
+        assert spec.misspecification == Misspecification()
+        assert _rendered_digest(spec) == digest
+        assert _rendered_digest(replace(spec, misspecification=off)) == digest
+
+
+def _arm(marker: str, misspecification: Misspecification, n: int, *, shift: float = 0.0):
+    spec = SimulationSpec(interventions=("tocilizumab",), markers=(marker,), misspecification=misspecification)
+    truth = draw_truth(spec.with_truth({("tocilizumab", marker): -0.5}, {marker: 0.4}, {marker: 0.8}),
+                       np.random.default_rng(0))
+    return spec, draw_arm(spec, truth, np.random.default_rng(1), "tocilizumab", marker, n, shift)
+
+
+def _changes(arm) -> np.ndarray:
+    return np.log(arm.post / arm.pre)
+
+
+def test_heavy_tailed_changes_keep_the_mean_and_sd_and_fatten_the_tails() -> None:
+    """θ + shift·τ + σ·t·√((df − 2)/df): the normal's mean and SD (df 10, whose excess kurtosis
+    6/(df − 4) = 1 a sample estimates well), and at df 3 about 100 times the normal's share of
+    changes beyond 4 SDs."""
+    normal = _changes(_arm("IL-6", Misspecification(), 100_000, shift=1.0)[1])
+    heavy = _changes(_arm("IL-6", Misspecification(change_df=10), 100_000, shift=1.0)[1])
+    for changes in (normal, heavy):
+        assert changes.mean() == pytest.approx(-0.5 + 0.4, abs=0.01)
+        assert changes.std() == pytest.approx(0.8, rel=0.02)
+    assert abs(stats.kurtosis(normal)) < 0.1 and 0.7 < stats.kurtosis(heavy) < 1.4
+    tails = _changes(_arm("IL-6", Misspecification(change_df=3), 100_000)[1])
+    assert np.median(tails) == pytest.approx(-0.5, abs=0.01)
+    beyond = np.mean(np.abs(tails + 0.5) > 4 * 0.8)
+    assert 0.004 < beyond < 0.009  # the normal's: 0.00006
+
+
+@pytest.mark.parametrize("df", [2, 1.5, -3, float("inf"), float("nan")])
+def test_changes_need_more_than_two_degrees_of_freedom(df) -> None:
+    with pytest.raises(ValueError, match="change_df must be a finite number > 2"):
+        Misspecification(change_df=df)
+
+
+@pytest.mark.parametrize("marker", ["IL-6", "temperature"])
+def test_skewed_levels_keep_the_baselines_mean_and_sd(marker) -> None:
+    """Skew-normal log levels (°C for temperature) of shape 5: skewness 0.85, the mean and SD of the
+    spec's baseline; the changes are the normal model's."""
+    spec, skewed = _arm(marker, Misspecification(level_skewness=5.0), 20_000)
+    _, normal = _arm(marker, Misspecification(), 20_000)
+    centre, spread = spec.baseline[marker]
+    levels = skewed.pre if marker == "temperature" else np.log(skewed.pre)
+    assert levels.mean() == pytest.approx(centre if marker == "temperature" else np.log(centre), abs=0.03 * spread)
+    assert levels.std() == pytest.approx(spread, rel=0.03)
+    assert stats.skew(levels) == pytest.approx(0.85, abs=0.06)
+    np.testing.assert_allclose(skewed.post - skewed.pre if marker == "temperature" else _changes(skewed),
+                               normal.post - normal.pre if marker == "temperature" else _changes(normal))
+
+
+def _study_shifts(monkeypatch: pytest.MonkeyPatch, *specs: SimulationSpec) -> list[list[list[tuple[str, float]]]]:
+    """Per spec, per study in order: the (marker, study shift) of each arm the simulator draws."""
+    studies: list[list[tuple[str, float]]] = []
+    build, draw = simulated_studies._build_study, simulated_studies.draw_arm
+
+    def recording_build(*arguments, **keywords):
+        studies.append([])
+        return build(*arguments, **keywords)
+
+    def recording_draw(spec, truth, rng, intervention, marker, n, study_shift):
+        studies[-1].append((marker, study_shift))
+        return draw(spec, truth, rng, intervention, marker, n, study_shift)
+
+    monkeypatch.setattr(simulated_studies, "_build_study", recording_build)
+    monkeypatch.setattr(simulated_studies, "draw_arm", recording_draw)
+    recorded = []
+    for spec in specs:
+        simulate_dataset(spec)
+        recorded.append(studies.copy())
+        studies.clear()
+    return recorded
+
+
+def test_a_shared_study_effect_is_one_per_study_for_all_its_markers(monkeypatch) -> None:
+    """One study effect per study (a case study's and a cohort's, and a trial's two arms) for all
+    its markers; without it, one per study and marker; the first marker's is the same either way."""
+    shared, own = _study_shifts(
+        monkeypatch, replace(SPEC, misspecification=Misspecification(shared_study_effect=True)), SPEC)
+    assert [[marker for marker, _ in study] for study in shared] == [[marker for marker, _ in study] for study in own]
+    assert all(len({shift for _, shift in study}) == 1 for study in shared)
+    assert len({study[0][1] for study in shared}) == len(shared)  # one effect per study, each its own
+    assert all(len({shift for _, shift in study}) == len({marker for marker, _ in study}) for study in own)
+    assert [study[0][1] for study in shared] == [study[0][1] for study in own]
+
+
+@pytest.mark.parametrize("misspecification", [Misspecification(change_df=3), Misspecification(level_skewness=5.0),
+                                              Misspecification(shared_study_effect=True)])
+def test_a_misspecified_dataset_keeps_the_design_of_the_same_seed(dataset, misspecification) -> None:
+    """The same studies, sizes, markers, units and printed statistics as SPEC's, other values: the
+    robustness replicate's dataset is paired with the SBC replicate's of the same seed."""
+    other = simulate_dataset(replace(SPEC, misspecification=misspecification))
+    pd.testing.assert_frame_equal(other.truth, dataset.truth)
+    design = ["patient", "intervention", "marker", "timepoint", "unit", "crs_grade", "arm", "n", "statistic",
+              "spread_type", "effect_type"]
+    values_differ = False
+    for draft, paired in zip(dataset.studies, other.studies, strict=True):
+        assert (draft.id, draft.population, draft.case_layout, draft.measurements) == (
+            paired.id, paired.population, paired.case_layout, paired.measurements)
+        for table in ("cases", "summaries"):
+            mine, theirs = getattr(draft, table), getattr(paired, table)
+            if mine is None:
+                assert theirs is None
+                continue
+            columns = [column for column in design if column in mine]
+            pd.testing.assert_frame_equal(mine[columns], theirs[columns])
+            values_differ |= not mine.equals(theirs)
+    assert values_differ

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
@@ -28,6 +29,34 @@ class HyperPrior:
 
 
 @dataclass(frozen=True)
+class Misspecification:
+    """Departures of the generating model from the statistical model's assumptions, for the
+    robustness study (crsmeta.calibration.SCENARIOS); the default departs from nothing.
+
+    * ``change_df``: each patient's change is θ + u + σ·t·√((df − 2)/df), t Student-t with
+      ``change_df`` degrees of freedom: the normal's SD, heavier tails (df > 2, so the SD exists);
+    * ``level_skewness``: the skew-normal shape α of the baseline levels (log levels; °C for
+      temperature), standardised to the mean and SD of the spec's ``baseline``; 0 = normal;
+    * ``shared_study_effect``: one study effect per study (in units of τ[marker]) for all its
+      markers, instead of one per marker.
+
+    Every option takes the same random numbers as the normal model (crsmeta.simulate.truth), so a
+    misspecified dataset has the design — studies, sizes, markers, units — of the dataset of the
+    same seed without it, and the default leaves every simulated file as it was.
+    """
+
+    change_df: float | None = None
+    level_skewness: float = 0.0
+    shared_study_effect: bool = False
+
+    def __post_init__(self) -> None:
+        if self.change_df is not None and not (math.isfinite(self.change_df) and self.change_df > 2):
+            raise ValueError(f"change_df must be a finite number > 2 (the t's SD exists), not {self.change_df!r}")
+        if not math.isfinite(self.level_skewness):
+            raise ValueError(f"level_skewness must be a finite number, not {self.level_skewness!r}")
+
+
+@dataclass(frozen=True)
 class SimulationSpec:
     """Everything the simulator needs; all numbers are simulation settings, not clinical facts."""
 
@@ -42,6 +71,7 @@ class SimulationSpec:
     tau: Mapping[str, float] | None = None
     sigma: Mapping[str, float] | None = None
     hyperprior: HyperPrior = field(default_factory=HyperPrior)
+    misspecification: Misspecification = field(default_factory=Misspecification)
     n_case_reports: int = 6
     n_case_series: int = 4
     n_cohorts_mean_sd: int = 2

@@ -317,6 +317,22 @@ def _study_size(spec: SimulationSpec, rng: np.random.Generator, kind: str) -> in
     return int(rng.integers(low, high + 1))
 
 
+@dataclass
+class _StudyEffect:
+    """A study's effect u[s, m] per marker, in units of tau[m], from each marker's own normal draw;
+    with a shared study effect (the spec's Misspecification) the first marker's draw for every
+    marker. The later markers draw theirs all the same, so that the rest of the dataset takes the
+    same random numbers (and keeps its design) either way."""
+
+    shared: bool
+    first: float | None = None
+
+    def __call__(self, drawn: float) -> float:
+        if self.first is None:
+            self.first = drawn
+        return self.first if self.shared else drawn
+
+
 def _build_study(
     spec: SimulationSpec, truth: pd.DataFrame, rng: np.random.Generator,
     kind: str, design: str, index: int, intervention: str,
@@ -327,15 +343,17 @@ def _build_study(
     builder = _Builder(spec, StudyDraft(study_id, design, population, grading))
     markers = _study_markers(spec, rng, kind)
     n = _study_size(spec, rng, kind)
+    study_effect = _StudyEffect(shared=spec.misspecification.shared_study_effect)
     if design in ("case_report", "case_series"):
-        arms = [draw_arm(spec, truth, rng, intervention, m, n, rng.normal()) for m in markers]
+        arms = [draw_arm(spec, truth, rng, intervention, marker, n, study_effect(rng.normal()))
+                for marker in markers]
         wide = kind == "case_series" and index % 2 == 1
         digitised = kind == "case_series" and rng.random() < spec.frac_digitised_series
         _add_case_study(builder, arms, rng, wide=wide, digitised=digitised)
         return builder
     arm_specs = [("intervention", intervention)] + ([("control", CONTROL)] if kind == "trial" else [])
     for marker in markers:
-        study_shift = rng.normal()
+        study_shift = study_effect(rng.normal())
         for arm_name, arm_intervention in arm_specs:
             arm = draw_arm(spec, truth, rng, arm_intervention, marker, n, study_shift)
             label = arm_name if kind == "trial" else ""

@@ -7,6 +7,7 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from crsmeta import tables
 from crsmeta.simulate.spec import SimulationSpec
@@ -65,12 +66,44 @@ def draw_arm(
     spec: SimulationSpec, truth: pd.DataFrame, rng: np.random.Generator,
     intervention: str, marker: str, n: int, study_shift: float,
 ) -> Arm:
-    """Patients of one arm; ``study_shift`` is the study's effect u[s, m] in units of tau[m]."""
+    """Patients of one arm; ``study_shift`` is the study's effect u[s, m] in units of tau[m]. The
+    spec's :class:`~crsmeta.simulate.spec.Misspecification` may make the changes heavy-tailed and
+    the baseline levels skewed."""
     cell = truth[(truth["intervention"] == intervention) & (truth["marker"] == marker)].iloc[0]
-    change = rng.normal(cell["theta"] + study_shift * cell["tau"], cell["sigma"], size=n)
+    departures = spec.misspecification
+    change = _changes(rng, cell["theta"] + study_shift * cell["tau"], cell["sigma"], n, departures.change_df)
     centre, spread = spec.baseline[marker]
     if is_difference(marker):
-        pre = rng.normal(centre, spread, size=n)
+        pre = _levels(rng, centre, spread, n, departures.level_skewness)
         return Arm(intervention, marker, pre, pre + change)
-    pre = np.exp(rng.normal(np.log(centre), spread, size=n))
+    pre = np.exp(_levels(rng, np.log(centre), spread, n, departures.level_skewness))
     return Arm(intervention, marker, pre, pre * np.exp(change))
+
+
+def _changes(rng: np.random.Generator, mean: float, sd: float, n: int, df: float | None) -> np.ndarray:
+    """Normal(mean, sd) changes, or with ``df`` Student-t ones scaled to the same SD."""
+    if df is None:
+        return rng.normal(mean, sd, size=n)
+    return mean + sd * np.sqrt((df - 2) / df) * _quantile_matched(rng.standard_normal(n), stats.t(df))
+
+
+def _levels(rng: np.random.Generator, mean: float, sd: float, n: int, skewness: float) -> np.ndarray:
+    """Normal(mean, sd) levels, or skew-normal ones of shape ``skewness`` with the same mean and SD."""
+    if skewness == 0:
+        return rng.normal(mean, sd, size=n)
+    shape = stats.skewnorm(skewness)
+    shape_mean, shape_variance = shape.stats(moments="mv")
+    standardised = (_quantile_matched(rng.standard_normal(n), shape) - shape_mean) / np.sqrt(shape_variance)
+    return mean + sd * standardised
+
+
+def _quantile_matched(normal: np.ndarray, distribution: Any) -> np.ndarray:
+    """Draws of ``distribution`` from standard normal draws, each at the normal's probability (the
+    probability integral transform): as many random numbers as the normal model takes, so a
+    misspecified dataset keeps the design of the normal one with the same seed, and its values
+    are the normal one's, transformed. Each tail is read from its own side, for precision."""
+    lower = normal <= 0
+    matched = np.empty_like(normal)
+    matched[lower] = distribution.ppf(stats.norm.cdf(normal[lower]))
+    matched[~lower] = distribution.isf(stats.norm.sf(normal[~lower]))
+    return matched
