@@ -1,7 +1,9 @@
 """SYNTHETIC simulation-based calibration (crsmeta.calibration, workflow/rules/calibration.smk):
 each route's design enters the model by its route alone; one replicate gives a valid table, seeded
 by the master seed, its route's name and its index alone; pooling uniform ranks passes, per route;
-the workflow plans one job per route and simulated dataset and one summary."""
+the workflow plans one job per route and simulated dataset and one summary. The robustness study:
+a replicate under a misspecification scenario is paired with the SBC replicate (same truth,
+design and seeds); its summary's bias, RMSE and coverage; its jobs only when scenarios are set."""
 
 from __future__ import annotations
 
@@ -52,6 +54,14 @@ def test_each_route_design_enters_the_model_by_its_route_alone(route) -> None:
     cells = pd.concat([simulated.comparisons, simulated.changes])[["intervention", "marker"]].drop_duplicates()
     assert len(cells) == len(design.spec.interventions) * len(design.spec.markers)
     assert simulated.comparisons["synthetic"].all() and simulated.changes["synthetic"].all()
+
+
+def test_the_config_and_its_schema_name_every_scenario_and_the_schema_none_by_default() -> None:
+    schema = yaml.safe_load((PROJECT / "workflow/schemas/config.schema.yaml").read_text())
+    scenarios = schema["properties"]["calibration"]["properties"]["scenarios"]
+    assert scenarios["items"]["enum"] == list(calibration.SCENARIOS) and scenarios["default"] == []
+    config = yaml.safe_load((PROJECT / "config/calibration.yaml").read_text())
+    assert config["calibration"]["scenarios"] == list(calibration.SCENARIOS)
 
 
 def test_the_config_and_its_schema_name_every_route() -> None:
@@ -172,14 +182,102 @@ def test_pooling_refuses_replicates_of_two_runs_or_one_replicate_twice() -> None
     assert len(calibration.pool([ranks, ranks.assign(route="se")])) == 2 * len(ranks)
 
 
-def test_the_calibration_config_plans_one_job_per_route_and_dataset_and_one_summary(tmp_path) -> None:
+def test_the_calibration_config_plans_one_job_per_route_scenario_and_dataset_and_the_summaries(tmp_path) -> None:
     project = copy_project(tmp_path / "project")
     result, imported = dry_run(project, "--configfile", "config/calibration.yaml")
     assert result.returncode == 0, result.stderr[-3000:]
     calibration_config = yaml.safe_load((project / "config/calibration.yaml").read_text())["calibration"]
     jobs = planned_jobs(result.stdout + result.stderr)
     n_replicates = calibration_config["n_datasets"] * len(calibration_config["routes"])
-    assert jobs == {"sbc_replicate": n_replicates, "sbc_summary": 1, "all": 1}
+    assert jobs == {"sbc_replicate": n_replicates, "sbc_summary": 1,
+                    "robustness_replicate": n_replicates * len(calibration_config["scenarios"]),
+                    "robustness_summary": 1, "all": 1}
     # parsing imports neither the sampler nor the simulator, and reads no study
     assert not {name for name in imported if name.split(".")[0] in ("pymc", "pytensor")}
     assert "crsmeta.simulate" not in imported and "crsmeta.studies" not in imported
+
+
+# --- robustness under misspecification --------------------------------------------------------
+
+
+def test_a_robustness_replicate_is_paired_with_the_sbc_replicate_of_its_route_and_index(mock_sampling) -> None:
+    """The same prior truth and sampler seed as the SBC replicate (and, tests/test_simulate.py, the
+    same design): only the scenario's data differ. Mocked sampler: the posterior is prior draws."""
+    ranks = calibration.run_replicate(2, 11, FEW_DRAWS, thin_to=40, route="effect_se")
+    estimates = calibration.run_robustness_replicate(2, 11, FEW_DRAWS, route="effect_se", scenario="heavy_tails",
+                                                     thin_to=40)
+    tables.check(tables.ROBUSTNESS_ESTIMATES, estimates)
+    assert mock_sampling[-1] == mock_sampling[-2] == {
+        "draws": 50, "random_seed": calibration.replicate_seeds(11, "effect_se", 2).sampler}
+    paired = ["route", "replicate", "master_seed", "parameter", "kind", "truth", "n_draws"]
+    pd.testing.assert_frame_equal(estimates[paired], ranks[paired])
+    assert (estimates["scenario"] == "heavy_tails").all() and estimates["synthetic"].all()
+    assert (estimates["sd"] > 0).all() and estimates["median"].notna().all()
+    assert (estimates["rank"] == ranks["rank"]).all()  # the mocked posterior ignores the data
+    with pytest.raises(InputError, match="unknown robustness scenario 'heavy'"):
+        calibration.run_robustness_replicate(2, 11, FEW_DRAWS, route="effect_se", scenario="heavy")
+
+
+def estimate_rows(scenario: str, route: str, errors: list[float], sd: float, covered: list[bool],
+                  master_seed: int = 1) -> list[dict]:
+    """SYNTHETIC robustness rows: replicate k's θ[tocilizumab,IL-6] and θ[emapalumab,IL-6] both
+    ``errors[k]`` above a truth of 0.5, with posterior SD ``sd``, covered at every level as ``covered[k]``."""
+    return [{"scenario": scenario, "route": route, "replicate": replicate, "master_seed": master_seed,
+             "parameter": parameter, "kind": "theta", "truth": 0.5, "median": 0.5 + error, "sd": sd,
+             "rank": 10, "n_draws": 19, **{f"covered{level}": hit for level in (50, 80, 90, 95)},
+             "divergences": int(replicate == 0), "synthetic": True}
+            for replicate, (error, hit) in enumerate(zip(errors, covered, strict=True))
+            for parameter in ("theta[tocilizumab,IL-6]", "theta[emapalumab,IL-6]")]
+
+
+def test_the_robustness_summary_gives_bias_rmse_and_coverage_per_scenario_route_and_kind() -> None:
+    biased = estimate_rows("heavy_tails", "sd", [0.1, 0.3, -0.1, 0.3] * 2, 0.2, [True, False] * 4)
+    calibrated = estimate_rows("skewed_levels", "sd", [0.0] * 20, 0.5, [True] * 18 + [False] * 2)
+    parts = [tables.frame(tables.ROBUSTNESS_ESTIMATES, [row for row in rows if row["replicate"] == replicate])
+             for rows in (calibrated, biased) for replicate in range(len(rows) // 2)]
+    estimates = calibration.pool_robustness(reversed(parts))
+    assert list(estimates["scenario"].unique()) == ["heavy_tails", "skewed_levels"]
+    summary = calibration.summarise_robustness(estimates)
+    tables.check(tables.ROBUSTNESS_SUMMARY, summary)
+    heavy, skewed = (row for _, row in summary.iterrows())
+    assert (heavy["scenario"], heavy["route"], heavy["kind"], heavy["n_parameters"], heavy["n_datasets"]) == (
+        "heavy_tails", "sd", "theta", 2, 8)
+    assert heavy["bias"] == pytest.approx(0.15) and heavy["rmse"] == pytest.approx(np.sqrt(0.05))
+    assert heavy["bias_in_sd"] == pytest.approx(0.75) and heavy["coverage90"] == 0.5
+    assert (heavy["coverage90_lo"], heavy["coverage90_hi"]) == calibration.coverage_band(8, 0.9)
+    assert not heavy["coverage90_in_band"] and heavy["divergent_datasets"] == 1
+    assert (skewed["bias"], skewed["rmse"], skewed["bias_in_sd"], skewed["coverage90"]) == (0.0, 0.0, 0.0, 0.9)
+    assert skewed["coverage90_in_band"] and skewed["synthetic"] and skewed["n_datasets"] == 20
+    text = calibration.robustness_markdown(summary, "test")
+    assert "SYNTHETIC" in text
+    assert "| heavy_tails | sd | theta | 2 | 8 | +0.150 | 0.224 | +0.75 | 0.500 | 0.500 | 0.500* | 0.500* | 1 |" in text
+    with pytest.raises(InputError, match="robustness replicate 5 of scenario 'heavy_tails', route 'sd' appears twice"):
+        calibration.pool_robustness([*parts, parts[-3]])
+
+
+@pytest.mark.parametrize("scenarios", [[], ["heavy_tails"]])
+def test_a_small_calibration_config_plans_robustness_jobs_only_for_its_scenarios(tmp_path, scenarios) -> None:
+    """One route, 2 datasets: with a scenario, one robustness job per dataset (paths by scenario,
+    route and index) and their summary besides the SBC's; without, the SBC's jobs alone."""
+    project = copy_project(tmp_path / "project")
+    small = {"calibration": {"n_datasets": 2, "seed": 1, "draws": 30, "tune": 30, "chains": 2, "thin_to": 29,
+                             "routes": ["effect_se"], "scenarios": scenarios}, "studies": []}
+    (project / "config/calibration_small.yaml").write_text(yaml.safe_dump(small))
+    result, _ = dry_run(project, "--configfile", "config/calibration_small.yaml")
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = planned_jobs(result.stdout + result.stderr)
+    robustness = {"robustness_replicate": 2, "robustness_summary": 1} if scenarios else {}
+    assert jobs == {"sbc_replicate": 2, "sbc_summary": 1, **robustness, "all": 1}
+    planned = result.stdout + result.stderr
+    for replicate in (0, 1):
+        assert (f"results/calibration/robustness/heavy_tails/effect_se/{replicate}.tsv" in planned) == bool(scenarios)
+    assert ("results/calibration/robustness.md" in planned) == bool(scenarios)
+
+
+@pytest.mark.slow
+def test_a_real_robustness_replicate_samples_and_estimates_every_parameter() -> None:
+    estimates = calibration.run_robustness_replicate(0, 3, ModelSettings(chains=2, draws=30, tune=30, cores=1),
+                                                     route="effect_se", scenario="heavy_tails", thin_to=29)
+    tables.check(tables.ROBUSTNESS_ESTIMATES, estimates)
+    assert len(estimates) == 6 + 3 + 3 and (estimates["sd"] > 0).all()
+    assert (estimates["n_draws"] == 29).all() and estimates["rank"].between(0, 29).all()

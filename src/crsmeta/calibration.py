@@ -23,6 +23,14 @@ Only the case routes and the printed change with its SE are exactly the model's 
 others enter through approximations (the model's ρ, Wan's quantile denominators, a P value's SE
 as the prior mean of a learned se², σ[marker]²/n for a mean without spread, a t-based CI read with
 1.96), and their SBC measures what those approximations cost in calibration.
+
+The robustness study asks what the model's estimates are worth when the data depart from its
+assumptions in ways real data may (:data:`SCENARIOS`: heavy-tailed changes, skewed levels, a
+study effect shared across markers). :func:`run_robustness_replicate` fits the SBC replicate's
+dataset simulated again under a scenario — the same prior truth, design, random numbers and
+sampler seed — and records each parameter's posterior median and SD besides its rank and
+coverage; :func:`summarise_robustness` gives bias, RMSE and coverage per scenario, route and kind
+of parameter (the workflow's rules ``robustness_replicate`` and ``robustness_summary``).
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+import arviz as az
 import numpy as np
 import pandas as pd
 import pymc as pm
@@ -45,6 +54,7 @@ from crsmeta.model.sample import sample_model
 from crsmeta.model.settings import ModelSettings
 from crsmeta.simulate import SimulationSpec
 from crsmeta.simulate.pipeline import run_pipeline
+from crsmeta.simulate.spec import Misspecification
 
 LEVELS = (0.50, 0.80, 0.90, 0.95)
 """Central credible intervals whose coverage is recorded (columns ``covered50`` … ``covered95``)."""
@@ -119,6 +129,22 @@ design of case reports, case series with LOD censoring and cohorts printing a me
 its SE."""
 DEFAULT_ROUTE = "mixed"
 
+SCENARIOS: dict[str, Misspecification] = {
+    # Student-t changes with 3 degrees of freedom, the normal's SD: the heaviest integer df whose SD
+    # exists; a patient beyond 4 SDs of the mean is about 100 times as frequent as under the normal
+    "heavy_tails": Misspecification(change_df=3.0),
+    # skew-normal baseline log levels (°C for temperature) of shape 5, the baseline's mean and SD:
+    # skewness 0.85, near the skew-normal's limit of 0.995, a long right tail of high levels beyond
+    # the log-normal that the routes reading levels' summaries (means and SDs, medians and
+    # quantiles, LODs) assume; strong on purpose, so a route robust to it is robust to milder skew
+    "skewed_levels": Misspecification(level_skewness=5.0),
+    # one study effect for all of a study's markers (correlation 1), where the model has one per
+    # study and marker, independent; each marker's own study effects are as before
+    "shared_study_effect": Misspecification(shared_study_effect=True),
+}
+"""Robustness scenarios (docs/validation.md): each simulates a route's datasets with one departure
+from the model's assumptions (crsmeta.simulate.spec.Misspecification), for :func:`run_robustness_replicate`."""
+
 
 @dataclasses.dataclass(frozen=True)
 class ReplicateSeeds:
@@ -152,6 +178,13 @@ def route_design(route: str) -> Route:
     return ROUTES[route]
 
 
+def scenario_misspecification(scenario: str) -> Misspecification:
+    """The misspecification of ``scenario``; an unknown name is an input error naming the known ones."""
+    if scenario not in SCENARIOS:
+        raise InputError(f"unknown robustness scenario {scenario!r}", expected=f"one of {', '.join(SCENARIOS)}")
+    return SCENARIOS[scenario]
+
+
 def _model_data(spec: SimulationSpec, settings: ModelSettings) -> ModelData:
     simulated = run_pipeline(spec)
     return ModelData.from_tables(simulated.changes, simulated.comparisons, settings)
@@ -181,12 +214,48 @@ def run_replicate(replicate: int, master_seed: int, settings: ModelSettings, *, 
     ``settings`` gives the model and the sampler (chains, draws, tune, backend, cores); its seed
     is replaced by the replicate's own (:func:`replicate_seeds`).
     """
+    truth, idata = _fit_replicate(replicate, master_seed, settings, route, Misspecification())
+    rows = [{"route": route, "replicate": replicate, "master_seed": master_seed, **row}
+            for row in _parameter_rows(truth, idata, thin_to)]
+    return tables.frame(tables.SBC_RANKS, rows)
+
+
+def run_robustness_replicate(replicate: int, master_seed: int, settings: ModelSettings, *, route: str,
+                             scenario: str, thin_to: int = THIN_TO) -> pd.DataFrame:
+    """Posterior median and SD, rank and interval coverage of every θ, τ and σ for one SYNTHETIC
+    dataset of ``route``'s design simulated under ``scenario`` (:data:`SCENARIOS`;
+    :data:`tables.ROBUSTNESS_ESTIMATES`).
+
+    The SBC replicate of the same route, index and master seed (:func:`run_replicate`) has the
+    same prior truth, design and sampler seed, and data from the same random numbers: only the
+    scenario's departure differs. ``settings`` as for :func:`run_replicate`.
+    """
+    misspecification = scenario_misspecification(scenario)
+    truth, idata = _fit_replicate(replicate, master_seed, settings, route, misspecification)
+    rows = [{"scenario": scenario, "route": route, "replicate": replicate, "master_seed": master_seed, **row}
+            for row in _parameter_rows(truth, idata, thin_to)]
+    return tables.frame(tables.ROBUSTNESS_ESTIMATES, rows)
+
+
+def _fit_replicate(replicate: int, master_seed: int, settings: ModelSettings, route: str,
+                   misspecification: Misspecification) -> tuple[dict[str, dict], az.InferenceData]:
+    """The prior truth of replicate ``replicate`` of ``route`` and the fit of its dataset, simulated
+    under ``misspecification``: the truth, the design and the sampler's seed are the SBC
+    replicate's whatever the misspecification (:func:`replicate_seeds`)."""
     seeds = replicate_seeds(master_seed, route, replicate)
     settings = settings.replace(seed=seeds.sampler)
     spec = dataclasses.replace(route_design(route).spec, seed=seeds.simulation)
     truth = prior_truth(spec, settings, seeds.truth)
-    model = build_model(_model_data(spec.with_truth(truth["theta"], truth["tau"], truth["sigma"]), settings), settings)
-    idata = sample_model(model, settings)
+    simulated = dataclasses.replace(spec.with_truth(truth["theta"], truth["tau"], truth["sigma"]),
+                                    misspecification=misspecification)
+    model = build_model(_model_data(simulated, settings), settings)
+    return truth, sample_model(model, settings)
+
+
+def _parameter_rows(truth: Mapping[str, Mapping], idata: az.InferenceData, thin_to: int) -> list[dict]:
+    """Per θ, τ and σ: its name, kind and true value, the true value's rank among ``thin_to``
+    thinned posterior draws (fewer when the fit has fewer), the posterior median and SD, whether
+    each central interval of :data:`LEVELS` covers the truth, and the fit's divergences."""
     divergences = int(idata.sample_stats["diverging"].sum())
     rows = []
     for kind, values in truth.items():
@@ -199,33 +268,42 @@ def run_replicate(replicate: int, master_seed: int, settings: ModelSettings, *, 
             covered = {}
             for level in LEVELS:
                 lo, hi = np.quantile(sample, [(1 - level) / 2, (1 + level) / 2])
-                covered[f"covered{round(100 * level)}"] = bool(lo <= true_value <= hi)
+                covered[f"covered{_percent(level)}"] = bool(lo <= true_value <= hi)
             rows.append({
-                "route": route, "replicate": replicate, "master_seed": master_seed,
                 "parameter": f"{kind}[{','.join(key) if kind == 'theta' else key}]", "kind": kind,
-                "truth": true_value, "rank": int((thinned < true_value).sum()), "n_draws": n_draws,
+                "truth": true_value, "median": float(np.median(sample)), "sd": float(np.std(sample, ddof=1)),
+                "rank": int((thinned < true_value).sum()), "n_draws": n_draws,
                 **covered, "divergences": divergences, "synthetic": True,
             })
-    return tables.frame(tables.SBC_RANKS, rows)
+    return rows
 
 
 def pool(replicates: Iterable[pd.DataFrame]) -> pd.DataFrame:
     """The replicates' tables (:data:`tables.SBC_RANKS`) stacked and checked: from one master seed,
     ranks among as many draws, each replicate of a route once; sorted by route, then replicate."""
+    return _pooled(replicates, tables.SBC_RANKS, "SBC", ("route",))
+
+
+def _pooled(replicates: Iterable[pd.DataFrame], table: tables.Table, what: str,
+            groups: tuple[str, ...]) -> pd.DataFrame:
+    """Replicate tables of ``table`` stacked: one master seed, one number of thinned draws, each
+    replicate of a group (``groups``' columns) once; sorted by the groups, then replicate."""
     parts = list(replicates)
     if not parts:
-        raise InputError("no SBC replicate tables to pool", expected="at least one replicate")
-    ranks = pd.concat(parts, ignore_index=True)
+        raise InputError(f"no {what} replicate tables to pool", expected="at least one replicate")
+    rows = pd.concat(parts, ignore_index=True)
     for column in ("master_seed", "n_draws"):
-        if ranks[column].nunique() > 1:
-            raise InputError(f"SBC replicates differ in {column}: {sorted(ranks[column].unique())}",
+        if rows[column].nunique() > 1:
+            raise InputError(f"{what} replicates differ in {column}: {sorted(rows[column].unique())}",
                              expected=f"replicates of one run (one {column})")
-    twice = ranks[ranks.duplicated(["route", "replicate", "parameter"])]
+    twice = rows[rows.duplicated([*groups, "replicate", "parameter"])]
     if not twice.empty:
-        raise InputError(f"SBC replicate {int(twice['replicate'].iloc[0])} of route {twice['route'].iloc[0]!r} "
-                         "appears twice", expected="each replicate of a route once")
-    ordered = ranks.sort_values(["route", "replicate"], kind="stable").reset_index(drop=True)
-    return tables.frame(tables.SBC_RANKS, ordered)
+        first = twice.iloc[0]
+        of = ", ".join(f"{group} {first[group]!r}" for group in groups)
+        raise InputError(f"{what} replicate {int(first['replicate'])} of {of} appears twice",
+                         expected=f"each replicate of a {' and '.join(groups)} once")
+    ordered = rows.sort_values([*groups, "replicate"], kind="stable").reset_index(drop=True)
+    return tables.frame(table, ordered)
 
 
 def uniform_ecdf(ranks: np.ndarray, n_draws: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -297,22 +375,33 @@ def summarise_routes(ranks: pd.DataFrame, summary: pd.DataFrame, routes: Mapping
     for (route, kind), group in ranks.groupby(["route", "kind"], sort=False):
         per_parameter = summary[(summary["route"] == route) & (summary["kind"] == kind)]
         n_datasets = group["replicate"].nunique()
-        coverage = {}
-        for level in LEVELS:
-            name = f"coverage{_percent(level)}"
-            value = float(group[f"covered{_percent(level)}"].mean())
-            lo, hi = coverage_band(n_datasets, level)
-            coverage |= {name: value, f"{name}_lo": lo, f"{name}_hi": hi, f"{name}_in_band": bool(lo <= value <= hi)}
         rows.append({
             "route": route, "kind": kind, "enters_as": ";".join(routes[route].enters_as) if route in routes else "",
-            "n_parameters": len(per_parameter), "n_datasets": n_datasets, **coverage,
+            "n_parameters": len(per_parameter), "n_datasets": n_datasets, **_pooled_coverage(group, n_datasets),
             "chi2_p_min": float(per_parameter["chi2_p"].min()),
             "chi2_p_below_05": int((per_parameter["chi2_p"] < 0.05).sum()),
             "outside_ecdf_band": int((~per_parameter["ecdf_in_band"]).sum()),
-            "divergent_datasets": int((group.groupby("replicate")["divergences"].first() > 0).sum()),
-            "synthetic": True,
+            "divergent_datasets": _divergent_datasets(group), "synthetic": True,
         })
     return tables.frame(tables.SBC_ROUTE_SUMMARY, rows)
+
+
+def _pooled_coverage(group: pd.DataFrame, n_datasets: int) -> dict[str, float | bool]:
+    """Each level's coverage over ``group``'s rows, its binomial band for ``n_datasets`` draws (a
+    dataset's cells are dependent) and whether it lies inside (columns ``coverage50``,
+    ``coverage50_lo``, ``coverage50_hi``, ``coverage50_in_band``, …)."""
+    coverage: dict[str, float | bool] = {}
+    for level in LEVELS:
+        name = f"coverage{_percent(level)}"
+        value = float(group[f"covered{_percent(level)}"].mean())
+        lo, hi = coverage_band(n_datasets, level)
+        coverage |= {name: value, f"{name}_lo": lo, f"{name}_hi": hi, f"{name}_in_band": bool(lo <= value <= hi)}
+    return coverage
+
+
+def _divergent_datasets(group: pd.DataFrame) -> int:
+    """How many of ``group``'s replicates had divergent transitions."""
+    return int((group.groupby("replicate")["divergences"].first() > 0).sum())
 
 
 def plot_ranks(ranks: pd.DataFrame, path: str | Path) -> None:
@@ -369,5 +458,56 @@ def markdown(summary: pd.DataFrame, ranks: pd.DataFrame, header: str) -> str:
         lines.append(f"| {row.route} | {row.kind} | {row.n_parameters} | {row.n_datasets} | " + " | ".join(coverage)
                      + f" | {row.chi2_p_min:.3f} | {row.chi2_p_below_05} | {row.outside_ecdf_band} | "
                      f"{row.divergent_datasets} |")
+    lines += ["", f"* outside its {BAND:.0%} binomial band"]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Robustness under misspecification (SCENARIOS)
+# ---------------------------------------------------------------------------------------------
+
+
+def pool_robustness(replicates: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """The robustness replicates' tables (:data:`tables.ROBUSTNESS_ESTIMATES`) stacked and checked
+    as :func:`pool` checks the SBC's; sorted by scenario, route, then replicate."""
+    return _pooled(replicates, tables.ROBUSTNESS_ESTIMATES, "robustness", ("scenario", "route"))
+
+
+def summarise_robustness(estimates: pd.DataFrame) -> pd.DataFrame:
+    """Per scenario, route and kind of parameter (:data:`tables.ROBUSTNESS_SUMMARY`): the mean bias
+    of the posterior median (median − truth), its RMSE, the mean bias in posterior SDs, and each
+    level's coverage with its binomial band, as :func:`summarise_routes` pools the SBC's.
+
+    The truths are prior draws, so these are averages over the prior: under the model itself the
+    posterior *mean*'s bias averages to 0, the median's only nearly (τ's and σ's posteriors are
+    skewed); the route's SBC (same seeds, no misspecification) is the reference for coverage."""
+    rows = []
+    for (scenario, route, kind), group in estimates.groupby(["scenario", "route", "kind"], sort=False):
+        error = group["median"] - group["truth"]
+        n_datasets = group["replicate"].nunique()
+        rows.append({
+            "scenario": scenario, "route": route, "kind": kind, "n_parameters": group["parameter"].nunique(),
+            "n_datasets": n_datasets, "bias": float(error.mean()), "rmse": float(np.sqrt((error ** 2).mean())),
+            "bias_in_sd": float((error / group["sd"]).mean()), **_pooled_coverage(group, n_datasets),
+            "divergent_datasets": _divergent_datasets(group), "synthetic": True,
+        })
+    return tables.frame(tables.ROBUSTNESS_SUMMARY, rows)
+
+
+def robustness_markdown(summary: pd.DataFrame, header: str) -> str:
+    """A markdown table of :func:`summarise_robustness`'s rows, as :func:`markdown` prints the SBC's;
+    a coverage outside its binomial band is marked with *."""
+    lines = [
+        f"SYNTHETIC robustness under misspecification: {header}", "",
+        "| scenario | route | kind | parameters | datasets | bias | RMSE | bias / posterior SD | "
+        + " | ".join(f"{_percent(level)}% coverage" for level in LEVELS) + " | divergent datasets |",
+        "|---|---|---|---|---|---|---|---|" + "---|" * (len(LEVELS) + 1),
+    ]
+    for row in summary.itertuples(index=False):
+        coverage = [f"{getattr(row, f'coverage{_percent(level)}'):.3f}"
+                    + ("" if getattr(row, f"coverage{_percent(level)}_in_band") else "*") for level in LEVELS]
+        lines.append(f"| {row.scenario} | {row.route} | {row.kind} | {row.n_parameters} | {row.n_datasets} | "
+                     f"{row.bias:+.3f} | {row.rmse:.3f} | {row.bias_in_sd:+.2f} | " + " | ".join(coverage)
+                     + f" | {row.divergent_datasets} |")
     lines += ["", f"* outside its {BAND:.0%} binomial band"]
     return "\n".join(lines)

@@ -486,6 +486,30 @@ band (for ``n_datasets`` draws: a dataset's cells are not independent, so the ba
 cells would be too narrow) and whether it lies inside, and how many of the parameters fail the
 chi-square test (p < 0.05) or leave their ECDF band (:data:`SBC_SUMMARY`)."""
 
+ROBUSTNESS_ESTIMATES = Table("robustness estimates", {
+    "scenario": TEXT, "route": TEXT, "replicate": COUNT, "master_seed": COUNT, "parameter": TEXT, "kind": SBC_KIND,
+    "truth": NUMBER, "median": NUMBER, "sd": NUMBER, "rank": COUNT, "n_draws": COUNT,
+    "covered50": FLAG, "covered80": FLAG, "covered90": FLAG, "covered95": FLAG,
+    "divergences": COUNT, "synthetic": FLAG,
+})
+"""One SYNTHETIC robustness replicate's rows (crsmeta.calibration.run_robustness_replicate), or all
+of them pooled: per scenario (the misspecification the data were simulated under,
+crsmeta.calibration.SCENARIOS), route and parameter, the columns of the SBC replicate
+(:data:`SBC_RANKS`: the prior draw, its rank, interval coverage, the fit's divergences) and the
+posterior median and SD."""
+
+ROBUSTNESS_SUMMARY = Table("robustness summary", {
+    "scenario": TEXT, "route": TEXT, "kind": SBC_KIND, "n_parameters": COUNT, "n_datasets": COUNT,
+    "bias": NUMBER, "rmse": NUMBER, "bias_in_sd": NUMBER,
+    **{f"coverage{level}{part}": cell for level in (50, 80, 90, 95)
+       for part, cell in (("", NUMBER), ("_lo", NUMBER), ("_hi", NUMBER), ("_in_band", FLAG))},
+    "divergent_datasets": COUNT, "synthetic": FLAG,
+})
+"""Per scenario, route and kind of parameter, over the SYNTHETIC robustness replicates: the mean
+bias of the posterior median (median − truth), its root mean square, the mean bias in posterior
+SDs, and each level's coverage pooled over the kind's parameters with its 95% binomial band for
+``n_datasets`` draws and whether it lies inside (as :data:`SBC_ROUTE_SUMMARY`)."""
+
 
 # --- living-review history (crsmeta.history) -------------------------------------------------
 

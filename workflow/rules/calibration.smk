@@ -6,7 +6,9 @@
 # route r has seeds derived from the master seed, r's name and k alone (crsmeta.calibration), so
 # its table is the same whichever job, node or order runs it. Nothing here imports PyMC or the
 # simulator at parse time: the scripts do (the route names come from the config, whose schema
-# lists them and defaults to all).
+# lists them and defaults to all). With `calibration.scenarios`, each replicate is simulated again
+# under each misspecification scenario (`robustness_replicate`, the same seeds) and summarised
+# (`robustness_summary`); none by default.
 import os
 from pathlib import Path
 
@@ -27,20 +29,26 @@ SBC_SETTINGS = ModelSettings.from_config(config).replace(
 )
 SBC_REPLICATES = range(CALIBRATION["n_datasets"])
 SBC_ROUTES = CALIBRATION["routes"]
+ROBUSTNESS_SCENARIOS = CALIBRATION["scenarios"]
 # as a fit's threads (model.smk): half the cores, at least one, at most one per chain
 SBC_THREADS = min(SBC_SETTINGS.chains, max(1, workflow.cores // 2))
+SBC_RUN = (f"seed {CALIBRATION['seed']}, {SBC_SETTINGS.chains} chains x {SBC_SETTINGS.draws} draws "
+           f"(tune {SBC_SETTINGS.tune}), backend {SBC_SETTINGS.backend}")
 
 
 wildcard_constraints:
     route="|".join(SBC_ROUTES),
+    scenario="|".join(ROBUSTNESS_SCENARIOS),
     replicate=r"\d+",
 
 
 def final_outputs():
     """What `rule all` requests in a calibration run (common.smk's in an analysis run)."""
-    return ["results/calibration/sbc_summary.tsv", "results/calibration/sbc_routes.tsv",
-            "results/calibration/sbc_ranks.tsv",
-            *expand("results/calibration/plots/{route}.png", route=SBC_ROUTES)]
+    sbc = ["results/calibration/sbc_summary.tsv", "results/calibration/sbc_routes.tsv",
+           "results/calibration/sbc_ranks.tsv",
+           *expand("results/calibration/plots/{route}.png", route=SBC_ROUTES)]
+    robustness = ["results/calibration/robustness.tsv", "results/calibration/robustness.md"]
+    return sbc + (robustness if ROBUSTNESS_SCENARIOS else [])
 
 
 rule sbc_replicate:
@@ -79,8 +87,7 @@ rule sbc_summary:
         plots=expand("results/calibration/plots/{route}.png", route=SBC_ROUTES),
     params:
         routes=SBC_ROUTES,
-        header=(f"{CALIBRATION['n_datasets']} datasets per route, seed {CALIBRATION['seed']}, {SBC_SETTINGS.chains} "
-                f"chains x {SBC_SETTINGS.draws} draws (tune {SBC_SETTINGS.tune}), backend {SBC_SETTINGS.backend}"),
+        header=f"{CALIBRATION['n_datasets']} datasets per route, {SBC_RUN}",
     resources:
         runtime=15,
         mem_mb=1000,
@@ -90,3 +97,45 @@ rule sbc_summary:
         "benchmarks/sbc_summary/sbc_summary.tsv"
     script:
         "../scripts/sbc_summary.py"
+
+
+rule robustness_replicate:
+    input:
+        markers=str(MARKERS_FILE),
+    output:
+        table="results/calibration/robustness/{scenario}/{route}/{replicate}.tsv",
+    params:
+        seed=CALIBRATION["seed"],
+        settings=SBC_SETTINGS.to_dict(),
+        thin_to=CALIBRATION["thin_to"],
+    threads: SBC_THREADS
+    # one simulated dataset and one fit, as sbc_replicate
+    resources:
+        runtime=lambda wildcards, attempt: 30 * attempt,
+        mem_mb=lambda wildcards, attempt: 2000 * attempt,
+    log:
+        "logs/robustness_replicate/{scenario}/{route}/{replicate}.log",
+    benchmark:
+        "benchmarks/robustness_replicate/{scenario}/{route}/{replicate}.tsv"
+    script:
+        "../scripts/robustness_replicate.py"
+
+
+rule robustness_summary:
+    input:
+        replicates=expand("results/calibration/robustness/{scenario}/{route}/{replicate}.tsv",
+                          scenario=ROBUSTNESS_SCENARIOS, route=SBC_ROUTES, replicate=SBC_REPLICATES),
+    output:
+        summary="results/calibration/robustness.tsv",
+        markdown="results/calibration/robustness.md",
+    params:
+        header=f"{CALIBRATION['n_datasets']} datasets per scenario and route, {SBC_RUN}",
+    resources:
+        runtime=15,
+        mem_mb=1000,
+    log:
+        "logs/robustness_summary/robustness_summary.log",
+    benchmark:
+        "benchmarks/robustness_summary/robustness_summary.tsv"
+    script:
+        "../scripts/robustness_summary.py"
