@@ -10,6 +10,10 @@ The generating model mirrors the statistical model's assumptions:
 * values below a marker's limit of detection are written as ``<LOD`` (``<`` and the limit in the
   study's unit), never as a number.
 
+A :class:`Misspecification` in the spec departs from these assumptions on purpose (heavy-tailed
+changes, skewed levels, a study effect shared across markers), for the robustness study of
+:mod:`crsmeta.calibration`; by default there is none.
+
 ``theta`` is the mean log ratio (the median ratio). A ratio of *means* of log-normal values is
 ``exp(theta + u + sigma**2 / 2)``, a ratio of medians ``exp(theta + u)``: summary rows carry that
 difference and the model has to account for it.
@@ -35,12 +39,12 @@ simulated data is the pipeline's own.
 """
 
 from crsmeta.simulate.files import ensure_demo_studies, main, render_study_files, truth_path, write_study_files
-from crsmeta.simulate.spec import CONTROL, SYNTHETIC, HyperPrior, SimulationSpec, spec_from_config
+from crsmeta.simulate.spec import CONTROL, SYNTHETIC, HyperPrior, Misspecification, SimulationSpec, spec_from_config
 from crsmeta.simulate.studies import SimulatedDataset, StudyDraft, simulate_dataset
 from crsmeta.simulate.truth import draw_truth
 
 __all__ = [
-    "CONTROL", "SYNTHETIC", "HyperPrior", "SimulatedDataset", "SimulationSpec", "StudyDraft",
+    "CONTROL", "SYNTHETIC", "HyperPrior", "Misspecification", "SimulatedDataset", "SimulationSpec", "StudyDraft",
     "draw_truth", "ensure_demo_studies", "main", "render_study_files", "simulate_dataset", "spec_from_config",
     "truth_path", "write_study_files",
 ]
