@@ -7,7 +7,8 @@ same draws as the fit job. Nothing is written.
 
     python validation/divergences.py [--project .] [--analysis main] [--top 15]
 
-How issue 9's "next study" funnels were found (docs/model.md, "Still open").
+How issue 9's "next study" funnels were found (docs/model.md, "Summary-level likelihood": the rows
+whose τ is integrated out).
 """
 
 from __future__ import annotations
