@@ -168,7 +168,9 @@ def run_example(example: Example, folder: Path, cores: int, cache: Path | None) 
     add_study(clone, example)
     env = benchmark.workflow_env(clone, clone / ".cache")
     run = benchmark.timed(example.name, [str(benchmark.SNAKEMAKE), "--cores", str(cores), TARGET], clone, env)
-    result = {"example": example, "seconds": run.seconds, "ok": run.ok, "tail": run.tail}
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True, text=True,
+                            check=True).stdout.strip()
+    result = {"example": example, "commit": commit, "seconds": run.seconds, "ok": run.ok, "tail": run.tail}
     if run.ok:
         result |= fits_read_back(clone, example)
     else:
@@ -190,8 +192,8 @@ def gate_failures(clone: Path) -> list[str]:
 
 
 def document(results: list[dict], cores: int, cache: Path | None) -> str:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=benchmark.ROOT, capture_output=True,
-                            text=True, check=True).stdout.strip()
+    # the clones' commit: the repository may have moved on while they ran
+    commit = ", ".join(sorted({result["commit"] for result in results}))
     lines = [
         "# Robust to the next study",
         "",
