@@ -45,6 +45,9 @@ def test_the_compile_cache_is_under_the_project_unless_the_user_set_one() -> Non
 
 
 @pytest.mark.slow
+# a cold compile, not a hang: 767 s alone on 2 idle cores at 46c97ee (the cold fit 10.5 min), over
+# the suite's 1200 s when the cores are shared; how long a compile takes is the benchmarks' business
+@pytest.mark.timeout(2400)
 def test_a_cold_and_a_warm_compile_cache_give_byte_identical_tables(tmp_path: Path) -> None:
     cold = copy_project(tmp_path / "cold")
     result = fit_main(cold)
