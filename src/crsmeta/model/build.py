@@ -567,17 +567,18 @@ def _tau_integrated_case_rows(settings: ModelSettings, rows: _Rows, alone: _Sele
     def group_mean(values):
         return pt.zeros(groups.size)[row_group_index].inc(values) / group_count
 
-    # σ[marker]², the same for every row of a group (all one marker's case rows)
-    group_variance = group_mean(rows.variance[alone.index]) / group_count
+    # σ[marker]² (and τ[marker]² below) is the same for every row of a group: its first row's
+    group_variance = rows.variance[alone.index][first_row] / group_count
     group_y = _data("case_tau_integrated_group_y", np.bincount(row_group, rows.y[alone.positions],
-                                                              minlength=groups.size) / np.maximum(count, 1))
+                                                              minlength=groups.size) / count)
     mean_of_group = _GaussianRows(y=group_y, mu=group_mean(mean[alone.index]), variance=group_variance)
     residual = alone.y - mean[alone.index]
     within_rows = _log_normal(residual, group_mean(residual)[row_group_index], rows.variance[alone.index])
     within_groups = 0.5 * (LOG_2PI + pt.log(group_variance))
     _integrate_tau(settings, mean_of_group, rows.marker[alone.positions[first_row]],
-                   INTEGRATED_TAU_CASE_DRAW_PREFIX, "case_tau_integrated", free_of_tau=pt.sum(within_rows) + pt.sum(within_groups))
-    tau2 = pt.zeros(groups.size)[row_group_index].set(added_variance[alone.index])  # u's variance, τ²
+                   INTEGRATED_TAU_CASE_DRAW_PREFIX, "case_tau_integrated",
+                   free_of_tau=pt.sum(within_rows) + pt.sum(within_groups))
+    tau2 = added_variance[alone.index][first_row]  # u's variance, τ², at the sampled τ
     return [(within_rows, alone.group), (within_groups + mean_of_group.log_likelihood(tau2), groups)]
 
 
