@@ -290,6 +290,10 @@ class _Selected:
     y: pt.TensorVariable | None
 
 
+# the kinds of row (_Rows.kind), each with its own likelihood
+ROW_KINDS = ("gaussian", "student_t", "censored", "learned", "learned_alone", "gaussian_alone")
+
+
 class _Rows:
     """Every row's mean without the study effect, its variance where Gaussian, and its kind.
 
@@ -436,14 +440,18 @@ def _likelihood(data: ModelData, settings: ModelSettings, rows: _Rows, tau) -> l
     needs_u[rows.group[rows.kind == "student_t"]] = True
     explicit = needs_u[rows.group]
     marginal = rows.select("marginal", np.flatnonzero(~explicit & gaussian))
-    terms += _marginal_gaussian(rows, marginal, tau2)
+    if marginal.positions.size:  # here and below: a kind of row or of study effect without rows adds nothing
+        terms += _marginal_gaussian(rows, marginal, tau2)
+    offset = added_variance = pt.zeros_like(rows.mean)
     single = np.flatnonzero(~explicit & ~gaussian)
-    u_mean, u_variance = _study_effect_given_gaussian_rows(rows, marginal, tau2)
-    single_rows, single_group = _data("single_rows", single), _data("single_group_idx", rows.group[single])
-    offset = pt.set_subtensor(pt.zeros_like(rows.mean)[single_rows], u_mean[single_group])
-    added_variance = pt.set_subtensor(pt.zeros_like(rows.mean)[single_rows], u_variance[single_group])
-    offset = pt.set_subtensor(offset[_data("explicit_rows", np.flatnonzero(explicit))],
-                              _explicit_study_effects(data, rows, needs_u, tau, group_marker))
+    if single.size:
+        u_mean, u_variance = _study_effect_given_gaussian_rows(rows, marginal, tau2)
+        single_rows, single_group = _data("single_rows", single), _data("single_group_idx", rows.group[single])
+        offset = pt.set_subtensor(offset[single_rows], u_mean[single_group])
+        added_variance = pt.set_subtensor(added_variance[single_rows], u_variance[single_group])
+    if explicit.any():
+        offset = pt.set_subtensor(offset[_data("explicit_rows", np.flatnonzero(explicit))],
+                                  _explicit_study_effects(data, rows, needs_u, tau, group_marker))
     terms += _row_likelihoods(data, settings, rows, np.flatnonzero(explicit | ~gaussian), offset, added_variance)
     return terms
 
@@ -477,34 +485,41 @@ def _row_likelihoods(data: ModelData, settings: ModelSettings, rows: _Rows, sele
     terms = []
     mean = rows.mean + offset
     model = pm.modelcontext(None)
-    gaussian = rows.select("conditional", selected[kind == "gaussian"])
-    model.add_coord("gaussian_conditional", [str(i) for i in gaussian.positions])
-    conditional = pm.Normal("y_conditional", mean[gaussian.index], pt.sqrt(rows.variance[gaussian.index]),
-                            observed=gaussian.y, dims="gaussian_conditional")
-    terms.append((pm.logp(conditional, gaussian.y), gaussian.group))
+    of_kind = {name: selected[kind == name] for name in ROW_KINDS}  # a kind without rows adds nothing
+    if of_kind["gaussian"].size:
+        gaussian = rows.select("conditional", of_kind["gaussian"])
+        model.add_coord("gaussian_conditional", [str(i) for i in gaussian.positions])
+        conditional = pm.Normal("y_conditional", mean[gaussian.index], pt.sqrt(rows.variance[gaussian.index]),
+                                observed=gaussian.y, dims="gaussian_conditional")
+        terms.append((pm.logp(conditional, gaussian.y), gaussian.group))
     nu = 1.0 + pm.Gamma("nu_minus_one", *settings.nu_prior) if settings.likelihood == "student_t" else None
-    exact_t = rows.select("student_t", selected[kind == "student_t"])
-    if nu is not None:
+    if of_kind["student_t"].size:
+        exact_t = rows.select("student_t", of_kind["student_t"])
         model.add_coord("case_exact", [str(i) for i in exact_t.positions])
         change = pm.StudentT("change", nu=nu, mu=mean[exact_t.index],
                              sigma=rows.case_sigma("student_t", exact_t.positions),
                              observed=exact_t.y, dims="case_exact")
         terms.append((pm.logp(change, exact_t.y), exact_t.group))
-    censored = rows.select("censored", selected[kind == "censored"], observed=False)
-    case_index = censored.positions
-    scale = pt.sqrt(rows.case_sigma("censored", case_index) ** 2 + added_variance[censored.index])
-    dist = (pm.Normal.dist(mean[censored.index], scale) if nu is None
-            else pm.StudentT.dist(nu=nu, mu=mean[censored.index], sigma=scale))
-    values = _censored_terms(data.cases.iloc[case_index], rows.case_code[case_index], dist)
-    terms.append((values, censored.group))
-    learned = rows.select("learned", selected[kind == "learned"])
-    values = _learned_rows(data, settings, rows, learned, "learned", mean).log_likelihood(added_variance[learned.index])
-    pm.Potential("summary_learned_rows", pt.sum(values))
-    terms.append((values, learned.group))
-    alone = rows.select("tau_integrated", selected[kind == "learned_alone"])
-    terms.append((_tau_integrated_rows(data, settings, rows, alone, mean, added_variance), alone.group))
-    alone_cases = rows.select("tau_integrated_case", selected[kind == "gaussian_alone"])
-    terms += _tau_integrated_case_rows(settings, rows, alone_cases, mean, added_variance)
+    if of_kind["censored"].size:
+        censored = rows.select("censored", of_kind["censored"], observed=False)
+        case_index = censored.positions
+        scale = pt.sqrt(rows.case_sigma("censored", case_index) ** 2 + added_variance[censored.index])
+        dist = (pm.Normal.dist(mean[censored.index], scale) if nu is None
+                else pm.StudentT.dist(nu=nu, mu=mean[censored.index], sigma=scale))
+        values = _censored_terms(data.cases.iloc[case_index], rows.case_code[case_index], dist)
+        terms.append((values, censored.group))
+    if of_kind["learned"].size:
+        learned = rows.select("learned", of_kind["learned"])
+        values = _learned_rows(data, settings, rows, learned, "learned", mean).log_likelihood(
+            added_variance[learned.index])
+        pm.Potential("summary_learned_rows", pt.sum(values))
+        terms.append((values, learned.group))
+    if of_kind["learned_alone"].size:
+        alone = rows.select("tau_integrated", of_kind["learned_alone"])
+        terms.append((_tau_integrated_rows(data, settings, rows, alone, mean, added_variance), alone.group))
+    if of_kind["gaussian_alone"].size:
+        alone_cases = rows.select("tau_integrated_case", of_kind["gaussian_alone"])
+        terms += _tau_integrated_case_rows(settings, rows, alone_cases, mean, added_variance)
     return terms
 
 
@@ -641,8 +656,8 @@ class IntegratedTau:
 
 def integrated_tau(model: pm.Model) -> tuple[IntegratedTau, ...]:
     """The rows of ``model`` whose τ its log density integrates out, one IntegratedTau per kind
-    of row (learned-SE summary rows, then exact case changes); each may have no rows."""
-    return _INTEGRATED_TAU[model]
+    of row that has some (learned-SE summary rows, then exact case changes)."""
+    return _INTEGRATED_TAU.get(model, ())
 
 
 def _group_sums(residual, variance, group, n_groups):
@@ -741,8 +756,8 @@ class _LearnedRows:
     mu: pt.TensorVariable
     b: pt.TensorVariable
     x0: pt.TensorVariable
-    x1: pt.TensorVariable  # b/floor of the rows with a floor
-    floored: pt.TensorVariable  # the positions of the rows with a floor
+    x1: pt.TensorVariable | None  # b/floor of the rows with a floor (None: no row has one)
+    floored: pt.TensorVariable | None  # the positions of the rows with a floor
     shape: float
 
     @classmethod
@@ -757,6 +772,8 @@ class _LearnedRows:
         # "p > x": the event se² ≥ floor, x ≤ x1 = b/floor; ∫_{x0}^{x1} = ∫_{x0}^∞ − ∫_{x1}^∞, the
         # second integral only for the rows with a floor (positions in ``floored``).
         floor = obs["se_lower"].to_numpy(dtype=float) ** 2
+        if not (floor > 0).any():
+            return cls(y=y, mu=mu, b=b, x0=x0, x1=None, floored=None, shape=shape)
         floored = _data(f"{name}_floored_rows", np.flatnonzero(floor > 0))
         x1 = b[floored] / _data(f"{name}_floor", floor[floor > 0])
         return cls(y=y, mu=mu, b=b, x0=x0, x1=x1, floored=floored, shape=shape)
@@ -765,6 +782,8 @@ class _LearnedRows:
         """Each row's log-likelihood given V = ``added_variance`` (one per row)."""
         values = _log_integrated_normal(self.y, self.mu, added_variance, self.b, self.x0, self.shape)
         floored = self.floored
+        if floored is None:
+            return values
         above_floor = _log_integrated_normal(self.y[floored], self.mu[floored], added_variance[floored],
                                              self.b[floored], self.x1, self.shape)
         return pt.set_subtensor(values[floored], pm.math.logdiffexp(values[floored], above_floor))

@@ -20,7 +20,7 @@ import pymc as pm
 import pytensor
 import pytensor.tensor as pt
 
-from crsmeta.model.build import IntegratedTau, integrated_tau
+from crsmeta.model.build import INTEGRATED_TAU_DRAW_PREFIXES, IntegratedTau, integrated_tau
 
 # Its own stream of the fit's seed: the draws do not depend on how NUTS used the seed.
 _RNG_STREAM = 7_171
@@ -43,9 +43,8 @@ def draw_integrated_tau(idata: az.InferenceData, model: pm.Model, seed: int) -> 
     posterior = idata.posterior
     values = posterior["tau"].values.copy()
     # one stream per kind of row, numbered by kind: a kind's draws do not depend on the other's rows
-    for stream, integrated in enumerate(integrated_tau(model)):
-        if integrated.markers.size == 0:
-            continue
+    for integrated in integrated_tau(model):
+        stream = INTEGRATED_TAU_DRAW_PREFIXES.index(integrated.prefix)
         log_weights, log_grid = _log_weights(integrated, posterior)
         tau = conditional_draws(log_weights, log_grid, np.random.default_rng([seed, _RNG_STREAM, stream]))
         values[..., integrated.markers] = tau.reshape(*values.shape[:2], -1)
