@@ -118,7 +118,7 @@ def test_model_dims_and_shapes(tiny_changes, tiny_summaries):
     assert dims["theta"] == ("intervention", "marker")
     assert dims["tau"] == ("marker",) and dims["y_marginal"] == ("gaussian_marginal",)
     # each study's one censored or learned row lets its u be integrated out: no explicit u
-    assert "u" not in dims and "study_marker_explicit" not in model.coords  # no study keeps an explicit u
+    assert "u" not in dims and "study_marker_explicit" not in model.coords
     # a kind of row without rows adds no term (tiny_summaries has no learned-SE row alone for its marker)
     assert {p.name for p in model.potentials} == {"censored_changes", "summary_learned_rows"}
     point = model.initial_point()
