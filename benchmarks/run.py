@@ -517,12 +517,13 @@ WHY_MISSED = [
     "in any job or rerun, loads it. The structures on the bundled data include main (shared by most "
     "analyses), case_only, Student-t and baseline_adjusted (its covariate).",
     "- The test suite runs in a clean clone with empty compile caches, so every model structure a test "
-    "fits is compiled once per pytest worker: the reproducibility test (two separate snakemake runs, "
-    "one into an empty cache) and the recovery tests with real chains are the slowest.",
+    "fits is compiled once per pytest worker: the recovery tests with real chains are the slowest. The "
+    "cold-against-warm byte-identity check (two Snakemake processes, two directories) runs once, in "
+    "tests/cluster/run_slurm.sh.",
     "- Adding a study changes the data of every analysis, so every fit reruns (the job list above). It "
-    "compiles again only when it changes a model's structure: a new intervention or marker, or a "
-    "covariate switched on; a new kind of row (a first censored change, a first row known by its SDs) "
-    "no longer does.",
+    "compiles again only when it changes a model's structure: a new intervention or marker, a "
+    "covariate switched on, or the first row of a kind the model had none of (a first censored "
+    "change, a first row known by its SDs: since 34c01ca a kind of row without rows adds no term).",
 ]
 
 

@@ -30,8 +30,7 @@ PROJECT_PARTS = ["Snakefile", "workflow", "resources", "config", "tests/config",
 # first. pytest-xdist hands whole files to its two workers in collection order (pyproject.toml:
 # --dist loadfile --no-loadscope-reorder), so these start first and the many quick files fill in
 # behind them, instead of the longest starting last with the run's end waiting on it alone.
-LONGEST_FIRST = ("test_reproducible.py", "test_workflow.py", "test_history_workflow.py", "test_cumulative_workflow.py",
-                 "test_install.py",
+LONGEST_FIRST = ("test_workflow.py", "test_history_workflow.py", "test_cumulative_workflow.py", "test_install.py",
                  "test_validation_recovery.py", "test_nutpie_model.py", "test_model_fit.py")
 
 

@@ -2,7 +2,8 @@
 
 The fits in these runs are mocked (prior draws stand in for the posterior; see
 tests/mock_sampler/sitecustomize.py): these tests check the workflow's wiring, reruns and report,
-not the sampler. Snakemake runs that sample real chains are the reproducibility tests.
+not the sampler. Snakemake runs that sample real chains, and their byte-identity across
+processes, directories and compile caches, are tests/cluster/run_slurm.sh's.
 """
 
 from __future__ import annotations

@@ -4,7 +4,11 @@
 # `--profile profiles/slurm`, and this script checks that
 #   1. every job of a rule that is not a localrule ran as a SLURM job (its SLURM log file, and
 #      slurmctld's record of the job finishing);
-#   2. every effects table is byte-identical to a local run (`--cores 2`) of the same config;
+#   2. every effects table, and the main fit's diagnostics, are byte-identical to a local run
+#      (`--cores 2`) of the same config, which compiled its models into an empty compile cache
+#      while the SLURM runs load them from a copy of that cache: two Snakemake processes in two
+#      directories, one cold cache and one warm, give the same bytes (the SLURM fits compile no
+#      model code anew);
 #   3. a fit job killed by `scancel` mid-run fails with a message naming the rule and its log
 #      (run 1, `--retries 0`), and is retried per the profile (run 2, the profile's `retries`);
 #   4. the rerun (run 2) resumes: fits finished in run 1 are not redone;
@@ -323,7 +327,8 @@ main() {
     snakemake_in "$WORK/local" "$WORK/local.log" --cores 2 results/model/effects_all.tsv \
         || fail "the local run failed: see $WORK/local.log"
     # a shared filesystem's compile cache, already warm: the SLURM jobs load the models the local
-    # run compiled (a cold and a warm cache give the same bytes: tests/test_reproducible.py)
+    # run compiled into its empty one, and check 2 compares their tables (cold vs warm cache)
+    [[ -n $(model_code_files "$WORK/local") ]] || fail "the local run compiled no model code into its .cache"
     cp -r "$WORK/local/.cache" "$WORK/slurm/.cache"
 
     snakemake_in "$WORK/slurm" "$WORK/plan.log" --profile profiles/slurm "${TEST_CLUSTER_FLAGS[@]}" --dry-run \
@@ -374,16 +379,26 @@ main() {
 
     check_jobs_ran_on_slurm "$WORK/plan.txt"
 
+    [[ $(model_code_files "$WORK/slurm") == $(model_code_files "$WORK/local") ]] \
+        || fail "the SLURM runs compiled model code anew instead of loading the local run's cache"
     local table tables=0
-    for table in "$WORK"/local/results/model/*/effects.tsv "$WORK/local/results/model/effects_all.tsv"; do
+    for table in "$WORK"/local/results/model/*/effects.tsv "$WORK/local/results/model/effects_all.tsv" \
+                 "$WORK/local/results/model/main/diagnostics.tsv"; do
         cmp -s "$table" "$WORK/slurm/${table#"$WORK/local/"}" \
             || fail "${table#"$WORK/local/"} differs between the local and the SLURM run"
         tables=$((tables + 1))
     done
-    say "all $tables effect tables are byte-identical to the local run's"
+    say "all $tables tables are byte-identical to the local run's (cold compile cache there, warm here)"
 
     check_calibration_on_slurm
     say "passed in $(( $(date +%s) - START )) s"
+}
+
+# model_code_files <project>: the index files of the numba code PyTensor compiled for the models'
+# functions (and cached under the project's .cache/pytensor), sorted; ArviZ's own numba functions,
+# which the report jobs compile into .cache/numba, are not the models'
+model_code_files() {
+    (cd "$1" && find .cache/pytensor -name '*.nbi' | sort)
 }
 
 # the simulation-based calibration (workflow/rules/calibration.smk) through the same profile, at a
