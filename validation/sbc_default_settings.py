@@ -23,9 +23,17 @@ sys.path.insert(0, str(ROOT / "src"))
 from crsmeta.compile_cache import compile_cache_environment  # noqa: E402
 
 
+def _route_replicate(text: str) -> tuple[str, int]:
+    """``route:replicate`` (e.g. ``effect_se:17``) as the route's name and the replicate's index."""
+    route, _, replicate = text.partition(":")
+    if not route or not replicate.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not route:replicate (e.g. effect_se:17)")
+    return route, int(replicate)
+
+
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("replicates", nargs="+", help="route:replicate, e.g. effect_se:17")
+    parser.add_argument("replicates", nargs="+", type=_route_replicate, help="route:replicate, e.g. effect_se:17")
     parser.add_argument("--master-seed", type=int, default=1, help="the SBC run's calibration.seed")
     return parser.parse_args()
 
@@ -37,9 +45,8 @@ def main() -> None:
     from crsmeta.model.settings import ModelSettings
 
     settings = ModelSettings(gate=False, cores=1)
-    for item in arguments.replicates:
-        route, replicate = item.split(":")
-        ranks = run_replicate(int(replicate), arguments.master_seed, settings, route=route)
+    for route, replicate in arguments.replicates:
+        ranks = run_replicate(replicate, arguments.master_seed, settings, route=route)
         print(f"{route} {replicate}: {int(ranks.divergences.iloc[0])} divergent transitions", flush=True)
 
 
