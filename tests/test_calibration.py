@@ -95,6 +95,19 @@ def test_a_replicate_with_the_mocked_sampler_gives_a_valid_synthetic_table(mock_
     assert (tmp_path / "first.tsv").read_bytes() == (tmp_path / "again.tsv").read_bytes()
 
 
+def test_a_refit_from_the_truth_a_replicate_table_records_simulates_the_same_dataset(mock_sampling) -> None:
+    """validation/sbc_default_settings.py --truths: the table's truth is the prior draw, and the
+    dataset simulated from it the replicate's, whatever coordinates drew it. Mocked sampler."""
+    ranks = calibration.run_replicate(4, 11, FEW_DRAWS, thin_to=60, route="case_exact")
+    truth = calibration.recorded_truth(ranks)
+    seeds = calibration.replicate_seeds(11, "case_exact", 4)
+    spec = dataclasses.replace(calibration.route_design("case_exact").spec, seed=seeds.simulation)
+    assert truth == calibration.prior_truth(spec, FEW_DRAWS, seeds.truth)
+    refit, _ = calibration.fit_replicate(4, 11, FEW_DRAWS, "case_exact", truth=truth, sampler_seed_offset=2)
+    assert refit is truth
+    assert mock_sampling[-1]["random_seed"] == seeds.sampler + 2
+
+
 @pytest.mark.slow
 def test_a_real_replicate_of_one_route_samples_and_ranks_every_parameter() -> None:
     ranks = calibration.run_replicate(0, 3, ModelSettings(chains=2, draws=30, tune=30, cores=1), thin_to=29,

@@ -214,7 +214,7 @@ def run_replicate(replicate: int, master_seed: int, settings: ModelSettings, *, 
     ``settings`` gives the model and the sampler (chains, draws, tune, backend, cores); its seed
     is replaced by the replicate's own (:func:`replicate_seeds`).
     """
-    truth, idata = _fit_replicate(replicate, master_seed, settings, route, Misspecification())
+    truth, idata = fit_replicate(replicate, master_seed, settings, route)
     rows = [{"route": route, "replicate": replicate, "master_seed": master_seed, **row}
             for row in _parameter_rows(truth, idata, thin_to)]
     return tables.frame(tables.SBC_RANKS, rows)
@@ -231,21 +231,27 @@ def run_robustness_replicate(replicate: int, master_seed: int, settings: ModelSe
     scenario's departure differs. ``settings`` as for :func:`run_replicate`.
     """
     misspecification = scenario_misspecification(scenario)
-    truth, idata = _fit_replicate(replicate, master_seed, settings, route, misspecification)
+    truth, idata = fit_replicate(replicate, master_seed, settings, route, misspecification)
     rows = [{"scenario": scenario, "route": route, "replicate": replicate, "master_seed": master_seed, **row}
             for row in _parameter_rows(truth, idata, thin_to)]
     return tables.frame(tables.ROBUSTNESS_ESTIMATES, rows)
 
 
-def _fit_replicate(replicate: int, master_seed: int, settings: ModelSettings, route: str,
-                   misspecification: Misspecification) -> tuple[dict[str, dict], az.InferenceData]:
+def fit_replicate(replicate: int, master_seed: int, settings: ModelSettings, route: str,
+                  misspecification: Misspecification = Misspecification(), *, truth: dict[str, dict] | None = None,
+                  sampler_seed_offset: int = 0) -> tuple[dict[str, dict], az.InferenceData]:
     """The prior truth of replicate ``replicate`` of ``route`` and the fit of its dataset, simulated
     under ``misspecification``: the truth, the design and the sampler's seed are the SBC
-    replicate's whatever the misspecification (:func:`replicate_seeds`)."""
+    replicate's whatever the misspecification (:func:`replicate_seeds`).
+
+    ``truth`` (as :func:`prior_truth` returns it) replaces the prior draw: the draw depends on the
+    model's coordinates as well as the seed (``pm.draw`` seeds the random variables in the order
+    of the graph), so a refit in other coordinates takes an earlier run's truth. The sampler's
+    seed is the replicate's plus ``sampler_seed_offset``."""
     seeds = replicate_seeds(master_seed, route, replicate)
-    settings = settings.replace(seed=seeds.sampler)
+    settings = settings.replace(seed=seeds.sampler + sampler_seed_offset)
     spec = dataclasses.replace(route_design(route).spec, seed=seeds.simulation)
-    truth = prior_truth(spec, settings, seeds.truth)
+    truth = prior_truth(spec, settings, seeds.truth) if truth is None else truth
     simulated = dataclasses.replace(spec.with_truth(truth["theta"], truth["tau"], truth["sigma"]),
                                     misspecification=misspecification)
     model = build_model(_model_data(simulated, settings), settings)
@@ -276,6 +282,16 @@ def _parameter_rows(truth: Mapping[str, Mapping], idata: az.InferenceData, thin_
                 **covered, "divergences": divergences, "synthetic": True,
             })
     return rows
+
+
+def recorded_truth(replicate_table: pd.DataFrame) -> dict[str, dict]:
+    """The prior truth a replicate's table (:data:`tables.SBC_RANKS`) records, as
+    :func:`prior_truth` returns it (the inverse of :func:`_parameter_rows`' names)."""
+    truth: dict[str, dict] = {kind: {} for kind in KINDS}
+    for parameter, kind, value in replicate_table[["parameter", "kind", "truth"]].itertuples(index=False):
+        key = parameter[len(kind) + 1:-1]
+        truth[kind][tuple(key.split(",")) if kind == "theta" else key] = float(value)
+    return truth
 
 
 def pool(replicates: Iterable[pd.DataFrame]) -> pd.DataFrame:
