@@ -223,6 +223,11 @@ def fit_summary(fit: TimedFit) -> dict[str, float]:
     }
 
 
+def dataset_context(name: str) -> contextlib.AbstractContextManager:
+    """What loading and fitting data set ``name`` needs around it (Hackshaw's vocabulary)."""
+    return hackshaw_vocabulary() if name == "hackshaw" else contextlib.nullcontext()
+
+
 def quantile_table(idata: az.InferenceData) -> pd.DataFrame:
     """One row per element of θ and τ and quantile: the quantile and its MCSE."""
     frames = []
@@ -254,7 +259,7 @@ def compare(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
 
 def validate_dataset(name: str, settings: ModelSettings, backend: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fit both parameterisations to one data set: the quantile comparison and one row per fit."""
-    with hackshaw_vocabulary() if name == "hackshaw" else contextlib.nullcontext():
+    with dataset_context(name):
         changes, summaries = DATASETS[name]()
         data = ModelData.from_tables(changes, summary_comparisons(summaries)[0], settings)
         quantiles, fits = {}, []
