@@ -57,8 +57,7 @@ def _arguments() -> argparse.Namespace:
 def main() -> None:
     arguments = _arguments()
     os.environ.update(compile_cache_environment(ROOT / ".cache"))  # before PyTensor is imported
-    import pandas as pd
-
+    from crsmeta import tables
     from crsmeta.calibration import fit_replicate, recorded_truth
     from crsmeta.model import build
     from crsmeta.model.settings import ModelSettings
@@ -67,7 +66,7 @@ def main() -> None:
     for centring in arguments.centrings or [build.INTERACTION_CENTRING]:
         build.INTERACTION_CENTRING = centring
         for route, replicate in arguments.replicates:
-            truth = (recorded_truth(pd.read_csv(arguments.truths / route / f"{replicate}.tsv", sep="\t"))
+            truth = (recorded_truth(tables.read(tables.SBC_RANKS, arguments.truths / route / f"{replicate}.tsv"))
                      if arguments.truths else None)
             for offset in arguments.seed_offsets:
                 _, idata = fit_replicate(replicate, arguments.master_seed, settings, route, truth=truth,

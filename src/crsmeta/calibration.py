@@ -276,7 +276,7 @@ def _parameter_rows(truth: Mapping[str, Mapping], idata: az.InferenceData, thin_
                 lo, hi = np.quantile(sample, [(1 - level) / 2, (1 + level) / 2])
                 covered[f"covered{_percent(level)}"] = bool(lo <= true_value <= hi)
             rows.append({
-                "parameter": f"{kind}[{','.join(key) if kind == 'theta' else key}]", "kind": kind,
+                "parameter": _parameter_name(kind, key), "kind": kind,
                 "truth": true_value, "median": float(np.median(sample)), "sd": float(np.std(sample, ddof=1)),
                 "rank": int((thinned < true_value).sum()), "n_draws": n_draws,
                 **covered, "divergences": divergences, "synthetic": True,
@@ -284,13 +284,23 @@ def _parameter_rows(truth: Mapping[str, Mapping], idata: az.InferenceData, thin_
     return rows
 
 
+def _parameter_name(kind: str, key: tuple[str, str] | str) -> str:
+    """A parameter's name in the tables: ``theta[intervention,marker]``, ``tau[marker]``, ``sigma[marker]``."""
+    return f"{kind}[{','.join(key) if kind == 'theta' else key}]"
+
+
+def _parameter_key(kind: str, name: str) -> tuple[str, ...] | str:
+    """The key of :func:`prior_truth`'s ``kind`` from a parameter's name (:func:`_parameter_name`)."""
+    inside = name[len(kind) + 1:-1]
+    return tuple(inside.split(",")) if kind == "theta" else inside
+
+
 def recorded_truth(replicate_table: pd.DataFrame) -> dict[str, dict]:
     """The prior truth a replicate's table (:data:`tables.SBC_RANKS`) records, as
-    :func:`prior_truth` returns it (the inverse of :func:`_parameter_rows`' names)."""
+    :func:`prior_truth` returns it."""
     truth: dict[str, dict] = {kind: {} for kind in KINDS}
-    for parameter, kind, value in replicate_table[["parameter", "kind", "truth"]].itertuples(index=False):
-        key = parameter[len(kind) + 1:-1]
-        truth[kind][tuple(key.split(",")) if kind == "theta" else key] = float(value)
+    for name, kind, value in replicate_table[["parameter", "kind", "truth"]].itertuples(index=False):
+        truth[kind][_parameter_key(kind, name)] = float(value)
     return truth
 
 
