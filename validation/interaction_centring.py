@@ -1,8 +1,8 @@
 """Non-centred = half-centred: the θ interaction's coordinates leave the posterior unchanged.
 
 The package's model samples the interaction γ = σ_γ^(1−c) · Z̃, Z̃ ~ ZeroSumNormal(σ_γ^c), with
-c = ``crsmeta.model.build.INTERACTION_CENTRING`` (0.5; docs/model.md, "Effects"); before, c was 0.
-This fits one data set with both, through the package's own sampling (``sample_model``: nutpie,
+c = ``crsmeta.model.build.INTERACTION_CENTRING`` (0 by default: non-centred; docs/model.md, "Effects").
+This fits one data set with c = 0 and c = 0.5, through the package's own sampling (``sample_model``: nutpie,
 then the draws of τ integrated out), and compares the 2.5%, 50% and 97.5% quantiles of every θ and
 τ as validation/reparameterisation.py does: z = difference / combined MCSE, mostly below 3 in
 absolute value when both fits sample one posterior.
