@@ -15,7 +15,7 @@ from scipy import integrate, special, stats
 
 from conftest import CHANGE_COLUMNS, SUMMARY_COLUMNS, change_row, model_data, summary_row
 from crsmeta import tables
-from crsmeta.model import ModelSettings
+from crsmeta.model import ModelSettings, cv_shift
 from crsmeta.model.build import (INTEGRATED_TAU_DRAW_PREFIXES, _compound_symmetry_logp, _log_integrated_normal,
                                  build_model, integrated_tau, study_log_likelihood)
 from typed_tables import change_frame, summary_frame, typed_changes
@@ -200,9 +200,11 @@ def test_a_p_value_printed_as_greater_than_makes_its_row_less_likely_where_it_wo
     assert values[0] < values[1]
 
 
-def test_a_mean_row_with_printed_sds_takes_its_shift_from_its_own_cvs_not_from_sigma(tiny_changes):
-    """The row's term does not move with σ[marker] (its variance comes from its SDs and ρ, its
-    shift from its CVs); the same row without SDs does."""
+def test_a_mean_row_with_printed_sds_takes_its_shift_from_its_own_cvs_not_from_sigma(tiny_changes, monkeypatch):
+    """Apart from the small-sample correction of its CV shift (crsmeta.model.cv_shift), the row's
+    term does not move with σ[marker] (its variance comes from its SDs and ρ, its shift from its
+    CVs); the same row without SDs does. The correction is the row's own table, from its pre CV
+    and n."""
     quick = Mode(linker="py", optimizer="fast_compile")  # a few log densities: no C compile needed
 
     def sigma_effect(summaries: pd.DataFrame) -> float:
@@ -215,8 +217,13 @@ def test_a_mean_row_with_printed_sds_takes_its_shift_from_its_own_cvs_not_from_s
                                          **spread.get(timepoint, {}))
                              for timepoint, value in (("pre", 100), ("post", 40))], columns=SUMMARY_COLUMNS)
 
-    without = sigma_effect(tables.frame(tables.HARMONISED_SUMMARIES))
     printed = {"pre": {"spread_type": "sd", "spread": 150}, "post": {"spread_type": "sd", "spread": 20}}
+    corrected = build_model(model_data(tiny_changes, with_row(printed), SETTINGS), SETTINGS)
+    np.testing.assert_array_equal(corrected["summary_cv_shift_bias"].get_value(),
+                                  [cv_shift.cv_shift_bias_table(1.5, 40)])
+    without = sigma_effect(tables.frame(tables.HARMONISED_SUMMARIES))
+    assert abs(sigma_effect(with_row(printed)) - without) > 1e-3
+    monkeypatch.setattr(cv_shift, "cv_shift_bias_table", lambda cv_pre, n: np.zeros_like(cv_shift.SIGMA_GRID))
     assert sigma_effect(with_row(printed)) - without == pytest.approx(0.0, abs=1e-9)
     assert abs(sigma_effect(with_row({})) - without) > 0.1
 

@@ -59,6 +59,9 @@ PRINTED_CHANGE_USED = ("the arm's printed change entered instead: a pre/post pai
 # changes.cohort_total_min_fraction), and the row's variance divides by n_effective = 1/E[1/m].
 DEFAULT_COHORT_TOTAL_MIN_FRACTION = 0.5
 COHORT_TOTAL_FLAG = "n_is_cohort_total"
+# a pre/post pair whose mean_shift comes from both sides' printed CVs: the model corrects that
+# shift's small-sample bias (crsmeta.model.cv_shift), with ``disp_pre`` the pre CV
+SHIFT_FROM_CVS_FLAG = "shift_from_cvs"
 
 
 def summary_comparisons(
@@ -246,6 +249,8 @@ def _pair_observation(pre: pd.Series, post: pd.Series, min_fraction: float) -> d
                 "disp_post": known[-1] if d_post is None else d_post, "method": method}
         if not difference and len(known) == 2:
             obs["mean_shift"] = mean_shift(*(_log_sd(r, d) for r, d in ((pre, d_pre), (post, d_post))))
+            if {pre["spread_type"], post["spread_type"]} <= {"sd", "se"}:
+                obs["flags"].append(SHIFT_FROM_CVS_FLAG)
     else:
         _dispersion_from_p_or_data(obs, [post, pre])
     return _finish(obs)

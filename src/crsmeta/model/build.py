@@ -35,7 +35,8 @@ import pymc as pm
 import pytensor.tensor as pt
 from scipy.special import gammaln
 
-from crsmeta.comparisons import MEDIAN_EFFICIENCY
+from crsmeta.comparisons import MEDIAN_EFFICIENCY, SHIFT_FROM_CVS_FLAG
+from crsmeta.model import cv_shift
 from crsmeta.model.data import CENSOR_CODES, LEARNED_METHODS, ModelData, on_difference_scale
 from crsmeta.model.ordered_shapes import order_broadcast_shape_checks
 from crsmeta.model.settings import ModelSettings
@@ -377,8 +378,9 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
 
     A log ratio of arithmetic means of log-normal levels estimates θ + (s_post² − s_pre²)/2 (s the
     SD of the log level): the row's ``mean_shift``, from its own CVs, where both sides' SDs were
-    printed; elsewhere σ[marker]²/2, which it equals when a patient's change is independent of
-    the baseline level (the model's patient-level assumption). The row's mean is shifted by
+    printed, plus what such a shift falls short by in a sample of n at σ[marker]
+    (:mod:`crsmeta.model.cv_shift`); elsewhere σ[marker]²/2, which it equals when a patient's
+    change is independent of the baseline level (the model's patient-level assumption). The row's mean is shifted by
     mean_weight times it; an unstated statistic (mean_weight 0.5) adds the variance of that
     unknown shift, 0.25 · shift².
     """
@@ -388,8 +390,10 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
     weight = _data("summary_mean_weight", obs["mean_weight"].to_numpy(dtype=float))
     sigma_row = sigma[_data("summary_marker_idx", data.index(obs, "marker", "marker"))]
     printed_shift = obs["mean_shift"].to_numpy(dtype=float)
+    bias_of_printed_shift = cv_shift.bias_at(_data("summary_cv_shift_bias", _cv_shift_bias_tables(obs)), sigma_row)
     shift = pt.switch(pt.gt(_data("summary_shift_printed", np.isfinite(printed_shift).astype(float)), 0.0),
-                      _data("summary_mean_shift", np.nan_to_num(printed_shift)), sigma_row**2 / 2)
+                      _data("summary_mean_shift", np.nan_to_num(printed_shift)) + bias_of_printed_shift,
+                      sigma_row**2 / 2)
     mean = mu + weight * shift
     extra = _data("summary_extra_var", obs["extra_var"].to_numpy(dtype=float)) + weight * (1 - weight) * shift**2
     se_as_prior = obs["method"].isin(SE_AS_PRIOR_METHODS).to_numpy()
@@ -415,6 +419,18 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
     se_as_prior_flag = _data("summary_se_as_prior", se_as_prior.astype(float))
     learned_mean_variance = pt.switch(pt.gt(se_as_prior_flag, 0.0), se_known**2, from_sigma) + extra
     return mean, variance, learned_mean_variance, learned
+
+
+def _cv_shift_bias_tables(obs: pd.DataFrame) -> np.ndarray:
+    """Per summary row, what its CV-based shift falls short by at each σ of
+    :data:`cv_shift.SIGMA_GRID` (:func:`cv_shift.cv_shift_bias_table`); zeros for rows whose shift
+    does not come from both sides' printed CVs."""
+    tables = np.zeros((len(obs), len(cv_shift.SIGMA_GRID)))
+    from_cvs = obs["flags"].str.split(";").apply(lambda flags: SHIFT_FROM_CVS_FLAG in flags).to_numpy()
+    for position in np.flatnonzero(from_cvs):
+        row = obs.iloc[position]
+        tables[position] = cv_shift.cv_shift_bias_table(float(row["disp_pre"]), float(row["n_effective"]))
+    return tables
 
 
 def summary_change_variance(d_pre, d_post, rho, medians):

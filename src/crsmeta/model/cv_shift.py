@@ -1,0 +1,91 @@
+"""The small-sample bias of a log ratio of sample means shifted by the row's own sample CVs.
+
+A summary row printing means ± SD (or SE) before and after enters the model as
+y = log(mean post / mean pre) with the shift (ŝ_post² − ŝ_pre²)/2, ŝ² = log(1 + CV²) from the
+row's own CVs (:func:`crsmeta.comparisons.mean_shift`, Higgins et al. 2008). For log-normal levels
+that shift is right in the population but not in a sample of n: the sample CV of skewed levels
+falls short of the population's, and the log of a sample mean falls short of the log of the
+population mean, both the more so the larger the log-SD. The post levels have the larger log-SD
+(s_post² = s_pre² + σ² when a patient's change is independent of the baseline level), so the
+shifted y overstates θ, by about 0.24 with s_pre 1.2, σ 1 and n 20 (validation/cv_shift.py; the
+sd and se routes' SBC in docs/validation.md).
+
+:func:`cv_shift_bias_table` gives, for one row, that bias E[y − shift] − θ under the model as a
+function of σ on :data:`SIGMA_GRID`, by simulation with fixed common random numbers (so the same
+row always gets the same table). s_pre is the row's own, estimated from its pre CV by indirect
+inference (the s whose expected log(1 + ĈV²) in samples of n equals the row's), which removes
+most of the sample CV's own bias. The model adds :func:`bias_at` (the table at its σ[marker]) to
+the row's shift: the row's CVs still carry the shift, and σ corrects what a sample of n loses.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytensor.tensor as pt
+
+SIGMA_GRID = np.linspace(0.0, 4.0, 81)  # σ[marker] of the log change; beyond 4 the table's last value
+BASELINE_LOG_SD_GRID = np.linspace(0.01, 4.0, 200)
+SIMULATED_COHORTS = 2000
+_SEED = 20261205
+
+
+@functools.lru_cache(maxsize=64)
+def _standard_normals(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two fixed (cohorts × n) standard normal arrays: the log baseline levels and the changes."""
+    rng = np.random.default_rng([_SEED, n])
+    return rng.standard_normal((SIMULATED_COHORTS, n)), rng.standard_normal((SIMULATED_COHORTS, n))
+
+
+def _log_mean_and_cv2(log_levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per simulated cohort: log of the sample mean and the squared sample CV (ddof 1, as printed)."""
+    levels = np.exp(log_levels)
+    mean = levels.mean(axis=1)
+    return np.log(mean), (levels.std(axis=1, ddof=1) / mean) ** 2
+
+
+@functools.lru_cache(maxsize=64)
+def _expected_log_cv_term(n: int) -> np.ndarray:
+    """E[log(1 + ĈV²)] in samples of n log-normal levels, on :data:`BASELINE_LOG_SD_GRID`."""
+    baseline, _ = _standard_normals(n)
+    return np.array([np.log1p(_log_mean_and_cv2(s * baseline)[1]).mean() for s in BASELINE_LOG_SD_GRID])
+
+
+def baseline_log_sd(cv_pre: float, n: int) -> float:
+    """The log-SD of the baseline levels whose samples of n give, on average, the row's
+    log(1 + CV²): the CV's own small-sample shortfall removed (indirect inference)."""
+    return float(np.interp(np.log1p(cv_pre**2), _expected_log_cv_term(n), BASELINE_LOG_SD_GRID))
+
+
+def cv_shift_bias(log_sd_pre: float, change_sd: float, n: int) -> float:
+    """E[log(mean post / mean pre) − (ŝ_post² − ŝ_pre²)/2] − θ for samples of n log-normal
+    levels with log-SD ``log_sd_pre`` and changes ~ Normal(θ, ``change_sd``) independent of them."""
+    baseline, change = _standard_normals(n)
+    log_pre = log_sd_pre * baseline
+    log_mean_pre, cv2_pre = _log_mean_and_cv2(log_pre)
+    log_mean_post, cv2_post = _log_mean_and_cv2(log_pre + change_sd * change)
+    shifted = log_mean_post - log_mean_pre - (np.log1p(cv2_post) - np.log1p(cv2_pre)) / 2
+    return float(shifted.mean())
+
+
+def cv_shift_bias_table(cv_pre: float, n: float) -> np.ndarray:
+    """:func:`cv_shift_bias` of a row with pre CV ``cv_pre`` and n patients on :data:`SIGMA_GRID`
+    (n rounded to a whole number of patients, at least 2, for the simulation)."""
+    patients = max(2, int(round(n)))
+    log_sd_pre = baseline_log_sd(cv_pre, patients)
+    return np.array([cv_shift_bias(log_sd_pre, change_sd, patients) for change_sd in SIGMA_GRID])
+
+
+def bias_at(tables, sigma) -> pt.TensorVariable:
+    """Each row's table (rows × :data:`SIGMA_GRID`) at its σ, linearly interpolated; constant
+    beyond the grid's end."""
+    tables, sigma = pt.as_tensor_variable(tables), pt.as_tensor_variable(sigma)
+    step = SIGMA_GRID[1] - SIGMA_GRID[0]
+    last = len(SIGMA_GRID) - 1
+    position = pt.clip(sigma / step, 0.0, float(last))
+    low = pt.minimum(pt.floor(position), last - 1).astype("int64")
+    weight = position - low
+    first_of_row = pt.arange(tables.shape[0]) * len(SIGMA_GRID)
+    flat = tables.reshape((-1,))
+    return (1 - weight) * flat[first_of_row + low] + weight * flat[first_of_row + low + 1]
