@@ -1,10 +1,11 @@
-"""The CV-based shift's small-sample bias (crsmeta.model.cv_shift): SYNTHETIC cohorts only."""
+"""The CV-based shift's small-sample bias (crsmeta.cv_shift): SYNTHETIC cohorts only."""
 
 import numpy as np
 import pytest
 
+from crsmeta import cv_shift
 from crsmeta.comparisons import mean_shift
-from crsmeta.model import cv_shift
+from crsmeta.model.build import cv_shift_bias_at
 
 THETA, LOG_SD_PRE, CHANGE_SD, PATIENTS = -1.0, 1.2, 1.0, 20
 
@@ -45,6 +46,6 @@ def test_the_table_is_the_same_on_every_call_and_vanishes_without_change_sd():
 def test_bias_at_interpolates_each_row_and_holds_beyond_the_grid():
     tables = np.vstack([np.sin(cv_shift.SIGMA_GRID), cv_shift.SIGMA_GRID**2])
     sigma = np.array([0.333, 9.0])
-    got = cv_shift.bias_at(tables, sigma).eval()
+    got = cv_shift_bias_at(tables, sigma).eval()
     expected = [np.interp(sigma[0], cv_shift.SIGMA_GRID, tables[0]), tables[1, -1]]
     np.testing.assert_allclose(got, expected)

@@ -264,6 +264,22 @@ def test_ratios_of_means_lose_the_shift_the_model_gives_them():
     assert "1 of 5 SE(s) from exact P values" in cells.loc["IL-6", "note"]
 
 
+def test_a_shift_from_the_rows_cvs_gets_the_models_small_sample_correction_at_sigma_hat():
+    """As the model adds the correction at σ[marker] (crsmeta.cv_shift), the cross-check adds it
+    at σ̂; without case data of the marker it notes that it could not."""
+    from crsmeta import cv_shift
+
+    changes = changes_table({"a": [-1.0, -2.0, -3.0], "b": [-0.5, -1.5, -0.5, -1.5]})  # σ̂²[IL-6] = 0.6
+    aggregate = observations(study_id=["c", "f"], marker=["IL-6", "CRP"], n=20.0, y=-1.2, mean_weight=1.0,
+                             mean_shift=0.1, disp_pre=1.5, flags="shift_from_cvs", method="sd_reported")
+    per_study = per_study_estimates(changes, aggregate).set_index("study_id")
+    correction = np.interp(math.sqrt(0.6), cv_shift.SIGMA_GRID, cv_shift.cv_shift_bias_table(1.5, 20))
+    assert correction > 0.05
+    assert per_study.loc["c", "shift"] == pytest.approx(0.1 + correction)
+    assert per_study.loc["f", "shift"] == pytest.approx(0.1)
+    assert "correction not applied" in per_study.loc["f", "note"]
+
+
 def test_p_value_bounds_stay_out_with_their_reason():
     aggregate = observations(study_id=["c", "d"], n=20.0, y=[-1.2, -0.9], se_known=[np.nan, 0.4],
                              method=["p_value_bound", "p_value_exact"])

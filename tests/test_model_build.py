@@ -14,8 +14,8 @@ import pytest
 from scipy import integrate, special, stats
 
 from conftest import CHANGE_COLUMNS, SUMMARY_COLUMNS, change_row, model_data, summary_row
-from crsmeta import tables
-from crsmeta.model import ModelSettings, cv_shift
+from crsmeta import cv_shift, tables
+from crsmeta.model import ModelSettings
 from crsmeta.model.build import (INTEGRATED_TAU_DRAW_PREFIXES, _compound_symmetry_logp, _log_integrated_normal,
                                  build_model, integrated_tau, study_log_likelihood)
 from typed_tables import change_frame, summary_frame, typed_changes
@@ -201,7 +201,7 @@ def test_a_p_value_printed_as_greater_than_makes_its_row_less_likely_where_it_wo
 
 
 def test_a_mean_row_with_printed_sds_takes_its_shift_from_its_own_cvs_not_from_sigma(tiny_changes, monkeypatch):
-    """Apart from the small-sample correction of its CV shift (crsmeta.model.cv_shift), the row's
+    """Apart from the small-sample correction of its CV shift (crsmeta.cv_shift), the row's
     term does not move with σ[marker] (its variance comes from its SDs and ρ, its shift from its
     CVs); the same row without SDs does. The correction is the row's own table, from its pre CV
     and n."""

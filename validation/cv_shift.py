@@ -9,7 +9,7 @@ y − shift − θ, its SD across cohorts, and the mean CV-based shift against �
 skewed levels fall short of their population values, the more so the larger the log-SD, and the
 post levels' log-SD (√(s_pre² + σ²)) is the larger, so the shift falls short and θ comes out high.
 The last column is the mean error once the model's correction at the true σ is added to the shift
-(crsmeta.model.cv_shift: s_pre from the row's pre CV by indirect inference); it is computed for
+(crsmeta.cv_shift: s_pre from the row's pre CV by indirect inference); it is computed for
 ``--corrected`` of the cohorts (a table per cohort is slow).
 
     python validation/cv_shift.py [--n 20] [--reps 20000] [--corrected 1000] [--seed 1]
@@ -22,7 +22,7 @@ import itertools
 
 import numpy as np
 
-from crsmeta.model import cv_shift
+from crsmeta import cv_shift
 
 THETA = -1.0
 LOG_SD_PRE = (0.4, 0.8, 1.2)  # 1.2: the simulator's IL-6 and IFN-γ (crsmeta.simulate.spec)

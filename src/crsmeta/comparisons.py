@@ -60,7 +60,7 @@ PRINTED_CHANGE_USED = ("the arm's printed change entered instead: a pre/post pai
 DEFAULT_COHORT_TOTAL_MIN_FRACTION = 0.5
 COHORT_TOTAL_FLAG = "n_is_cohort_total"
 # a pre/post pair whose mean_shift comes from both sides' printed CVs: the model corrects that
-# shift's small-sample bias (crsmeta.model.cv_shift), with ``disp_pre`` the pre CV
+# shift's small-sample bias (crsmeta.cv_shift), with ``disp_pre`` the pre CV
 SHIFT_FROM_CVS_FLAG = "shift_from_cvs"
 
 

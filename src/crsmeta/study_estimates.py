@@ -16,7 +16,8 @@ the rules are listed in docs/validation.md, "The frequentist cross-check"):
 * summary comparisons (``crsmeta.comparisons.summary_comparisons``) with a known standard error
   (reported SE or CI, or an exact P value): ``y`` and ``se_known²``, with the model's σ²/2
   shift: a log ratio of arithmetic means estimates θ + shift, so ``yi = y − w·shift`` with
-  ``w`` the row's ``mean_weight`` and shift the row's own ``mean_shift`` where it has one, else
+  ``w`` the row's ``mean_weight`` and shift the row's own ``mean_shift`` where it has one (plus,
+  where it comes from the row's CVs, its small-sample correction at σ̂, crsmeta.cv_shift), else
   σ̂²/2, σ̂² the pooled within-study variance of that marker's case changes
   (:func:`within_study_variance`); ``vi`` gains w(1 − w)·shift² (an unstated statistic), as in
   the model; the interval is normal. Where no case data inform σ² the row stays unshifted, with
@@ -39,7 +40,8 @@ import numpy as np
 import pandas as pd
 from scipy import differentiate, optimize, special, stats
 
-from crsmeta import tables
+from crsmeta import cv_shift, tables
+from crsmeta.comparisons import SHIFT_FROM_CVS_FLAG
 
 STUDY_KEYS = ["study_id", "intervention", "marker", "population"]
 POOL_KEYS = ["intervention", "marker"]  # one pooled estimate per cell
@@ -232,6 +234,8 @@ def _summary_record(row: pd.Series, printed_shift: float, sigma2: dict[str, floa
     elif np.isfinite(printed_shift):
         shift = float(printed_shift)
         notes.append(f"shifted by mean_weight {weight:g} × the row's own (s_post² − s_pre²)/2")
+        if SHIFT_FROM_CVS_FLAG in row["flags"].split(";"):
+            shift += _cv_shift_correction(row, sigma2, notes)
     elif np.isfinite(sigma2.get(row["marker"], np.nan)):
         shift = sigma2[row["marker"]] / 2
         notes.append(f"shifted by mean_weight {weight:g} × σ̂²/2 = {shift:.3g} (σ̂² from the case data)")
@@ -254,6 +258,19 @@ def _summary_record(row: pd.Series, printed_shift: float, sigma2: dict[str, floa
         "method": method, "shift": weight * shift if np.isfinite(shift) else np.nan,
         "synthetic": bool(row["synthetic"]), "note": "; ".join(notes),
     }
+
+
+def _cv_shift_correction(row: pd.Series, sigma2: dict[str, float], notes: list[str]) -> float:
+    """What a shift from the row's own CVs falls short by in a sample of its n, at σ̂ as the model
+    takes it at σ[marker] (crsmeta.cv_shift); 0, with a note, where no case data give σ̂."""
+    if not np.isfinite(sigma2.get(row["marker"], np.nan)):
+        notes.append("its small-sample correction not applied: no case data give σ̂ (the model applies it at σ)")
+        return 0.0
+    sigma_hat = math.sqrt(sigma2[row["marker"]])
+    table = cv_shift.cv_shift_bias_table(float(row["disp_pre"]), float(row["n_effective"]))
+    correction = float(np.interp(sigma_hat, cv_shift.SIGMA_GRID, table))
+    notes.append(f"plus its small-sample correction at σ̂ = {sigma_hat:.3g}, {correction:+.3g}")
+    return correction
 
 
 def _mark_pooled(frame: pd.DataFrame) -> pd.DataFrame:

@@ -35,8 +35,8 @@ import pymc as pm
 import pytensor.tensor as pt
 from scipy.special import gammaln
 
+from crsmeta import cv_shift
 from crsmeta.comparisons import MEDIAN_EFFICIENCY, SHIFT_FROM_CVS_FLAG
-from crsmeta.model import cv_shift
 from crsmeta.model.data import CENSOR_CODES, LEARNED_METHODS, ModelData, on_difference_scale
 from crsmeta.model.ordered_shapes import order_broadcast_shape_checks
 from crsmeta.model.settings import ModelSettings
@@ -379,7 +379,7 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
     A log ratio of arithmetic means of log-normal levels estimates θ + (s_post² − s_pre²)/2 (s the
     SD of the log level): the row's ``mean_shift``, from its own CVs, where both sides' SDs were
     printed, plus what such a shift falls short by in a sample of n at σ[marker]
-    (:mod:`crsmeta.model.cv_shift`); elsewhere σ[marker]²/2, which it equals when a patient's
+    (:mod:`crsmeta.cv_shift`); elsewhere σ[marker]²/2, which it equals when a patient's
     change is independent of the baseline level (the model's patient-level assumption). The row's mean is shifted by
     mean_weight times it; an unstated statistic (mean_weight 0.5) adds the variance of that
     unknown shift, 0.25 · shift².
@@ -390,7 +390,7 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
     weight = _data("summary_mean_weight", obs["mean_weight"].to_numpy(dtype=float))
     sigma_row = sigma[_data("summary_marker_idx", data.index(obs, "marker", "marker"))]
     printed_shift = obs["mean_shift"].to_numpy(dtype=float)
-    bias_of_printed_shift = cv_shift.bias_at(_data("summary_cv_shift_bias", _cv_shift_bias_tables(obs)), sigma_row)
+    bias_of_printed_shift = cv_shift_bias_at(_data("summary_cv_shift_bias", _cv_shift_bias_tables(obs)), sigma_row)
     shift = pt.switch(pt.gt(_data("summary_shift_printed", np.isfinite(printed_shift).astype(float)), 0.0),
                       _data("summary_mean_shift", np.nan_to_num(printed_shift)) + bias_of_printed_shift,
                       sigma_row**2 / 2)
@@ -431,6 +431,20 @@ def _cv_shift_bias_tables(obs: pd.DataFrame) -> np.ndarray:
         row = obs.iloc[position]
         tables[position] = cv_shift.cv_shift_bias_table(float(row["disp_pre"]), float(row["n_effective"]))
     return tables
+
+
+def cv_shift_bias_at(tables, sigma) -> pt.TensorVariable:
+    """Each row's table (rows × :data:`crsmeta.cv_shift.SIGMA_GRID`) at its σ, linearly interpolated; constant
+    beyond the grid's end."""
+    tables, sigma = pt.as_tensor_variable(tables), pt.as_tensor_variable(sigma)
+    step = cv_shift.SIGMA_GRID[1] - cv_shift.SIGMA_GRID[0]
+    last = len(cv_shift.SIGMA_GRID) - 1
+    position = pt.clip(sigma / step, 0.0, float(last))
+    low = pt.minimum(pt.floor(position), last - 1).astype("int64")
+    weight = position - low
+    first_of_row = pt.arange(tables.shape[0]) * len(cv_shift.SIGMA_GRID)
+    flat = tables.reshape((-1,))
+    return (1 - weight) * flat[first_of_row + low] + weight * flat[first_of_row + low + 1]
 
 
 def summary_change_variance(d_pre, d_post, rho, medians):

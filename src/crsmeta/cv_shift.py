@@ -14,8 +14,10 @@ sd and se routes' SBC in docs/validation.md).
 function of σ on :data:`SIGMA_GRID`, by simulation with fixed common random numbers (so the same
 row always gets the same table). s_pre is the row's own, estimated from its pre CV by indirect
 inference (the s whose expected log(1 + ĈV²) in samples of n equals the row's), which removes
-most of the sample CV's own bias. The model adds :func:`bias_at` (the table at its σ[marker]) to
-the row's shift: the row's CVs still carry the shift, and σ corrects what a sample of n loses.
+most of the sample CV's own bias. The model adds the table at its σ[marker] to the row's shift
+(crsmeta.model.build); the frequentist cross-check adds it at σ̂ (crsmeta.study_estimates): the
+row's CVs still carry the shift, and σ corrects what a sample of n loses. Numpy only, so that the
+cross-check need not import the model.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import pytensor.tensor as pt
 
 SIGMA_GRID = np.linspace(0.0, 4.0, 81)  # σ[marker] of the log change; beyond 4 the table's last value
 BASELINE_LOG_SD_GRID = np.linspace(0.01, 4.0, 200)
@@ -75,17 +76,3 @@ def cv_shift_bias_table(cv_pre: float, n: float) -> np.ndarray:
     patients = max(2, int(round(n)))
     log_sd_pre = baseline_log_sd(cv_pre, patients)
     return np.array([cv_shift_bias(log_sd_pre, change_sd, patients) for change_sd in SIGMA_GRID])
-
-
-def bias_at(tables, sigma) -> pt.TensorVariable:
-    """Each row's table (rows × :data:`SIGMA_GRID`) at its σ, linearly interpolated; constant
-    beyond the grid's end."""
-    tables, sigma = pt.as_tensor_variable(tables), pt.as_tensor_variable(sigma)
-    step = SIGMA_GRID[1] - SIGMA_GRID[0]
-    last = len(SIGMA_GRID) - 1
-    position = pt.clip(sigma / step, 0.0, float(last))
-    low = pt.minimum(pt.floor(position), last - 1).astype("int64")
-    weight = position - low
-    first_of_row = pt.arange(tables.shape[0]) * len(SIGMA_GRID)
-    flat = tables.reshape((-1,))
-    return (1 - weight) * flat[first_of_row + low] + weight * flat[first_of_row + low + 1]
