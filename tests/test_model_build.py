@@ -123,9 +123,22 @@ def test_theta_has_the_prior_of_the_additive_form():
 
 def _point(model: pm.Model, *, sigma: float, tau: float) -> dict[str, np.ndarray]:
     point = {name: np.zeros_like(value) for name, value in model.initial_point().items()}
-    point["sigma_log__"] = np.full_like(point["sigma_log__"], np.log(sigma))
+    point["sigma_softplus_variance__"] = np.full_like(point["sigma_softplus_variance__"], np.log(np.expm1(sigma**2)))
     point["tau_log__"] = np.full_like(point["tau_log__"], np.log(tau))
     return point
+
+
+@pytest.mark.parametrize("sigma", [1e-3, 0.3, 1.0, 4.0])
+def test_sigma_is_sampled_as_its_variance_through_a_softplus(sigma):
+    """σ = √softplus(x): the inverse of x = log(expm1(σ²)), with log |dσ/dx| as the density needs."""
+    from crsmeta.model.build import SoftplusVariance
+
+    transform, x = SoftplusVariance(), np.log(np.expm1(sigma**2))
+    assert float(transform.forward(pt.as_tensor(np.float64(sigma))).eval()) == pytest.approx(x, rel=1e-9)
+    assert float(transform.backward(pt.as_tensor(np.float64(x))).eval()) == pytest.approx(sigma, rel=1e-9)
+    step = 1e-6 * max(1.0, abs(x))
+    slope = (np.sqrt(np.log1p(np.exp(x + step))) - np.sqrt(np.log1p(np.exp(x - step)))) / (2 * step)
+    assert float(transform.log_jac_det(pt.as_tensor(np.float64(x))).eval()) == pytest.approx(np.log(slope), abs=1e-5)
 
 
 def test_one_row_known_by_its_sds_draws_in_pytensors_python_mode(tiny_changes):

@@ -7,7 +7,7 @@ import pytest
 from statsmodels.stats.meta_analysis import combine_effects
 
 from conftest import CHANGE_COLUMNS, SUMMARY_COLUMNS, change_row, model_data, summary_row
-from crsmeta import tables
+from crsmeta import cv_shift, tables
 from crsmeta.comparisons import summary_comparisons
 from crsmeta.io import write_netcdf
 from crsmeta.model import GateVerdict, ModelSettings, fit_analysis, judge, stamp
@@ -140,7 +140,8 @@ def test_gate_names_the_failing_parameters_and_what_to_change():
 def test_a_log_ratio_of_arithmetic_means_is_centred_on_theta_plus_the_shift_of_its_own_cvs():
     """Structure only (no sampling): at θ = 0, σ = 0.6, ρ = 0.5, τ = 0.3 the mean-based row's
     log-likelihood, its study effect integrated out, is Normal(y | shift, √(delta-method SE² + τ²)),
-    the shift (s_post² − s_pre²)/2 from the printed CVs (s² = log(1 + CV²)), not σ²/2."""
+    the shift (s_post² − s_pre²)/2 from the printed CVs (s² = log(1 + CV²)) plus its small-sample
+    correction at σ (crsmeta.cv_shift), not σ²/2."""
     from scipy import stats
 
     from crsmeta.model.build import build_model
@@ -152,10 +153,11 @@ def test_a_log_ratio_of_arithmetic_means_is_centred_on_theta_plus_the_shift_of_i
     data = model_data(tables.frame(tables.CHANGES), summaries, FAST)
     model = build_model(data, FAST)
     point = {name: np.zeros_like(value) for name, value in model.initial_point().items()}
-    point["sigma_log__"] = np.log(np.full_like(point["sigma_log__"], 0.6))
+    point["sigma_softplus_variance__"] = np.full_like(point["sigma_softplus_variance__"], np.log(np.expm1(0.6**2)))
     point["tau_log__"] = np.log(np.full_like(point["tau_log__"], 0.3))
     logp = model.compile_logp(vars=[model["y_marginal"]], jacobian=False, mode="FAST_COMPILE")(point)  # no C compile
     d_pre, d_post = 0.5, 0.75
     se = np.sqrt((d_pre**2 + d_post**2 - d_pre * d_post) / 10)
     shift = (np.log1p(d_post**2) - np.log1p(d_pre**2)) / 2
+    shift += np.interp(0.6, cv_shift.SIGMA_GRID, cv_shift.cv_shift_bias_table(d_pre, 10))  # its correction at σ
     assert logp == pytest.approx(stats.norm.logpdf(np.log(0.4), shift, np.sqrt(se**2 + 0.3**2)))
