@@ -42,6 +42,7 @@ from scipy import stats
 
 from crsmeta import tables
 from crsmeta.changes import Pairing, PostRule, choose_post, choose_pre, post_rule
+from crsmeta.cv_shift import SHIFT_FROM_CVS_FLAG
 from crsmeta.vocabulary import ChangeScale, change_scale
 
 MEDIAN_EFFICIENCY = math.pi / 2
@@ -59,9 +60,6 @@ PRINTED_CHANGE_USED = ("the arm's printed change entered instead: a pre/post pai
 # changes.cohort_total_min_fraction), and the row's variance divides by n_effective = 1/E[1/m].
 DEFAULT_COHORT_TOTAL_MIN_FRACTION = 0.5
 COHORT_TOTAL_FLAG = "n_is_cohort_total"
-# a pre/post pair whose mean_shift comes from both sides' printed CVs: the model corrects that
-# shift's small-sample bias (crsmeta.cv_shift), with ``disp_pre`` the pre CV
-SHIFT_FROM_CVS_FLAG = "shift_from_cvs"
 
 
 def summary_comparisons(

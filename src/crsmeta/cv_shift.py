@@ -23,9 +23,13 @@ cross-check need not import the model.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 
 import numpy as np
 
+# the flag of an observation (crsmeta.tables.OBSERVATIONS) whose mean_shift comes from both sides'
+# printed CVs, set by crsmeta.comparisons; ``disp_pre`` is then its pre CV
+SHIFT_FROM_CVS_FLAG = "shift_from_cvs"
 SIGMA_GRID = np.linspace(0.0, 4.0, 81)  # σ[marker] of the log change; beyond 4 the table's last value
 BASELINE_LOG_SD_GRID = np.linspace(0.01, 4.0, 200)
 SIMULATED_COHORTS = 2000
@@ -76,3 +80,11 @@ def cv_shift_bias_table(cv_pre: float, n: float) -> np.ndarray:
     patients = max(2, int(round(n)))
     log_sd_pre = baseline_log_sd(cv_pre, patients)
     return np.array([cv_shift_bias(log_sd_pre, change_sd, patients) for change_sd in SIGMA_GRID])
+
+
+def observation_bias_table(observation: Mapping) -> np.ndarray | None:
+    """:func:`cv_shift_bias_table` of an observation (a row of crsmeta.tables.OBSERVATIONS)
+    flagged :data:`SHIFT_FROM_CVS_FLAG`, from its pre CV and n_effective; None for any other."""
+    if SHIFT_FROM_CVS_FLAG not in observation["flags"].split(";"):
+        return None
+    return cv_shift_bias_table(float(observation["disp_pre"]), float(observation["n_effective"]))

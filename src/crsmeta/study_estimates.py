@@ -41,7 +41,6 @@ import pandas as pd
 from scipy import differentiate, optimize, special, stats
 
 from crsmeta import cv_shift, tables
-from crsmeta.comparisons import SHIFT_FROM_CVS_FLAG
 
 STUDY_KEYS = ["study_id", "intervention", "marker", "population"]
 POOL_KEYS = ["intervention", "marker"]  # one pooled estimate per cell
@@ -234,8 +233,9 @@ def _summary_record(row: pd.Series, printed_shift: float, sigma2: dict[str, floa
     elif np.isfinite(printed_shift):
         shift = float(printed_shift)
         notes.append(f"shifted by mean_weight {weight:g} × the row's own (s_post² − s_pre²)/2")
-        if SHIFT_FROM_CVS_FLAG in row["flags"].split(";"):
-            shift += _cv_shift_correction(row, sigma2, notes)
+        table = cv_shift.observation_bias_table(row)
+        if table is not None:
+            shift += _cv_shift_correction(row, table, sigma2, notes)
     elif np.isfinite(sigma2.get(row["marker"], np.nan)):
         shift = sigma2[row["marker"]] / 2
         notes.append(f"shifted by mean_weight {weight:g} × σ̂²/2 = {shift:.3g} (σ̂² from the case data)")
@@ -260,14 +260,14 @@ def _summary_record(row: pd.Series, printed_shift: float, sigma2: dict[str, floa
     }
 
 
-def _cv_shift_correction(row: pd.Series, sigma2: dict[str, float], notes: list[str]) -> float:
-    """What a shift from the row's own CVs falls short by in a sample of its n, at σ̂ as the model
-    takes it at σ[marker] (crsmeta.cv_shift); 0, with a note, where no case data give σ̂."""
+def _cv_shift_correction(row: pd.Series, table: np.ndarray, sigma2: dict[str, float], notes: list[str]) -> float:
+    """What a shift from the row's own CVs falls short by in a sample of its n (``table``, over
+    crsmeta.cv_shift.SIGMA_GRID), at σ̂ as the model takes it at σ[marker]; 0, with a note, where
+    no case data give σ̂."""
     if not np.isfinite(sigma2.get(row["marker"], np.nan)):
         notes.append("its small-sample correction not applied: no case data give σ̂ (the model applies it at σ)")
         return 0.0
     sigma_hat = math.sqrt(sigma2[row["marker"]])
-    table = cv_shift.cv_shift_bias_table(float(row["disp_pre"]), float(row["n_effective"]))
     correction = float(np.interp(sigma_hat, cv_shift.SIGMA_GRID, table))
     notes.append(f"plus its small-sample correction at σ̂ = {sigma_hat:.3g}, {correction:+.3g}")
     return correction

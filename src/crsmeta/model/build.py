@@ -37,7 +37,7 @@ from pymc.logprob.transforms import Transform
 from scipy.special import gammaln
 
 from crsmeta import cv_shift
-from crsmeta.comparisons import MEDIAN_EFFICIENCY, SHIFT_FROM_CVS_FLAG
+from crsmeta.comparisons import MEDIAN_EFFICIENCY
 from crsmeta.model.data import CENSOR_CODES, LEARNED_METHODS, ModelData, on_difference_scale
 from crsmeta.model.ordered_shapes import order_broadcast_shape_checks
 from crsmeta.model.settings import ModelSettings
@@ -452,10 +452,10 @@ def _cv_shift_bias_tables(obs: pd.DataFrame) -> np.ndarray:
     :data:`cv_shift.SIGMA_GRID` (:func:`cv_shift.cv_shift_bias_table`); zeros for rows whose shift
     does not come from both sides' printed CVs."""
     tables = np.zeros((len(obs), len(cv_shift.SIGMA_GRID)))
-    from_cvs = obs["flags"].str.split(";").apply(lambda flags: SHIFT_FROM_CVS_FLAG in flags).to_numpy()
-    for position in np.flatnonzero(from_cvs):
-        row = obs.iloc[position]
-        tables[position] = cv_shift.cv_shift_bias_table(float(row["disp_pre"]), float(row["n_effective"]))
+    for position, (_, row) in enumerate(obs.iterrows()):
+        table = cv_shift.observation_bias_table(row)
+        if table is not None:
+            tables[position] = table
     return tables
 
 
