@@ -1,0 +1,71 @@
+"""SYNTHETIC: what a raw-scale P value printed as a bound says about the SE of a log ratio of means.
+
+The `p_bound` route's SBC (docs/validation.md section 1) found σ of its log-ratio markers far
+too high and θ too low. A row printing means and ``p < x`` or ``p > x`` enters the model with a
+learned se² ~ InverseGamma(3, mean σ[marker]²/n) restricted to se ≤ or ≥ |y| / t⁻¹(1 − x/2)
+(crsmeta.comparisons.se_from_p_value), y the log ratio of the means. This draws cohorts as the
+simulator does (log-normal levels with log-SD ``--log-sd``, changes ~ Normal(θ, σ) independent of
+the level, a paired t test on the raw values, the P value printed as the smallest of ``<0.001``,
+``<0.01``, ``<0.05`` it lies below, else ``>0.05``) and prints how each bound compares with
+σ/√n, the SE the learned se² is centred on, and with the delta-method SE of a log ratio of two
+means of such levels, √(e^{s²}(e^{σ²} − 1)/n).
+
+    python validation/p_bound_scale.py [--cohorts 4000] [--log-sd 1.2] [--seed 1]
+
+θ ~ Normal(−0.5, 1), σ ~ Gamma(2, mean 0.75) (the model's default σ prior), n uniform on 12–30
+(the route's cohort sizes).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+from scipy import stats
+
+from crsmeta.comparisons import se_from_p_value
+
+P_BOUNDS = (0.001, 0.01, 0.05)
+SIGMA_PRIOR_MEAN = 0.75
+
+
+def printed_bound(p_value: float) -> tuple[str, float]:
+    """The relation and the bound a source prints for ``p_value`` (as the simulator prints it)."""
+    below = [bound for bound in P_BOUNDS if p_value < bound]
+    return ("<", below[0]) if below else (">", P_BOUNDS[-1])
+
+
+def cohort(rng: np.random.Generator, log_sd: float) -> dict[str, float]:
+    """One cohort's printed bound on the SE and the two reference SEs, in units of σ/√n."""
+    n = int(rng.integers(12, 31))
+    sigma = rng.gamma(2.0, SIGMA_PRIOR_MEAN / 2.0)
+    pre = np.exp(rng.normal(0.0, log_sd, n))
+    post = pre * np.exp(rng.normal(rng.normal(-0.5, 1.0), sigma, n))
+    relation, bound = printed_bound(float(stats.ttest_rel(post, pre).pvalue))
+    y = float(np.log(post.mean() / pre.mean()))
+    sigma_se = sigma / np.sqrt(n)
+    delta_se = np.sqrt(np.exp(log_sd**2) * np.expm1(sigma**2) / n)
+    return {"relation": relation, "bound": se_from_p_value(y, bound, n) / sigma_se, "delta": delta_se / sigma_se}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cohorts", type=int, default=4000)
+    parser.add_argument("--log-sd", type=float, default=1.2, help="baseline log-SD (the simulator's IL-6: 1.2)")
+    parser.add_argument("--seed", type=int, default=1)
+    arguments = parser.parse_args()
+    rng = np.random.default_rng(arguments.seed)
+    rows = [cohort(rng, arguments.log_sd) for _ in range(arguments.cohorts)]
+    relation = np.array([row["relation"] for row in rows])
+    bound = np.array([row["bound"] for row in rows])
+    delta = np.array([row["delta"] for row in rows])
+    print(f"{arguments.cohorts} cohorts, baseline log-SD {arguments.log_sd}, seed {arguments.seed}")
+    print(f"delta-method SE of a log ratio of means / (σ/√n): median {np.median(delta):.2f}")
+    for sign, what in (("<", "upper"), (">", "lower")):
+        ratio = bound[relation == sign]
+        print(f"p {sign} x: {ratio.size / len(rows):.0%} of rows; {what} bound on se / (σ/√n): median "
+              f"{np.median(ratio):.2f}, above 1 in {np.mean(ratio > 1):.0%}, above 2 in {np.mean(ratio > 2):.0%}")
+
+
+if __name__ == "__main__":
+    main()
