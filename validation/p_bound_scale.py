@@ -10,10 +10,12 @@ the level, a paired t test on the raw values, the P value printed as the smalles
 σ/√n, the SE the learned se² is centred on, and with the delta-method SE of a log ratio of two
 means of such levels, √(e^{s²}(e^{σ²} − 1)/n).
 
-    python validation/p_bound_scale.py [--cohorts 4000] [--log-sd 1.2] [--seed 1]
+    python validation/p_bound_scale.py [--cohorts 4000] [--log-sd <IL-6's 1.2>] [--seed 1]
 
-θ ~ Normal(−0.5, 1), σ ~ Gamma(2, mean 0.75) (the model's default σ prior), n uniform on 12–30
-(the route's cohort sizes).
+θ ~ Normal(−0.5, 1), σ ~ Gamma(2, 2/mean) with the model's default prior mean
+(``ModelSettings().sigma_sd``), n uniform on the `p_bound` route's cohort sizes; the P value is
+printed by the simulator (``crsmeta.simulate.studies.p_bound_text``) and read back as the
+pipeline reads it (``crsmeta.censoring.parse_p_value``).
 """
 
 from __future__ import annotations
@@ -23,35 +25,36 @@ import argparse
 import numpy as np
 from scipy import stats
 
+from crsmeta.calibration import route_design
+from crsmeta.censoring import parse_p_value
 from crsmeta.comparisons import se_from_p_value
+from crsmeta.model.settings import ModelSettings
+from crsmeta.simulate import SimulationSpec
+from crsmeta.simulate.studies import p_bound_text
 
-P_BOUNDS = (0.001, 0.01, 0.05)
-SIGMA_PRIOR_MEAN = 0.75
-
-
-def printed_bound(p_value: float) -> tuple[str, float]:
-    """The relation and the bound a source prints for ``p_value`` (as the simulator prints it)."""
-    below = [bound for bound in P_BOUNDS if p_value < bound]
-    return ("<", below[0]) if below else (">", P_BOUNDS[-1])
+COHORT_SIZE = route_design("p_bound").spec.cohort_size
+SIGMA_PRIOR_MEAN = ModelSettings().sigma_sd
+IL6_LOG_SD = SimulationSpec().baseline["IL-6"][1]
 
 
 def cohort(rng: np.random.Generator, log_sd: float) -> dict[str, float]:
     """One cohort's printed bound on the SE and the two reference SEs, in units of σ/√n."""
-    n = int(rng.integers(12, 31))
+    n = int(rng.integers(COHORT_SIZE[0], COHORT_SIZE[1] + 1))
     sigma = rng.gamma(2.0, SIGMA_PRIOR_MEAN / 2.0)
     pre = np.exp(rng.normal(0.0, log_sd, n))
     post = pre * np.exp(rng.normal(rng.normal(-0.5, 1.0), sigma, n))
-    relation, bound = printed_bound(float(stats.ttest_rel(post, pre).pvalue))
+    printed = parse_p_value(p_bound_text(float(stats.ttest_rel(post, pre).pvalue)))
     y = float(np.log(post.mean() / pre.mean()))
     sigma_se = sigma / np.sqrt(n)
     delta_se = np.sqrt(np.exp(log_sd**2) * np.expm1(sigma**2) / n)
-    return {"relation": relation, "bound": se_from_p_value(y, bound, n) / sigma_se, "delta": delta_se / sigma_se}
+    return {"relation": printed.relation, "bound": se_from_p_value(y, printed.value, n) / sigma_se,
+            "delta": delta_se / sigma_se}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cohorts", type=int, default=4000)
-    parser.add_argument("--log-sd", type=float, default=1.2, help="baseline log-SD (the simulator's IL-6: 1.2)")
+    parser.add_argument("--log-sd", type=float, default=IL6_LOG_SD, help="baseline log-SD (default: the simulator's IL-6)")
     parser.add_argument("--seed", type=int, default=1)
     arguments = parser.parse_args()
     rng = np.random.default_rng(arguments.seed)

@@ -203,7 +203,7 @@ _DESCRIPTIVE = {
 _P_BOUNDS = (0.001, 0.01, 0.05)
 
 
-def _p_bound_text(p: float) -> str:
+def p_bound_text(p: float) -> str:
     """A P value printed as a bound only: the smallest of ``<0.001``, ``<0.01``, ``<0.05`` it
     lies below, else ``>0.05``."""
     below = [bound for bound in _P_BOUNDS if p < bound]
@@ -217,7 +217,7 @@ def _printed_p(arm: Arm, statistic: str, style: str | None) -> str | None:
         return None
     test = stats.wilcoxon if statistic == "median" else stats.ttest_rel
     p_value = float(test(arm.post, arm.pre).pvalue)
-    return {"usual": _p_text, "exact": lambda p: _text(p, 2), "bound": _p_bound_text}[style](p_value)
+    return {"usual": _p_text, "exact": lambda p: _text(p, 2), "bound": p_bound_text}[style](p_value)
 
 
 def _descriptive_source(values: np.ndarray, marker: str, unit: str, statistic: str, spread: str) -> dict[str, str]:
