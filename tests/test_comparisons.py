@@ -206,13 +206,38 @@ def test_a_pre_summary_whose_only_post_is_outside_the_window_makes_no_comparison
 
 def test_a_p_value_printed_as_greater_than_is_a_lower_bound_on_the_standard_error():
     obs, _ = observations(
-        summary_row("z", "tocilizumab", "IL-6", "pre", value=300, p_value=0.2, p_relation=">", n=12),
-        summary_row("z", "tocilizumab", "IL-6", "post", value=250, p_value=0.2, p_relation=">", n=12),
+        summary_row("z", "tocilizumab", "temperature", "pre", value=39.5, p_value=0.2, p_relation=">", n=12),
+        summary_row("z", "tocilizumab", "temperature", "post", value=39.1, p_value=0.2, p_relation=">", n=12),
     )
-    y = math.log(250 / 300)
-    assert obs.loc[0, "se_lower"] == pytest.approx(abs(y) / stats.t.ppf(1 - 0.1, 11))
+    assert obs.loc[0, "se_lower"] == pytest.approx(0.4 / stats.t.ppf(1 - 0.1, 11))
     assert obs.loc[0, "se_upper"] == np.inf and obs.loc[0, "method"] == "p_value_bound"
     assert "p_value_lower_bound_unused" not in obs.loc[0, "flags"]
+
+
+def test_a_reported_log_ratio_with_p_greater_than_keeps_its_floor():
+    obs, _ = observations(summary_row("c", "tocilizumab", "IL-6", "change", n=12, effect_type="log_ratio",
+                                      estimate=-0.4, p_value=0.2, p_relation=">", source_effect_type="log_ratio"))
+    assert obs.loc[0, "se_lower"] == pytest.approx(0.4 / stats.t.ppf(1 - 0.1, 11))
+    assert obs.loc[0, "method"] == "p_value_bound"
+
+
+@pytest.mark.parametrize("source", ["levels", "percent_change"])
+def test_p_greater_than_of_a_markers_levels_is_no_floor_on_its_log_ratio(source):
+    """The P value of two levels (or of their % change) tests the levels: on skewed levels a raw-scale
+    test that misses a fall says little about the log ratio's SE, and the floor it implied, held
+    against the data, made the p_bound SBC's σ far too high and θ too low (docs/validation.md)."""
+    if source == "levels":
+        rows = [summary_row("z", "tocilizumab", "IL-6", side, value=value, p_value=0.2, p_relation=">", n=12)
+                for side, value in (("pre", 300), ("post", 250))]
+    else:
+        rows = [summary_row("c", "tocilizumab", "IL-6", "change", n=12, effect_type="log_ratio",
+                            estimate=math.log(250 / 300), p_value=0.2, p_relation=">",
+                            source_effect_type="percent_change")]
+    obs, audit = observations(*rows)
+    assert audit.empty
+    assert obs.loc[0, "method"] == "dispersion_from_data"
+    assert obs.loc[0, "se_lower"] == 0.0 and obs.loc[0, "se_upper"] == np.inf
+    assert "p_above_not_a_floor" in obs.loc[0, "flags"].split(";")
 
 
 def test_means_with_printed_sds_carry_the_shift_of_their_own_cvs():

@@ -110,7 +110,8 @@ ROUTES: dict[str, Route] = {
     "iqr": Route(_cohorts("median_iqr"), ("iqr_log", "iqr")),
     "range": Route(_cohorts("median_range"), ("range_log", "range")),
     "p_exact": Route(_cohorts("mean_p_exact"), ("p_value_exact",)),
-    "p_bound": Route(_cohorts("mean_p_bound"), ("p_value_bound",)),
+    # a marker's "p > x" bounds nothing on its log ratio (crsmeta.comparisons): such rows learn their SE
+    "p_bound": Route(_cohorts("mean_p_bound"), ("p_value_bound", "dispersion_from_data")),
     # a mean without SD, SE or P value: the learned SE, σ[marker]²/n, and the σ²/2 shift of means
     "learned_se": Route(_cohorts("mean_only"), ("dispersion_from_data",)),
     # a % change of means has no temperature form

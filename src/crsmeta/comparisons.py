@@ -26,7 +26,8 @@ markers, SD in °C for temperature). ``method`` records which route each row too
   model uses it as the prior mean of a learned se² (a raw-scale test's P value does not pin the
   SE of a log ratio);
 - ``p_value_bound``: p printed as ``<`` → ``se_upper``, as ``>`` → ``se_lower``; the dispersion is
-  learned from the data within that bound;
+  learned from the data within that bound. A ``>`` of two levels (or of a % change) of a marker
+  bounds nothing on the log scale: ``dispersion_from_data``, flagged ``p_above_not_a_floor``;
 - ``dispersion_from_data``: nothing printed → the dispersion is learned from the data.
 
 Rows that cannot enter are returned in an audit frame with the reason; none is dropped silently.
@@ -46,6 +47,8 @@ from crsmeta.cv_shift import SHIFT_FROM_CVS_FLAG
 from crsmeta.vocabulary import ChangeScale, change_scale
 
 MEDIAN_EFFICIENCY = math.pi / 2
+# A "p > x" printed with two levels of a log-ratio marker: no floor on the log ratio's SE.
+P_ABOVE_NOT_A_FLOOR_FLAG = "p_above_not_a_floor"
 # Probability that a level is an arithmetic mean, by printed statistic: a log ratio of arithmetic
 # means of log-normal levels estimates θ + σ²/2 (build.py adds mean_weight · σ[marker]²/2).
 MEAN_WEIGHT = {"mean": 1.0, "median": 0.0}
@@ -223,8 +226,8 @@ def _effect_observation(row: pd.Series, min_fraction: float) -> dict | str:
         obs |= {"se_known": float(row["se"]), "method": "se_reported"}
     elif np.isfinite(row["ci_low"]) and np.isfinite(row["ci_high"]):
         obs |= {"se_known": se_from_ci(row["ci_low"], row["ci_high"]), "method": "ci_reported"}
-    else:
-        _dispersion_from_p_or_data(obs, [row])
+    else:  # a % change of means, like two levels, has its P value from a test of the levels
+        _dispersion_from_p_or_data(obs, [row], floor_applies=row["source_effect_type"] != "percent_change")
     return _finish(obs)
 
 
@@ -250,7 +253,7 @@ def _pair_observation(pre: pd.Series, post: pd.Series, min_fraction: float) -> d
             if {pre["spread_type"], post["spread_type"]} <= {"sd", "se"}:
                 obs["flags"].append(SHIFT_FROM_CVS_FLAG)
     else:
-        _dispersion_from_p_or_data(obs, [post, pre])
+        _dispersion_from_p_or_data(obs, [post, pre], floor_applies=difference)
     return _finish(obs)
 
 
@@ -285,7 +288,14 @@ def _dispersion(row: pd.Series, n: float, difference: bool) -> float | None:
     return None
 
 
-def _dispersion_from_p_or_data(obs: dict, rows: list[pd.Series]) -> None:
+def _dispersion_from_p_or_data(obs: dict, rows: list[pd.Series], floor_applies: bool = True) -> None:
+    """The route of a row with no printed spread: its P value's SE, or a bound on it, else none.
+
+    ``floor_applies``: whether a ``p > x`` bounds the SE of ``y`` from below. It does not for a
+    log ratio of two printed levels: their P value comes from a test of the levels (a raw-scale
+    paired t or Wilcoxon test), which on skewed levels has less power than one of the log ratios,
+    so a non-significant raw test says little about the log ratio's SE (docs/model.md).
+    """
     with_p = [r for r in rows if np.isfinite(r["p_value"]) and r["p_relation"] in ("=", "<", ">")]
     if not with_p or obs["y"] == 0:
         obs["method"] = "dispersion_from_data"
@@ -300,8 +310,11 @@ def _dispersion_from_p_or_data(obs: dict, rows: list[pd.Series]) -> None:
         obs |= {"se_known": bound, "method": "p_value_exact"}
     elif row["p_relation"] == "<":  # |t| above the critical value: se below the bound
         obs |= {"se_upper": bound, "method": "p_value_bound"}
-    else:  # "p > x": |t| below it, se above the bound
+    elif floor_applies:  # "p > x": |t| below it, se above the bound
         obs |= {"se_lower": bound, "method": "p_value_bound"}
+    else:
+        obs["method"] = "dispersion_from_data"
+        obs["flags"].append(P_ABOVE_NOT_A_FLOOR_FLAG)
 
 
 def _finish(obs: dict) -> dict:
