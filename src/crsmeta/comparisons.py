@@ -47,7 +47,7 @@ from crsmeta.cv_shift import SHIFT_FROM_CVS_FLAG
 from crsmeta.vocabulary import ChangeScale, change_scale
 
 MEDIAN_EFFICIENCY = math.pi / 2
-# A "p > x" printed with two levels of a log-ratio marker: no floor on the log ratio's SE.
+# A "p > x" printed with two levels (or a % change) of a log-ratio marker: no floor on the log ratio's SE.
 P_ABOVE_NOT_A_FLOOR_FLAG = "p_above_not_a_floor"
 # Probability that a level is an arithmetic mean, by printed statistic: a log ratio of arithmetic
 # means of log-normal levels estimates θ + σ²/2 (build.py adds mean_weight · σ[marker]²/2).
@@ -288,7 +288,7 @@ def _dispersion(row: pd.Series, n: float, difference: bool) -> float | None:
     return None
 
 
-def _dispersion_from_p_or_data(obs: dict, rows: list[pd.Series], floor_applies: bool = True) -> None:
+def _dispersion_from_p_or_data(obs: dict, rows: list[pd.Series], *, floor_applies: bool) -> None:
     """The route of a row with no printed spread: its P value's SE, or a bound on it, else none.
 
     ``floor_applies``: whether a ``p > x`` bounds the SE of ``y`` from below. It does not for a
