@@ -192,13 +192,14 @@ def test_a_p_value_printed_as_greater_than_makes_its_row_less_likely_where_it_wo
 
     assert above_floor == pytest.approx(np.log(integrate.quad(density, floor, np.inf, limit=200)[0]), abs=1e-6)
 
-    # a second study's means of IL-6 (a learned-SE row in both tables): without it the unbounded
-    # row would be its marker's only one, whose τ is integrated out in another term
-    other = [summary_row("q", "tocilizumab", "IL-6", "pre", value=400, n=10),
-             summary_row("q", "tocilizumab", "IL-6", "post", value=200, n=10)]
+    # temperature's: a marker's "p > x" of two levels sets no floor (crsmeta.comparisons); a second
+    # study's means (a learned-SE row in both tables): without it the unbounded row would be its
+    # marker's only one, whose τ is integrated out in another term
+    other = [summary_row("q", "tocilizumab", "temperature", "pre", value=39.8, n=10),
+             summary_row("q", "tocilizumab", "temperature", "post", value=38.6, n=10)]
     summaries = summary_frame([
-        summary_row("p", "tocilizumab", "IL-6", "pre", value=300, p_value=0.5, p_relation=">", n=12),
-        summary_row("p", "tocilizumab", "IL-6", "post", value=250, p_value=0.5, p_relation=">", n=12),
+        summary_row("p", "tocilizumab", "temperature", "pre", value=39.5, p_value=0.5, p_relation=">", n=12),
+        summary_row("p", "tocilizumab", "temperature", "post", value=39.2, p_value=0.5, p_relation=">", n=12),
         *other,
     ], columns=SUMMARY_COLUMNS)
     unbounded = summaries.assign(p_value=np.nan, p_relation="")
