@@ -1,9 +1,10 @@
 """SYNTHETIC: what a raw-scale P value printed as a bound says about the SE of a log ratio of means.
 
 The `p_bound` route's SBC (docs/validation.md section 1) found σ of its log-ratio markers far
-too high and θ too low. A row printing means and ``p < x`` or ``p > x`` enters the model with a
+too high and θ too low. A row printing means and ``p < x`` or ``p > x`` entered the model with a
 learned se² ~ InverseGamma(3, mean σ[marker]²/n) restricted to se ≤ or ≥ |y| / t⁻¹(1 − x/2)
-(crsmeta.comparisons.se_from_p_value), y the log ratio of the means. This draws cohorts as the
+(crsmeta.comparisons.se_from_p_value), y the log ratio of the means; since 9fd2294, on what this
+script shows, a marker's ``p > x`` sets no floor (``p < x`` keeps its ceiling). This draws cohorts as the
 simulator does (log-normal levels with log-SD ``--log-sd``, changes ~ Normal(θ, σ) independent of
 the level, a paired t test on the raw values, the P value printed as the smallest of ``<0.001``,
 ``<0.01``, ``<0.05`` it lies below, else ``>0.05``) and prints how each bound compares with
