@@ -118,6 +118,25 @@ def test_a_refit_from_the_truth_a_replicate_table_records_simulates_the_same_dat
     assert mock_sampling[-1]["random_seed"] == seeds.sampler + 2
 
 
+def test_a_route_of_means_without_spread_draws_the_baseline_spread_and_simulates_with_it(mock_sampling) -> None:
+    """The rows of ``learned_se`` read s[marker] (crsmeta.cohort_log_ratio): the truth draws it
+    from the model's prior for the two markers (temperature's difference has none), the dataset's
+    baseline levels are simulated with it, and it is ranked like θ, τ and σ. A route whose rows
+    do not read it (``case_exact``) keeps its design's baseline. Mocked sampler."""
+    seeds = calibration.replicate_seeds(11, "learned_se", 2)
+    spec = dataclasses.replace(calibration.route_design("learned_se").spec, seed=seeds.simulation)
+    truth = calibration.prior_truth(spec, FEW_DRAWS, seeds.truth)
+    assert set(truth["baseline_sd"]) == {"IL-6", "ferritin"}
+    simulated = spec.with_truth(truth["theta"], truth["tau"], truth["sigma"], baseline_sd=truth["baseline_sd"])
+    assert {m: simulated.baseline[m][1] for m in ("IL-6", "ferritin")} == truth["baseline_sd"]
+    assert simulated.baseline["temperature"] == spec.baseline["temperature"]
+    ranks = calibration.run_replicate(2, 11, FEW_DRAWS, thin_to=60, route="learned_se")
+    assert set(ranks.loc[ranks["kind"] == "baseline_sd", "parameter"]) == {"baseline_sd[IL-6]", "baseline_sd[ferritin]"}
+    assert calibration.recorded_truth(ranks)["baseline_sd"] == truth["baseline_sd"]
+    case_spec = dataclasses.replace(calibration.route_design("case_exact").spec, seed=3)
+    assert calibration.prior_truth(case_spec, FEW_DRAWS, 4)["baseline_sd"] == {}
+
+
 @pytest.mark.slow
 def test_a_real_replicate_of_one_route_samples_and_ranks_every_parameter() -> None:
     ranks = calibration.run_replicate(0, 3, ModelSettings(chains=2, draws=30, tune=30, cores=1), thin_to=29,

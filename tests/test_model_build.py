@@ -394,3 +394,47 @@ def test_the_prior_draws_carry_no_values_recorded_for_the_tau_draws(tiny_changes
     idata = add_predictive(idata, model, SETTINGS.replace(prior_draws=5))
     assert "tau" in idata.prior
     assert not any(name.startswith(INTEGRATED_TAU_DRAW_PREFIXES) for name in idata.prior.data_vars)
+
+
+@pytest.mark.parametrize("statistic", ["mean", "median"])
+def test_a_ratio_of_two_cohorts_levels_keeps_the_baseline_spread_in_its_shift_and_its_learned_se(statistic):
+    """A row of two cohort means (or medians) without spread: its log ratio is centred on
+    θ + σ²/2 + b(s, σ, n) (θ for medians) and its se² on Var(s, σ, n) of crsmeta.cohort_log_ratio,
+    at s = baseline_sd[marker] and σ; formerly on θ + σ²/2 and σ²/n (π/2·σ²/n for medians), which
+    left out the baseline's spread that a ratio of two cohorts' summaries does not cancel."""
+    from crsmeta import cohort_log_ratio
+
+    summaries = summary_frame([summary_row(study, "tocilizumab", "IL-6", timepoint, value=value, n=12, statistic=statistic)
+                               for study, (pre, post) in (("a", (300, 90)), ("b", (500, 250)))
+                               for timepoint, value in (("pre", pre), ("post", post))], columns=SUMMARY_COLUMNS)
+    model = build_model(model_data(tables.frame(tables.CHANGES), summaries, SETTINGS), SETTINGS)
+    assert model.coords["baseline_marker"] == ("IL-6",)
+    sigma, tau, s = 0.8, 0.3, 1.0  # s: baseline_sd at the zero of its log transform
+    [potential] = model.replace_rvs_by_values([model["summary_learned_rows"]])
+    logp = float(model.compile_fn(potential, mode=Mode("py", "fast_compile"))(_point(model, sigma=sigma, tau=tau)))
+
+    bias_table, variance_table = cohort_log_ratio.ratio_tables(12, medians=statistic == "median")
+    shift = (sigma**2 / 2 + sigma**2 * cohort_log_ratio.table_at(bias_table, s, sigma)) if statistic == "mean" else 0.0
+    shape = SETTINGS.row_variance_shape
+    b = (shape - 1) * sigma**2 * cohort_log_ratio.table_at(variance_table, s, sigma)
+
+    def row_likelihood(y: float) -> float:  # ∫ N(y; θ + shift, se² + τ²) InverseGamma(se²; a, b) dse², θ = 0 here
+        return integrate.quad(lambda v: stats.norm.pdf(y, shift, np.sqrt(v + tau**2)) * stats.invgamma.pdf(v, shape, scale=b),
+                              0, np.inf, limit=200)[0]
+
+    expected = sum(np.log(row_likelihood(np.log(post / pre))) for pre, post in ((300, 90), (500, 250)))
+    assert logp == pytest.approx(expected, abs=1e-3)
+
+
+def test_rows_that_print_their_spread_or_a_mean_log_ratio_have_no_baseline_sd(tiny_changes):
+    """The baseline's spread enters only rows that are a ratio of two levels' summaries with no
+    spread printed: means with SDs on both sides take theirs from their CVs (crsmeta.cv_shift),
+    a printed mean log ratio is θ's own scale, temperature is a difference."""
+    summaries = summary_frame([
+        *[summary_row("m", "tocilizumab", "IL-6", timepoint, value=value, spread_type="sd", spread=spread, n=20)
+          for timepoint, value, spread in (("pre", 300, 200), ("post", 90, 50))],
+        *[summary_row("t", "tocilizumab", "temperature", timepoint, value=value, n=20)
+          for timepoint, value in (("pre", 39.5), ("post", 38.0))],
+    ], columns=SUMMARY_COLUMNS)
+    model = build_model(model_data(tiny_changes, summaries, SETTINGS), SETTINGS)
+    assert "baseline_sd" not in model.named_vars

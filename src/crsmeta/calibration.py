@@ -21,8 +21,11 @@ binomial Monte Carlo band; :func:`summarise_routes` pools each route's parameter
 
 Only the case routes and the printed change with its SE are exactly the model's likelihood; the
 others enter through approximations (the model's ρ, Wan's quantile denominators, a P value's SE
-as the prior mean of a learned se², σ[marker]²/n for a mean without spread, a t-based CI read with
-1.96), and their SBC measures what those approximations cost in calibration.
+as the prior mean of a learned se², the simulated variance and bias of a ratio of cohort means at
+s[marker] and σ[marker] for a mean without spread, a t-based CI read with 1.96), and their SBC
+measures what those approximations cost in calibration. Where a route's rows read the baseline
+log-SD s[marker], the truth draws it from the model's prior too and the dataset's baseline levels
+are simulated with it; it is ranked like θ, τ and σ.
 
 The robustness study asks what the model's estimates are worth when the data depart from its
 assumptions in ways real data may (:data:`SCENARIOS`: heavy-tailed changes, skewed levels, a
@@ -48,7 +51,7 @@ import pymc as pm
 
 from crsmeta import tables
 from crsmeta.errors import InputError
-from crsmeta.model.build import build_model
+from crsmeta.model.build import BASELINE_MARKER, build_model
 from crsmeta.model.data import ModelData
 from crsmeta.model.sample import sample_model
 from crsmeta.model.settings import ModelSettings
@@ -63,7 +66,8 @@ BAND = 0.95
 N_BINS = 10
 THIN_TO = 99
 """Posterior draws the rank is taken among (fewer when the fit has fewer)."""
-KINDS = ("theta", "tau", "sigma")
+KINDS = ("theta", "tau", "sigma", "baseline_sd")
+"""Kinds of parameter ranked; ``baseline_sd`` (s[marker]) only where the route's rows read it."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,9 +114,11 @@ ROUTES: dict[str, Route] = {
     "iqr": Route(_cohorts("median_iqr"), ("iqr_log", "iqr")),
     "range": Route(_cohorts("median_range"), ("range_log", "range")),
     "p_exact": Route(_cohorts("mean_p_exact"), ("p_value_exact",)),
-    # a marker's "p > x" bounds nothing on its log ratio (crsmeta.comparisons): such rows learn their SE
+    # a marker's "p > x" or "p < x" bounds nothing on its log ratio (crsmeta.comparisons): such rows
+    # learn their SE; temperature's keep their bounds
     "p_bound": Route(_cohorts("mean_p_bound"), ("p_value_bound", "dispersion_from_data")),
-    # a mean without SD, SE or P value: the learned SE, σ[marker]²/n, and the σ²/2 shift of means
+    # a mean without SD, SE or P value: the learned SE centred on the variance of a ratio of cohort
+    # means and the shift σ²/2 + b, both at s[marker] and σ[marker] (crsmeta.cohort_log_ratio)
     "learned_se": Route(_cohorts("mean_only"), ("dispersion_from_data",)),
     # a % change of means has no temperature form
     "pct_change": Route(_cohorts("pct_change", markers=("IL-6", "ferritin")), ("dispersion_from_data",)),
@@ -195,7 +201,8 @@ def prior_truth(spec: SimulationSpec, settings: ModelSettings, seed: int) -> dic
     """θ, τ and σ drawn from the model's prior; the design (``spec``'s seed) decides the coords."""
     data = _model_data(spec, settings)
     model = build_model(data, settings)
-    theta, tau, sigma = pm.draw([model["theta"], model["tau"], model["sigma"]], random_seed=seed)
+    names = ["theta", "tau", "sigma", *(["baseline_sd"] if "baseline_sd" in model.named_vars else [])]
+    theta, tau, sigma, *baseline_sd = pm.draw([model[name] for name in names], random_seed=seed)
     interventions, markers = data.coords["intervention"], data.coords["marker"]
     missing = set(spec.interventions) - set(interventions) | set(spec.markers) - set(markers)
     if missing:
@@ -204,6 +211,7 @@ def prior_truth(spec: SimulationSpec, settings: ModelSettings, seed: int) -> dic
         "theta": {(i, m): float(theta[a, b]) for a, i in enumerate(interventions) for b, m in enumerate(markers)},
         "tau": {m: float(tau[b]) for b, m in enumerate(markers)},
         "sigma": {m: float(sigma[b]) for b, m in enumerate(markers)},
+        "baseline_sd": {m: float(value) for m, value in zip(model.coords.get(BASELINE_MARKER, ()), *baseline_sd)},
     }
 
 
@@ -253,8 +261,9 @@ def fit_replicate(replicate: int, master_seed: int, settings: ModelSettings, rou
     settings = settings.replace(seed=seeds.sampler + sampler_seed_offset)
     spec = dataclasses.replace(route_design(route).spec, seed=seeds.simulation)
     truth = prior_truth(spec, settings, seeds.truth) if truth is None else truth
-    simulated = dataclasses.replace(spec.with_truth(truth["theta"], truth["tau"], truth["sigma"]),
-                                    misspecification=misspecification)
+    simulated = dataclasses.replace(
+        spec.with_truth(truth["theta"], truth["tau"], truth["sigma"], baseline_sd=truth.get("baseline_sd", {})),
+        misspecification=misspecification)
     model = build_model(_model_data(simulated, settings), settings)
     return truth, sample_model(model, settings)
 
@@ -266,9 +275,12 @@ def _parameter_rows(truth: Mapping[str, Mapping], idata: az.InferenceData, thin_
     divergences = int(idata.sample_stats["diverging"].sum())
     rows = []
     for kind, values in truth.items():
+        if not values:  # baseline_sd where no row reads it
+            continue
         draws = idata.posterior[kind].stack(sample=("chain", "draw"))
         for key, true_value in values.items():
-            selector = dict(zip(("intervention", "marker"), key)) if kind == "theta" else {"marker": key}
+            selector = (dict(zip(("intervention", "marker"), key)) if kind == "theta"
+                        else {BASELINE_MARKER if kind == "baseline_sd" else "marker": key})
             sample = draws.sel(selector).to_numpy()
             n_draws = min(thin_to, sample.size)
             thinned = sample[np.linspace(0, sample.size - 1, n_draws).astype(int)]
@@ -286,7 +298,8 @@ def _parameter_rows(truth: Mapping[str, Mapping], idata: az.InferenceData, thin_
 
 
 def _parameter_name(kind: str, key: tuple[str, str] | str) -> str:
-    """A parameter's name in the tables: ``theta[intervention,marker]``, ``tau[marker]``, ``sigma[marker]``."""
+    """A parameter's name in the tables: ``theta[intervention,marker]``, ``tau[marker]``, ``sigma[marker]``,
+    ``baseline_sd[marker]``."""
     return f"{kind}[{','.join(key) if kind == 'theta' else key}]"
 
 

@@ -60,6 +60,8 @@ RHO_NOTE = ("the SE depends on the pre/post correlation ρ, which the Bayesian m
             "left to the Bayesian model")
 UNSHIFTED_NOTE = ("left unshifted: no case data of this marker give σ², so the σ²/2 a ratio of means "
                   "carries is unknown here (the Bayesian model takes it from σ's prior)")
+BASELINE_BIAS_NOTE = ("the Bayesian model shifts it by b(s, σ, n) more, what the log of a cohort's mean falls "
+                      "short by, which needs the baseline's spread s that only it learns (crsmeta.cohort_log_ratio)")
 CASE_METHODS = ("cases_mean", "cases_censored_ml")
 
 
@@ -238,7 +240,8 @@ def _summary_record(row: pd.Series, printed_shift: float, sigma2: dict[str, floa
             shift += _cv_shift_correction(row, table, sigma2, notes)
     elif np.isfinite(sigma2.get(row["marker"], np.nan)):
         shift = sigma2[row["marker"]] / 2
-        notes.append(f"shifted by mean_weight {weight:g} × σ̂²/2 = {shift:.3g} (σ̂² from the case data)")
+        notes.append(f"shifted by mean_weight {weight:g} × σ̂²/2 = {shift:.3g} (σ̂² from the case data)"
+                     f"; {BASELINE_BIAS_NOTE}")
     else:
         shift = np.nan
         notes.append(f"ratio of means (mean_weight {weight:g}) {UNSHIFTED_NOTE}")

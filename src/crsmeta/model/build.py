@@ -20,8 +20,9 @@ same reason every kind of row (case and summary rows; Gaussian, censored left, r
 learned-SE rows; integrated, conditioned and explicit study effects) has its term in every model,
 with no rows where the data have none, and ρ is in every model (its prior alone when no row is
 known by its SDs): leaving out the one study with a kind of row, or adding the first one, keeps
-the structure. What still changes it: the likelihood, the covariates switched on, and which
-interventions and markers (with their sum-to-zero parts) have rows.
+the structure. What still changes it: the likelihood, the covariates switched on, which
+interventions and markers (with their sum-to-zero parts) have rows, and whether any row reads a
+marker's baseline log-SD (``baseline_sd``, :func:`_cohort_ratio_moments`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import pytensor.tensor as pt
 from pymc.logprob.transforms import Transform
 from scipy.special import gammaln
 
-from crsmeta import cv_shift
+from crsmeta import cohort_log_ratio, cv_shift
 from crsmeta.comparisons import MEDIAN_EFFICIENCY
 from crsmeta.model.data import CENSOR_CODES, LEARNED_METHODS, ModelData, on_difference_scale
 from crsmeta.model.ordered_shapes import order_broadcast_shape_checks
@@ -70,6 +71,7 @@ TAU_LOG_GRID_STEP = 0.5
 TAU_LOG_GRID_LOWER = {"gamma": np.log(2e-3), "halfnormal": np.log(1e-4)}
 TAU_LOG_GRID_UPPER = np.log(20.0)
 TAU_PATH_LOG_GRID = LOG_GRID[LOG_GRID >= -12.0][::2]
+BASELINE_MARKER = "baseline_marker"  # the markers with a baseline log-SD s (:func:`_cohort_ratio_moments`)
 
 
 def tau_log_grid(tau_prior_family: str, step: float = TAU_LOG_GRID_STEP) -> np.ndarray:
@@ -406,9 +408,12 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
     SD of the log level): the row's ``mean_shift``, from its own CVs, where both sides' SDs were
     printed, plus what such a shift falls short by in a sample of n at σ[marker]
     (:mod:`crsmeta.cv_shift`); elsewhere σ[marker]²/2, which it equals when a patient's
-    change is independent of the baseline level (the model's patient-level assumption). The row's mean is shifted by
+    change is independent of the baseline level (the model's patient-level assumption), plus, for
+    a ratio of two cohorts' means, what the log of a sample mean falls short by at the baseline
+    log-SD s[marker] (:func:`_cohort_ratio_moments`). The row's mean is shifted by
     mean_weight times it; an unstated statistic (mean_weight 0.5) adds the variance of that
-    unknown shift, 0.25 · shift².
+    unknown shift, 0.25 · shift². A learned se²'s prior mean is the simulated variance of such a
+    ratio at s[marker] and σ[marker], σ[marker]²·efficiency/n for temperature.
     """
     obs = data.observations
     n = _data("summary_n", obs["n_effective"].to_numpy(dtype=float))  # below n for a cohort total
@@ -417,13 +422,15 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
     sigma_row = sigma[_data("summary_marker_idx", data.index(obs, "marker", "marker"))]
     printed_shift = obs["mean_shift"].to_numpy(dtype=float)
     bias_of_printed_shift = cv_shift_bias_at(_data("summary_cv_shift_bias", _cv_shift_bias_tables(obs)), sigma_row)
-    shift = pt.switch(pt.gt(_data("summary_shift_printed", np.isfinite(printed_shift).astype(float)), 0.0),
-                      _data("summary_mean_shift", np.nan_to_num(printed_shift)) + bias_of_printed_shift,
-                      sigma_row**2 / 2)
-    mean = mu + weight * shift
-    extra = _data("summary_extra_var", obs["extra_var"].to_numpy(dtype=float)) + weight * (1 - weight) * shift**2
     se_as_prior = obs["method"].isin(SE_AS_PRIOR_METHODS).to_numpy()
     learned = obs["method"].isin(LEARNED_METHODS).to_numpy() | se_as_prior
+    medians_flag = obs["efficiency"].to_numpy(dtype=float) == MEDIAN_EFFICIENCY
+    ratio_bias, ratio_variance = _cohort_ratio_moments(data, settings, obs, sigma_row, learned & ~se_as_prior, medians_flag)
+    shift = pt.switch(pt.gt(_data("summary_shift_printed", np.isfinite(printed_shift).astype(float)), 0.0),
+                      _data("summary_mean_shift", np.nan_to_num(printed_shift)) + bias_of_printed_shift,
+                      sigma_row**2 / 2 + ratio_bias)
+    mean = mu + weight * shift
+    extra = _data("summary_extra_var", obs["extra_var"].to_numpy(dtype=float)) + weight * (1 - weight) * shift**2
     se_known = _data("summary_se_known", np.nan_to_num(obs["se_known"].to_numpy(dtype=float)))
     variance = se_known**2 + extra
     disp_rows = data.correlation_rows()
@@ -437,14 +444,77 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
     known_by_sds[disp_rows] = True
     d_pre = _data("summary_disp_pre", np.where(known_by_sds, obs["disp_pre"].to_numpy(dtype=float), 0.0))
     d_post = _data("summary_disp_post", np.where(known_by_sds, obs["disp_post"].to_numpy(dtype=float), 0.0))
-    medians = _data("summary_medians", (obs["efficiency"].to_numpy(dtype=float) == MEDIAN_EFFICIENCY).astype(float))
+    medians = _data("summary_medians", medians_flag.astype(float))
     change_var = summary_change_variance(d_pre, d_post, rho, medians)
     variance = pt.switch(pt.gt(_data("summary_known_by_sds", known_by_sds.astype(float)), 0.0),
                          efficiency * change_var / n + extra, variance)
-    from_sigma = efficiency * sigma_row**2 / n
+    from_sigma = pt.switch(pt.gt(_data("summary_ratio_of_levels", _ratio_of_levels(data, obs).astype(float)), 0.0),
+                           ratio_variance, efficiency * sigma_row**2 / n)
     se_as_prior_flag = _data("summary_se_as_prior", se_as_prior.astype(float))
     learned_mean_variance = pt.switch(pt.gt(se_as_prior_flag, 0.0), se_known**2, from_sigma) + extra
     return mean, variance, learned_mean_variance, learned
+
+
+def _ratio_of_levels(data: ModelData, obs: pd.DataFrame) -> np.ndarray:
+    """Rows that are a log ratio of two levels' summaries (means or medians, no shift printed):
+    their baseline does not cancel (:mod:`crsmeta.cohort_log_ratio`). Temperature's difference of
+    means and a printed mean log ratio (mean_weight 0 and not a median) are not."""
+    lab = ~np.array([on_difference_scale(m) for m in obs["marker"]], dtype=bool)
+    medians = obs["efficiency"].to_numpy(dtype=float) == MEDIAN_EFFICIENCY
+    of_levels = (obs["mean_weight"].to_numpy(dtype=float) > 0) | medians
+    return lab & of_levels & ~np.isfinite(obs["mean_shift"].to_numpy(dtype=float))
+
+
+def _cohort_ratio_moments(data: ModelData, settings: ModelSettings, obs: pd.DataFrame, sigma_row,
+                          learned_from_sigma: np.ndarray, medians: np.ndarray):
+    """Per summary row, the bias b(s, σ, n) of its log ratio of means beyond σ²/2 and the variance
+    of its log ratio of means or medians (:mod:`crsmeta.cohort_log_ratio`), at s[marker], the
+    baseline log-SD across patients, and σ[marker]; 0 where the row is not a ratio of levels.
+
+    s gets a parameter (``baseline_sd``, Gamma(2, 2/``baseline_sd``) like σ) only for the markers
+    with such a row whose mean is shifted or whose se² is learned: elsewhere nothing reads it.
+    """
+    ratio = _ratio_of_levels(data, obs)
+    weight = obs["mean_weight"].to_numpy(dtype=float)
+    uses_baseline = ratio & ((weight > 0) | learned_from_sigma)
+    markers = [m for m in data.coords["marker"] if m in set(obs.loc[uses_baseline, "marker"])]
+    if not markers:
+        return pt.zeros(len(obs)), pt.zeros(len(obs))
+    model = pm.modelcontext(None)
+    model.add_coord(BASELINE_MARKER, markers)
+    prior_mean = _data("baseline_sd_prior_mean", np.full(len(markers), settings.baseline_sd))
+    baseline_sd = pm.Gamma("baseline_sd", alpha=2.0, beta=2.0 / prior_mean, dims=BASELINE_MARKER)
+    position = {m: k for k, m in enumerate(markers)}
+    s_row = baseline_sd[_data("summary_baseline_idx", [position.get(m, 0) for m in obs["marker"]])]
+    bias_tables = np.zeros((len(obs), cohort_log_ratio.BASELINE_SD_GRID.size, cohort_log_ratio.CHANGE_SD_GRID.size))
+    variance_tables = np.zeros_like(bias_tables)
+    for k in np.flatnonzero(uses_baseline):
+        bias_tables[k], variance_tables[k] = cohort_log_ratio.ratio_tables(obs["n_effective"].iloc[k], medians[k])
+    per_sigma2 = sigma_row**2
+    bias = per_sigma2 * _bilinear_at(_data("summary_ratio_bias", bias_tables), s_row, sigma_row)
+    variance = per_sigma2 * _bilinear_at(_data("summary_ratio_variance", variance_tables), s_row, sigma_row)
+    return bias, variance
+
+
+def _bilinear_at(tables, s, sigma) -> pt.TensorVariable:
+    """Each row's table (rows × BASELINE_SD_GRID × CHANGE_SD_GRID) at its (s, σ), bilinearly
+    interpolated; the nearest edge beyond the grid (:func:`crsmeta.cohort_log_ratio.table_at`)."""
+    s_grid, sigma_grid = cohort_log_ratio.BASELINE_SD_GRID, cohort_log_ratio.CHANGE_SD_GRID
+
+    def cell(grid, value):
+        position = pt.clip((value - grid[0]) / (grid[1] - grid[0]), 0.0, float(grid.size - 1))
+        low = pt.minimum(pt.floor(position), grid.size - 2).astype("int64")
+        return low, position - low
+
+    i, u = cell(s_grid, s)
+    j, v = cell(sigma_grid, sigma)
+    flat = tables.reshape((-1,))
+    first = pt.arange(tables.shape[0]) * (s_grid.size * sigma_grid.size)
+
+    def at(a, b):
+        return flat[first + a * sigma_grid.size + b]
+
+    return (1 - u) * ((1 - v) * at(i, j) + v * at(i, j + 1)) + u * ((1 - v) * at(i + 1, j) + v * at(i + 1, j + 1))
 
 
 def _cv_shift_bias_tables(obs: pd.DataFrame) -> np.ndarray:
@@ -806,7 +876,8 @@ def _censored_terms(cases, code: np.ndarray, dist) -> pt.TensorVariable:
 
 @dataclasses.dataclass
 class _LearnedRows:
-    """Rows whose SE was not printed: se² ~ InverseGamma(a, b), E[se²] = σ[marker]²·eff/n + extra
+    """Rows whose SE was not printed: se² ~ InverseGamma(a, b), E[se²] = Var(s, σ, n) + extra for a
+    ratio of two cohorts' levels (:func:`_cohort_ratio_moments`), σ[marker]²·eff/n + extra for temperature
     (or, for an exact P value, the SE it implies, squared, + extra), integrated out.
 
     Given se², y ~ N(mu, se² + V) (V: what remains of the study effect's variance, 0 when u is

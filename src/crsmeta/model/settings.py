@@ -42,6 +42,9 @@ class ModelSettings:
     temp_sigma_sd: float = 1.0  # prior mean of sigma[temperature] ~ Gamma(2, 2/mean)
     # priors: summary-level rows
     corr_prior: tuple[float, float] = (5.0, 5.0)  # rho ~ Beta(a, b): pre/post correlation
+    # prior mean of the baseline log-SD s[marker] ~ Gamma(2, 2/mean) across patients: what a ratio of two
+    # cohorts' means or medians keeps of the baseline's spread (crsmeta.cohort_log_ratio)
+    baseline_sd: float = 1.0
     row_variance_shape: float = 3.0  # a of InverseGamma(a, b) on a row's unknown se² (mean tied to sigma)
     covariate_sd: float = 0.5  # population, co-intervention, grade and baseline coefficients ~ Normal(0, .)
     # likelihood

@@ -114,9 +114,12 @@ class SimulationSpec:
         tau: Mapping[str, float],
         sigma: Mapping[str, float],
         seed: int | None = None,
+        baseline_sd: Mapping[str, float] | None = None,
     ) -> "SimulationSpec":
-        """The same spec with a given truth (e.g. drawn from the model's prior for SBC)."""
-        return replace(self, theta=dict(theta), tau=dict(tau), sigma=dict(sigma),
+        """The same spec with a given truth (e.g. drawn from the model's prior for SBC);
+        ``baseline_sd`` replaces the log-SD of those markers' baseline levels (their centre kept)."""
+        baseline = dict(self.baseline) | {m: (self.baseline[m][0], float(s)) for m, s in (baseline_sd or {}).items()}
+        return replace(self, theta=dict(theta), tau=dict(tau), sigma=dict(sigma), baseline=baseline,
                        seed=self.seed if seed is None else seed)
 
 
