@@ -26,8 +26,9 @@ markers, SD in °C for temperature). ``method`` records which route each row too
   model uses it as the prior mean of a learned se² (a raw-scale test's P value does not pin the
   SE of a log ratio);
 - ``p_value_bound``: p printed as ``<`` → ``se_upper``, as ``>`` → ``se_lower``; the dispersion is
-  learned from the data within that bound. A ``>`` of two levels (or of a % change) of a marker
-  bounds nothing on the log scale: ``dispersion_from_data``, flagged ``p_above_not_a_floor``;
+  learned from the data within that bound. A bound of two levels (or of a % change) of a marker
+  bounds nothing on the log scale: ``dispersion_from_data``, flagged ``p_above_not_a_floor`` or
+  ``p_below_not_a_ceiling``;
 - ``dispersion_from_data``: nothing printed → the dispersion is learned from the data.
 
 Rows that cannot enter are returned in an audit frame with the reason; none is dropped silently.
@@ -47,8 +48,10 @@ from crsmeta.cv_shift import SHIFT_FROM_CVS_FLAG
 from crsmeta.vocabulary import ChangeScale, change_scale
 
 MEDIAN_EFFICIENCY = math.pi / 2
-# A "p > x" printed with two levels (or a % change) of a log-ratio marker: no floor on the log ratio's SE.
+# A "p > x" or "p < x" printed with two levels (or a % change) of a log-ratio marker: no floor, or
+# no ceiling, on the log ratio's SE (the P value tests the levels).
 P_ABOVE_NOT_A_FLOOR_FLAG = "p_above_not_a_floor"
+P_BELOW_NOT_A_CEILING_FLAG = "p_below_not_a_ceiling"
 # Probability that a level is an arithmetic mean, by printed statistic: a log ratio of arithmetic
 # means of log-normal levels estimates θ + σ²/2 (build.py adds mean_weight · σ[marker]²/2).
 MEAN_WEIGHT = {"mean": 1.0, "median": 0.0}
@@ -227,7 +230,7 @@ def _effect_observation(row: pd.Series, min_fraction: float) -> dict | str:
     elif np.isfinite(row["ci_low"]) and np.isfinite(row["ci_high"]):
         obs |= {"se_known": se_from_ci(row["ci_low"], row["ci_high"]), "method": "ci_reported"}
     else:  # a % change of means, like two levels, has its P value from a test of the levels
-        _dispersion_from_p_or_data(obs, [row], floor_applies=row["source_effect_type"] != "percent_change")
+        _dispersion_from_p_or_data(obs, [row], bound_applies=row["source_effect_type"] != "percent_change")
     return _finish(obs)
 
 
@@ -253,7 +256,7 @@ def _pair_observation(pre: pd.Series, post: pd.Series, min_fraction: float) -> d
             if {pre["spread_type"], post["spread_type"]} <= {"sd", "se"}:
                 obs["flags"].append(SHIFT_FROM_CVS_FLAG)
     else:
-        _dispersion_from_p_or_data(obs, [post, pre], floor_applies=difference)
+        _dispersion_from_p_or_data(obs, [post, pre], bound_applies=difference)
     return _finish(obs)
 
 
@@ -288,13 +291,17 @@ def _dispersion(row: pd.Series, n: float, difference: bool) -> float | None:
     return None
 
 
-def _dispersion_from_p_or_data(obs: dict, rows: list[pd.Series], *, floor_applies: bool) -> None:
+def _dispersion_from_p_or_data(obs: dict, rows: list[pd.Series], *, bound_applies: bool) -> None:
     """The route of a row with no printed spread: its P value's SE, or a bound on it, else none.
 
-    ``floor_applies``: whether a ``p > x`` bounds the SE of ``y`` from below. It does not for a
-    log ratio of two printed levels: their P value comes from a test of the levels (a raw-scale
-    paired t or Wilcoxon test), which on skewed levels has less power than one of the log ratios,
-    so a non-significant raw test says little about the log ratio's SE (docs/model.md).
+    ``bound_applies``: whether a P value printed as a bound bounds the SE of ``y``. It does not
+    for a log ratio of two printed levels (or their % change): their P value comes from a test of
+    the levels (a raw-scale paired t or Wilcoxon test), not of the log ratio. On skewed levels a
+    non-significant raw test says little about the log ratio's SE (no floor), and a significant
+    one does not cap it either: in the simulator the log ratio's sampling SD exceeds the ceiling
+    a ``p < x`` implies in a quarter of such rows (validation/p_bound_scale.py), and held as a ceiling it pulled σ down and θ up in
+    the route SBC (docs/model.md, docs/validation.md). An exact P value only sets the prior mean
+    of a learned se² (crsmeta.model.build), so it is kept.
     """
     with_p = [r for r in rows if np.isfinite(r["p_value"]) and r["p_relation"] in ("=", "<", ">")]
     if not with_p or obs["y"] == 0:
@@ -308,13 +315,13 @@ def _dispersion_from_p_or_data(obs: dict, rows: list[pd.Series], *, floor_applie
     bound = se_from_p_value(obs["y"], row["p_value"], obs["n_effective"])
     if row["p_relation"] == "=":
         obs |= {"se_known": bound, "method": "p_value_exact"}
+    elif not bound_applies:
+        obs["method"] = "dispersion_from_data"
+        obs["flags"].append(P_BELOW_NOT_A_CEILING_FLAG if row["p_relation"] == "<" else P_ABOVE_NOT_A_FLOOR_FLAG)
     elif row["p_relation"] == "<":  # |t| above the critical value: se below the bound
         obs |= {"se_upper": bound, "method": "p_value_bound"}
-    elif floor_applies:  # "p > x": |t| below it, se above the bound
+    else:  # "p > x": |t| below it, se above the bound
         obs |= {"se_lower": bound, "method": "p_value_bound"}
-    else:
-        obs["method"] = "dispersion_from_data"
-        obs["flags"].append(P_ABOVE_NOT_A_FLOOR_FLAG)
 
 
 def _finish(obs: dict) -> dict:
