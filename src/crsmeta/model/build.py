@@ -482,8 +482,8 @@ def _cohort_ratio_moments(data: ModelData, settings: ModelSettings, obs: pd.Data
         return pt.zeros(len(obs)), pt.zeros(len(obs))
     model = pm.modelcontext(None)
     model.add_coord(BASELINE_MARKER, markers)
-    prior_mean = _data("baseline_sd_prior_mean", np.full(len(markers), settings.baseline_sd))
-    baseline_sd = pm.Gamma("baseline_sd", alpha=2.0, beta=2.0 / prior_mean, dims=BASELINE_MARKER)
+    distribution, parameters = sigma_prior(_data("baseline_sd_prior_mean", np.full(len(markers), settings.baseline_sd)))
+    baseline_sd = distribution("baseline_sd", **parameters, dims=BASELINE_MARKER)  # σ's family
     position = {m: k for k, m in enumerate(markers)}
     s_row = baseline_sd[_data("summary_baseline_idx", [position.get(m, 0) for m in obs["marker"]])]
     bias_tables = np.zeros((len(obs), cohort_log_ratio.BASELINE_SD_GRID.size, cohort_log_ratio.CHANGE_SD_GRID.size))
