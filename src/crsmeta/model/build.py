@@ -425,7 +425,8 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
     se_as_prior = obs["method"].isin(SE_AS_PRIOR_METHODS).to_numpy()
     learned = obs["method"].isin(LEARNED_METHODS).to_numpy() | se_as_prior
     medians_flag = obs["efficiency"].to_numpy(dtype=float) == MEDIAN_EFFICIENCY
-    ratio_bias, ratio_variance = _cohort_ratio_moments(data, settings, obs, sigma_row, learned & ~se_as_prior, medians_flag)
+    ratio_bias, ratio_variance, reads_ratio_variance = _cohort_ratio_moments(
+        data, settings, obs, sigma_row, learned & ~se_as_prior, medians_flag)
     shift = pt.switch(pt.gt(_data("summary_shift_printed", np.isfinite(printed_shift).astype(float)), 0.0),
                       _data("summary_mean_shift", np.nan_to_num(printed_shift)) + bias_of_printed_shift,
                       sigma_row**2 / 2 + ratio_bias)
@@ -448,14 +449,14 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
     change_var = summary_change_variance(d_pre, d_post, rho, medians)
     variance = pt.switch(pt.gt(_data("summary_known_by_sds", known_by_sds.astype(float)), 0.0),
                          efficiency * change_var / n + extra, variance)
-    from_sigma = pt.switch(pt.gt(_data("summary_ratio_of_levels", _ratio_of_levels(data, obs).astype(float)), 0.0),
+    from_sigma = pt.switch(pt.gt(_data("summary_reads_ratio_variance", reads_ratio_variance.astype(float)), 0.0),
                            ratio_variance, efficiency * sigma_row**2 / n)
     se_as_prior_flag = _data("summary_se_as_prior", se_as_prior.astype(float))
     learned_mean_variance = pt.switch(pt.gt(se_as_prior_flag, 0.0), se_known**2, from_sigma) + extra
     return mean, variance, learned_mean_variance, learned
 
 
-def _ratio_of_levels(data: ModelData, obs: pd.DataFrame) -> np.ndarray:
+def _ratio_of_levels(obs: pd.DataFrame) -> np.ndarray:
     """Rows that are a log ratio of two levels' summaries (means or medians, no shift printed):
     their baseline does not cancel (:mod:`crsmeta.cohort_log_ratio`). Temperature's difference of
     means and a printed mean log ratio (mean_weight 0 and not a median) are not."""
@@ -469,17 +470,18 @@ def _cohort_ratio_moments(data: ModelData, settings: ModelSettings, obs: pd.Data
                           learned_from_sigma: np.ndarray, medians: np.ndarray):
     """Per summary row, the bias b(s, σ, n) of its log ratio of means beyond σ²/2 and the variance
     of its log ratio of means or medians (:mod:`crsmeta.cohort_log_ratio`), at s[marker], the
-    baseline log-SD across patients, and σ[marker]; 0 where the row is not a ratio of levels.
+    baseline log-SD across patients, and σ[marker] (0 where the row is not a ratio of levels), and
+    which rows' learned se² is centred on that variance (the ratios among ``learned_from_sigma``).
 
     s gets a parameter (``baseline_sd``, Gamma(2, 2/``baseline_sd``) like σ) only for the markers
     with such a row whose mean is shifted or whose se² is learned: elsewhere nothing reads it.
     """
-    ratio = _ratio_of_levels(data, obs)
-    weight = obs["mean_weight"].to_numpy(dtype=float)
-    uses_baseline = ratio & ((weight > 0) | learned_from_sigma)
+    ratio = _ratio_of_levels(obs)
+    reads_variance = ratio & learned_from_sigma
+    uses_baseline = reads_variance | (ratio & (obs["mean_weight"].to_numpy(dtype=float) > 0))
     markers = [m for m in data.coords["marker"] if m in set(obs.loc[uses_baseline, "marker"])]
     if not markers:
-        return pt.zeros(len(obs)), pt.zeros(len(obs))
+        return pt.zeros(len(obs)), pt.zeros(len(obs)), reads_variance
     model = pm.modelcontext(None)
     model.add_coord(BASELINE_MARKER, markers)
     distribution, parameters = sigma_prior(_data("baseline_sd_prior_mean", np.full(len(markers), settings.baseline_sd)))
@@ -493,7 +495,7 @@ def _cohort_ratio_moments(data: ModelData, settings: ModelSettings, obs: pd.Data
     per_sigma2 = sigma_row**2
     bias = per_sigma2 * _bilinear_at(_data("summary_ratio_bias", bias_tables), s_row, sigma_row)
     variance = per_sigma2 * _bilinear_at(_data("summary_ratio_variance", variance_tables), s_row, sigma_row)
-    return bias, variance
+    return bias, variance, reads_variance
 
 
 def _bilinear_at(tables, s, sigma) -> pt.TensorVariable:
