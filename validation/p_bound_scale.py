@@ -6,7 +6,7 @@ learned se² ~ InverseGamma(3, mean σ[marker]²/n) restricted to se ≤ or ≥ 
 (crsmeta.comparisons.se_from_p_value), y the log ratio of the means; since 9fd2294, on what this
 script shows, a marker's ``p > x`` sets no floor, and since the learned se² is centred on the
 simulated variance of a ratio of cohort means (crsmeta.cohort_log_ratio), ``p < x`` no ceiling
-either: the ceiling lies below that SD in a fifth of the rows. This draws cohorts as the
+either: the ceiling lies below that SD in a quarter of the rows. This draws cohorts as the
 simulator does (log-normal levels with log-SD ``--log-sd``, changes ~ Normal(θ, σ) independent of
 the level, a paired t test on the raw values, the P value printed as the smallest of ``<0.001``,
 ``<0.01``, ``<0.05`` it lies below, else ``>0.05``) and prints how each bound compares with

@@ -456,12 +456,11 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
     return mean, variance, learned_mean_variance, learned
 
 
-def _ratio_of_levels(obs: pd.DataFrame) -> np.ndarray:
+def _ratio_of_levels(obs: pd.DataFrame, medians: np.ndarray) -> np.ndarray:
     """Rows that are a log ratio of two levels' summaries (means or medians, no shift printed):
     their baseline does not cancel (:mod:`crsmeta.cohort_log_ratio`). Temperature's difference of
-    means and a printed mean log ratio (mean_weight 0 and not a median) are not."""
+    means and a printed mean log ratio (mean_weight 0 and not one of ``medians``) are not."""
     lab = ~np.array([on_difference_scale(m) for m in obs["marker"]], dtype=bool)
-    medians = obs["efficiency"].to_numpy(dtype=float) == MEDIAN_EFFICIENCY
     of_levels = (obs["mean_weight"].to_numpy(dtype=float) > 0) | medians
     return lab & of_levels & ~np.isfinite(obs["mean_shift"].to_numpy(dtype=float))
 
@@ -476,7 +475,7 @@ def _cohort_ratio_moments(data: ModelData, settings: ModelSettings, obs: pd.Data
     s gets a parameter (``baseline_sd``, Gamma(2, 2/``baseline_sd``) like σ) only for the markers
     with such a row whose mean is shifted or whose se² is learned: elsewhere nothing reads it.
     """
-    ratio = _ratio_of_levels(obs)
+    ratio = _ratio_of_levels(obs, medians)
     reads_variance = ratio & learned_from_sigma
     uses_baseline = reads_variance | (ratio & (obs["mean_weight"].to_numpy(dtype=float) > 0))
     markers = [m for m in data.coords["marker"] if m in set(obs.loc[uses_baseline, "marker"])]
@@ -502,14 +501,8 @@ def _bilinear_at(tables, s, sigma) -> pt.TensorVariable:
     """Each row's table (rows × BASELINE_SD_GRID × CHANGE_SD_GRID) at its (s, σ), bilinearly
     interpolated; the nearest edge beyond the grid (:func:`crsmeta.cohort_log_ratio.table_at`)."""
     s_grid, sigma_grid = cohort_log_ratio.BASELINE_SD_GRID, cohort_log_ratio.CHANGE_SD_GRID
-
-    def cell(grid, value):
-        position = pt.clip((value - grid[0]) / (grid[1] - grid[0]), 0.0, float(grid.size - 1))
-        low = pt.minimum(pt.floor(position), grid.size - 2).astype("int64")
-        return low, position - low
-
-    i, u = cell(s_grid, s)
-    j, v = cell(sigma_grid, sigma)
+    i, u = _grid_cell(s_grid, s)
+    j, v = _grid_cell(sigma_grid, sigma)
     flat = tables.reshape((-1,))
     first = pt.arange(tables.shape[0]) * (s_grid.size * sigma_grid.size)
 
@@ -517,6 +510,14 @@ def _bilinear_at(tables, s, sigma) -> pt.TensorVariable:
         return flat[first + a * sigma_grid.size + b]
 
     return (1 - u) * ((1 - v) * at(i, j) + v * at(i, j + 1)) + u * ((1 - v) * at(i + 1, j) + v * at(i + 1, j + 1))
+
+
+def _grid_cell(grid: np.ndarray, value) -> tuple[pt.TensorVariable, pt.TensorVariable]:
+    """The index of the evenly spaced ``grid``'s cell holding ``value`` and the fraction of the way
+    across it, for linear interpolation; the first or last cell's end beyond the grid."""
+    position = pt.clip((value - grid[0]) / (grid[1] - grid[0]), 0.0, float(grid.size - 1))
+    low = pt.minimum(pt.floor(position), grid.size - 2).astype("int64")
+    return low, position - low
 
 
 def _cv_shift_bias_tables(obs: pd.DataFrame) -> np.ndarray:
@@ -535,11 +536,7 @@ def cv_shift_bias_at(tables, sigma) -> pt.TensorVariable:
     """Each row's table (rows × :data:`crsmeta.cv_shift.SIGMA_GRID`) at its σ, linearly interpolated; constant
     beyond the grid's end."""
     tables, sigma = pt.as_tensor_variable(tables), pt.as_tensor_variable(sigma)
-    step = cv_shift.SIGMA_GRID[1] - cv_shift.SIGMA_GRID[0]
-    last = len(cv_shift.SIGMA_GRID) - 1
-    position = pt.clip(sigma / step, 0.0, float(last))
-    low = pt.minimum(pt.floor(position), last - 1).astype("int64")
-    weight = position - low
+    low, weight = _grid_cell(cv_shift.SIGMA_GRID, sigma)
     first_of_row = pt.arange(tables.shape[0]) * len(cv_shift.SIGMA_GRID)
     flat = tables.reshape((-1,))
     return (1 - weight) * flat[first_of_row + low] + weight * flat[first_of_row + low + 1]
