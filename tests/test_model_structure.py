@@ -56,6 +56,7 @@ def test_analysis_settings_names_every_sensitivity_analysis():
     assert analyses["tau_prior_half"].tau_sd == base.tau_sd / 2
     assert analyses["sigma_prior_double"].sigma_sd == base.sigma_sd * 2
     assert analyses["sigma_prior_half"].temp_sigma_sd == base.temp_sigma_sd / 2
+    assert analyses["sigma_prior_double"].baseline_sd == base.baseline_sd * 2  # s: the baseline's spread
     assert analyses["baseline_adjusted"].baseline_level and not base.baseline_level
     every = analysis_settings(base, {}, [])
     assert {settings.target_accept for settings in every.values()} == {base.target_accept}

@@ -14,7 +14,7 @@ from crsmeta.comparisons import summary_comparisons
 from crsmeta.io import write_netcdf
 from crsmeta.model import ModelSettings, fit_analysis
 from crsmeta.model.analyses import PARETO_K_MAX, analysis_settings, reweighting_of
-from crsmeta.model.build import build_model, study_log_likelihood
+from crsmeta.model.build import BASELINE_MARKER, build_model, study_log_likelihood
 from crsmeta.model.reweight import REWEIGHTED, SAMPLED, MainFit, log_weights, reweight, reweight_main
 from typed_tables import typed_changes, typed_summaries
 
@@ -39,7 +39,7 @@ def test_only_a_left_out_study_the_priors_of_tau_and_rho_and_row_filters_are_rew
     routes = {name: reweighting_of(FAST, settings) for name, settings in analyses.items()}
     assert routes["loo_s1"].left_out == "s1" and routes["loo_s1"].prior_fields == ()
     assert routes["tau_prior_half"].prior_fields == ("tau_sd", "temp_tau_sd")
-    assert routes["sigma_prior_double"].prior_fields == ("sigma_sd", "temp_sigma_sd")
+    assert routes["sigma_prior_double"].prior_fields == ("sigma_sd", "temp_sigma_sd", "baseline_sd")
     assert routes["corr_low"].prior_fields == ("corr_prior",) and routes["corr_low"].left_out is None
     assert routes["no_digitised"].row_filters == ("exclude_digitised",) and routes["no_digitised"].left_out is None
     for name in ("case_only", "summary_only", "student_t"):
@@ -83,19 +83,27 @@ def test_halving_the_tau_prior_reweights_draws_of_the_old_prior_into_the_new_one
     assert reweighted.mean(axis=0) == pytest.approx(np.full(n_markers, 0.25), rel=0.06)
 
 
-def test_halving_the_sigma_prior_reweights_draws_of_the_old_prior_into_the_new_one(tiny_changes, tiny_summaries):
-    """With no likelihood, draws of σ's Gamma(2, 2/mean) weighted by the prior ratio have the halved mean."""
+def test_halving_the_spread_priors_reweights_draws_of_the_old_priors_into_the_new_ones(tiny_changes, tiny_summaries):
+    """With no likelihood, draws of σ's and s's Gamma(2, 2/mean) weighted by the prior ratios
+    have the halved means (sigma_prior_half rescales both)."""
     data = model_data(tiny_changes, tiny_summaries, FAST)
     n_markers = len(data.coords["marker"])
-    sigma = np.random.default_rng(6).gamma(2.0, FAST.sigma_sd / 2.0, size=(4, 2000, n_markers))
-    main = az.from_dict(posterior={"sigma": sigma}, coords={"marker": data.coords["marker"]}, dims={"sigma": ["marker"]})
-    halved = FAST.replace(sigma_sd=FAST.sigma_sd / 2, temp_sigma_sd=FAST.sigma_sd / 2)
+    rng = np.random.default_rng(6)
+    sigma = rng.gamma(2.0, FAST.sigma_sd / 2.0, size=(4, 2000, n_markers))
+    baseline_sd = rng.gamma(2.0, FAST.baseline_sd / 2.0, size=(4, 2000, 1))  # one marker's s
+    main = az.from_dict(posterior={"sigma": sigma, "baseline_sd": baseline_sd},
+                        coords={"marker": data.coords["marker"], BASELINE_MARKER: ["IL-6"]},
+                        dims={"sigma": ["marker"], "baseline_sd": [BASELINE_MARKER]})
+    halved = analysis_settings(FAST, {}, [])["sigma_prior_half"]
     assert FAST.temp_sigma_sd == FAST.sigma_sd  # one prior mean for every marker of this draw
+    assert halved.baseline_sd == FAST.baseline_sd / 2
     result = reweight(main, log_weights(main, data, FAST, halved, reweighting_of(FAST, halved)), halved,
                       main_ess=sigma[..., 0].size)
     assert result.pareto_k < PARETO_K_MAX and not result.refit_reason
-    reweighted = result.idata.posterior["sigma"].to_numpy().reshape(-1, n_markers)
-    assert reweighted.mean(axis=0) == pytest.approx(np.full(n_markers, FAST.sigma_sd / 2), rel=0.06)
+    reweighted = result.idata.posterior
+    assert reweighted["sigma"].to_numpy().reshape(-1, n_markers).mean(axis=0) == pytest.approx(
+        np.full(n_markers, FAST.sigma_sd / 2), rel=0.06)
+    assert reweighted["baseline_sd"].to_numpy().mean() == pytest.approx(FAST.baseline_sd / 2, rel=0.06)
 
 
 def test_doubling_it_is_refitted_when_the_weights_have_a_heavy_tail(tiny_changes, tiny_summaries):

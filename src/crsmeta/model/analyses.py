@@ -36,7 +36,7 @@ SENSITIVITY_DEFAULTS: dict[str, Any] = {
 
 MAIN = "main"  # the analysis that gates the report; every other one is a sensitivity analysis
 # settings an analysis may change and still be computed from the main fit's draws
-PRIOR_FIELDS = ("tau_sd", "temp_tau_sd", "sigma_sd", "temp_sigma_sd", "corr_prior")
+PRIOR_FIELDS = ("tau_sd", "temp_tau_sd", "sigma_sd", "temp_sigma_sd", "baseline_sd", "corr_prior")
 # settings that only drop rows: the main draws stand for the analysis when no row is dropped
 ROW_FILTER_FIELDS = ("exclude_digitised",)
 RUN_FIELDS = ("cores",)  # how a job runs, not what it computes
@@ -77,9 +77,10 @@ def analysis_settings(
         "tau_prior_half": dict(tau_sd=base.tau_sd / 2, temp_tau_sd=base.temp_tau_sd / 2),
         "tau_prior_double": dict(tau_sd=base.tau_sd * 2, temp_tau_sd=base.temp_tau_sd * 2),
         # σ informs the σ²/2 shift of mean-based rows and the SE of rows that print none: where
-        # no case row informs σ, its prior does (docs/model.md)
-        "sigma_prior_half": dict(sigma_sd=base.sigma_sd / 2, temp_sigma_sd=base.temp_sigma_sd / 2),
-        "sigma_prior_double": dict(sigma_sd=base.sigma_sd * 2, temp_sigma_sd=base.temp_sigma_sd * 2),
+        # no case row informs σ, its prior does (docs/model.md); so does s, the baseline's
+        # spread, for a ratio of two cohorts' levels, informed only by the rows it widens
+        "sigma_prior_half": _spread_priors_scaled(base, 0.5),
+        "sigma_prior_double": _spread_priors_scaled(base, 2.0),
         "student_t": dict(likelihood="student_t"),
         "no_digitised": dict(exclude_digitised=True),
         "corr_low": dict(corr_prior=tuple(cfg["corr_low_prior"])),
@@ -100,6 +101,13 @@ def analysis_settings(
         for date in cumulative:
             analyses[CUMULATIVE_PREFIX + str(date)] = cumulative_settings(base, published, date)
     return analyses
+
+
+def _spread_priors_scaled(base: ModelSettings, factor: float) -> dict[str, float]:
+    """The prior means of the patients' spreads, σ (of their changes) and s (of their baseline
+    levels; σ's prior family), times ``factor``: the ``sigma_prior_*`` analyses."""
+    return dict(sigma_sd=base.sigma_sd * factor, temp_sigma_sd=base.temp_sigma_sd * factor,
+                baseline_sd=base.baseline_sd * factor)
 
 
 def skipped_analyses(

@@ -1,6 +1,6 @@
 """Sensitivity analyses from the main fit's draws, by Pareto-smoothed importance sampling.
 
-Leaving one study out, or rescaling the prior of τ, σ or ρ, changes the posterior by a factor known
+Leaving one study out, or rescaling the prior of τ, σ (with s) or ρ, changes the posterior by a factor known
 for every draw: exp(−log-likelihood of the study's rows), or the ratio of the two priors. The main
 fit's draws, weighted by it (PSIS, as the loo and priorsense tools do), are then draws of the
 analysis' posterior, as long as the weights are well behaved: Pareto k̂ ≤ 0.7 and enough effective
@@ -158,6 +158,9 @@ def log_weights(main: az.InferenceData, main_data: ModelData, main_settings: Mod
                                     settings, main_settings)
     if {"sigma_sd", "temp_sigma_sd"} & changed:
         weights += _log_prior_ratio(posterior["sigma"], lambda s: sigma_prior(sigma_prior_mean(main_data, s)),
+                                    settings, main_settings)
+    if "baseline_sd" in changed and "baseline_sd" in posterior:  # only markers with rows that read s have it
+        weights += _log_prior_ratio(posterior["baseline_sd"], lambda s: sigma_prior(s.baseline_sd),
                                     settings, main_settings)
     if "corr_prior" in changed and main_data.correlation_rows().size:
         weights += _log_prior_ratio(posterior["rho"], lambda s: correlation_prior(s.corr_prior),
