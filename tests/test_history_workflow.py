@@ -9,7 +9,6 @@ report opens with what changed. A forced rerun with the same data and settings a
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import ROOT
+from conftest import mocked_sampler_environment
 from crsmeta import cli, tables
 from crsmeta.io import read_tsv
 
@@ -28,9 +27,6 @@ FIXTURE_STUDIES = ["tests/config/studies/long_fixture.yaml", "tests/config/studi
 ADDED = "added_synthetic"
 SNAPSHOTS = "results/history/snapshots"
 CHANGES = "results/history/changes.tsv"
-# on PYTHONPATH of the Snakemake runs: its sitecustomize mocks the NUTS call in fit_model jobs
-MOCK_SAMPLER = ROOT / "tests/mock_sampler"
-
 pytestmark = pytest.mark.slow
 
 
@@ -41,10 +37,8 @@ def snakemake(project: Path, studies: list[str], *arguments: str) -> subprocess.
     path = project / "tests/config/history_run.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     command = [sys.executable, "-m", "snakemake", *arguments, "--cores", "1", "--configfile", str(path)]
-    python_path = os.pathsep.join(filter(None, [str(MOCK_SAMPLER), os.environ.get("PYTHONPATH")]))
-    flags = ",".join(filter(None, [os.environ.get("PYTENSOR_FLAGS"), "cxx="]))
     return subprocess.run(command, cwd=project, capture_output=True, text=True, check=False,
-                          env=os.environ | {"PYTHONPATH": python_path, "PYTENSOR_FLAGS": flags})
+                          env=mocked_sampler_environment())
 
 
 def add_synthetic_study(project: Path, seed: int = 13) -> str:

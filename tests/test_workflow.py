@@ -9,7 +9,6 @@ processes, directories and compile caches, are tests/cluster/run_slurm.sh's.
 from __future__ import annotations
 
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 import xarray as xr
 import yaml
 
-from conftest import ROOT, copy_project, planned_jobs
+from conftest import copy_project, mocked_sampler_environment, planned_jobs
 from crsmeta import tables
 from mock_sampler.prior_draws import MOCK_LABEL
 
@@ -27,9 +26,6 @@ FIXTURE_STUDIES = ["tests/config/studies/long_fixture.yaml", "tests/config/studi
                    "tests/config/studies/wide_fixture.yaml"]
 # what the tests on the shared `harmonised` project read
 SHARED_TABLES = [HARMONISED, "results/harmonised/summaries.tsv", "results/audit/rows.tsv"]
-# on PYTHONPATH of every Snakemake run below: its sitecustomize mocks the NUTS call in fit_model jobs
-MOCK_SAMPLER = ROOT / "tests/mock_sampler"
-
 pytestmark = pytest.mark.slow
 
 
@@ -42,17 +38,10 @@ def write_config(project: Path, studies: list[str]) -> Path:
 
 
 def snakemake(project: Path, config: Path, *arguments: str) -> subprocess.CompletedProcess:
-    """Run Snakemake with the mocked sampler (fit_model jobs get prior draws).
-
-    PyTensor compiles no C here (``cxx=``): with sampling mocked nothing in these runs is heavy,
-    and each new graph would otherwise cost a C compile (every one, with CI's cold cache) and
-    waits on the compile cache's lock whenever another process holds it.
-    """
+    """Run Snakemake with the mocked sampler (fit_model jobs get prior draws; conftest.mocked_sampler_environment)."""
     command = [sys.executable, "-m", "snakemake", *arguments, "--cores", "2", "--configfile", str(config)]
-    path = os.pathsep.join(filter(None, [str(MOCK_SAMPLER), os.environ.get("PYTHONPATH")]))
-    flags = ",".join(filter(None, [os.environ.get("PYTENSOR_FLAGS"), "cxx="]))
     return subprocess.run(command, cwd=project, capture_output=True, text=True, check=False,
-                          env=os.environ | {"PYTHONPATH": path, "PYTENSOR_FLAGS": flags})
+                          env=mocked_sampler_environment())
 
 
 def assert_mocked(posterior: Path) -> None:
