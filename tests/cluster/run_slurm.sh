@@ -12,8 +12,8 @@
 #   3. a fit job killed by `scancel` mid-run fails with a message naming the rule and its log
 #      (run 1, `--retries 0`), and is retried per the profile (run 2, the profile's `retries`);
 #   4. the rerun (run 2) resumes: fits finished in run 1 are not redone;
-#   5. the simulation-based calibration (2 tiny datasets) runs through the same profile, each
-#      dataset its own SLURM job.
+#   5. the simulation-based calibration (2 tiny datasets, sampler mocked) runs through the same
+#      profile, each dataset its own SLURM job.
 # It installs Debian's slurm-wlm and munge when missing (needs root and apt), installs the SLURM
 # executor plugin into the venv (`pip install -e ".[cluster]"`) when missing, and always stops the
 # daemons it started, by their pids. Everything else lives in a temporary directory, removed at
@@ -402,21 +402,29 @@ model_code_files() {
 }
 
 # the simulation-based calibration (workflow/rules/calibration.smk) through the same profile, at a
-# tiny size: each simulated dataset must be its own SLURM job, then the summary
+# tiny size: each simulated dataset must be its own SLURM job, then the summary. What is checked
+# here is the jobs, not the sampling (the fits above sample; tests/test_calibration.py samples
+# replicates), so the replicates take the tests' mocked sampler (tests/mock_sampler, prior draws)
+# and compile no model: two cold compiles of a model of their own were about 100 s of this script.
 check_calibration_on_slurm() {
     # two datasets of one route are enough to show one SLURM job per dataset
-    local n_datasets=2 route=effect_se replicate
+    local n_datasets=2 route=effect_se replicate job_logs
     cat >"$WORK/slurm/calibration_small.yaml" <<YAML
 calibration: {n_datasets: $n_datasets, seed: 1, draws: 50, tune: 50, chains: 2, thin_to: 49, routes: [$route]}
 studies: []
 YAML
-    say "calibration ($n_datasets datasets) through the profile"
-    CONFIG=calibration_small.yaml snakemake_in "$WORK/slurm" "$WORK/calibration.log" --profile profiles/slurm \
+    say "calibration ($n_datasets datasets, sampler mocked) through the profile"
+    # sbatch passes the environment on to the jobs (SLURM's default --export=ALL)
+    PYTHONPATH=$ROOT/tests/mock_sampler PYTENSOR_FLAGS=cxx= CONFIG=calibration_small.yaml \
+        snakemake_in "$WORK/slurm" "$WORK/calibration.log" --profile profiles/slurm \
         "${TEST_CLUSTER_FLAGS[@]}" || fail "the calibration run failed: see $WORK/calibration.log"
     for ((replicate = 0; replicate < n_datasets; replicate++)); do
         # the executor names a job's log folder after its wildcard values joined by "_"
-        compgen -G "$WORK/slurm/.snakemake/slurm_logs/rule_sbc_replicate/${route}_$replicate/*.log" >/dev/null \
+        job_logs=$WORK/slurm/.snakemake/slurm_logs/rule_sbc_replicate/${route}_$replicate
+        compgen -G "$job_logs/*.log" >/dev/null \
             || fail "calibration replicate $replicate did not run as a SLURM job: see $WORK/calibration.log"
+        grep -q "TEST MOCK" "$job_logs"/*.log \
+            || fail "calibration replicate $replicate did not take the mocked sampler: see $job_logs"
     done
     [[ -s $WORK/slurm/results/calibration/sbc_summary.tsv ]] \
         || fail "the calibration wrote no summary: see $WORK/calibration.log"
