@@ -49,7 +49,7 @@ def test_a_rows_tables_are_the_same_in_every_process_and_n_rounds_to_whole_patie
     an effective n of 11.6 (a cohort total) is simulated as 12 patients, and below 2 as 2."""
     first = cohort_log_ratio.mean_ratio_tables(12)
     cohort_log_ratio.mean_ratio_tables.cache_clear()
-    cohort_log_ratio._standard_normals.cache_clear()
+    cohort_log_ratio.standard_normals.cache_clear()
     np.testing.assert_array_equal(first[1], cohort_log_ratio.mean_ratio_tables(12)[1])
     np.testing.assert_array_equal(cohort_log_ratio.ratio_tables(11.6, False)[1], first[1])
     assert cohort_log_ratio.patients(0.7) == cohort_log_ratio.MIN_PATIENTS

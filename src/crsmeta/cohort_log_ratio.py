@@ -29,15 +29,18 @@ import numpy as np
 
 BASELINE_SD_GRID = np.linspace(0.0, 4.0, 21)  # s, the baseline log-SD; beyond 4 the last value
 CHANGE_SD_GRID = np.linspace(0.05, 4.05, 21)  # σ; below 0.05 and beyond 4.05 the nearest value
-SIMULATED_COHORTS = 2000
+SIMULATED_COHORTS = 2000  # here and in crsmeta.cv_shift's tables
 _SEED = 20261205
+_STREAM = 1  # crsmeta.cv_shift's tables draw stream 0
 MIN_PATIENTS = 2  # a "cohort" of one has no spread of its summary to speak of; n below rounds up
 
 
 @functools.lru_cache(maxsize=256)
-def _standard_normals(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Two fixed (cohorts × n) standard normal arrays: the log baseline levels and the changes."""
-    rng = np.random.default_rng([_SEED, 1, n])
+def standard_normals(n: int, stream: int = _STREAM) -> tuple[np.ndarray, np.ndarray]:
+    """Two fixed (cohorts × n) standard normal arrays, the log baseline levels and the changes:
+    the common random numbers of a table's cells. Each module's tables draw a stream of their own
+    (stream 0 seeded as crsmeta.cv_shift seeded its own before the two shared this: same tables)."""
+    rng = np.random.default_rng([_SEED, n] if stream == 0 else [_SEED, stream, n])
     return rng.standard_normal((SIMULATED_COHORTS, n)), rng.standard_normal((SIMULATED_COHORTS, n))
 
 
@@ -45,7 +48,7 @@ def _standard_normals(n: int) -> tuple[np.ndarray, np.ndarray]:
 def mean_ratio_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
     """(b/σ², Var/σ²) of y = log(mean post / mean pre) − σ²/2 − θ in cohorts of ``n``, on
     :data:`BASELINE_SD_GRID` × :data:`CHANGE_SD_GRID`."""
-    baseline, change = _standard_normals(n)
+    baseline, change = standard_normals(n)
     bias = np.empty((BASELINE_SD_GRID.size, CHANGE_SD_GRID.size))
     variance = np.empty_like(bias)
     for i, s in enumerate(BASELINE_SD_GRID):
@@ -61,7 +64,7 @@ def mean_ratio_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
 def median_ratio_variance_table(n: int) -> np.ndarray:
     """Var/σ² of y = median(log post) − median(log pre) in cohorts of ``n`` (its mean is θ), on
     :data:`BASELINE_SD_GRID` × :data:`CHANGE_SD_GRID`."""
-    baseline, change = _standard_normals(n)
+    baseline, change = standard_normals(n)
     variance = np.empty((BASELINE_SD_GRID.size, CHANGE_SD_GRID.size))
     for i, s in enumerate(BASELINE_SD_GRID):
         log_pre = s * baseline

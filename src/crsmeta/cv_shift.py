@@ -27,20 +27,14 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from crsmeta.cohort_log_ratio import standard_normals
+
 # the flag of an observation (crsmeta.tables.OBSERVATIONS) whose mean_shift comes from both sides'
 # printed CVs, set by crsmeta.comparisons; ``disp_pre`` is then its pre CV
 SHIFT_FROM_CVS_FLAG = "shift_from_cvs"
 SIGMA_GRID = np.linspace(0.0, 4.0, 81)  # σ[marker] of the log change; beyond 4 the table's last value
 BASELINE_LOG_SD_GRID = np.linspace(0.01, 4.0, 200)
-SIMULATED_COHORTS = 2000
-_SEED = 20261205
-
-
-@functools.lru_cache(maxsize=64)
-def _standard_normals(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Two fixed (cohorts × n) standard normal arrays: the log baseline levels and the changes."""
-    rng = np.random.default_rng([_SEED, n])
-    return rng.standard_normal((SIMULATED_COHORTS, n)), rng.standard_normal((SIMULATED_COHORTS, n))
+_STREAM = 0  # of crsmeta.cohort_log_ratio.standard_normals
 
 
 def _log_mean_and_cv2(log_levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -53,7 +47,7 @@ def _log_mean_and_cv2(log_levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 @functools.lru_cache(maxsize=64)
 def _expected_log_cv_term(n: int) -> np.ndarray:
     """E[log(1 + ĈV²)] in samples of n log-normal levels, on :data:`BASELINE_LOG_SD_GRID`."""
-    baseline, _ = _standard_normals(n)
+    baseline, _ = standard_normals(n, _STREAM)
     return np.array([np.log1p(_log_mean_and_cv2(s * baseline)[1]).mean() for s in BASELINE_LOG_SD_GRID])
 
 
@@ -66,7 +60,7 @@ def baseline_log_sd(cv_pre: float, n: int) -> float:
 def cv_shift_bias(log_sd_pre: float, change_sd: float, n: int) -> float:
     """E[log(mean post / mean pre) − (ŝ_post² − ŝ_pre²)/2] − θ for samples of n log-normal
     levels with log-SD ``log_sd_pre`` and changes ~ Normal(θ, ``change_sd``) independent of them."""
-    baseline, change = _standard_normals(n)
+    baseline, change = standard_normals(n, _STREAM)
     log_pre = log_sd_pre * baseline
     log_mean_pre, cv2_pre = _log_mean_and_cv2(log_pre)
     log_mean_post, cv2_post = _log_mean_and_cv2(log_pre + change_sd * change)
