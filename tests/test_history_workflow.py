@@ -10,35 +10,20 @@ report opens with what changed. A forced rerun with the same data and settings a
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
-from conftest import mocked_sampler_environment
 from crsmeta import cli, tables
 from crsmeta.io import read_tsv
+from test_workflow import FIXTURE_STUDIES, snakemake, write_config
 
-FIXTURE_STUDIES = ["tests/config/studies/long_fixture.yaml", "tests/config/studies/summary_fixture.yaml",
-                   "tests/config/studies/wide_fixture.yaml"]
 ADDED = "added_synthetic"
 SNAPSHOTS = "results/history/snapshots"
 CHANGES = "results/history/changes.tsv"
 pytestmark = pytest.mark.slow
-
-
-def snakemake(project: Path, studies: list[str], *arguments: str) -> subprocess.CompletedProcess:
-    """A new Snakemake process on the test config with these studies, the fits mocked, one core."""
-    config = yaml.safe_load((project / "tests/config/config.yaml").read_text(encoding="utf-8"))
-    config["studies"] = studies
-    path = project / "tests/config/history_run.yaml"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    command = [sys.executable, "-m", "snakemake", *arguments, "--cores", "1", "--configfile", str(path)]
-    return subprocess.run(command, cwd=project, capture_output=True, text=True, check=False,
-                          env=mocked_sampler_environment())
 
 
 def add_synthetic_study(project: Path, seed: int = 13) -> str:
@@ -90,7 +75,7 @@ def test_adding_a_study_keeps_a_snapshot_and_says_what_it_changed(fixture_run: d
     assert 'id="history-first-run"' in html and "nothing to compare with" in html
 
     studies = [*FIXTURE_STUDIES, add_synthetic_study(project)]
-    second = snakemake(project, studies)
+    second = snakemake(project, write_config(project, studies))
     assert second.returncode == 0, second.stderr[-3000:]
     assert len(snapshots(project)) == 2
     changes = tables.read(tables.HISTORY_CHANGES, project / CHANGES)
@@ -110,7 +95,7 @@ def test_adding_a_study_keeps_a_snapshot_and_says_what_it_changed(fixture_run: d
 
     # same data and settings: the rule reruns but keeps no third snapshot, and says the same
     before = (project / CHANGES).read_text(encoding="utf-8")
-    forced = snakemake(project, studies, "--forcerun", "snapshot_history", CHANGES)
+    forced = snakemake(project, write_config(project, studies), "--forcerun", "snapshot_history", CHANGES)
     assert forced.returncode == 0, forced.stderr[-3000:]
     assert len(snapshots(project)) == 2
     assert (project / CHANGES).read_text(encoding="utf-8") == before
