@@ -31,16 +31,16 @@ BASELINE_SD_GRID = np.linspace(0.0, 4.0, 21)  # s, the baseline log-SD; beyond 4
 CHANGE_SD_GRID = np.linspace(0.05, 4.05, 21)  # σ; below 0.05 and beyond 4.05 the nearest value
 SIMULATED_COHORTS = 2000  # here and in crsmeta.cv_shift's tables
 _SEED = 20261205
-_STREAM = 1  # crsmeta.cv_shift's tables draw stream 0
+_STREAM = (1,)  # of standard_normals; crsmeta.cv_shift's tables draw the stream ()
 MIN_PATIENTS = 2  # a "cohort" of one has no spread of its summary to speak of; n below rounds up
 
 
 @functools.lru_cache(maxsize=256)
-def standard_normals(n: int, stream: int = _STREAM) -> tuple[np.ndarray, np.ndarray]:
+def standard_normals(n: int, stream: tuple[int, ...] = _STREAM) -> tuple[np.ndarray, np.ndarray]:
     """Two fixed (cohorts × n) standard normal arrays, the log baseline levels and the changes:
-    the common random numbers of a table's cells. Each module's tables draw a stream of their own
-    (stream 0 seeded as crsmeta.cv_shift seeded its own before the two shared this: same tables)."""
-    rng = np.random.default_rng([_SEED, n] if stream == 0 else [_SEED, stream, n])
+    the common random numbers of a table's cells. Each module's tables draw a stream of their own,
+    seeded by [seed, *stream, n]."""
+    rng = np.random.default_rng([_SEED, *stream, n])
     return rng.standard_normal((SIMULATED_COHORTS, n)), rng.standard_normal((SIMULATED_COHORTS, n))
 
 

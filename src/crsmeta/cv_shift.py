@@ -34,7 +34,7 @@ from crsmeta.cohort_log_ratio import standard_normals
 SHIFT_FROM_CVS_FLAG = "shift_from_cvs"
 SIGMA_GRID = np.linspace(0.0, 4.0, 81)  # σ[marker] of the log change; beyond 4 the table's last value
 BASELINE_LOG_SD_GRID = np.linspace(0.01, 4.0, 200)
-_STREAM = 0  # of crsmeta.cohort_log_ratio.standard_normals
+_STREAM = ()  # of crsmeta.cohort_log_ratio.standard_normals
 
 
 def _log_mean_and_cv2(log_levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
