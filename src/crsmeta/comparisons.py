@@ -300,8 +300,8 @@ def _dispersion_from_p_or_data(obs: dict, rows: list[pd.Series], *, bound_applie
     non-significant raw test says little about the log ratio's SE (no floor), and a significant
     one does not cap it either: in the simulator the log ratio's sampling SD exceeds the ceiling
     a ``p < x`` implies in a quarter of such rows (validation/p_bound_scale.py), and held as a
-    ceiling it pulled σ down and θ up in the route SBC (docs/model.md, docs/validation.md). An exact P value only sets the prior mean
-    of a learned se² (crsmeta.model.build), so it is kept.
+    ceiling it pulled σ down and θ up in the route SBC (docs/model.md, docs/validation.md). An
+    exact P value only sets the prior mean of a learned se² (crsmeta.model.build), so it is kept.
     """
     with_p = [r for r in rows if np.isfinite(r["p_value"]) and r["p_relation"] in ("=", "<", ">")]
     if not with_p or obs["y"] == 0:

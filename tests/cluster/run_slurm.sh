@@ -405,7 +405,8 @@ model_code_files() {
 # tiny size: each simulated dataset must be its own SLURM job, then the summary. What is checked
 # here is the jobs, not the sampling (the fits above sample; tests/test_calibration.py samples
 # replicates), so the replicates take the tests' mocked sampler (tests/mock_sampler, prior draws)
-# and compile no model: two cold compiles of a model of their own were about 100 s of this script.
+# and compile no model: two cold compiles of a model of their own were about 200 s of this script.
+# The environment is tests/conftest.py's mocked_sampler_environment, the test suite's for the same.
 check_calibration_on_slurm() {
     # two datasets of one route are enough to show one SLURM job per dataset
     local n_datasets=2 route=effect_se replicate job_logs
@@ -415,7 +416,7 @@ studies: []
 YAML
     say "calibration ($n_datasets datasets, sampler mocked) through the profile"
     # sbatch passes the environment on to the jobs (SLURM's default --export=ALL)
-    PYTHONPATH=$ROOT/tests/mock_sampler PYTENSOR_FLAGS=cxx= CONFIG=calibration_small.yaml \
+    PYTHONPATH=$ROOT/tests/mock_sampler PYTENSOR_FLAGS=cxx=,mode=FAST_COMPILE CONFIG=calibration_small.yaml \
         snakemake_in "$WORK/slurm" "$WORK/calibration.log" --profile profiles/slurm \
         "${TEST_CLUSTER_FLAGS[@]}" || fail "the calibration run failed: see $WORK/calibration.log"
     for ((replicate = 0; replicate < n_datasets; replicate++)); do

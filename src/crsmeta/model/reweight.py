@@ -1,13 +1,13 @@
 """Sensitivity analyses from the main fit's draws, by Pareto-smoothed importance sampling.
 
-Leaving one study out, or rescaling the prior of τ, σ (with s) or ρ, changes the posterior by a factor known
-for every draw: exp(−log-likelihood of the study's rows), or the ratio of the two priors. The main
-fit's draws, weighted by it (PSIS, as the loo and priorsense tools do), are then draws of the
-analysis' posterior, as long as the weights are well behaved: Pareto k̂ ≤ 0.7 and enough effective
-draws left. Where they are not, or where leaving the study out would change the model itself
-(another reference population, co-intervention set or grade centring), the analysis is refitted.
-An analysis that only filters rows (no digitised values) is the main posterior itself where the
-filter drops no row of the model, and is refitted where it does.
+Leaving one study out, or rescaling the prior of τ, σ (with s) or ρ, changes the posterior by a
+factor known for every draw: exp(−log-likelihood of the study's rows), or the ratio of the two
+priors. The main fit's draws, weighted by it (PSIS, as the loo and priorsense tools do), are then
+draws of the analysis' posterior, as long as the weights are well behaved: Pareto k̂ ≤ 0.7 and
+enough effective draws left. Where they are not, or where leaving the study out would change the
+model itself (another reference population, co-intervention set or grade centring), the analysis is
+refitted. An analysis that only filters rows (no digitised values) is the main posterior itself
+where the filter drops no row of the model, and is refitted where it does.
 """
 
 from __future__ import annotations
