@@ -7,7 +7,7 @@ from conftest import change_row, model_data, summary_row
 from crsmeta.errors import InputError
 from crsmeta.model import ModelSettings
 from crsmeta.model.data import SAME_PATIENTS_AS_CASES
-from typed_tables import change_frame, summary_frame
+from typed_tables import change_frame, summary_frame, typed_changes, typed_summaries
 
 SETTINGS = ModelSettings(chains=1, draws=10, tune=10, cores=1, prior_draws=10, gate=False)
 
@@ -47,3 +47,19 @@ def test_changes_of_cell_texts_are_refused_not_coerced():
     text = pd.DataFrame([change_row("s1", 0, "tocilizumab", "IL-6", -1.2, lower=-1.2, upper=-1.2)])
     with pytest.raises(InputError, match="per-patient changes"):
         model_data(text, summaries, SETTINGS)
+
+
+def test_leaving_a_study_out_keeps_every_level_and_reports_only_levels_with_rows(tiny_changes, tiny_summaries):
+    """Leaving out t1, the only study of hemoadsorption, standard care and the viral population:
+    the levels stay (the model's structure and compiled code stay the main model's), the rows and
+    the cells reported go. before_filters is the data of every row."""
+    changes, summaries = typed_changes(tiny_changes), typed_summaries(tiny_summaries)
+    main = model_data(changes, summaries, SETTINGS)
+    left_out = model_data(changes, summaries, SETTINGS.replace(exclude_studies=("t1",)))
+    for dim in ("intervention", "marker", "population", "population_shifted"):
+        assert left_out.coords[dim] == main.coords[dim], dim
+    assert "hemoadsorption" in left_out.coords["intervention"]
+    assert "t1" not in left_out.coords["study"] and "t1" not in set(left_out.observations["study_id"])
+    assert "hemoadsorption" not in set(left_out.counts()["intervention"])
+    assert main.unfiltered is None and main.before_filters is main
+    assert len(left_out.before_filters.observations) == len(main.observations)

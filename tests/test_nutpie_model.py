@@ -145,3 +145,33 @@ def test_other_data_and_parameter_counts_compile_to_the_same_code(tiny_changes, 
     assert sizes[0][0] < sizes[1][0] and sizes[0][1] < sizes[1][1]
     assert keys[0] is not None and keys[0] == keys[1]
     assert keys[2] is not None and keys[2] != keys[0]
+
+
+def _log_density_key(model: pm.Model, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The disk cache's key of ``model``'s log density and gradient (crsmeta.model.function_cache),
+    without compiling: the first cached_function call is the log density's."""
+    from crsmeta.model import function_cache, nutpie_model
+
+    class KeyTaken(Exception):
+        pass
+
+    def take_key(inputs, graph, compile_function, context=()):
+        raise KeyTaken(function_cache.graph_key(inputs, graph, context))
+
+    monkeypatch.setattr(nutpie_model, "cached_function", take_key)
+    with pytest.raises(KeyTaken) as taken, pytensor.config.change_flags(**DETERMINISTIC_COMPILATION):
+        numba_functions(model)
+    return str(taken.value)
+
+
+def test_analyses_that_leave_rows_out_compile_to_the_main_models_code(tiny_changes, tiny_summaries, monkeypatch):
+    """Leaving out t1, the only study of two interventions and a population, keeps the main
+    model's levels and terms (crsmeta.model.data.ModelData.before_filters): one compiled log
+    density serves both. Leaving out c1 leaves the temperature rows of one study alone in their
+    marker, whose τ is then integrated out: a term of its own, new code."""
+    def key(settings: ModelSettings) -> str:
+        return _log_density_key(build_model(model_data(tiny_changes, tiny_summaries, settings), settings), monkeypatch)
+
+    main = key(SETTINGS)
+    assert key(SETTINGS.replace(exclude_studies=("t1",))) == main
+    assert key(SETTINGS.replace(exclude_studies=("c1",))) != main

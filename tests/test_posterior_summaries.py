@@ -47,3 +47,11 @@ def test_superiority_probabilities_are_complementary_and_cover_the_estimated_pai
 def test_superiority_is_empty_without_theta_by_intervention_and_marker():
     idata = az.from_dict(posterior={"effect": np.zeros((2, 10, 3))})
     assert superiority(idata, effects_table(fixture_idata())).empty
+
+
+def test_tau_summaries_of_an_analysis_keep_only_its_markers_with_rows():
+    """A marker another analysis' rows brought into the model (crsmeta.model.data.ModelData) has
+    τ's prior alone in an analysis without its rows: not reported there."""
+    kept = MARKERS[:1]
+    summary = tau_summaries(fixture_idata(), markers=set(kept))
+    assert set(summary["marker"]) == set(kept) and set(summary["group"]) == {"prior", "posterior"}

@@ -15,7 +15,9 @@ from crsmeta.io import write_netcdf
 from crsmeta.model import ModelSettings, fit_analysis
 from crsmeta.model.analyses import PARETO_K_MAX, analysis_settings, reweighting_of
 from crsmeta.model.build import BASELINE_MARKER, build_model, study_log_likelihood
-from crsmeta.model.reweight import REWEIGHTED, SAMPLED, MainFit, log_weights, reweight, reweight_main
+from crsmeta.model.reweight import (
+    REWEIGHTED, SAMPLED, MainFit, log_weights, model_change, reweight, reweight_main,
+)
 from typed_tables import typed_changes, typed_summaries
 
 
@@ -120,12 +122,20 @@ def test_doubling_it_is_refitted_when_the_weights_have_a_heavy_tail(tiny_changes
 def test_a_left_out_study_is_reweighted_or_refitted_and_the_tables_say_which(mock_sampling, tiny_changes,
                                                                                tiny_summaries):
     """Mocked sampler: the route, k̂ and note reach the effects and the diagnostics' fit row; a
-    study whose absence changes the model (t1 holds the only second population) is refitted."""
+    study whose absence changes the model (s2 holds the only graded patients) is refitted. (One
+    that holds the only rows of a level, such as t1 the only second population, leaves that
+    level with its prior: no change to the model, crsmeta.model.data.ModelData.)"""
+    graded = FAST.replace(baseline_grade=True)
+    changes = tiny_changes.assign(astct_grades=np.where(tiny_changes["study_id"] == "s2", "3|4", ""))
+    main = _passing_main(fit_analysis(changes, summary_comparisons(tiny_summaries)[0], graded), graded)
+    without_s2 = fit_analysis(changes, summary_comparisons(tiny_summaries)[0], graded.replace(exclude_studies=("s2",)),
+                              "loo_s2", main=main)
+    assert without_s2.route == SAMPLED and "baseline-grade covariate switched off" in without_s2.route_note
+
     with_populations = FAST.replace(population=True)
     main = _passing_main(fit_analysis(tiny_changes, summary_comparisons(tiny_summaries)[0], with_populations), with_populations)
-    without_t1 = fit_analysis(tiny_changes, summary_comparisons(tiny_summaries)[0], with_populations.replace(exclude_studies=("t1",)),
-                              "loo_t1", main=main)
-    assert without_t1.route == SAMPLED and "population covariate switched off" in without_t1.route_note
+    without_t1 = model_data(tiny_changes, tiny_summaries, with_populations.replace(exclude_studies=("t1",)))
+    assert without_t1.use_population and not model_change(main.data, without_t1, "t1")
 
     without_s2 = fit_analysis(tiny_changes, summary_comparisons(tiny_summaries)[0], with_populations.replace(exclude_studies=("s2",)),
                               "loo_s2", main=main)

@@ -33,14 +33,16 @@ def build_model(data: ModelData, settings: ModelSettings) -> pm.Model:
         tau = build._tau(data, settings)
         distribution, parameters = build.sigma_prior(pm.Data("sigma_prior_mean", build.sigma_prior_mean(data, settings)))
         sigma = distribution("sigma", **parameters, dims="marker")
-        rows = build._Rows(data, settings, theta, sigma, build._covariates(data, settings))
+        layout = build._RowLayout.of(data, settings)
+        rows = build._Rows(data, settings, layout, theta, sigma, build._covariates(data, settings))
         for integrated, explicit in _TAU_INTEGRATED_KINDS.items():
-            rows.kind[rows.kind == integrated] = explicit
+            rows.kind = np.where(rows.kind == integrated, explicit, rows.kind)
         group_marker = np.array([data.coords["marker"].index(label.split("|", 1)[1])
                                  for label in data.coords["study_marker"]])
-        every_group = np.ones(len(group_marker), dtype=bool)
-        u = build._explicit_study_effects(data, rows, every_group, tau, group_marker)
-        build._row_likelihoods(data, settings, rows, np.arange(len(rows.kind)), u, pt.zeros_like(rows.mean))
+        rows.needs_u = np.ones(len(group_marker), dtype=bool)
+        u = build._explicit_study_effects(data, rows, tau, group_marker)
+        terms = frozenset(rows.kind) | ({"learned_floor"} if layout.learned_floor else set())
+        build._row_likelihoods(data, settings, rows, np.arange(len(rows.kind)), u, pt.zeros_like(rows.mean), terms)
     return model
 
 

@@ -38,7 +38,7 @@ stamp(
 )
 tables.write(tables.EFFECTS, result.effects, outputs.effects)
 tables.write(tables.DIAGNOSTICS, result.diagnostics, outputs.diagnostics)
-tables.write(tables.TAU_SUMMARIES, tau_summaries(result.idata), outputs.tau)
+tables.write(tables.TAU_SUMMARIES, tau_summaries(result.idata, markers=set(result.effects["marker"])), outputs.tau)
 tables.write(tables.SUPERIORITY, superiority(result.idata, result.effects), outputs.superiority)
 tables.write(tables.OBSERVATIONS, result.data.observations, outputs.observations)
 tables.write(tables.MODEL_AUDIT, result.data.audit, outputs.audit)

@@ -15,14 +15,16 @@ Every array taken from the data enters the graph as data (``pm.Data``), never as
 every length as a dimension of the model: the compiled code then depends on the model's structure
 alone, not on the values or the number of rows, so leave-one-study-out, the other sensitivity
 analyses and a rerun after adding a study load the code compiled before from the cache instead of
-compiling for minutes (a cold compile of the bundled model takes ~3 minutes on one core). For the
-same reason every kind of row (case and summary rows; Gaussian, censored left, right and interval,
-learned-SE rows; integrated, conditioned and explicit study effects) has its term in every model,
-with no rows where the data have none, and ρ is in every model (its prior alone when no row is
-known by its SDs): leaving out the one study with a kind of row, or adding the first one, keeps
-the structure. What still changes it: the likelihood, the covariates switched on, which
-interventions and markers (with their sum-to-zero parts) have rows, and whether any row reads a
-marker's baseline log-SD (``baseline_sd``, :func:`_cohort_ratio_moments`).
+compiling for minutes (a cold compile of the bundled model takes ~3 minutes on one core). The
+structure is decided by every row before an analysis' data filters (``ModelData.before_filters``):
+its levels (interventions, markers with their sum-to-zero parts, the markers whose rows read a
+baseline log-SD ``baseline_sd``, :func:`_cohort_ratio_moments`) and the kinds of row (Gaussian,
+censored, learned-SE; integrated, conditioned and explicit study effects: :func:`model_terms`) with
+a term, empty in an analysis without such rows. ρ is in every model (its prior alone when no row is
+known by its SDs). So an analysis that leaves studies or kinds of row out keeps the main model's
+structure, unless a row it keeps needs a term the main rows do not (a row left alone in its
+marker, whose τ is then integrated out). What else changes the structure: the likelihood, the
+covariates switched on, and a study that adds a level or the first row of a kind.
 """
 
 from __future__ import annotations
@@ -38,14 +40,13 @@ from pymc.logprob.transforms import Transform
 from scipy.special import gammaln
 
 from crsmeta import cohort_log_ratio, cv_shift
-from crsmeta.comparisons import MEDIAN_EFFICIENCY
-from crsmeta.model.data import CENSOR_CODES, LEARNED_METHODS, ModelData, on_difference_scale
+from crsmeta.model.data import (
+    CENSOR_CODES, LEARNED_METHODS, SE_AS_PRIOR_METHODS, ModelData, on_difference_scale, ratio_of_levels,
+    reads_baseline_sd, se_learned_from_sigma, summary_medians,
+)
 from crsmeta.model.ordered_shapes import order_broadcast_shape_checks
 from crsmeta.model.settings import ModelSettings
 
-# Routes whose printed SE is only the prior mean of a learned se²: a P value from a raw-scale
-# (paired t or Wilcoxon) test does not pin the SE of a log ratio.
-SE_AS_PRIOR_METHODS = ("p_value_exact",)
 LOG_2PI = float(np.log(2 * np.pi))
 # Grid on z = log(x − x0) for integrating a learned se² out (x = b/se²): the integrand is smooth
 # in z, each of its modes at least ~0.5 wide, so the trapezoid rule at this spacing is exact to
@@ -103,8 +104,9 @@ def build_model(data: ModelData, settings: ModelSettings) -> pm.Model:
         distribution, parameters = sigma_prior(_data("sigma_prior_mean", sigma_prior_mean(data, settings)))
         sigma = distribution("sigma", **parameters, dims="marker", default_transform=SoftplusVariance())
         covariates = _covariates(data, settings)
-        rows = _Rows(data, settings, theta, sigma, covariates)
-        terms = _likelihood(data, settings, rows, tau)
+        layout = _RowLayout.of(data, settings)
+        rows = _Rows(data, settings, layout, theta, sigma, covariates)
+        terms = _likelihood(data, settings, rows, tau, model_terms(data, settings))
     _STUDY_LOG_LIKELIHOOD[model] = _per_study(data, terms)
     return model
 
@@ -335,6 +337,72 @@ class _Selected:
 ROW_KINDS = ("gaussian", "student_t", "censored", "learned", "learned_alone", "gaussian_alone")
 
 
+@dataclasses.dataclass(frozen=True)
+class _RowLayout:
+    """How each row enters the likelihood, decided by the data alone (case rows first, then
+    summary rows): its kind (:class:`_Rows`), study-marker group and marker, and whether its
+    study effect u stays explicit (``needs_u``, per group; :func:`_likelihood`)."""
+
+    n_cases: int
+    kind: np.ndarray
+    group: np.ndarray
+    marker: np.ndarray
+    needs_u: np.ndarray
+    learned_floor: bool  # a learned-SE row of kind "learned" has a floor on se² ("p > x")
+
+    @property
+    def explicit(self) -> np.ndarray:
+        return self.needs_u[self.group]
+
+    @classmethod
+    def of(cls, data: ModelData, settings: ModelSettings) -> _RowLayout:
+        cases, obs = data.cases, data.observations
+        n_cases = len(cases)
+        group = np.concatenate([data.study_marker_index(cases), data.study_marker_index(obs)]).astype(int)
+        marker = np.concatenate([data.index(cases, "marker", "marker"), data.index(obs, "marker", "marker")]).astype(int)
+        exact_kind = "gaussian" if settings.likelihood == "normal" else "student_t"
+        se_as_prior = obs["method"].isin(SE_AS_PRIOR_METHODS).to_numpy()
+        learned = obs["method"].isin(LEARNED_METHODS).to_numpy() | se_as_prior
+        kind = np.concatenate([np.where(cases["censoring"].to_numpy() == "none", exact_kind, "censored"),
+                               np.where(learned, "learned", "gaussian")]).astype(object)
+        # a learned-SE row that is its marker's only row, with se²'s prior mean ∝ σ² and no floor
+        # on se²: τ[marker] is then integrated out in it (:func:`_tau_integrated_rows`)
+        alone = np.bincount(marker, minlength=len(data.coords["marker"]))[marker] == 1
+        floor = np.concatenate([np.zeros(n_cases, dtype=bool), obs["se_lower"].to_numpy(dtype=float) > 0])
+        can_vanish = np.concatenate([np.zeros(n_cases, dtype=bool), ~se_as_prior]) & ~floor
+        kind[(kind == "learned") & alone & can_vanish] = "learned_alone"
+        # exact case changes that are all of their marker's rows, and one study's (a case report,
+        # or a case series of a marker no other study has): σ and τ of that marker are informed by
+        # them alone, the same vanishing width (:func:`_tau_integrated_case_rows`)
+        is_case = np.arange(len(kind)) < n_cases
+        kind[(kind == "gaussian") & is_case & _all_of_marker_in_one_group(
+            marker, group, (kind == "gaussian") & is_case)] = "gaussian_alone"
+        # a group of exact case changes with τ integrated out is one term (_tau_integrated_case_rows)
+        gaussian = kind == "gaussian"
+        needs_u = np.bincount(group[~gaussian & (kind != "gaussian_alone")],
+                              minlength=len(data.coords["study_marker"])) > 1
+        needs_u[group[kind == "student_t"]] = True
+        return cls(n_cases=n_cases, kind=kind, group=group, marker=marker, needs_u=needs_u,
+                   learned_floor=bool((floor & (kind == "learned")).any()))
+
+    def terms(self) -> frozenset[str]:
+        """The likelihood terms these rows need: ``marginal`` (groups integrated out), ``single``
+        (rows conditioned on their group's Gaussian rows), ``explicit`` (study effects kept), each
+        kind of row with a term of its own, and ``learned_floor``."""
+        gaussian, explicit = self.kind == "gaussian", self.explicit
+        present = {"marginal": (~explicit & gaussian).any(), "single": (~explicit & ~gaussian).any(),
+                   "explicit": explicit.any(), "learned_floor": self.learned_floor}
+        return frozenset({name for name, there in present.items() if there} | set(self.kind[explicit | ~gaussian]))
+
+
+def model_terms(data: ModelData, settings: ModelSettings) -> frozenset[str]:
+    """The likelihood terms of the model of ``data``: those its rows need and those every row
+    before the analysis' data filters needs (empty here), so that an analysis leaving rows out
+    keeps the main model's structure and compiled code, unless its rows need a term the main
+    rows do not (say, a row left alone in its marker, whose τ is then integrated out)."""
+    return _RowLayout.of(data, settings).terms() | _RowLayout.of(data.before_filters, settings).terms()
+
+
 class _Rows:
     """Every row's mean without the study effect, its variance where Gaussian, and its kind.
 
@@ -347,36 +415,21 @@ class _Rows:
     whose variance σ² can vanish too: τ[marker] is integrated out of their mean).
     """
 
-    def __init__(self, data: ModelData, settings: ModelSettings, theta, sigma, covariates) -> None:
+    def __init__(self, data: ModelData, settings: ModelSettings, layout: _RowLayout, theta, sigma,
+                 covariates) -> None:
         cases, obs = data.cases, data.observations
-        self.n_cases = len(cases)
+        self.n_cases = layout.n_cases
         self.y = np.concatenate([cases["change"].to_numpy(dtype=float), obs["y"].to_numpy(dtype=float)])
-        self.group = np.concatenate([data.study_marker_index(cases), data.study_marker_index(obs)]).astype(int)
+        self.group, self.marker, self.kind = layout.group, layout.marker, layout.kind
+        self.needs_u, self.explicit = layout.needs_u, layout.explicit
         self.case_code = cases["censoring"].map(CENSOR_CODES).to_numpy(dtype=int)
-        self.case_marker = data.index(cases, "marker", "marker")
-        self.marker = np.concatenate([self.case_marker, data.index(obs, "marker", "marker")]).astype(int)
+        self.case_marker = self.marker[:self.n_cases]
         case_mean = _linear_predictor(data, cases, theta, covariates, prefix="case")
         case_variance = sigma[_data("case_marker_idx", self.case_marker)] ** 2
-        exact_kind = "gaussian" if settings.likelihood == "normal" else "student_t"
-        summary_mean, summary_variance, self.learned_mean_variance, learned = _summary_moments(
+        summary_mean, summary_variance, self.learned_mean_variance = _summary_moments(
             data, settings, _linear_predictor(data, obs, theta, covariates, prefix="summary"), sigma)
         self.mean = pt.concatenate([case_mean, summary_mean])
         self.variance = pt.concatenate([case_variance, summary_variance])
-        self.kind = np.concatenate([np.where(self.case_code == 0, exact_kind, "censored"),
-                                    np.where(learned, "learned", "gaussian")]).astype(object)
-        # a learned-SE row that is its marker's only row, with se²'s prior mean ∝ σ² and no floor
-        # on se²: τ[marker] is then integrated out in it (:func:`_tau_integrated_rows`)
-        alone = np.bincount(self.marker, minlength=len(data.coords["marker"]))[self.marker] == 1
-        can_vanish = np.concatenate([np.zeros(self.n_cases, dtype=bool),
-                                     ~obs["method"].isin(SE_AS_PRIOR_METHODS).to_numpy()
-                                     & ~(obs["se_lower"].to_numpy(dtype=float) > 0)])
-        self.kind[(self.kind == "learned") & alone & can_vanish] = "learned_alone"
-        # exact case changes that are all of their marker's rows, and one study's (a case report,
-        # or a case series of a marker no other study has): σ and τ of that marker are informed by
-        # them alone, the same vanishing width (:func:`_tau_integrated_case_rows`)
-        is_case = np.arange(len(self.kind)) < self.n_cases
-        self.kind[(self.kind == "gaussian") & is_case & _all_of_marker_in_one_group(
-            self.marker, self.group, (self.kind == "gaussian") & is_case)] = "gaussian_alone"
         self.sigma = sigma
 
     def select(self, name: str, positions: np.ndarray, observed: bool = True) -> _Selected:
@@ -423,10 +476,8 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
     printed_shift = obs["mean_shift"].to_numpy(dtype=float)
     bias_of_printed_shift = cv_shift_bias_at(_data("summary_cv_shift_bias", _cv_shift_bias_tables(obs)), sigma_row)
     se_as_prior = obs["method"].isin(SE_AS_PRIOR_METHODS).to_numpy()
-    learned = obs["method"].isin(LEARNED_METHODS).to_numpy() | se_as_prior
-    medians_flag = obs["efficiency"].to_numpy(dtype=float) == MEDIAN_EFFICIENCY
-    ratio_bias, ratio_variance, reads_ratio_variance = _cohort_ratio_moments(
-        data, settings, obs, sigma_row, learned & ~se_as_prior, medians_flag)
+    medians_flag = summary_medians(obs)
+    ratio_bias, ratio_variance, reads_ratio_variance = _cohort_ratio_moments(data, settings, obs, sigma_row)
     shift = pt.switch(pt.gt(_data("summary_shift_printed", np.isfinite(printed_shift).astype(float)), 0.0),
                       _data("summary_mean_shift", np.nan_to_num(printed_shift)) + bias_of_printed_shift,
                       sigma_row**2 / 2 + ratio_bias)
@@ -453,32 +504,26 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
                            ratio_variance, efficiency * sigma_row**2 / n)
     se_as_prior_flag = _data("summary_se_as_prior", se_as_prior.astype(float))
     learned_mean_variance = pt.switch(pt.gt(se_as_prior_flag, 0.0), se_known**2, from_sigma) + extra
-    return mean, variance, learned_mean_variance, learned
+    return mean, variance, learned_mean_variance
 
 
-def _ratio_of_levels(obs: pd.DataFrame, medians: np.ndarray) -> np.ndarray:
-    """Rows that are a log ratio of two levels' summaries (means or medians, no shift printed):
-    their baseline does not cancel (:mod:`crsmeta.cohort_log_ratio`). Temperature's difference of
-    means and a printed mean log ratio (mean_weight 0 and not one of ``medians``) are not."""
-    lab = ~np.array([on_difference_scale(m) for m in obs["marker"]], dtype=bool)
-    of_levels = (obs["mean_weight"].to_numpy(dtype=float) > 0) | medians
-    return lab & of_levels & ~np.isfinite(obs["mean_shift"].to_numpy(dtype=float))
-
-
-def _cohort_ratio_moments(data: ModelData, settings: ModelSettings, obs: pd.DataFrame, sigma_row,
-                          learned_from_sigma: np.ndarray, medians: np.ndarray):
+def _cohort_ratio_moments(data: ModelData, settings: ModelSettings, obs: pd.DataFrame, sigma_row):
     """Per summary row, the bias b(s, σ, n) of its log ratio of means beyond σ²/2 and the variance
     of its log ratio of means or medians (:mod:`crsmeta.cohort_log_ratio`), at s[marker], the
     baseline log-SD across patients, and σ[marker] (0 where the row is not a ratio of levels), and
-    which rows' learned se² is centred on that variance (the ratios among ``learned_from_sigma``).
+    which rows' learned se² is centred on that variance (the ratios among the rows whose se² is
+    learned from σ).
 
     s gets a parameter (``baseline_sd``, Gamma(2, 2/``baseline_sd``) like σ) only for the markers
-    with such a row whose mean is shifted or whose se² is learned: elsewhere nothing reads it.
+    with such a row whose mean is shifted or whose se² is learned, before the analysis' data
+    filters (an analysis that leaves such rows out keeps the main model's s): elsewhere nothing
+    reads it.
     """
-    ratio = _ratio_of_levels(obs, medians)
-    reads_variance = ratio & learned_from_sigma
-    uses_baseline = reads_variance | (ratio & (obs["mean_weight"].to_numpy(dtype=float) > 0))
-    markers = [m for m in data.coords["marker"] if m in set(obs.loc[uses_baseline, "marker"])]
+    reads_variance = ratio_of_levels(obs) & se_learned_from_sigma(obs)
+    uses_baseline = reads_baseline_sd(obs)
+    medians = summary_medians(obs)
+    every = data.before_filters.observations
+    markers = [m for m in data.coords["marker"] if m in set(every.loc[reads_baseline_sd(every), "marker"])]
     if not markers:
         return pt.zeros(len(obs)), pt.zeros(len(obs)), reads_variance
     model = pm.modelcontext(None)
@@ -486,7 +531,7 @@ def _cohort_ratio_moments(data: ModelData, settings: ModelSettings, obs: pd.Data
     distribution, parameters = sigma_prior(_data("baseline_sd_prior_mean", np.full(len(markers), settings.baseline_sd)))
     baseline_sd = distribution("baseline_sd", **parameters, dims=BASELINE_MARKER)  # σ's family
     position = {m: k for k, m in enumerate(markers)}
-    s_row = baseline_sd[_data("summary_baseline_idx", [position.get(m, 0) for m in obs["marker"]])]
+    s_row = baseline_sd[_data("summary_baseline_idx", np.array([position.get(m, 0) for m in obs["marker"]], dtype=int))]
     bias_tables = np.zeros((len(obs), cohort_log_ratio.BASELINE_SD_GRID.size, cohort_log_ratio.CHANGE_SD_GRID.size))
     variance_tables = np.zeros_like(bias_tables)
     for k in np.flatnonzero(uses_baseline):
@@ -557,39 +602,37 @@ def summary_change_variance(d_pre, d_post, rho, medians):
     return d_pre**2 + d_post**2 - 2 * correlation * d_pre * d_post
 
 
-def _likelihood(data: ModelData, settings: ModelSettings, rows: _Rows, tau) -> list[LikelihoodTerm]:
+def _likelihood(data: ModelData, settings: ModelSettings, rows: _Rows, tau,
+                model_terms: frozenset[str]) -> list[LikelihoodTerm]:
     """Integrate each study effect u out wherever that is exact; keep it explicit elsewhere.
 
     A study (and marker) whose rows are all Gaussian given u enters through the multivariate
     normal of its rows (:func:`_marginal_gaussian`). One censored or learned-SE row more is still
     exact: given the Gaussian rows, u ~ N(m_u, V_u), so that row's mean is shifted by m_u and its
     variance widened by V_u. Only studies with two or more such rows, or a Student-t row, keep an
-    explicit, non-centred u. Returns the terms as (values, study-marker group of each value).
+    explicit, non-centred u. ``model_terms`` (:func:`model_terms`) are the terms the model has,
+    some maybe without rows. Returns the terms as (values, study-marker group of each value).
     """
     study_marker = data.coords["study_marker"]
-    n_groups = len(study_marker)
     terms = []
     group_marker = np.array([data.coords["marker"].index(label.split("|", 1)[1]) for label in study_marker])
     tau2 = tau[_data("group_marker_idx", group_marker)] ** 2
-    gaussian = rows.kind == "gaussian"
-    # a group of exact case changes with τ integrated out is one term (_tau_integrated_case_rows)
-    needs_u = np.bincount(rows.group[~gaussian & (rows.kind != "gaussian_alone")], minlength=n_groups) > 1
-    needs_u[rows.group[rows.kind == "student_t"]] = True
-    explicit = needs_u[rows.group]
+    gaussian, explicit = rows.kind == "gaussian", rows.explicit
     marginal = rows.select("marginal", np.flatnonzero(~explicit & gaussian))
-    if marginal.positions.size:  # here and below: a kind of row or of study effect without rows adds nothing
+    if "marginal" in model_terms:  # here and below: a term the model does not have adds nothing
         terms += _marginal_gaussian(rows, marginal, tau2)
     offset = added_variance = pt.zeros_like(rows.mean)
     single = np.flatnonzero(~explicit & ~gaussian)
-    if single.size:
+    if "single" in model_terms:
         u_mean, u_variance = _study_effect_given_gaussian_rows(rows, marginal, tau2)
         single_rows, single_group = _data("single_rows", single), _data("single_group_idx", rows.group[single])
         offset = pt.set_subtensor(offset[single_rows], u_mean[single_group])
         added_variance = pt.set_subtensor(added_variance[single_rows], u_variance[single_group])
-    if explicit.any():
+    if "explicit" in model_terms:
         offset = pt.set_subtensor(offset[_data("explicit_rows", np.flatnonzero(explicit))],
-                                  _explicit_study_effects(data, rows, needs_u, tau, group_marker))
-    terms += _row_likelihoods(data, settings, rows, np.flatnonzero(explicit | ~gaussian), offset, added_variance)
+                                  _explicit_study_effects(data, rows, tau, group_marker))
+    terms += _row_likelihoods(data, settings, rows, np.flatnonzero(explicit | ~gaussian), offset, added_variance,
+                              model_terms)
     return terms
 
 
@@ -601,8 +644,9 @@ def _study_effect_given_gaussian_rows(rows: _Rows, marginal: _Selected, tau2):
     return tau2 * s1 / shrink, tau2 / shrink
 
 
-def _explicit_study_effects(data: ModelData, rows: _Rows, needs_u: np.ndarray, tau, group_marker):
+def _explicit_study_effects(data: ModelData, rows: _Rows, tau, group_marker):
     """Non-centred u for the groups that keep one; returns u for each of their rows."""
+    needs_u = rows.needs_u
     groups = np.flatnonzero(needs_u)
     pm.modelcontext(None).add_coord("study_marker_explicit", [data.coords["study_marker"][g] for g in groups])
     u_z = pm.Normal("u_z", 0.0, 1.0, dims="study_marker_explicit")
@@ -614,7 +658,7 @@ def _explicit_study_effects(data: ModelData, rows: _Rows, needs_u: np.ndarray, t
 
 
 def _row_likelihoods(data: ModelData, settings: ModelSettings, rows: _Rows, selected: np.ndarray,
-                     offset, added_variance) -> list[LikelihoodTerm]:
+                     offset, added_variance, model_terms: frozenset[str]) -> list[LikelihoodTerm]:
     """Each selected row's own likelihood, its mean shifted by ``offset`` and its variance
     widened by ``added_variance`` (u given the rest of its group, or an explicit u). Returns
     each term's log-likelihood per row, with the row's group."""
@@ -622,22 +666,22 @@ def _row_likelihoods(data: ModelData, settings: ModelSettings, rows: _Rows, sele
     terms = []
     mean = rows.mean + offset
     model = pm.modelcontext(None)
-    of_kind = {name: selected[kind == name] for name in ROW_KINDS}  # a kind without rows adds nothing
-    if of_kind["gaussian"].size:
+    of_kind = {name: selected[kind == name] for name in ROW_KINDS}
+    if "gaussian" in model_terms:
         gaussian = rows.select("conditional", of_kind["gaussian"])
         model.add_coord("gaussian_conditional", [str(i) for i in gaussian.positions])
         conditional = pm.Normal("y_conditional", mean[gaussian.index], pt.sqrt(rows.variance[gaussian.index]),
                                 observed=gaussian.y, dims="gaussian_conditional")
         terms.append((pm.logp(conditional, gaussian.y), gaussian.group))
     nu = 1.0 + pm.Gamma("nu_minus_one", *settings.nu_prior) if settings.likelihood == "student_t" else None
-    if of_kind["student_t"].size:
+    if "student_t" in model_terms:
         exact_t = rows.select("student_t", of_kind["student_t"])
         model.add_coord("case_exact", [str(i) for i in exact_t.positions])
         change = pm.StudentT("change", nu=nu, mu=mean[exact_t.index],
                              sigma=rows.case_sigma("student_t", exact_t.positions),
                              observed=exact_t.y, dims="case_exact")
         terms.append((pm.logp(change, exact_t.y), exact_t.group))
-    if of_kind["censored"].size:
+    if "censored" in model_terms:
         censored = rows.select("censored", of_kind["censored"], observed=False)
         case_index = censored.positions
         scale = pt.sqrt(rows.case_sigma("censored", case_index) ** 2 + added_variance[censored.index])
@@ -645,28 +689,29 @@ def _row_likelihoods(data: ModelData, settings: ModelSettings, rows: _Rows, sele
                 else pm.StudentT.dist(nu=nu, mu=mean[censored.index], sigma=scale))
         values = _censored_terms(data.cases.iloc[case_index], rows.case_code[case_index], dist)
         terms.append((values, censored.group))
-    if of_kind["learned"].size:
+    if "learned" in model_terms:
         learned = rows.select("learned", of_kind["learned"])
-        values = _learned_rows(data, settings, rows, learned, "learned", mean).log_likelihood(
-            added_variance[learned.index])
+        values = _learned_rows(data, settings, rows, learned, "learned", mean,
+                               with_floor="learned_floor" in model_terms).log_likelihood(added_variance[learned.index])
         pm.Potential("summary_learned_rows", pt.sum(values))
         terms.append((values, learned.group))
-    if of_kind["learned_alone"].size:
+    if "learned_alone" in model_terms:
         alone = rows.select("tau_integrated", of_kind["learned_alone"])
         terms.append((_tau_integrated_rows(data, settings, rows, alone, mean, added_variance), alone.group))
-    if of_kind["gaussian_alone"].size:
+    if "gaussian_alone" in model_terms:
         alone_cases = rows.select("tau_integrated_case", of_kind["gaussian_alone"])
         terms += _tau_integrated_case_rows(settings, rows, alone_cases, mean, added_variance)
     return terms
 
 
 def _learned_rows(data: ModelData, settings: ModelSettings, rows: _Rows, selected: _Selected, name: str,
-                  mean) -> _LearnedRows:
-    """The learned-SE rows ``selected``, ready to be evaluated at any added variance."""
+                  mean, with_floor: bool = False) -> _LearnedRows:
+    """The learned-SE rows ``selected``, ready to be evaluated at any added variance (``with_floor``:
+    with the term of a floor on se², which rows without one leave at zero)."""
     summary_index = selected.positions - rows.n_cases
     mean_variance = rows.learned_mean_variance[_data(f"{name}_summary_idx", summary_index)]
     return _LearnedRows.of(data.observations.iloc[summary_index], name, selected.y, mean[selected.index],
-                           mean_variance, settings.row_variance_shape)
+                           mean_variance, settings.row_variance_shape, with_floor)
 
 
 def _tau_integrated_rows(data: ModelData, settings: ModelSettings, rows: _Rows, alone: _Selected, mean,
@@ -899,8 +944,9 @@ class _LearnedRows:
     shape: float
 
     @classmethod
-    def of(cls, obs: pd.DataFrame, name: str, y, mu, mean_variance, shape: float) -> _LearnedRows:
-        """The rows of ``obs``, their data named after ``name``."""
+    def of(cls, obs: pd.DataFrame, name: str, y, mu, mean_variance, shape: float,
+           with_floor: bool) -> _LearnedRows:
+        """The rows of ``obs``, their data named after ``name``; the floors' term ``with_floor``."""
         pm.modelcontext(None).add_coord(f"summary_{name}", obs.index.astype(str))
         b = (shape - 1.0) * mean_variance
         bound = obs["se_upper"].to_numpy(dtype=float) ** 2
@@ -910,7 +956,7 @@ class _LearnedRows:
         # "p > x": the event se² ≥ floor, x ≤ x1 = b/floor; ∫_{x0}^{x1} = ∫_{x0}^∞ − ∫_{x1}^∞, the
         # second integral only for the rows with a floor (positions in ``floored``).
         floor = obs["se_lower"].to_numpy(dtype=float) ** 2
-        if not (floor > 0).any():
+        if not with_floor:
             return cls(y=y, mu=mu, b=b, x0=x0, x1=None, floored=None, shape=shape)
         floored = _data(f"{name}_floored_rows", np.flatnonzero(floor > 0))
         x1 = b[floored] / _data(f"{name}_floor", floor[floor > 0])

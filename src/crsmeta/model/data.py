@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from crsmeta import tables
+from crsmeta.comparisons import MEDIAN_EFFICIENCY
 from crsmeta.errors import InputError
 from crsmeta.model.settings import ModelSettings
 from crsmeta.vocabulary import ChangeScale, change_scale
@@ -17,8 +18,13 @@ REFERENCE_POPULATION = "car_t_crs"
 CELL_SEPARATOR = "|"  # intervention|marker in contributing_studies.tsv
 CENSOR_CODES = {"none": 0, "left": 1, "right": 2, "interval": 3}
 LEARNED_METHODS = ("p_value_bound", "dispersion_from_data")
+# Routes whose printed SE is only the prior mean of a learned se²: a P value from a raw-scale
+# (paired t or Wilcoxon) test does not pin the SE of a log ratio.
+SE_AS_PRIOR_METHODS = ("p_value_exact",)
 SAME_PATIENTS_AS_CASES = ("the study reports these patients' changes case by case: its case rows entered "
                           "instead (a summary of the same patients would count them twice)")
+# the coords of levels (the others are of studies and rows): an analysis keeps those of every row
+LEVELS = ("intervention", "marker", "lab_marker", "population", "population_shifted", "co_intervention")
 MODEL_FAMILY = {ChangeScale.LOG_RATIO: "log_ratio", ChangeScale.DIFFERENCE: "temperature"}
 """The label of each change scale on the ``family`` coord (the labels name saved posteriors' coords)."""
 
@@ -39,6 +45,14 @@ class ModelData:
 
     ``cases`` and ``observations`` are the rows that enter the model (after the settings'
     filters), ``audit`` the rows that do not, with the reason.
+
+    The levels (interventions, markers, populations, co-interventions) are those of every row
+    before the data filters (settings.DATA_FILTERS, :attr:`before_filters`), and so are the
+    kinds of likelihood term the model has (crsmeta.model.build): an analysis that only leaves
+    rows out has the main model's parameters and compiled code. A level left without rows keeps
+    its prior, which leaves the posterior of the others as it would be without it (docs/model.md,
+    "One structure for the analyses that leave rows out"), and it reports nothing; a term left
+    without rows adds nothing.
     """
 
     coords: dict[str, list[str]]
@@ -49,6 +63,7 @@ class ModelData:
     use_co_interventions: bool
     use_grade: bool
     use_baseline: bool = False
+    unfiltered: ModelData | None = None  # every row before the data filters; None when they drop none
 
     @classmethod
     def from_tables(
@@ -59,6 +74,9 @@ class ModelData:
         tables.check(tables.CHANGES, changes)
         cases, case_audit = _usable_cases(changes)
         observations = tables.frame(tables.OBSERVATIONS, comparisons)
+        unfiltered_settings = settings.without_data_filters()
+        unfiltered = (None if settings == unfiltered_settings
+                      else cls.from_tables(changes, comparisons, unfiltered_settings))
         cases, observations, filter_audit = _apply_filters(cases, observations, settings)
         if cases.empty and observations.empty:
             raise InputError(
@@ -66,6 +84,8 @@ class ModelData:
                 expected="at least one usable change or summary comparison after the data filters",
             )
         coords = _coords(cases, observations)
+        if unfiltered is not None:
+            coords |= {dim: unfiltered.coords[dim] for dim in LEVELS}
         # a shift needs a second population to shift to (an analysis may leave only one)
         use_population = len(coords["population"]) > 1 and (settings.population is True or (
             settings.population == "auto" and _population_shift_identified(cases, observations)))
@@ -73,9 +93,15 @@ class ModelData:
         use_baseline = settings.baseline_level and bool(
             np.isfinite(baseline_level(stacked_rows(cases, observations, ["marker", "pre_value"]))).any())
         return cls(use_baseline=use_baseline, coords=coords, cases=cases, observations=observations,
+                   unfiltered=unfiltered,
                    audit=tables.frame(tables.MODEL_AUDIT, audit), use_population=use_population,
                    use_co_interventions=settings.co_interventions and bool(coords["co_intervention"]),
                    use_grade=settings.baseline_grade and bool(cases["grade"].notna().any()) if not cases.empty else False)
+
+    @property
+    def before_filters(self) -> ModelData:
+        """The data of every row before the analysis' data filters (itself when they drop none)."""
+        return self if self.unfiltered is None else self.unfiltered
 
     # --- index arrays -------------------------------------------------------------------------
     def index(self, frame: pd.DataFrame, column: str, dim: str) -> np.ndarray:
@@ -164,6 +190,33 @@ def baseline_level(frame: pd.DataFrame) -> np.ndarray:
     difference = frame["marker"].map(on_difference_scale).to_numpy(dtype=bool)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(difference, value, np.log(np.where(value > 0, value, np.nan)))
+
+
+def summary_medians(obs: pd.DataFrame) -> np.ndarray:
+    """Summary rows that are a change of medians (their efficiency is the median's)."""
+    return obs["efficiency"].to_numpy(dtype=float) == MEDIAN_EFFICIENCY
+
+
+def se_learned_from_sigma(obs: pd.DataFrame) -> np.ndarray:
+    """Summary rows whose unknown se² is learned with a prior mean from σ (and s)."""
+    method = obs["method"]
+    return (method.isin(LEARNED_METHODS) & ~method.isin(SE_AS_PRIOR_METHODS)).to_numpy()
+
+
+def ratio_of_levels(obs: pd.DataFrame) -> np.ndarray:
+    """Rows that are a log ratio of two levels' summaries (means or medians, no shift printed):
+    their baseline does not cancel (:mod:`crsmeta.cohort_log_ratio`). Temperature's difference of
+    means and a printed mean log ratio (mean_weight 0 and not a change of medians) are not."""
+    lab = ~np.array([on_difference_scale(m) for m in obs["marker"]], dtype=bool)
+    of_levels = (obs["mean_weight"].to_numpy(dtype=float) > 0) | summary_medians(obs)
+    return lab & of_levels & ~np.isfinite(obs["mean_shift"].to_numpy(dtype=float))
+
+
+def reads_baseline_sd(obs: pd.DataFrame) -> np.ndarray:
+    """Summary rows that read their marker's baseline log-SD s: a ratio of levels whose mean is
+    shifted or whose se² is learned from σ and s (crsmeta.model.build._cohort_ratio_moments)."""
+    shifted = obs["mean_weight"].to_numpy(dtype=float) > 0
+    return ratio_of_levels(obs) & (se_learned_from_sigma(obs) | shifted)
 
 
 def contributing_studies(changes: pd.DataFrame, comparisons: pd.DataFrame, settings: ModelSettings) -> pd.DataFrame:

@@ -44,6 +44,8 @@ def draw_integrated_tau(idata: az.InferenceData, model: pm.Model, seed: int) -> 
     values = posterior["tau"].values.copy()
     # one stream per kind of row, numbered by kind: a kind's draws do not depend on the other's rows
     for integrated in integrated_tau(model):
+        if integrated.markers.size == 0:  # a kind of row the model has, but not this analysis
+            continue
         stream = INTEGRATED_TAU_DRAW_PREFIXES.index(integrated.prefix)
         log_weights, log_grid = _log_weights(integrated, posterior)
         tau = conditional_draws(log_weights, log_grid, np.random.default_rng([seed, _RNG_STREAM, stream]))

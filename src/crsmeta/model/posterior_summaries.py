@@ -3,6 +3,8 @@ interventions, written by each fit so that the report reads tables instead of dr
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import arviz as az
 import numpy as np
 import pandas as pd
@@ -15,9 +17,11 @@ TAU_INTERVAL = 0.95
 TAU_GROUPS = ("prior", "posterior")
 
 
-def tau_summaries(idata: az.InferenceData) -> pd.DataFrame:
+def tau_summaries(idata: az.InferenceData, markers: Collection[str] | None = None) -> pd.DataFrame:
     """τ per marker from the prior and the posterior draws: median and central 95% interval
-    (:data:`crsmeta.tables.TAU_SUMMARIES`); a group without draws of τ by marker has no rows."""
+    (:data:`crsmeta.tables.TAU_SUMMARIES`); a group without draws of τ by marker has no rows.
+    ``markers``: only these (an analysis' markers with rows; a marker another analysis' rows
+    brought into the model has τ's prior alone), or every marker when None."""
     tail = (1 - TAU_INTERVAL) / 2
     rows = []
     for group in TAU_GROUPS:
@@ -28,7 +32,7 @@ def tau_summaries(idata: az.InferenceData) -> pd.DataFrame:
         rows += [{"group": group, "marker": str(marker), "lo": float(quantiles.sel(quantile=tail, marker=marker)),
                   "median": float(quantiles.sel(quantile=0.5, marker=marker)),
                   "hi": float(quantiles.sel(quantile=1 - tail, marker=marker))}
-                 for marker in tau.coords["marker"].values]
+                 for marker in tau.coords["marker"].values if markers is None or marker in markers]
     return tables.frame(tables.TAU_SUMMARIES, rows)
 
 

@@ -113,13 +113,11 @@ def add_study_log_likelihood(idata: az.InferenceData, model: pm.Model) -> az.Inf
 
 def model_change(main_data: ModelData, data: ModelData, left_out: str) -> str:
     """How leaving ``left_out``'s rows out changes the model beyond their likelihood terms ('' when
-    it does not): a covariate switched on or off, other levels of a covariate in use (another
-    reference population), or baseline grades centred on another mean."""
+    it does not): a covariate switched on or off, or baseline grades centred on another mean. (The
+    levels stay the main model's: crsmeta.model.data.ModelData.)"""
     for flag, dim in (("use_population", "population"), ("use_co_interventions", "co_intervention")):
         if getattr(main_data, flag) != getattr(data, flag):
             return f"{dim.replace('_', '-')} covariate switched {'on' if getattr(data, flag) else 'off'}"
-        if getattr(data, flag) and main_data.coords[dim] != data.coords[dim]:
-            return f"other {dim.replace('_', '-')} levels than the main model's"
     if main_data.use_grade != data.use_grade:
         return "baseline-grade covariate switched " + ("on" if data.use_grade else "off")
     kept = (main_data.cases["study_id"] != left_out).to_numpy()

@@ -18,6 +18,9 @@ from crsmeta.errors import InputError
 
 MODEL_SUBBLOCKS = ("priors", "covariates", "data")
 CONFIG_BLOCKS = ("model", "sampler", "diagnostics")
+# the settings that leave rows out of an analysis (sensitivity analyses set them; none changes the
+# model's levels, crsmeta.model.data.ModelData.from_tables)
+DATA_FILTERS = ("include_cases", "include_summaries", "exclude_digitised", "exclude_studies")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +126,12 @@ class ModelSettings:
     def replace(self, **changes: Any) -> "ModelSettings":
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
+
+    def without_data_filters(self) -> "ModelSettings":
+        """A copy whose data filters keep every row (their defaults): the rows that decide the
+        model's levels (crsmeta.model.data.ModelData.from_tables)."""
+        defaults = {field.name: field.default for field in dataclasses.fields(self) if field.name in DATA_FILTERS}
+        return self.replace(**defaults)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types only (tuples as lists), for Snakemake params and JSON."""
