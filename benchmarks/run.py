@@ -319,13 +319,14 @@ def grid_run(n_cases: int, parameterisation: str, backend: str, sampler: dict) -
     return {"cases": len(data.cases), **rp.fit_summary(fit), "peak_rss_mb": peak / 1024}
 
 
-def grid(sizes: list[int], sampler: dict, timeout: float, env: dict[str, str]) -> list[dict]:
-    """Every (size, parameterisation, backend) in its own process, stopped after ``timeout`` s."""
+def grid(sizes: list[int], sampler: dict, timeout: float, env: dict[str, str], script: Path) -> list[dict]:
+    """Every (size, parameterisation, backend) in its own process (``script``: the clone's copy of
+    this file), stopped after ``timeout`` s."""
     rows = []
     for size in sizes:
         for backend in BACKENDS:
             for parameterisation in ("old", "new"):
-                command = [sys.executable, __file__, "--grid-run", str(size), parameterisation, backend,
+                command = [sys.executable, str(script), "--grid-run", str(size), parameterisation, backend,
                            "--sampler", json.dumps(sampler)]
                 row = {"size": size, "parameterisation": parameterisation, "backend": backend}
                 row |= child_json(command, timeout, env)
@@ -501,29 +502,36 @@ WHY_MISSED = [
     "cell almost alone and τ, σ and ρ are prior-driven, so most leave-one-out and all prior analyses "
     "give Pareto k̂ > 0.7 or fewer than 400 effective draws and are sampled (the route and k̂ of each "
     "are in results/model/diagnostics.tsv and the report).",
-    "- A warm fit job (measured at fc2aef8 on this machine, logs and benchmark files): ~5 s importing; "
-    "a few seconds loading its compiled code; ~35 s of sampling alone, ~70 s beside another fit. A "
-    "gradient costs ~280 µs (CPU time, 5000 calls at a fixed point) and a draw ~31 of them (tree "
-    "depth 5). Before the τ integration (7f31fd4) it was ~60 µs: each marker known by one learned-SE "
-    "row alone has τ integrated on a 25-point grid, each point an integral over se² on 55 points, so "
-    "with the 110-point se² integral of the other learned rows these grids are about 2/3 of the "
-    "gradient, bound by their logarithms and exponentials (a fused numba loop for the integral measured "
-    "no faster than PyTensor's fused elementwise loops). fc2aef8 removed a second se² integral every "
-    "learned row computed for a `p > x` floor none of them has (~410 → ~280 µs). A fit short only of "
-    "ESS samples again with twice the draws (tau_prior_half and loo_Supady2021_CYCOV do: ~220–240 s).",
+    "- A warm fit: the main fit in one process (the table above) samples for well under half of its "
+    "time; imports, building the model and loading its compiled code take about as long. As a job "
+    "beside another fit it takes about twice that (the benchmark file's figure above): the two share "
+    "the cores. A gradient of the bundled main model costs ~175 µs (CPU time at a fixed point, "
+    "4cbc3bb) and a draw ~31 of them; PyTensor's per-node profile of it finds no node above 7% of the "
+    "time, so a faster gradient needs fewer, larger nodes (each kind of row's log density and "
+    "gradient as one fused loop: not started). A fit short only of ESS samples again with twice the "
+    "draws.",
     "- Cold: each model structure compiles its log density and gradient once (~3 min of PyTensor "
-    "rewrites and numba/LLVM on one core for the main model) and the main fit's predictive draws and "
-    "per-study log-likelihood compile PyTensor C code (~75 s); every later fit of the same structure, "
-    "in any job or rerun, loads it. The structures on the bundled data include main (shared by most "
-    "analyses), case_only, Student-t and baseline_adjusted (its covariate).",
-    "- The test suite runs in a clean clone with empty compile caches, so every model structure a test "
-    "fits is compiled once per pytest worker: the recovery tests with real chains are the slowest. The "
-    "cold-against-warm byte-identity check (two Snakemake processes, two directories) runs once, in "
-    "tests/cluster/run_slurm.sh.",
+    "rewrites and numba/LLVM on one core for the bundled main model), and the main fit compiles "
+    "PyTensor C code for its predictive draws and per-study log-likelihoods; every later fit of the "
+    "structure, in any job or rerun, loads it. PyTensor's JAX backend, whose compile is fast, cannot "
+    "trace the model: its shapes are values of the data (\"Shapes must be 1D sequences of concrete "
+    "values\", also after PyMC's freeze_dims_and_data; probed 2026-12-05). The bundled data had 6 "
+    "structures at 01c387a (main; student_t; baseline_adjusted; case_only; two leave-one-outs) and "
+    "have 4 since the analyses that leave rows out keep the main model's levels and terms (docs/model.md, "
+    "\"One structure for the analyses that leave rows out\").",
+    "- The test suite here runs in a clean clone with compile caches of its own, empty (PyTensor's C "
+    "code and numba's), so every model structure a test fits compiles once per pytest worker; `bash "
+    ".ci/run` uses PyTensor's default compile directory in the home directory, warm on this machine "
+    "(its `pytest` took 461 s in a fresh clone of 9448620). The four mocked end-to-end "
+    "Snakemake runs (history, demo, cumulative, leave-one-out) are about a third of the test time, "
+    "mostly Python start-ups that import PyMC and small compiles. The cold-against-warm byte-identity "
+    "check (two Snakemake processes, two directories) runs once, in tests/cluster/run_slurm.sh.",
     "- Adding a study changes the data of every analysis, so every fit reruns (the job list above). It "
     "compiles again only when it changes a model's structure: a new intervention or marker, a "
-    "covariate switched on, or the first row of a kind the model had none of (a first censored "
-    "change, a first row known by its SDs: since 34c01ca a kind of row without rows adds no term).",
+    "covariate switched on, or the first row of a kind the model had none of.",
+    "- The grid's runs of ~3,000 and ~30,000 cases stop at this run's `--timeout` (120 s): each "
+    "compiles the model for its data and samples 4 × 1,500 steps on 2 cores, whose gradients grow "
+    "with the rows. The ~30,000-case target (3 min) needs `--timeout 180` at least.",
 ]
 
 
@@ -624,14 +632,17 @@ def main() -> None:
         results["sampler"] = sampler
         cache = Path(temporary) / "cache"
         env = workflow_env(clone, cache)
+        # the children run the clone's copy of this script: they then read the clone's validation/
+        # (the old parameterisation) as well as its package, never this checkout's working tree
+        script = clone / "benchmarks" / "run.py"
         if "workflow" not in args.skip:
             results["workflow"] = workflow_benchmarks(clone, cache, tuple(args.runs))
         if "fit" not in args.skip:
             project = clone if (clone / "results" / "model" / "changes.tsv").exists() else ROOT
-            results["fit"] = child_json([sys.executable, __file__, "--fit-split", str(project),
+            results["fit"] = child_json([sys.executable, str(script), "--fit-split", str(project),
                                          "--sampler", json.dumps(sampler)], None, env)
         if "grid" not in args.skip:
-            results["grid"] = grid(args.sizes, sampler, args.timeout, env)
+            results["grid"] = grid(args.sizes, sampler, args.timeout, env, script)
         if "tests" not in args.skip:
             results["tests"] = asdict(test_suite(Path(temporary) / "tests", args.uncommitted))
     args.out.write_text(document(results, args))
