@@ -106,7 +106,7 @@ def build_model(data: ModelData, settings: ModelSettings) -> pm.Model:
         covariates = _covariates(data, settings)
         layout = _RowLayout.of(data, settings)
         rows = _Rows(data, settings, layout, theta, sigma, covariates)
-        terms = _likelihood(data, settings, rows, tau, model_terms(data, settings))
+        terms = _likelihood(data, settings, rows, tau, model_terms(data, settings, layout))
     _STUDY_LOG_LIKELIHOOD[model] = _per_study(data, terms)
     return model
 
@@ -395,12 +395,15 @@ class _RowLayout:
         return frozenset({name for name, there in present.items() if there} | set(self.kind[explicit | ~gaussian]))
 
 
-def model_terms(data: ModelData, settings: ModelSettings) -> frozenset[str]:
-    """The likelihood terms of the model of ``data``: those its rows need and those every row
-    before the analysis' data filters needs (empty here), so that an analysis leaving rows out
-    keeps the main model's structure and compiled code, unless its rows need a term the main
-    rows do not (say, a row left alone in its marker, whose τ is then integrated out)."""
-    return _RowLayout.of(data, settings).terms() | _RowLayout.of(data.before_filters, settings).terms()
+def model_terms(data: ModelData, settings: ModelSettings, layout: _RowLayout) -> frozenset[str]:
+    """The likelihood terms of the model of ``data`` (whose rows' ``layout`` is given): those its
+    rows need and those every row before the analysis' data filters needs (empty here), so that an
+    analysis leaving rows out keeps the main model's structure and compiled code, unless its rows
+    need a term the main rows do not (say, a row left alone in its marker, whose τ is then
+    integrated out)."""
+    if data.unfiltered is None:
+        return layout.terms()
+    return layout.terms() | _RowLayout.of(data.unfiltered, settings).terms()
 
 
 class _Rows:
@@ -523,7 +526,8 @@ def _cohort_ratio_moments(data: ModelData, settings: ModelSettings, obs: pd.Data
     uses_baseline = reads_baseline_sd(obs)
     medians = summary_medians(obs)
     every = data.before_filters.observations
-    markers = [m for m in data.coords["marker"] if m in set(every.loc[reads_baseline_sd(every), "marker"])]
+    reading = set(every.loc[reads_baseline_sd(every), "marker"])
+    markers = [m for m in data.coords["marker"] if m in reading]
     if not markers:
         return pt.zeros(len(obs)), pt.zeros(len(obs)), reads_variance
     model = pm.modelcontext(None)

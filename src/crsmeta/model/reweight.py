@@ -5,8 +5,8 @@ factor known for every draw: exp(−log-likelihood of the study's rows), or the 
 priors. The main fit's draws, weighted by it (PSIS, as the loo and priorsense tools do), are then
 draws of the analysis' posterior, as long as the weights are well behaved: Pareto k̂ ≤ 0.7 and
 enough effective draws left. Where they are not, or where leaving the study out would change the
-model itself (another reference population, co-intervention set or grade centring), the analysis is
-refitted. An analysis that only filters rows (no digitised values) is the main posterior itself
+model itself (a covariate switched on or off, or another grade centring: :func:`model_change`), the
+analysis is refitted. An analysis that only filters rows (no digitised values) is the main posterior itself
 where the filter drops no row of the model, and is refitted where it does.
 """
 
