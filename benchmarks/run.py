@@ -305,36 +305,55 @@ def grid_spec(n_cases: int) -> SimulationSpec:
                           populations=("car_t_crs",), case_series_size=(4, 8), seed=42)
 
 
-def grid_run(n_cases: int, parameterisation: str, backend: str, sampler: dict) -> dict:
-    """One fit of the grid (run in a child process): ESS, divergences, timings and peak RSS."""
+def grid_data(n_cases: int, path: Path) -> dict:
+    """The grid's SYNTHETIC cases for one size, simulated and made into the workflow's tables
+    (run in a child process), pickled to ``path`` for that size's fits."""
+    import pandas as pd
+
+    from crsmeta.simulate.pipeline import run_pipeline
+
+    start = time.perf_counter()
+    simulated = run_pipeline(grid_spec(n_cases))
+    pd.to_pickle({"changes": simulated.changes, "comparisons": simulated.comparisons}, path)
+    return {"data_s": time.perf_counter() - start}
+
+
+def grid_run(data_path: Path, parameterisation: str, backend: str, sampler: dict) -> dict:
+    """One fit of the grid (run in a child process) of the tables at ``data_path``: ESS,
+    divergences, timings and peak RSS."""
     sys.path.insert(0, str(VALIDATION))
+    import pandas as pd
     import reparameterisation as rp
 
     from crsmeta.model import ModelData
-    from crsmeta.simulate.pipeline import run_pipeline
 
     settings = rp.sampler_settings(**sampler)
-    start = time.perf_counter()
-    simulated = run_pipeline(grid_spec(n_cases))
-    data = ModelData.from_tables(simulated.changes, simulated.comparisons, settings)
-    prepared = {"cases": len(data.cases), "data_s": time.perf_counter() - start}
-    print(json.dumps(prepared), flush=True)  # the parent's timeout of the fit starts here
+    tables = pd.read_pickle(data_path)
+    data = ModelData.from_tables(tables["changes"], tables["comparisons"], settings)
+    print(json.dumps({"cases": len(data.cases)}), flush=True)  # the parent's timeout of the fit starts here
     fit = rp.sample_timed(rp.PARAMETERISATIONS[parameterisation](data, settings), settings, backend)
     peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-    return prepared | {**rp.fit_summary(fit), "peak_rss_mb": peak / 1024}
+    return {"cases": len(data.cases), **rp.fit_summary(fit), "peak_rss_mb": peak / 1024}
 
 
-def grid(sizes: list[int], sampler: dict, timeout: float, env: dict[str, str], script: Path) -> list[dict]:
+def grid(sizes: list[int], sampler: dict, timeout: float, env: dict[str, str], script: Path, folder: Path) -> list[dict]:
     """Every (size, parameterisation, backend) in its own process (``script``: the clone's copy of
-    this file), stopped after ``timeout`` s of fitting: simulating the cases and making the
-    workflow's tables of them (``data_s``, minutes at 30,000 cases) is not the fit the target is of."""
+    this file), stopped after ``timeout`` s of fitting. Each size's cases are simulated and made
+    into the workflow's tables once (``data_s``, minutes at 30,000 cases), in a process of their
+    own, and not timed against the target: it is of the fit."""
     rows = []
     for size in sizes:
+        data_path = folder / f"grid_{size}.pkl"
+        prepared = child_json([sys.executable, str(script), "--grid-data", str(size), str(data_path)], None, env)
         for backend in BACKENDS:
             for parameterisation in ("old", "new"):
-                command = [sys.executable, str(script), "--grid-run", str(size), parameterisation, backend,
+                row = {"size": size, "parameterisation": parameterisation, "backend": backend,
+                       "data_s": prepared.get("data_s")}
+                if prepared["status"] != "done":
+                    rows.append(row | {"status": "no data: " + prepared["status"]})
+                    continue
+                command = [sys.executable, str(script), "--grid-run", str(data_path), parameterisation, backend,
                            "--sampler", json.dumps(sampler)]
-                row = {"size": size, "parameterisation": parameterisation, "backend": backend}
                 row |= child_json(command, timeout, env, timeout_from_first_line=True)
                 print(f"grid {row}", flush=True)
                 rows.append(row)
@@ -443,12 +462,12 @@ def grid_section(rows: list[dict], slopes: list[dict], sampler: dict, timeout: f
              f"{sampler['chains']} chains × {sampler['draws']} draws after {sampler['tune']} tuning steps, "
              f"target_accept {sampler['target_accept']}, seed {sampler['seed']}; each run in its own process, "
              f"stopped after {timeout:.0f} s of fitting. Data = simulating the cases and making the workflow's "
-             "tables of them (not timed against the target); ESS is the minimum over θ, τ and σ; ESS/s is bulk "
+             "tables of them, once per size (not timed against the target); ESS is the minimum over θ, τ and σ; ESS/s is bulk "
              "ESS per second of sampling (tuning included, compilation not); fit = compile + sampling.", "",
              "| cases | sampler | model | status | data (s) | compile (s) | sampling (s) | divergences | min bulk ESS "
              "| min tail ESS | max R-hat | bulk ESS/s | peak RSS (MB) |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        data = f"{r['data_s']:.1f}" if "data_s" in r else ""
+        data = f"{r['data_s']:.1f}" if r.get("data_s") is not None else ""
         if r["status"] != "done":
             lines.append(f"| {r.get('cases', '~' + str(r['size']))} | {r['backend']} | {r['parameterisation']} "
                          f"| {r['status']} | {data} | | | | | | | | |")
@@ -560,9 +579,10 @@ WHY_MISSED = [
     "compiles again only when it changes a model's structure: a new intervention or marker, a "
     "covariate switched on, or the first row of a kind the model had none of.",
     "- A grid run's fit (compile and sampling) is timed apart from simulating its cases and making "
-    "the workflow's tables of them (the data column, minutes at ~30,000 cases: every simulated case "
-    "series is written as a study and extracted, harmonised and paired as a user's would be). Until "
-    "2026-12-05 the timeout counted that too, so the ~30,000-case runs stopped before their fit began.",
+    "the workflow's tables of them, done once per size (the data column, minutes at ~30,000 cases: "
+    "every simulated case series is written as a study and extracted, harmonised and paired as a "
+    "user's would be). Until 2026-12-05 each run did that itself inside its timeout, so the "
+    "~30,000-case runs stopped before their fit began.",
 ]
 
 
@@ -629,7 +649,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--uncommitted", action="store_true",
                         help="benchmark the working tree: apply its uncommitted changes to the clone")
     parser.add_argument("--out", type=Path, default=DOC)
-    parser.add_argument("--grid-run", nargs=3, metavar=("CASES", "MODEL", "BACKEND"), help=argparse.SUPPRESS)
+    parser.add_argument("--grid-data", nargs=2, metavar=("CASES", "PATH"), help=argparse.SUPPRESS)
+    parser.add_argument("--grid-run", nargs=3, metavar=("DATA", "MODEL", "BACKEND"), help=argparse.SUPPRESS)
     parser.add_argument("--sampler", type=json.loads, help=argparse.SUPPRESS)
     parser.add_argument("--fit-split", type=Path, metavar="PROJECT", help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -647,9 +668,13 @@ def test_suite(folder: Path, uncommitted: bool) -> Run:
 
 def main() -> None:
     args = parse_args()
+    if args.grid_data:
+        cases, path = args.grid_data
+        print(json.dumps(grid_data(int(cases), Path(path))))
+        return
     if args.grid_run:
-        cases, parameterisation, backend = args.grid_run
-        print(json.dumps(grid_run(int(cases), parameterisation, backend, args.sampler)))
+        data_path, parameterisation, backend = args.grid_run
+        print(json.dumps(grid_run(Path(data_path), parameterisation, backend, args.sampler)))
         return
     if args.fit_split:
         print(json.dumps(main_fit_split(args.fit_split, args.sampler)))
@@ -673,7 +698,7 @@ def main() -> None:
             results["fit"] = child_json([sys.executable, str(script), "--fit-split", str(project),
                                          "--sampler", json.dumps(sampler)], None, env)
         if "grid" not in args.skip:
-            results["grid"] = grid(args.sizes, sampler, args.timeout, env, script)
+            results["grid"] = grid(args.sizes, sampler, args.timeout, env, script, Path(temporary))
         if "tests" not in args.skip:
             results["tests"] = asdict(test_suite(Path(temporary) / "tests", args.uncommitted))
     args.out.write_text(document(results, args))
