@@ -426,10 +426,43 @@ def test_a_ratio_of_two_cohorts_levels_keeps_the_baseline_spread_in_its_shift_an
     assert logp == pytest.approx(expected, abs=1e-3)
 
 
+def test_temperatures_difference_of_two_medians_keeps_the_baseline_spread_in_its_learned_se():
+    """Two cohorts' median temperatures without spread: median(pre + d) − median(pre) is not the
+    median of the changes, so its se² is centred on Var(s, σ, n) of the medians' table at
+    s = baseline_sd[temperature] (prior mean temp_baseline_sd, °C) and σ; formerly on π/2·σ²/n,
+    which left the baseline's spread out. A difference of means (the mean of the differences)
+    still cancels it."""
+    from crsmeta import cohort_log_ratio
+    from crsmeta.model.build import baseline_sd_prior_mean
+
+    values = (("a", (39.6, 38.1)), ("b", (40.1, 38.9)))
+    summaries = summary_frame([summary_row(study, "tocilizumab", "temperature", timepoint, value=value, n=12, statistic="median")
+                               for study, (pre, post) in values
+                               for timepoint, value in (("pre", pre), ("post", post))], columns=SUMMARY_COLUMNS)
+    model = build_model(model_data(tables.frame(tables.CHANGES), summaries, SETTINGS), SETTINGS)
+    assert model.coords["baseline_marker"] == ("temperature",)
+    settings = SETTINGS.replace(temp_baseline_sd=0.7)
+    assert baseline_sd_prior_mean(["IL-6", "temperature"], settings).tolist() == [SETTINGS.baseline_sd, 0.7]
+    sigma, tau, s = 0.8, 0.3, 1.0  # s: baseline_sd at the zero of its log transform
+    [potential] = model.replace_rvs_by_values([model["summary_learned_rows"]])
+    logp = float(model.compile_fn(potential, mode=Mode("py", "fast_compile"))(_point(model, sigma=sigma, tau=tau)))
+
+    shape = SETTINGS.row_variance_shape
+    b = (shape - 1) * sigma**2 * cohort_log_ratio.table_at(cohort_log_ratio.median_ratio_variance_table(12), s, sigma)
+
+    def row_likelihood(y: float) -> float:  # ∫ N(y; θ, se² + τ²) InverseGamma(se²; a, b) dse², θ = 0 here
+        return integrate.quad(lambda v: stats.norm.pdf(y, 0.0, np.sqrt(v + tau**2)) * stats.invgamma.pdf(v, shape, scale=b),
+                              0, np.inf, limit=200)[0]
+
+    expected = sum(np.log(row_likelihood(post - pre)) for _, (pre, post) in values)
+    assert logp == pytest.approx(expected, abs=1e-3)
+
+
 def test_rows_that_print_their_spread_or_a_mean_log_ratio_have_no_baseline_sd(tiny_changes):
     """The baseline's spread enters only rows that are a ratio of two levels' summaries with no
     spread printed: means with SDs on both sides take theirs from their CVs (crsmeta.cv_shift),
-    a printed mean log ratio is θ's own scale, temperature is a difference."""
+    a printed mean log ratio is θ's own scale, temperature's difference of means is the mean of
+    its differences."""
     summaries = summary_frame([
         *[summary_row("m", "tocilizumab", "IL-6", timepoint, value=value, spread_type="sd", spread=spread, n=20)
           for timepoint, value, spread in (("pre", 300, 200), ("post", 90, 50))],

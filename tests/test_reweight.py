@@ -41,7 +41,7 @@ def test_only_a_left_out_study_the_priors_of_tau_and_rho_and_row_filters_are_rew
     routes = {name: reweighting_of(FAST, settings) for name, settings in analyses.items()}
     assert routes["loo_s1"].left_out == "s1" and routes["loo_s1"].prior_fields == ()
     assert routes["tau_prior_half"].prior_fields == ("tau_sd", "temp_tau_sd")
-    assert routes["sigma_prior_double"].prior_fields == ("sigma_sd", "temp_sigma_sd", "baseline_sd")
+    assert routes["sigma_prior_double"].prior_fields == ("sigma_sd", "temp_sigma_sd", "baseline_sd", "temp_baseline_sd")
     assert routes["corr_low"].prior_fields == ("corr_prior",) and routes["corr_low"].left_out is None
     assert routes["no_digitised"].row_filters == ("exclude_digitised",) and routes["no_digitised"].left_out is None
     for name in ("case_only", "summary_only", "student_t"):

@@ -120,6 +120,10 @@ ROUTES: dict[str, Route] = {
     # a mean without SD, SE or P value: the learned SE centred on the variance of a ratio of cohort
     # means and the shift σ²/2 + b, both at s[marker] and σ[marker] (crsmeta.cohort_log_ratio)
     "learned_se": Route(_cohorts("mean_only"), ("dispersion_from_data",)),
+    # a median without IQR, range or P value: for the log-ratio markers the learned SE centred on the
+    # variance of a ratio of cohort medians, for temperature on that of a difference of medians,
+    # both at s[marker] and σ[marker] (crsmeta.cohort_log_ratio)
+    "median_only": Route(_cohorts("median_only"), ("dispersion_from_data",)),
     # a % change of means has no temperature form
     "pct_change": Route(_cohorts("pct_change", markers=("IL-6", "ferritin")), ("dispersion_from_data",)),
     # the design of the first SBC runs (docs/validation.md): its cells mix case_exact, case_censored and effect_se

@@ -36,7 +36,7 @@ SENSITIVITY_DEFAULTS: dict[str, Any] = {
 
 MAIN = "main"  # the analysis that gates the report; every other one is a sensitivity analysis
 # settings an analysis may change and still be computed from the main fit's draws
-PRIOR_FIELDS = ("tau_sd", "temp_tau_sd", "sigma_sd", "temp_sigma_sd", "baseline_sd", "corr_prior")
+PRIOR_FIELDS = ("tau_sd", "temp_tau_sd", "sigma_sd", "temp_sigma_sd", "baseline_sd", "temp_baseline_sd", "corr_prior")
 # settings that only drop rows: the main draws stand for the analysis when no row is dropped
 ROW_FILTER_FIELDS = ("exclude_digitised",)
 RUN_FIELDS = ("cores",)  # how a job runs, not what it computes
@@ -107,7 +107,7 @@ def _spread_priors_scaled(base: ModelSettings, factor: float) -> dict[str, float
     """The prior means of the patients' spreads, σ (of their changes) and s (of their baseline
     levels; σ's prior family), times ``factor``: the ``sigma_prior_*`` analyses."""
     return dict(sigma_sd=base.sigma_sd * factor, temp_sigma_sd=base.temp_sigma_sd * factor,
-                baseline_sd=base.baseline_sd * factor)
+                baseline_sd=base.baseline_sd * factor, temp_baseline_sd=base.temp_baseline_sd * factor)
 
 
 def skipped_analyses(

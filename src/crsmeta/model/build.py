@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import weakref
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -180,6 +181,12 @@ class SoftplusVariance(Transform):
 def sigma_prior_mean(data: ModelData, settings: ModelSettings) -> np.ndarray:
     """The prior mean of σ (the SD of patients' changes) for each marker."""
     return _by_family(data, settings.sigma_sd, settings.temp_sigma_sd)
+
+
+def baseline_sd_prior_mean(markers: Sequence[str], settings: ModelSettings) -> np.ndarray:
+    """The prior mean of s, the SD of the baseline level across patients (of its log; of °C for
+    temperature), for each of ``markers``."""
+    return np.array([settings.temp_baseline_sd if on_difference_scale(m) else settings.baseline_sd for m in markers])
 
 
 def sigma_prior(mean) -> tuple[type[pm.Distribution], dict]:
@@ -469,7 +476,8 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
     log-SD s[marker] (:func:`_cohort_ratio_moments`). The row's mean is shifted by
     mean_weight times it; an unstated statistic (mean_weight 0.5) adds the variance of that
     unknown shift, 0.25 · shift². A learned se²'s prior mean is the simulated variance of such a
-    ratio at s[marker] and σ[marker], σ[marker]²·efficiency/n for temperature.
+    ratio (and of temperature's difference of two medians) at s[marker] and σ[marker],
+    σ[marker]²·efficiency/n for temperature's other rows.
     """
     obs = data.observations
     n = _data("summary_n", obs["n_effective"].to_numpy(dtype=float))  # below n for a cohort total
@@ -512,15 +520,16 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
 
 def _cohort_ratio_moments(data: ModelData, settings: ModelSettings, obs: pd.DataFrame, sigma_row):
     """Per summary row, the bias b(s, σ, n) of its log ratio of means beyond σ²/2 and the variance
-    of its log ratio of means or medians (:mod:`crsmeta.cohort_log_ratio`), at s[marker], the
-    baseline log-SD across patients, and σ[marker] (0 where the row is not a ratio of levels), and
+    of its log ratio of means or medians, or of temperature's difference of medians
+    (:mod:`crsmeta.cohort_log_ratio`), at s[marker], the baseline log-SD across patients (SD in °C
+    for temperature), and σ[marker] (0 where the row is not a ratio of levels), and
     which rows' learned se² is centred on that variance (the ratios among the rows whose se² is
     learned from σ).
 
-    s gets a parameter (``baseline_sd``, Gamma(2, 2/``baseline_sd``) like σ) only for the markers
-    with such a row whose mean is shifted or whose se² is learned, before the analysis' data
-    filters (an analysis that leaves such rows out keeps the main model's s): elsewhere nothing
-    reads it.
+    s gets a parameter (``baseline_sd``, Gamma(2, 2/mean) like σ, the mean
+    :func:`baseline_sd_prior_mean`) only for the markers with such a row whose mean is shifted or
+    whose se² is learned, before the analysis' data filters (an analysis that leaves such rows out
+    keeps the main model's s): elsewhere nothing reads it.
     """
     reads_variance = ratio_of_levels(obs) & se_learned_from_sigma(obs)
     uses_baseline = reads_baseline_sd(obs)
@@ -532,7 +541,7 @@ def _cohort_ratio_moments(data: ModelData, settings: ModelSettings, obs: pd.Data
         return pt.zeros(len(obs)), pt.zeros(len(obs)), reads_variance
     model = pm.modelcontext(None)
     model.add_coord(BASELINE_MARKER, markers)
-    distribution, parameters = sigma_prior(_data("baseline_sd_prior_mean", np.full(len(markers), settings.baseline_sd)))
+    distribution, parameters = sigma_prior(_data("baseline_sd_prior_mean", baseline_sd_prior_mean(markers, settings)))
     baseline_sd = distribution("baseline_sd", **parameters, dims=BASELINE_MARKER)  # σ's family
     position = {m: k for k, m in enumerate(markers)}
     s_row = baseline_sd[_data("summary_baseline_idx", np.array([position.get(m, 0) for m in obs["marker"]], dtype=int))]

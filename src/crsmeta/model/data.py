@@ -204,17 +204,22 @@ def se_learned_from_sigma(obs: pd.DataFrame) -> np.ndarray:
 
 
 def ratio_of_levels(obs: pd.DataFrame) -> np.ndarray:
-    """Rows that are a log ratio of two levels' summaries (means or medians, no shift printed):
-    their baseline does not cancel (:mod:`crsmeta.cohort_log_ratio`). Temperature's difference of
-    means and a printed mean log ratio (mean_weight 0 and not a change of medians) are not."""
+    """Rows whose baseline does not cancel (:mod:`crsmeta.cohort_log_ratio`): a marker's log ratio
+    of two levels' summaries (means or medians, no shift printed), and temperature's difference of
+    two medians (pre and post rows). Temperature's difference of means (the mean of the
+    differences), a printed change of temperature and a printed mean log ratio (mean_weight 0 and
+    not a change of medians) are not."""
     lab = ~np.array([on_difference_scale(m) for m in obs["marker"]], dtype=bool)
-    of_levels = (obs["mean_weight"].to_numpy(dtype=float) > 0) | summary_medians(obs)
-    return lab & of_levels & ~np.isfinite(obs["mean_shift"].to_numpy(dtype=float))
+    medians = summary_medians(obs)
+    of_levels = (obs["mean_weight"].to_numpy(dtype=float) > 0) | medians
+    lab_ratio = of_levels & ~np.isfinite(obs["mean_shift"].to_numpy(dtype=float))
+    return np.where(lab, lab_ratio, medians & (obs["kind"] == "pre_post").to_numpy())
 
 
 def reads_baseline_sd(obs: pd.DataFrame) -> np.ndarray:
-    """Summary rows that read their marker's baseline log-SD s: a ratio of levels whose mean is
-    shifted or whose se² is learned from σ and s (crsmeta.model.build._cohort_ratio_moments)."""
+    """Summary rows that read their marker's baseline SD s (of the log level; of °C for
+    temperature): a ratio of levels whose mean is shifted or whose se² is learned from σ and s
+    (crsmeta.model.build._cohort_ratio_moments)."""
     shifted = obs["mean_weight"].to_numpy(dtype=float) > 0
     return ratio_of_levels(obs) & (se_learned_from_sigma(obs) | shifted)
 

@@ -24,7 +24,8 @@ from pymc.backends.arviz import apply_function_over_dataset, coords_and_dims_for
 from crsmeta import tables
 from crsmeta.model.analyses import PARETO_K_MAX, Reweighting
 from crsmeta.model.build import (
-    correlation_prior, sigma_prior, sigma_prior_mean, study_log_likelihood, tau_prior, tau_prior_scale,
+    BASELINE_MARKER, baseline_sd_prior_mean, correlation_prior, sigma_prior, sigma_prior_mean, study_log_likelihood,
+    tau_prior, tau_prior_scale,
 )
 from crsmeta.model.data import ModelData
 from crsmeta.model.diagnostics import FAILED
@@ -157,8 +158,9 @@ def log_weights(main: az.InferenceData, main_data: ModelData, main_settings: Mod
     if {"sigma_sd", "temp_sigma_sd"} & changed:
         weights += _log_prior_ratio(posterior["sigma"], lambda s: sigma_prior(sigma_prior_mean(main_data, s)),
                                     settings, main_settings)
-    if "baseline_sd" in changed and "baseline_sd" in posterior:  # only markers with rows that read s have it
-        weights += _log_prior_ratio(posterior["baseline_sd"], lambda s: sigma_prior(s.baseline_sd),
+    if {"baseline_sd", "temp_baseline_sd"} & changed and "baseline_sd" in posterior:  # only markers with rows that read s
+        markers = posterior["baseline_sd"].coords[BASELINE_MARKER].to_numpy()
+        weights += _log_prior_ratio(posterior["baseline_sd"], lambda s: sigma_prior(baseline_sd_prior_mean(markers, s)),
                                     settings, main_settings)
     if "corr_prior" in changed and main_data.correlation_rows().size:
         weights += _log_prior_ratio(posterior["rho"], lambda s: correlation_prior(s.corr_prior),

@@ -48,6 +48,7 @@ class ModelSettings:
     # prior mean of the baseline log-SD s[marker] ~ Gamma(2, 2/mean) across patients: what a ratio of two
     # cohorts' means or medians keeps of the baseline's spread (crsmeta.cohort_log_ratio)
     baseline_sd: float = 1.0
+    temp_baseline_sd: float = 1.0  # the same for temperature's baseline SD (°C): a difference of two medians keeps it
     row_variance_shape: float = 3.0  # a of InverseGamma(a, b) on a row's unknown se² (mean tied to sigma)
     covariate_sd: float = 0.5  # population, co-intervention, grade and baseline coefficients ~ Normal(0, .)
     # likelihood

@@ -87,6 +87,7 @@ class SimulationSpec:
     n_cohorts_mean_p_bound: int = 0
     n_cohorts_median_range: int = 0
     n_cohorts_effect_ci: int = 0
+    n_cohorts_median_only: int = 0
     case_series_size: tuple[int, int] = (3, 8)
     cohort_size: tuple[int, int] = (12, 40)
     markers_per_study: tuple[int, int] = (3, 7)

@@ -199,6 +199,7 @@ _DESCRIPTIVE = {
     "mean_only": ("mean", "none", None),
     "median_iqr": ("median", "iqr", "usual"),
     "median_range": ("median", "range", None),
+    "median_only": ("median", "none", None),
 }
 _P_BOUNDS = (0.001, 0.01, 0.05)
 
@@ -222,6 +223,8 @@ def _printed_p(arm: Arm, statistic: str, style: str | None) -> str | None:
 
 def _descriptive_source(values: np.ndarray, marker: str, unit: str, statistic: str, spread: str) -> dict[str, str]:
     """One side's printed statistic and spread (SD, SE of the mean, IQR, range or none)."""
+    if statistic == "median" and spread == "none":
+        return {"statistic": "median", "value": _printed(float(np.median(values)), marker, unit), "spread_type": spread}
     if statistic == "median":
         quantiles = [0, 50, 100] if spread == "range" else [25, 50, 75]
         low, centre, high = (_printed(float(q), marker, unit) for q in np.percentile(values, quantiles))
@@ -298,6 +301,7 @@ _PLAN = (
     ("cohort_mean_p_bound", "n_cohorts_mean_p_bound", "cohort"),
     ("cohort_median_range", "n_cohorts_median_range", "cohort"),
     ("cohort_effect_ci", "n_cohorts_effect_ci", "cohort"),
+    ("cohort_median_only", "n_cohorts_median_only", "cohort"),
 )
 _EFFECT_KINDS = ("cohort_pct_change", "cohort_effect_se", "cohort_effect_ci")
 
