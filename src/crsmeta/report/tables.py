@@ -530,8 +530,8 @@ def _why_they_differ(row: Mapping[str, Any]) -> str:
     where they agree (REML within half the Bayesian 95% CrI's half-width of its median)."""
     k, n = row["k"], row["n_studies"]
     if not np.isfinite(row["reml_estimate"]):
-        return ("No study of this cell gives a known SE (P value bounds, no spread): only the Bayesian model, "
-                "which learns the SE, can weight its rows.")
+        return ("No study of this cell gives a known SE (a P value bound, no spread, or an SE that depends on the "
+                "pre/post correlation): only the Bayesian model, which learns it, can weight its rows.")
     if np.isfinite(n) and k < n:
         return (f"The check pools {k:.0f} of the {n:.0f} studies: the others' SEs are learned by the Bayesian "
                 "model only.")
