@@ -86,7 +86,14 @@ def main_fit_for(wildcards):
 # single-threaded (imports, loading its compiled code, summaries), so two fits side by side use
 # the cores better than one with all of them: 2 cores, bundled data, warm cache, every fit job
 # forced: 229 s with one thread each against ~14 s per fit one after the other (docs/benchmarks.md).
+# The main fit takes every core (up to one per chain): it gates the report, the analyses reweighted
+# from its draws wait for it, and it runs first (its priority). The draws do not depend on threads.
 FIT_THREADS = min(MODEL_SETTINGS.chains, max(1, workflow.cores // 2))
+MAIN_FIT_THREADS = min(MODEL_SETTINGS.chains, max(1, workflow.cores))
+
+
+def fit_threads(wildcards):
+    return MAIN_FIT_THREADS if wildcards.analysis == MAIN else FIT_THREADS
 
 
 rule fit_model:
@@ -113,7 +120,7 @@ rule fit_model:
         config_hash=lambda wildcards: settings_of(wildcards.analysis).config_hash(),
         main_settings=MODEL_SETTINGS.to_dict(),
         study_log_likelihood=KEEP_STUDY_LOG_LIKELIHOOD,
-    threads: FIT_THREADS
+    threads: fit_threads
     # the main fit first: the analyses that may be reweighted wait for its draws
     priority: lambda wildcards: 1 if wildcards.analysis == MAIN else 0
     # a second attempt (the profile's retries) asks for twice the time and memory: a fit that hit
