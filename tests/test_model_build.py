@@ -471,3 +471,54 @@ def test_rows_that_print_their_spread_or_a_mean_log_ratio_have_no_baseline_sd(ti
     ], columns=SUMMARY_COLUMNS)
     model = build_model(model_data(tiny_changes, summaries, SETTINGS), SETTINGS)
     assert "baseline_sd" not in model.named_vars
+
+
+def _il6_cohorts_and_case_series(pre_values, pre_censoring=None):
+    """SYNTHETIC: two cohorts' IL-6 means without spread (they read s[IL-6]) and a case series
+    printing its patients' IL-6 before and after tocilizumab (levels ``pre_values``)."""
+    summaries = summary_frame([summary_row(study, "tocilizumab", "IL-6", timepoint, value=value, n=12)
+                               for study, (pre, post) in (("a", (300, 90)), ("b", (500, 250)))
+                               for timepoint, value in (("pre", pre), ("post", post))], columns=SUMMARY_COLUMNS)
+    censoring = pre_censoring or ["none"] * len(pre_values)
+    changes = change_frame([change_row("c", patient, "tocilizumab", "IL-6", -1.0 + 0.1 * patient, pre_value=pre,
+                                       post_value=pre * 0.3, pre_censoring=code, post_censoring="none")
+                            for patient, (pre, code) in enumerate(zip(pre_values, censoring))], columns=CHANGE_COLUMNS)
+    return changes, summaries
+
+
+def test_a_case_series_levels_before_the_intervention_inform_the_baseline_sd():
+    """A study printing its patients' levels gives s[marker] data: the sum of squares of their log
+    levels about the study's mean is s²·χ²(n − 1), whatever that mean. Formerly s learned only
+    from the rows whose variance it widens, so its posterior was nearly its prior."""
+    levels = [120.0, 800.0, 2500.0, 60.0]
+    changes, summaries = _il6_cohorts_and_case_series(levels)
+    model = build_model(model_data(changes, summaries, SETTINGS), SETTINGS)
+    assert model.coords["baseline_spread_group"] == ("c|IL-6",)
+    s = 1.0  # baseline_sd at the zero of its log transform
+    term = model.logp(vars=[model["baseline_spread"]], sum=True)
+    logp = float(model.compile_fn(term, mode=Mode("py", "fast_compile"))({"baseline_sd_log__": np.zeros(1)}))
+    log_levels = np.log(levels)
+    sum_of_squares = float(((log_levels - log_levels.mean()) ** 2).sum())
+    assert logp == pytest.approx(stats.chi2.logpdf(sum_of_squares / s**2, df=len(levels) - 1) - 2 * np.log(s), abs=1e-9)
+
+
+@pytest.mark.parametrize("case", ["censored", "one patient", "equal levels", "no summary reads s"])
+def test_levels_that_cannot_say_how_spread_they_are_give_no_baseline_spread_term(case):
+    """A censored level among a study's patients (dropping it would shrink the spread), a single
+    patient, levels equal as printed, or a marker without s: no term."""
+    levels, codes = {"censored": ([120.0, 5.0, 900.0], ["none", "left", "none"]), "one patient": ([120.0], None),
+                     "equal levels": ([120.0, 120.0], None), "no summary reads s": ([120.0, 800.0], None)}[case]
+    changes, summaries = _il6_cohorts_and_case_series(levels, codes)
+    if case == "no summary reads s":
+        summaries = summaries.assign(marker="ferritin")
+    model = build_model(model_data(changes, summaries, SETTINGS), SETTINGS)
+    assert "baseline_spread" not in model.named_vars
+
+
+def test_an_analysis_leaving_the_case_series_out_keeps_the_baseline_spread_term_empty():
+    """As every other term: the main model's structure (and compiled code) in an analysis that
+    leaves the rows out, with no values."""
+    changes, summaries = _il6_cohorts_and_case_series([120.0, 800.0, 2500.0])
+    settings = SETTINGS.replace(exclude_studies=("c",))
+    model = build_model(model_data(changes, summaries, settings), settings)
+    assert model.coords["baseline_spread_group"] == ()

@@ -124,6 +124,11 @@ ROUTES: dict[str, Route] = {
     # variance of a ratio of cohort medians, for temperature on that of a difference of medians,
     # both at s[marker] and σ[marker] (crsmeta.cohort_log_ratio)
     "median_only": Route(_cohorts("median_only"), ("dispersion_from_data",)),
+    # case series printing their patients' levels beside cohorts' means without spread: s[marker]
+    # learns from the spread of each series' baseline levels (crsmeta.model.build._baseline_spread)
+    # as well as from the rows whose se² it widens
+    "case_levels": Route(_cohorts("mean_only", n_case_series=4, case_series_size=(3, 8), lod={}),
+                         ("exact", "dispersion_from_data")),
     # a % change of means has no temperature form
     "pct_change": Route(_cohorts("pct_change", markers=("IL-6", "ferritin")), ("dispersion_from_data",)),
     # the design of the first SBC runs (docs/validation.md): its cells mix case_exact, case_censored and effect_se

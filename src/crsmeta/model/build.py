@@ -42,8 +42,8 @@ from scipy.special import gammaln
 
 from crsmeta import cohort_log_ratio, cv_shift
 from crsmeta.model.data import (
-    CENSOR_CODES, LEARNED_METHODS, SE_AS_PRIOR_METHODS, ModelData, on_difference_scale, ratio_of_levels,
-    reads_baseline_sd, se_learned_from_sigma, summary_medians,
+    CENSOR_CODES, LEARNED_METHODS, SE_AS_PRIOR_METHODS, ModelData, baseline_spread_groups, on_difference_scale,
+    ratio_of_levels, reads_baseline_sd, se_learned_from_sigma, summary_medians,
 )
 from crsmeta.model.ordered_shapes import order_broadcast_shape_checks
 from crsmeta.model.settings import ModelSettings
@@ -74,6 +74,7 @@ TAU_LOG_GRID_LOWER = {"gamma": np.log(2e-3), "halfnormal": np.log(1e-4)}
 TAU_LOG_GRID_UPPER = np.log(20.0)
 TAU_PATH_LOG_GRID = LOG_GRID[LOG_GRID >= -12.0][::2]
 BASELINE_MARKER = "baseline_marker"  # the markers with a baseline log-SD s (:func:`_cohort_ratio_moments`)
+BASELINE_SPREAD_GROUP = "baseline_spread_group"  # studies printing their patients' levels of such a marker
 
 
 def tau_log_grid(tau_prior_family: str, step: float = TAU_LOG_GRID_STEP) -> np.ndarray:
@@ -108,6 +109,7 @@ def build_model(data: ModelData, settings: ModelSettings) -> pm.Model:
         layout = _RowLayout.of(data, settings)
         rows = _Rows(data, settings, layout, theta, sigma, covariates)
         terms = _likelihood(data, settings, rows, tau, model_terms(data, settings, layout))
+        terms += _baseline_spread(data)
     _STUDY_LOG_LIKELIHOOD[model] = _per_study(data, terms)
     return model
 
@@ -553,6 +555,37 @@ def _cohort_ratio_moments(data: ModelData, settings: ModelSettings, obs: pd.Data
     bias = per_sigma2 * _bilinear_at(_data("summary_ratio_bias", bias_tables), s_row, sigma_row)
     variance = per_sigma2 * _bilinear_at(_data("summary_ratio_variance", variance_tables), s_row, sigma_row)
     return bias, variance, reads_variance
+
+
+def _baseline_spread(data: ModelData) -> list[LikelihoodTerm]:
+    """The baseline levels a study prints patient by patient, as data on s[marker]: their sum of
+    squares about the study's mean, s²·χ²(n − 1), i.e. Gamma((n − 1)/2, rate 1/(2s²))
+    (:func:`crsmeta.model.data.baseline_spread_groups`). It is the likelihood of the levels with
+    the study's mean level integrated out under a flat prior, so no mean level enters the model;
+    the changes are independent of the levels (the model's patient-level assumption), so the two
+    do not overlap. Only for markers with an s (:func:`_cohort_ratio_moments`): elsewhere nothing
+    reads it. Present when a row before the analysis' data filters needs it (empty where its
+    analysis leaves those rows out), as the other terms are."""
+    model = pm.modelcontext(None)
+    if BASELINE_MARKER not in model.coords:
+        return []
+    markers = list(model.coords[BASELINE_MARKER])
+
+    def of_markers(cases: pd.DataFrame) -> pd.DataFrame:
+        groups = baseline_spread_groups(cases)
+        return groups[groups["marker"].isin(markers)].reset_index(drop=True)
+
+    if of_markers(data.before_filters.cases).empty:
+        return []
+    groups = of_markers(data.cases)
+    model.add_coord(BASELINE_SPREAD_GROUP, list(groups["study_id"] + "|" + groups["marker"]))
+    position = {marker: k for k, marker in enumerate(markers)}
+    s = model["baseline_sd"][_data("baseline_spread_marker_idx", groups["marker"].map(position).to_numpy(dtype=int))]
+    sum_of_squares = _data("baseline_spread_sum_of_squares", groups["sum_of_squares"].to_numpy(dtype=float))
+    degrees = _data("baseline_spread_df", (groups["n"] - 1).to_numpy(dtype=float))
+    spread = pm.Gamma("baseline_spread", alpha=degrees / 2, beta=0.5 / s**2, observed=sum_of_squares,
+                      dims=BASELINE_SPREAD_GROUP)
+    return [(pm.logp(spread, sum_of_squares), data.study_marker_index(groups))]
 
 
 def _bilinear_at(tables, s, sigma) -> pt.TensorVariable:

@@ -192,6 +192,37 @@ def baseline_level(frame: pd.DataFrame) -> np.ndarray:
         return np.where(difference, value, np.log(np.where(value > 0, value, np.nan)))
 
 
+BASELINE_SPREAD_COLUMNS = ["study_id", "marker", "n", "sum_of_squares"]
+
+
+def baseline_spread_groups(cases: pd.DataFrame) -> pd.DataFrame:
+    """Per study and marker, the patients whose level before the intervention is known exactly:
+    their number ``n`` (two or more) and the sum of squares of their baseline levels
+    (:func:`baseline_level`) about the study's mean, which the model's levels (normal on the
+    change's scale, SD s[marker]) make s²·χ²(n − 1) whatever that mean is.
+
+    Each patient counts once (the pre value of their first change in the table's order). A study
+    whose patients include a censored pre value is left out, as dropping the censored levels
+    would shrink the spread; so is one whose levels are all equal as printed (rounding, not a
+    spread of zero). Patients without a pre value (a printed change) are not levels to count.
+    """
+    columns = ["study_id", "marker", "patient_id", "pre_value", "pre_censoring"]
+    if cases.empty:
+        return pd.DataFrame(columns=BASELINE_SPREAD_COLUMNS)
+    patients = cases[columns].drop_duplicates(["study_id", "marker", "patient_id"])
+    patients = patients.assign(level=baseline_level(patients),
+                               censored=patients["pre_censoring"].isin(["left", "right"]))
+    known = patients[np.isfinite(patients["level"]) | patients["censored"]]
+    grouped = known.groupby(["study_id", "marker"], sort=True)
+    groups = pd.DataFrame({
+        "n": grouped["level"].count(),
+        "censored": grouped["censored"].any(),
+        "sum_of_squares": grouped["level"].agg(lambda level: float(((level - level.mean()) ** 2).sum())),
+    }).reset_index()
+    usable = (groups["n"] >= 2) & ~groups["censored"] & (groups["sum_of_squares"] > 0)
+    return groups.loc[usable, BASELINE_SPREAD_COLUMNS].reset_index(drop=True)
+
+
 def summary_medians(obs: pd.DataFrame) -> np.ndarray:
     """Summary rows that are a change of medians (their efficiency is the median's)."""
     return obs["efficiency"].to_numpy(dtype=float) == MEDIAN_EFFICIENCY
