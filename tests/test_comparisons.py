@@ -39,6 +39,18 @@ def test_exact_p_value_gives_the_paired_t_standard_error():
     assert obs.loc[0, "method"] == "p_value_exact"
 
 
+def test_a_tiny_exact_p_value_gives_a_small_standard_error_not_zero():
+    """A P value printed in full below 2e-16 (a simulated cohort's 0.000000000000000000032, or a
+    paper's 1.3e-18): ``t.ppf(1 − p/2)`` read 1 − p/2 as 1, an infinite t and an SE of 0."""
+    obs, _ = observations(
+        summary_row("z", "tocilizumab", "ferritin", "pre", value=3000, p_value=3.2e-20, p_relation="=", n=26),
+        summary_row("z", "tocilizumab", "ferritin", "post", value=390, p_value=3.2e-20, p_relation="=", n=26),
+    )
+    y = math.log(390 / 3000)
+    assert obs.loc[0, "se_known"] == pytest.approx(abs(y) / stats.t.isf(1.6e-20, 25), rel=1e-12)
+    assert 0.05 < obs.loc[0, "se_known"] < 0.1
+
+
 def test_p_value_inequality_is_an_upper_bound_on_the_standard_error():
     obs, _ = observations(
         summary_row("z", "emapalumab", "temperature", "pre", value=39.61, p_value=0.001, p_relation="<", n=38),

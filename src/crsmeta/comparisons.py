@@ -145,8 +145,12 @@ def effective_n(n: float, cohort_total: bool, min_fraction: float = DEFAULT_COHO
 
 
 def se_from_p_value(y: float, p: float, n: float) -> float:
-    """SE of a paired mean difference from its two-sided P value (paired t test, n − 1 df)."""
-    return abs(y) / float(stats.t.ppf(1 - p / 2, df=max(n - 1, 1)))
+    """SE of a paired mean difference from its two-sided P value (paired t test, n − 1 df).
+
+    The critical value is the upper tail's inverse (``isf``) at p/2: ``ppf(1 − p/2)`` loses the
+    P value's digits, and below p ≈ 2e-16 reads 1 − p/2 as 1, an infinite t and an SE of 0, which
+    made such a row exact and left its θ cell a funnel in τ (docs/validation.md)."""
+    return abs(y) / float(stats.t.isf(p / 2, df=max(n - 1, 1)))
 
 
 def se_from_ci(low: float, high: float, level: float = 0.95) -> float:
