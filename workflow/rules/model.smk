@@ -86,14 +86,11 @@ def main_fit_for(wildcards):
 # single-threaded (imports, loading its compiled code, summaries), so two fits side by side use
 # the cores better than one with all of them: 2 cores, bundled data, warm cache, every fit job
 # forced: 229 s with one thread each against ~14 s per fit one after the other (docs/benchmarks.md).
-# The main fit takes every core (up to one per chain): it gates the report, the analyses reweighted
-# from its draws wait for it, and it runs first (its priority). The draws do not depend on threads.
+# The main fit too: it runs first (its priority), and the fits that do not wait for its draws
+# (another likelihood, a covariate, a filter) run beside it. With every core it was 5 s faster warm
+# but, cold, left all but one core idle for the ~3 min of its single-threaded compile while they
+# could compile their own structures (fresh clone, 2 cores: 575 s against 526 s; docs/benchmarks.md).
 FIT_THREADS = min(MODEL_SETTINGS.chains, max(1, workflow.cores // 2))
-MAIN_FIT_THREADS = min(MODEL_SETTINGS.chains, max(1, workflow.cores))
-
-
-def fit_threads(wildcards):
-    return MAIN_FIT_THREADS if wildcards.analysis == MAIN else FIT_THREADS
 
 
 rule fit_model:
@@ -120,7 +117,7 @@ rule fit_model:
         config_hash=lambda wildcards: settings_of(wildcards.analysis).config_hash(),
         main_settings=MODEL_SETTINGS.to_dict(),
         study_log_likelihood=KEEP_STUDY_LOG_LIKELIHOOD,
-    threads: fit_threads
+    threads: FIT_THREADS
     # the main fit first: the analyses that may be reweighted wait for its draws
     priority: lambda wildcards: 1 if wildcards.analysis == MAIN else 0
     # a second attempt (the profile's retries) asks for twice the time and memory: a fit that hit
