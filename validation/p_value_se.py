@@ -18,6 +18,12 @@ pure sampling error; it is scaled by three candidate SEs:
 prints, per marker, SD(z), the coverage of y ± 1.645·se, the mean log ratio of each SE to the
 residuals' SD, and the correlation of log se with the cohort effect u (a P-value SE that grows
 with the cohort's own effect discounts exactly the cohorts that would show heterogeneity).
+
+A second table (:func:`pull_toward_no_change`) follows the same SE across true changes θ, with no
+study effect: for a given t, se = |y|/t grows with the row's own |y|, so weighting rows by 1/se²
+favours those whose sampling error brought y nearer 0. It prints the plain mean of y against θ
+(the σ²/2 shift and its small-sample bias) and how far the inverse-variance weighted mean lies
+from it: the pull of the P-value SE toward no change (y = 0, i.e. θ = −shift).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from crsmeta.simulate import SimulationSpec
 # (marker, sigma, theta): simulation settings within the demo hyperprior's range
 CASES = (("IL-6", 0.45, -0.6), ("ferritin", 0.7, -0.6), ("CRP", 0.5, -0.8), ("TNF-alpha", 0.45, -0.3))
 TAU = 0.4
+PULL_THETAS = (-1.5, -1.0, -0.5, -0.25, 0.0, 0.5, 1.0)
 COHORT_SIZE = (12, 40)
 
 
@@ -74,6 +81,31 @@ def simulate_cohorts(marker: str, sigma: float, theta: float, n_cohorts: int,
     return frame
 
 
+def pull_toward_no_change(marker: str, sigma: float, thetas: tuple[float, ...], n_cohorts: int,
+                          rng: np.random.Generator) -> pd.DataFrame:
+    """Per true θ (no study effect): the mean of y minus θ, the inverse-variance weighted mean of y
+    (weights 1/se², se from the printed P value as the simulator prints it, two significant
+    digits) minus the plain mean, and corr(y, log se)."""
+    centre, spread = SimulationSpec().baseline[marker]
+    rows = []
+    for theta in thetas:
+        y, se = [], []
+        for _ in range(n_cohorts):
+            n = int(rng.integers(COHORT_SIZE[0], COHORT_SIZE[1] + 1))
+            pre = np.exp(rng.normal(np.log(centre), spread, size=n))
+            post = pre * np.exp(rng.normal(theta, sigma, size=n))
+            p = float(f"{stats.ttest_rel(post, pre).pvalue:.2g}")
+            if not 0 < p < 1:
+                continue
+            y.append(float(np.log(post.mean() / pre.mean())))
+            se.append(se_from_p_value(y[-1], p, n))
+        y, se = np.array(y), np.array(se)
+        weighted = float(np.sum(y / se**2) / np.sum(1 / se**2))
+        rows.append({"marker": marker, "σ": sigma, "θ": theta, "mean y − θ": y.mean() - theta,
+                     "weighted − mean": weighted - y.mean(), "corr(y, log se)": np.corrcoef(y, np.log(se))[0, 1]})
+    return pd.DataFrame(rows)
+
+
 def summarise(frame: pd.DataFrame, marker: str) -> pd.DataFrame:
     spread = frame["residual"].std()
     rows = []
@@ -94,6 +126,9 @@ def main() -> None:
     tables = [summarise(simulate_cohorts(marker, sigma, theta, args.cohorts, rng), marker)
               for marker, sigma, theta in CASES]
     print(pd.concat(tables).to_markdown(index=False, floatfmt=".2f"))
+    print()
+    pulls = [pull_toward_no_change(marker, sigma, PULL_THETAS, args.cohorts, rng) for marker, sigma, _ in CASES[:2]]
+    print(pd.concat(pulls).to_markdown(index=False, floatfmt="+.3f"))
 
 
 if __name__ == "__main__":
