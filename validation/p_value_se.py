@@ -36,6 +36,7 @@ from scipy import stats
 
 from crsmeta.comparisons import se_from_p_value
 from crsmeta.simulate import SimulationSpec
+from crsmeta.simulate.truth import is_difference
 
 # (marker, sigma, theta): simulation settings within the demo hyperprior's range
 CASES = (("IL-6", 0.45, -0.6), ("ferritin", 0.7, -0.6), ("CRP", 0.5, -0.8), ("TNF-alpha", 0.45, -0.3))
@@ -84,20 +85,26 @@ def simulate_cohorts(marker: str, sigma: float, theta: float, n_cohorts: int,
 def pull_toward_no_change(marker: str, sigma: float, thetas: tuple[float, ...], n_cohorts: int,
                           rng: np.random.Generator) -> pd.DataFrame:
     """Per true θ (no study effect): the mean of y minus θ, the inverse-variance weighted mean of y
+    (a log ratio of means; for temperature, normal levels, a difference of means)
     (weights 1/se², se from the printed P value as the simulator prints it, two significant
     digits) minus the plain mean, and corr(y, log se)."""
     centre, spread = SimulationSpec().baseline[marker]
+    difference = is_difference(marker)  # temperature: normal levels, y the mean difference
     rows = []
     for theta in thetas:
         y, se = [], []
         for _ in range(n_cohorts):
             n = int(rng.integers(COHORT_SIZE[0], COHORT_SIZE[1] + 1))
-            pre = np.exp(rng.normal(np.log(centre), spread, size=n))
-            post = pre * np.exp(rng.normal(theta, sigma, size=n))
+            if difference:
+                pre = rng.normal(centre, spread, size=n)
+                post = pre + rng.normal(theta, sigma, size=n)
+            else:
+                pre = np.exp(rng.normal(np.log(centre), spread, size=n))
+                post = pre * np.exp(rng.normal(theta, sigma, size=n))
             p = float(f"{stats.ttest_rel(post, pre).pvalue:.2g}")
             if not 0 < p < 1:
                 continue
-            y.append(float(np.log(post.mean() / pre.mean())))
+            y.append(float(np.mean(post - pre) if difference else np.log(post.mean() / pre.mean())))
             se.append(se_from_p_value(y[-1], p, n))
         y, se = np.array(y), np.array(se)
         weighted = float(np.sum(y / se**2) / np.sum(1 / se**2))
@@ -127,7 +134,8 @@ def main() -> None:
               for marker, sigma, theta in CASES]
     print(pd.concat(tables).to_markdown(index=False, floatfmt=".2f"))
     print()
-    pulls = [pull_toward_no_change(marker, sigma, PULL_THETAS, args.cohorts, rng) for marker, sigma, _ in CASES[:2]]
+    pulls = [pull_toward_no_change(marker, sigma, PULL_THETAS, args.cohorts, rng)
+             for marker, sigma in (*((m, s) for m, s, _ in CASES[:2]), ("temperature", 0.6))]
     print(pd.concat(pulls).to_markdown(index=False, floatfmt="+.3f"))
 
 
