@@ -201,7 +201,8 @@ def document(results: list[dict], cores: int, cache: Path | None) -> str:
         f"{benchmark.CORES} cores. Each row: a fresh clone with the bundled studies and one more, SYNTHETIC "
         "(labelled so in every output; never part of the real analysis), run through every analysis at the "
         f"default settings (`snakemake --cores {cores} {TARGET}`). "
-        + ("Each clone's compile cache was seeded with a warm one, so the times are of the fits. "
+        + ("Each clone's compile cache was seeded with a warm one (the bundled data's model structures), so the "
+           "times are of the fits and of compiling only the structures the added study changes. "
            if cache is not None else "Each clone started with an empty compile cache. ")
         + "The cell column is the main analysis' % change (95% interval) of the cell the study informs, with its "
         "evidence label: a change after a salvage treatment, not its effect.",
