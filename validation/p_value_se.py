@@ -20,10 +20,12 @@ residuals' SD, and the correlation of log se with the cohort effect u (a P-value
 with the cohort's own effect discounts exactly the cohorts that would show heterogeneity).
 
 A second table (:func:`pull_toward_no_change`) follows the same SE across true changes θ, with no
-study effect: for a given t, se = |y|/t grows with the row's own |y|, so weighting rows by 1/se²
-favours those whose sampling error brought y nearer 0. It prints the plain mean of y against θ
-(the σ²/2 shift and its small-sample bias) and how far the inverse-variance weighted mean lies
-from it: the pull of the P-value SE toward no change (y = 0, i.e. θ = −shift).
+study effect. For log-normal levels the patients with the highest levels drive both the change of
+the mean and the SD of the raw differences, so the SE is correlated with the row's own sampling
+error, and weighting rows by 1/se² favours those whose error brought y nearer 0 (for temperature's
+normal levels |y|/t is the sample SD/√n, independent of y: no pull). It prints the plain mean of y
+against θ (the σ²/2 shift and its small-sample bias) and how far the inverse-variance weighted
+mean lies from it: the pull of the P-value SE toward no change (y = 0, i.e. θ = −shift).
 """
 
 from __future__ import annotations
@@ -59,16 +61,27 @@ def lognormal_se(y: float, t: float, n: int, sigma: float) -> float:
     return float(np.sqrt(baseline * np.expm1(sigma**2) / n))
 
 
+def cohort_levels(marker: str, n: int, change: float, sigma: float,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One SYNTHETIC cohort's levels before and after, as the simulator draws them: log-normal
+    levels with a log change ~ Normal(change, σ), or for temperature normal levels with a change
+    ~ Normal(change, σ)."""
+    centre, spread = SimulationSpec().baseline[marker]
+    if is_difference(marker):
+        pre = rng.normal(centre, spread, size=n)
+        return pre, pre + rng.normal(change, sigma, size=n)
+    pre = np.exp(rng.normal(np.log(centre), spread, size=n))
+    return pre, pre * np.exp(rng.normal(change, sigma, size=n))
+
+
 def simulate_cohorts(marker: str, sigma: float, theta: float, n_cohorts: int,
                      rng: np.random.Generator) -> pd.DataFrame:
     """One row per SYNTHETIC cohort: n, u, y, the residual and the three candidate SEs."""
-    centre, spread = SimulationSpec().baseline[marker]
     rows = []
     for _ in range(n_cohorts):
         n = int(rng.integers(COHORT_SIZE[0], COHORT_SIZE[1] + 1))
         u = rng.normal(0.0, TAU)
-        pre = np.exp(rng.normal(np.log(centre), spread, size=n))
-        post = pre * np.exp(rng.normal(theta + u, sigma, size=n))
+        pre, post = cohort_levels(marker, n, theta + u, sigma, rng)
         y = float(np.log(post.mean() / pre.mean()))
         p = float(stats.ttest_rel(post, pre).pvalue)
         if not 0 < p < 1:
@@ -84,23 +97,17 @@ def simulate_cohorts(marker: str, sigma: float, theta: float, n_cohorts: int,
 
 def pull_toward_no_change(marker: str, sigma: float, thetas: tuple[float, ...], n_cohorts: int,
                           rng: np.random.Generator) -> pd.DataFrame:
-    """Per true θ (no study effect): the mean of y minus θ, the inverse-variance weighted mean of y
-    (a log ratio of means; for temperature, normal levels, a difference of means)
-    (weights 1/se², se from the printed P value as the simulator prints it, two significant
-    digits) minus the plain mean, and corr(y, log se)."""
-    centre, spread = SimulationSpec().baseline[marker]
-    difference = is_difference(marker)  # temperature: normal levels, y the mean difference
+    """Per true θ (no study effect): the mean of y (a log ratio of means; for temperature a
+    difference of means) minus θ, the inverse-variance weighted mean of y (weights 1/se², se from
+    the P value printed to two significant digits, as the simulator prints it) minus the plain
+    mean, and corr(y, log se)."""
+    difference = is_difference(marker)
     rows = []
     for theta in thetas:
         y, se = [], []
         for _ in range(n_cohorts):
             n = int(rng.integers(COHORT_SIZE[0], COHORT_SIZE[1] + 1))
-            if difference:
-                pre = rng.normal(centre, spread, size=n)
-                post = pre + rng.normal(theta, sigma, size=n)
-            else:
-                pre = np.exp(rng.normal(np.log(centre), spread, size=n))
-                post = pre * np.exp(rng.normal(theta, sigma, size=n))
+            pre, post = cohort_levels(marker, n, theta, sigma, rng)
             p = float(f"{stats.ttest_rel(post, pre).pvalue:.2g}")
             if not 0 < p < 1:
                 continue
