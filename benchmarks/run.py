@@ -8,8 +8,8 @@ Parts (each can be left out with ``--skip``):
 
 - ``workflow``: a fresh ``git clone`` of this repository in a temporary directory, run with this
   Python environment (``PYTHONPATH=<clone>/src``, so the clone's own package is imported):
-  the full bundled run with empty compile caches (``PYTENSOR_FLAGS=base_compiledir=…`` and
-  ``NUMBA_CACHE_DIR`` pointed at an empty directory), the same run again with ``results/`` deleted
+  the full bundled run with empty compile caches (``PYTENSOR_FLAGS=base_compiledir=…``,
+  ``NUMBA_CACHE_DIR`` and ``CRSMETA_TABLE_CACHE`` pointed at an empty directory), the same run again with ``results/`` deleted
   and the caches kept (warm), a no-op rerun, ``snakemake -n``, the README's "Adding a study"
   example (doe2024) added and the run repeated (which jobs ran), and the SYNTHETIC demo
   (``--runs`` picks some of them);
@@ -126,6 +126,7 @@ def workflow_env(clone: Path, cache: Path) -> dict[str, str]:
     flags = [flag for flag in env.get("PYTENSOR_FLAGS", "").split(",") if flag and "base_compiledir" not in flag]
     env["PYTENSOR_FLAGS"] = ",".join([*flags, f"base_compiledir={cache / 'pytensor'}"])
     env["NUMBA_CACHE_DIR"] = str(cache / "numba")
+    env["CRSMETA_TABLE_CACHE"] = str(cache / "tables")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(clone / "src"), env.get("PYTHONPATH", "")]))
     return env
 

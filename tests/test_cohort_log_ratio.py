@@ -62,3 +62,35 @@ def test_table_at_is_exact_at_grid_points_and_holds_the_edge_beyond():
     assert cohort_log_ratio.table_at(table, s, sigma) == pytest.approx(table[3, 5])
     assert cohort_log_ratio.table_at(table, 99.0, 99.0) == pytest.approx(table[-1, -1])
     assert cohort_log_ratio.table_at(table, 0.0, 0.0) == pytest.approx(table[0, 0])
+
+
+@pytest.fixture
+def tables_not_in_memory():
+    """The in-process caches of the tables emptied before and after the test."""
+    def clear():
+        cohort_log_ratio.median_ratio_variance_table.cache_clear()
+        cohort_log_ratio.mean_ratio_tables.cache_clear()
+
+    clear()
+    yield
+    clear()
+
+
+def test_a_table_kept_on_disk_is_read_back_bit_for_bit_and_only_under_its_own_key(tmp_path, monkeypatch,
+                                                                                   tables_not_in_memory):
+    """With ``CRSMETA_TABLE_CACHE`` set (the workflow sets it), the first process to simulate a
+    table writes it there and later ones read it: the same bytes as simulating it; a file under
+    another key (another n, another kind of table) is never read for it."""
+    simulated = cohort_log_ratio._simulated_median_ratio_variance_table(7)
+    monkeypatch.setenv("CRSMETA_TABLE_CACHE", str(tmp_path))
+    first = cohort_log_ratio.median_ratio_variance_table(7)
+    kept = list(tmp_path.glob("median_ratio_variance_7_*.npy"))
+    assert len(kept) == 1 and not list(tmp_path.glob(".*.tmp"))
+    np.testing.assert_array_equal(np.load(kept[0]), simulated)
+    np.save(kept[0], np.zeros_like(simulated))  # what a later process would read instead of simulating
+    cohort_log_ratio.median_ratio_variance_table.cache_clear()
+    np.testing.assert_array_equal(cohort_log_ratio.median_ratio_variance_table(7), np.zeros_like(simulated))
+    np.testing.assert_array_equal(first, simulated)
+    bias, variance = cohort_log_ratio.mean_ratio_tables(7)
+    np.testing.assert_array_equal(variance, cohort_log_ratio._simulated_mean_ratio_tables(7)[1])
+    assert len(list(tmp_path.glob("*.npy"))) == 2

@@ -17,6 +17,8 @@ from crsmeta.compile_cache import HASH_SEED, compile_cache_environment
 def test_the_compile_cache_is_under_the_project_unless_the_user_set_one() -> None:
     project = compile_cache_environment(Path("/p/.cache"), {"PYTENSOR_FLAGS": "floatX=float64"})
     assert project == {"PYTENSOR_FLAGS": "floatX=float64,base_compiledir=/p/.cache/pytensor",
-                       "NUMBA_CACHE_DIR": "/p/.cache/numba", "PYTHONHASHSEED": HASH_SEED}
-    own = {"PYTENSOR_FLAGS": "base_compiledir=/mine", "NUMBA_CACHE_DIR": "/mine/numba", "PYTHONHASHSEED": "7"}
+                       "NUMBA_CACHE_DIR": "/p/.cache/numba", "CRSMETA_TABLE_CACHE": "/p/.cache/tables",
+                       "PYTHONHASHSEED": HASH_SEED}
+    own = {"PYTENSOR_FLAGS": "base_compiledir=/mine", "NUMBA_CACHE_DIR": "/mine/numba",
+           "CRSMETA_TABLE_CACHE": "/mine/tables", "PYTHONHASHSEED": "7"}
     assert compile_cache_environment(Path("/p/.cache"), own) == own

@@ -19,13 +19,23 @@ cohorts of 5 to 30 (both overstate the variance by up to 2× for means; docs/val
 common random numbers per n (the same row always gets the same table). The tables hold each moment
 divided by σ², which is smooth and finite down to σ = 0; the model interpolates them bilinearly
 at its s[marker] and σ[marker] (crsmeta.model.build). Numpy only.
+
+Simulating a table takes up to ~1 s (the medians' at n = 66), in every fit job that builds the
+model, so the workflow keeps them on disk (:func:`_kept_on_disk`).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
+
+from crsmeta.compile_cache import TABLE_CACHE_VARIABLE
+from crsmeta.io import atomic_output
 
 BASELINE_SD_GRID = np.linspace(0.0, 4.0, 21)  # s, the baseline log-SD; beyond 4 the last value
 CHANGE_SD_GRID = np.linspace(0.05, 4.05, 21)  # σ; below 0.05 and beyond 4.05 the nearest value
@@ -48,6 +58,11 @@ def standard_normals(n: int, stream: tuple[int, ...] = _STREAM) -> tuple[np.ndar
 def mean_ratio_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
     """(b/σ², Var/σ²) of y = log(mean post / mean pre) − σ²/2 − θ in cohorts of ``n``, on
     :data:`BASELINE_SD_GRID` × :data:`CHANGE_SD_GRID`."""
+    bias, variance = _kept_on_disk("mean_ratio", n, lambda: np.stack(_simulated_mean_ratio_tables(n)))
+    return bias, variance
+
+
+def _simulated_mean_ratio_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
     baseline, change = standard_normals(n)
     bias = np.empty((BASELINE_SD_GRID.size, CHANGE_SD_GRID.size))
     variance = np.empty_like(bias)
@@ -64,6 +79,10 @@ def mean_ratio_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
 def median_ratio_variance_table(n: int) -> np.ndarray:
     """Var/σ² of y = median(log post) − median(log pre) in cohorts of ``n`` (its mean is θ), on
     :data:`BASELINE_SD_GRID` × :data:`CHANGE_SD_GRID`."""
+    return _kept_on_disk("median_ratio_variance", n, lambda: _simulated_median_ratio_variance_table(n))
+
+
+def _simulated_median_ratio_variance_table(n: int) -> np.ndarray:
     baseline, change = standard_normals(n)
     variance = np.empty((BASELINE_SD_GRID.size, CHANGE_SD_GRID.size))
     for i, s in enumerate(BASELINE_SD_GRID):
@@ -73,6 +92,27 @@ def median_ratio_variance_table(n: int) -> np.ndarray:
             y = np.median(log_pre + sigma * change, axis=1) - median_pre
             variance[i, j] = y.var(ddof=1) / sigma**2
     return variance
+
+
+def _kept_on_disk(name: str, n: int, simulate: Callable[[], np.ndarray]) -> np.ndarray:
+    """``simulate()``, read from a file in the folder ``$CRSMETA_TABLE_CACHE`` names when an earlier
+    process wrote it there, else simulated (and written there, when the variable is set).
+
+    A table is a fixed function of this module's code (its grids, seed and number of cohorts),
+    numpy's version (its random streams) and n, so the file's name holds a hash of all three: a
+    change to any of them simulates anew, and a file read is the same array, bit for bit, as one
+    simulated now."""
+    folder = os.environ.get(TABLE_CACHE_VARIABLE)
+    if not folder:
+        return simulate()
+    key = hashlib.sha256(Path(__file__).read_bytes() + f"{name} {n} numpy {np.__version__}".encode()).hexdigest()
+    path = Path(folder) / f"{name}_{n}_{key[:20]}.npy"
+    if path.exists():
+        return np.load(path, allow_pickle=False)
+    table = simulate()
+    with atomic_output(path) as temporary, open(temporary, "wb") as file:
+        np.save(file, table, allow_pickle=False)
+    return table
 
 
 def patients(n: float) -> int:

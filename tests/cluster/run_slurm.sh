@@ -316,7 +316,7 @@ main() {
     write_slurm_conf
     start_daemons
     # the compile cache is each project's .cache (crsmeta.compile_cache), as in a user's run
-    unset PYTENSOR_FLAGS NUMBA_CACHE_DIR PYTHONHASHSEED
+    unset PYTENSOR_FLAGS NUMBA_CACHE_DIR CRSMETA_TABLE_CACHE PYTHONHASHSEED
 
     copy_project "$WORK/local"
     copy_project "$WORK/slurm"
