@@ -25,7 +25,8 @@ the mean and the SD of the raw differences, so the SE is correlated with the row
 error, and weighting rows by 1/se² favours those whose error brought y nearer 0 (for temperature's
 normal levels |y|/t is the sample SD/√n, independent of y: no pull). It prints the plain mean of y
 against θ (the σ²/2 shift and its small-sample bias) and how far the inverse-variance weighted
-mean lies from it: the pull of the P-value SE toward no change (y = 0, i.e. θ = −shift).
+mean lies from it: the pull of the P-value SE toward no change (y = 0, i.e. θ = −shift), and the
+same pull for three candidate SEs that would replace it (see :func:`pull_toward_no_change`).
 """
 
 from __future__ import annotations
@@ -100,11 +101,17 @@ def pull_toward_no_change(marker: str, sigma: float, thetas: tuple[float, ...], 
     """Per true θ (no study effect): the mean of y (a log ratio of means; for temperature a
     difference of means) minus θ, the inverse-variance weighted mean of y (weights 1/se², se from
     the P value printed to two significant digits, as the simulator prints it) minus the plain
-    mean, and corr(y, log se)."""
+    mean, and corr(y, log se).
+
+    The same pull for three other SEs of the same cohorts, candidates for removing it (levels
+    only; temperature has no pull to remove): ``lognormal`` (:func:`lognormal_se` at the true σ);
+    ``g at mean``, the P-value SE with its factor |y/(e^y − 1)| (|y|/t = that factor × the
+    relative SD of the raw differences / √n) taken at the plain mean of y instead of the row's
+    own y; and σ/√n, an SE that does not depend on the row's data (a learned se²'s centre)."""
     difference = is_difference(marker)
     rows = []
     for theta in thetas:
-        y, se = [], []
+        y, se, t, n_patients = [], [], [], []
         for _ in range(n_cohorts):
             n = int(rng.integers(COHORT_SIZE[0], COHORT_SIZE[1] + 1))
             pre, post = cohort_levels(marker, n, theta, sigma, rng)
@@ -113,11 +120,32 @@ def pull_toward_no_change(marker: str, sigma: float, thetas: tuple[float, ...], 
                 continue
             y.append(float(np.mean(post - pre) if difference else np.log(post.mean() / pre.mean())))
             se.append(se_from_p_value(y[-1], p, n))
-        y, se = np.array(y), np.array(se)
-        weighted = float(np.sum(y / se**2) / np.sum(1 / se**2))
-        rows.append({"marker": marker, "σ": sigma, "θ": theta, "mean y − θ": y.mean() - theta,
-                     "weighted − mean": weighted - y.mean(), "corr(y, log se)": np.corrcoef(y, np.log(se))[0, 1]})
+            t.append(float(stats.t.isf(p / 2, df=n - 1)))
+            n_patients.append(n)
+        y, se, t, n_patients = np.array(y), np.array(se), np.array(t), np.array(n_patients)
+        row = {"marker": marker, "σ": sigma, "θ": theta, "mean y − θ": y.mean() - theta,
+               "weighted − mean": _pull(y, se), "corr(y, log se)": np.corrcoef(y, np.log(se))[0, 1]}
+        if not difference:
+            row |= {
+                "lognormal": _pull(y, np.array([lognormal_se(*cohort, sigma) for cohort in zip(y, t, n_patients)])),
+                "g at mean": _pull(y, se * _log_ratio_factor(np.full_like(y, y.mean())) / _log_ratio_factor(y)),
+                "σ/√n": _pull(y, sigma / np.sqrt(n_patients)),
+            }
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _pull(y: np.ndarray, se: np.ndarray) -> float:
+    """The inverse-variance weighted mean of y minus its plain mean."""
+    return float(np.sum(y / se**2) / np.sum(1 / se**2) - y.mean())
+
+
+def _log_ratio_factor(y: np.ndarray) -> np.ndarray:
+    """|y / (e^y − 1)|, 1 at y = 0."""
+    factor = np.ones_like(y)
+    moved = y != 0
+    factor[moved] = np.abs(y[moved] / np.expm1(y[moved]))
+    return factor
 
 
 def summarise(frame: pd.DataFrame, marker: str) -> pd.DataFrame:
@@ -143,7 +171,8 @@ def main() -> None:
     print()
     pulls = [pull_toward_no_change(marker, sigma, PULL_THETAS, args.cohorts, rng)
              for marker, sigma in (*((m, s) for m, s, _ in CASES[:2]), ("temperature", 0.6))]
-    print(pd.concat(pulls).to_markdown(index=False, floatfmt="+.3f"))
+    pulls = pd.concat(pulls).astype(object)
+    print(pulls.where(pulls.notna(), None).to_markdown(index=False, floatfmt="+.3f"))  # None prints blank
 
 
 if __name__ == "__main__":
