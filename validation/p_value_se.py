@@ -111,7 +111,7 @@ def pull_toward_no_change(marker: str, sigma: float, thetas: tuple[float, ...], 
     difference = is_difference(marker)
     rows = []
     for theta in thetas:
-        y, se, t, n_patients = [], [], [], []
+        y, se, n_patients = [], [], []
         for _ in range(n_cohorts):
             n = int(rng.integers(COHORT_SIZE[0], COHORT_SIZE[1] + 1))
             pre, post = cohort_levels(marker, n, theta, sigma, rng)
@@ -120,9 +120,9 @@ def pull_toward_no_change(marker: str, sigma: float, thetas: tuple[float, ...], 
                 continue
             y.append(float(np.mean(post - pre) if difference else np.log(post.mean() / pre.mean())))
             se.append(se_from_p_value(y[-1], p, n))
-            t.append(float(stats.t.isf(p / 2, df=n - 1)))
             n_patients.append(n)
-        y, se, t, n_patients = np.array(y), np.array(se), np.array(t), np.array(n_patients)
+        y, se, n_patients = np.array(y), np.array(se), np.array(n_patients)
+        t = np.abs(y) / se  # the t statistic the P value prints, as se_from_p_value read it
         row = {"marker": marker, "σ": sigma, "θ": theta, "mean y − θ": y.mean() - theta,
                "weighted − mean": _pull(y, se), "corr(y, log se)": np.corrcoef(y, np.log(se))[0, 1]}
         if not difference:
