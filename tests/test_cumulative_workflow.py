@@ -1,11 +1,13 @@
-"""End to end: the cumulative meta-analysis and the high-risk-of-bias sensitivity analysis through
-Snakemake (issue 13; mocked fits, as tests/test_workflow.py).
+"""End to end: the cumulative meta-analysis, the high-risk-of-bias analysis and leave-one-out of
+the contributing studies through Snakemake (issue 13; mocked fits, as tests/test_workflow.py).
 
 The test config runs no sensitivity analysis, and none of its fixture studies shares an estimate
 with another of a different publication date, so its report has no accumulation to show. Here two
 SYNTHETIC case series of plasma exchange (IL-6 before and 24 h after), generated from a seed,
 carry different publication dates, and the later one a SYNTHETIC appraisal rated high risk of
-bias; only the `cumulative` and `exclude_high_risk` analyses are switched on.
+bias; only the `cumulative`, `exclude_high_risk` and `leave_one_out: contributing` analyses are
+switched on. (One run for the three: each Snakemake run of the mocked tier costs about half a
+minute of the suite's time, most of it the same extraction, main fit and report.)
 """
 
 from __future__ import annotations
@@ -61,23 +63,33 @@ def write_study(project: Path, study_id: str, rng: np.random.Generator, *, high_
 
 
 def write_config(project: Path, studies: list[str]) -> Path:
-    """The test config with these studies and only the cumulative and exclude_high_risk analyses."""
+    """The test config with these studies and only the cumulative, exclude_high_risk and
+    leave-one-out (of the contributing studies) analyses."""
     config = yaml.safe_load((project / "tests/config/config.yaml").read_text(encoding="utf-8"))
     config["studies"] = studies
-    config["sensitivity"] = {"activate": True, "leave_one_out": False, "cumulative": True, "exclude_high_risk": True,
+    config["sensitivity"] = {"activate": True, "leave_one_out": "contributing", "cumulative": True, "exclude_high_risk": True,
                              **dict.fromkeys(SENSITIVITY_OFF, False)}
     path = project / "tests/config/cumulative_run.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path
 
 
-def test_cumulative_steps_and_the_high_risk_analysis_reach_the_report(tmp_path: Path) -> None:
+def test_cumulative_steps_the_high_risk_and_the_leave_one_out_analyses_reach_the_report(tmp_path: Path) -> None:
     project = copy_project(tmp_path / "project")
     rng = np.random.default_rng(13)
     studies = [write_study(project, EARLY, rng), write_study(project, LATE, rng, high_risk=True)]
     result = snakemake(project, write_config(project, studies))
     assert result.returncode == 0, result.stderr[-3000:]
     assert_mocked(project / "results/model/main/posterior.nc")
+
+    # `leave_one_out: contributing`: the checkpoint lists the studies that reach the model, and one
+    # leave-one-out fit per such study is run and collected, and no other
+    contributing = tables.read(tables.CONTRIBUTING_STUDIES, project / "results/model/contributing_studies.tsv")
+    assert sorted(contributing["study_id"]) == [EARLY, LATE]
+    analyses = set(tables.read(tables.EFFECTS_ALL, project / "results/model/effects_all.tsv")["analysis"])
+    assert {analysis for analysis in analyses if analysis.startswith("loo_")} == {f"loo_{EARLY}", f"loo_{LATE}"}
+    for analysis in analyses:
+        assert_mocked(project / f"results/model/{analysis}/posterior.nc")
 
     cumulative = tables.read(tables.CUMULATIVE, project / "results/model/cumulative.tsv")
     steps = cumulative[(cumulative["intervention"] == "plasma_exchange") & (cumulative["marker"] == "IL-6")]

@@ -173,28 +173,6 @@ def test_full_run_fits_and_renders_the_report(fixture_run: dict) -> None:
     assert (project / "results/report.zip").stat().st_size > 0
 
 
-def test_leave_one_out_of_the_contributing_studies_is_decided_after_the_data(tmp_path: Path) -> None:
-    """`leave_one_out: contributing`: the checkpoint lists the studies that reach the model and
-    one leave-one-out fit per such study is run and collected, and no other."""
-    project = copy_project(tmp_path / "project")
-    config = write_config(project, FIXTURE_STUDIES[:2])
-    settings = yaml.safe_load(config.read_text(encoding="utf-8"))
-    settings["sensitivity"] = {"activate": True, "leave_one_out": "contributing", **{
-        name: False for name in ("case_only", "summary_only", "tau_prior_half", "tau_prior_double",
-                                 "sigma_prior_half", "sigma_prior_double", "student_t", "no_digitised",
-                                 "corr_low", "corr_high", "baseline_adjusted", "cumulative")}}
-    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
-    result = snakemake(project, config, "results/model/effects_all.tsv")
-    assert result.returncode == 0, result.stderr[-3000:]
-    contributing = tables.read(tables.CONTRIBUTING_STUDIES, project / "results/model/contributing_studies.tsv")
-    contributing = contributing["study_id"].tolist()
-    assert len(contributing) == 2
-    analyses = set(tables.read(tables.EFFECTS_ALL, project / "results/model/effects_all.tsv")["analysis"])
-    assert analyses == {"main", *(f"loo_{study_id}" for study_id in contributing)}
-    for analysis in analyses:
-        assert_mocked(project / f"results/model/{analysis}/posterior.nc")
-
-
 def test_synthetic_demo_checks_its_truth_and_reports_it(tmp_path: Path) -> None:
     """A small SYNTHETIC demo: the simulator's truth is written, compared and shown in the report."""
     project = copy_project(tmp_path / "project")
