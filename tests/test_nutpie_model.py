@@ -176,3 +176,22 @@ def test_analyses_that_leave_rows_out_compile_to_the_main_models_code(tiny_chang
     main = key(SETTINGS)
     assert key(SETTINGS.replace(exclude_studies=("t1",))) == main
     assert key(SETTINGS.replace(exclude_studies=("c1",))) != main
+
+
+def test_a_study_of_a_new_intervention_compiles_to_the_same_code(tiny_changes, tiny_summaries, monkeypatch):
+    """A living review's next study often brings an intervention the model has not seen. Its level
+    is data (θ's parts have its dimension as a shared length), so with rows of kinds the model
+    already has (here a case series of two IL-6 changes, as s1 and s2 are) the fit loads the code
+    compiled before; a new marker is new code (its τ, σ and the rows' terms are laid out by marker)."""
+    def model(changes: pd.DataFrame) -> pm.Model:
+        return build_model(model_data(changes, tiny_summaries, SETTINGS), SETTINGS)
+
+    def with_series(marker: str) -> pd.DataFrame:
+        series = change_frame([change_row("s3", patient, "anakinra", marker, change) for patient, change in ((1, -0.9), (2, -1.4))])
+        return pd.concat([tiny_changes, series], ignore_index=True)
+
+    main = _log_density_key(model(tiny_changes), monkeypatch)
+    new_intervention = model(with_series("IL-6"))
+    assert "anakinra" in new_intervention.coords["intervention"]
+    assert _log_density_key(new_intervention, monkeypatch) == main
+    assert _log_density_key(model(with_series("CRP")), monkeypatch) != main
