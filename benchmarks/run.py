@@ -548,13 +548,14 @@ WHY_MISSED = [
     "- The test suite here runs in a clean clone with compile caches of its own, empty (PyTensor's C "
     "code and numba's), so every model structure a test fits compiles once per pytest worker; `bash "
     ".ci/run` uses PyTensor's default compile directory in the home directory, warm on this machine "
-    "(its `pytest` took 461 s in a fresh clone of 9448620). The four mocked end-to-end "
-    "Snakemake runs (history, demo, cumulative, leave-one-out) are about a third of the test time, "
-    "mostly Python start-ups that import PyMC and small compiles. The cold-against-warm byte-identity "
+    "(its `pytest` took 461 s in a fresh clone of 9448620). The three mocked end-to-end "
+    "Snakemake runs (history, demo, and cumulative with leave-one-out; one more for the shared fixture "
+    "project) are about a third of the test time, mostly Python start-ups that import PyMC and small "
+    "compiles (2026-12-06: below, \"The test suite under 5 minutes\"). The cold-against-warm byte-identity "
     "check (two Snakemake processes, two directories) runs once, in tests/cluster/run_slurm.sh.",
     "- Adding a study changes the data of every analysis, so every fit reruns (the job list above). It "
-    "compiles again only when it changes a model's structure: a new intervention or marker, a "
-    "covariate switched on, or the first row of a kind the model had none of.",
+    "compiles again only when it changes a model's structure: a new marker, a covariate switched on, "
+    "or the first row of a kind the model had none of (a new intervention does not: its level is data).",
     "- A grid run's fit (compile and sampling) is timed apart from simulating its cases and making "
     "the workflow's tables of them, done once per size (the data column, minutes at ~30,000 cases: "
     "every simulated case series is written as a study and extracted, harmonised and paired as a "
