@@ -112,3 +112,5 @@ def test_cumulative_steps_the_high_risk_and_the_leave_one_out_analyses_reach_the
     rows = [[cell.get_text() for cell in row.find_all("td")[:4]] for row in heading.find_next("table").select("tbody tr")]
     assert ["plasma exchange", "IL-6", PUBLISHED[EARLY], "1"] in rows
     assert ["plasma exchange", "IL-6", "all", "2"] in rows
+    sensitivity = soup.find(id="sensitivity").get_text(" ")
+    assert f"loo_{EARLY}" in sensitivity and f"loo_{LATE}" in sensitivity
