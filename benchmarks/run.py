@@ -551,7 +551,7 @@ WHY_MISSED = [
     "(its `pytest` took 461 s in a fresh clone of 9448620). The three mocked end-to-end "
     "Snakemake runs (history, demo, and cumulative with leave-one-out; one more for the shared fixture "
     "project) are about a third of the test time, mostly Python start-ups that import PyMC and small "
-    "compiles (2026-12-06: below, \"The test suite under 5 minutes\"). The cold-against-warm byte-identity "
+    "compiles (2026-12-06: below, \"The test suite at about 5 minutes\"). The cold-against-warm byte-identity "
     "check (two Snakemake processes, two directories) runs once, in tests/cluster/run_slurm.sh.",
     "- Adding a study changes the data of every analysis, so every fit reruns (the job list above). It "
     "compiles again only when it changes a model's structure: a new marker, a covariate switched on, "
