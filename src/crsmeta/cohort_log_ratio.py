@@ -18,7 +18,7 @@ cohorts of 5 to 30 (both overstate the variance by up to 2× for means; docs/val
 :func:`ratio_tables` takes both moments from simulated cohorts on a grid of (s, σ), with fixed
 common random numbers per n (the same row always gets the same table). The tables hold each moment
 divided by σ², which is smooth and finite down to σ = 0; the model interpolates them bilinearly
-at its s[marker] and σ[marker] (crsmeta.model.build). Numpy only.
+at its s[marker] and σ[marker] (crsmeta.model.build). The simulation is numpy only.
 
 Simulating a table takes up to ~1 s (the medians' at n = 66), in every fit job that builds the
 model, so the workflow keeps them on disk (:func:`_kept_on_disk`).
