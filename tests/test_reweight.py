@@ -16,8 +16,10 @@ from crsmeta.model import ModelSettings, fit_analysis
 from crsmeta.model.analyses import PARETO_K_MAX, analysis_settings, reweighting_of
 from crsmeta.model.build import BASELINE_MARKER, build_model, study_log_likelihood
 from crsmeta.model.reweight import (
-    REWEIGHTED, SAMPLED, MainFit, log_weights, model_change, reweight, reweight_main,
+    _DRAWS_PER_BLOCK, REWEIGHTED, SAMPLED, MainFit, add_study_log_likelihood, log_weights, model_change, reweight,
+    reweight_main,
 )
+from mock_sampler.prior_draws import prior_draws_as_posterior
 from typed_tables import typed_changes, typed_summaries
 
 
@@ -69,6 +71,24 @@ def test_the_study_log_likelihoods_sum_to_the_models_log_likelihood(tiny_changes
         model_value, study_values = function(*[point[v.name] for v in model.value_vars])
         assert np.all(np.isfinite(study_values)) and np.all(study_values != 0)
         assert float(np.sum(study_values)) == pytest.approx(float(model_value), rel=1e-12, abs=1e-9)
+
+
+@pytest.mark.parametrize("likelihood", ["normal", "student_t"])
+def test_the_study_log_likelihood_of_all_draws_at_once_is_that_of_each_draw(tiny_changes, tiny_summaries, likelihood):
+    """add_study_log_likelihood evaluates the graph vectorised over the draws, in blocks: each
+    draw's values are those of the graph at that draw alone, in the draw's own place."""
+    settings = FAST.replace(likelihood=likelihood)
+    model = build_model(model_data(tiny_changes, tiny_summaries, settings), settings)
+    idata = prior_draws_as_posterior(draws=_DRAWS_PER_BLOCK + 7, chains=2, random_seed=4, model=model)
+    add_study_log_likelihood(idata, model)
+    per_study, _ = study_log_likelihood(model)
+    one_draw = model.compile_fn(per_study, inputs=model.free_RVs, point_fn=False, on_unused_input="ignore",
+                                mode="FAST_COMPILE")
+    for chain, draw in ((0, 0), (0, _DRAWS_PER_BLOCK + 6), (1, 3), (1, _DRAWS_PER_BLOCK)):
+        point = [idata.posterior[rv.name].sel(chain=chain, draw=draw).to_numpy() for rv in model.free_RVs]
+        expected = one_draw(*point)
+        written = idata.log_likelihood["study"].sel(chain=chain, draw=draw).to_numpy()
+        np.testing.assert_allclose(written, expected, rtol=1e-12, atol=1e-12)
 
 
 def test_halving_the_tau_prior_reweights_draws_of_the_old_prior_into_the_new_one(tiny_changes, tiny_summaries):

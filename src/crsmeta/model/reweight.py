@@ -19,7 +19,12 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import pymc as pm
-from pymc.backends.arviz import apply_function_over_dataset, coords_and_dims_for_inferencedata
+import xarray as xr
+import pytensor
+import pytensor.tensor as pt
+from pytensor.compile.mode import Mode
+from pytensor.graph.replace import vectorize_graph
+from pytensor.graph.rewriting.db import RewriteDatabaseQuery
 
 from crsmeta import tables
 from crsmeta.model.analyses import PARETO_K_MAX, Reweighting
@@ -34,6 +39,9 @@ from crsmeta.model.settings import ModelSettings
 
 SAMPLED, REWEIGHTED = "sampled", "reweighted"
 STUDY_LOG_LIKELIHOOD = "study"  # variable of the log_likelihood group, one value per study and draw
+# numpy's implementations of the ops, after the rewrites that keep logs of small numbers accurate
+_NUMPY_MODE = Mode(linker="py", optimizer=RewriteDatabaseQuery(include=["stabilize"]))
+_DRAWS_PER_BLOCK = 200  # bounds the memory of a block's intermediate arrays (draws × rows)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,9 +68,19 @@ class ReweightedFit:
 
 def read_main_fit(posterior: str | Path, diagnostics: str | Path, changes: pd.DataFrame,
                   comparisons: pd.DataFrame, settings: ModelSettings) -> MainFit:
-    """The main fit as the workflow wrote it (results/model/main/posterior.nc, diagnostics.tsv)."""
-    return MainFit(idata=az.from_netcdf(posterior), data=ModelData.from_tables(changes, comparisons, settings),
+    """The main fit as the workflow wrote it (results/model/main/posterior.nc, diagnostics.tsv):
+    of its draws, the groups reweighting reads (the posterior and each study's log-likelihood), not
+    the predictive draws the report reads (a fifth of the time to read them all)."""
+    return MainFit(idata=_read_groups(posterior, ("posterior", "log_likelihood")),
+                   data=ModelData.from_tables(changes, comparisons, settings),
                    settings=settings, diagnostics=tables.read(tables.DIAGNOSTICS, diagnostics))
+
+
+def _read_groups(path: str | Path, groups: tuple[str, ...]) -> az.InferenceData:
+    """The ``groups`` of an inference data netCDF file that it holds."""
+    with xr.open_datatree(path) as tree:
+        present = [group for group in groups if group in tree.children]
+        return az.InferenceData(**{group: tree[group].to_dataset().load() for group in present})
 
 
 def reweight_main(main: MainFit, data: ModelData, settings: ModelSettings,
@@ -99,17 +117,37 @@ def _main_unusable(main: MainFit) -> str:
 
 
 def add_study_log_likelihood(idata: az.InferenceData, model: pm.Model) -> az.InferenceData:
-    """``idata`` with a ``log_likelihood`` group: each study's log-likelihood at every draw."""
+    """``idata`` with a ``log_likelihood`` group: each study's log-likelihood at every draw.
+
+    The graph is vectorised over the draws and evaluated by numpy, a block of draws at a time,
+    after PyTensor's stabilising rewrites only: nothing is compiled. A compiled function called
+    draw by draw took 21 s to compile into an empty cache and 1.6 s from a warm one on the
+    bundled main model; this takes about 0.6 s either way (docs/benchmarks.md).
+    """
     expression, studies = study_log_likelihood(model)
-    function = model.compile_fn(inputs=model.free_RVs, outs=[expression], on_unused_input="ignore")
-    coords, dims = coords_and_dims_for_inferencedata(model)
-    values = apply_function_over_dataset(
-        function, idata.posterior[[rv.name for rv in model.free_RVs]],
-        output_var_names=[STUDY_LOG_LIKELIHOOD], dims={STUDY_LOG_LIKELIHOOD: ["study_id"]},
-        coords={**coords, "study_id": studies}, sample_dims=("chain", "draw"), progressbar=False,
-    )
-    idata.add_groups(log_likelihood=values)
+    batched = {rv: pt.tensor(name=rv.name, dtype=rv.dtype, shape=(None, *rv.type.shape)) for rv in model.free_RVs}
+    function = pytensor.function(list(batched.values()), vectorize_graph(expression, replace=batched),
+                                 mode=_NUMPY_MODE, on_unused_input="ignore")
+    n_chains, n_draws = idata.posterior.sizes["chain"], idata.posterior.sizes["draw"]
+    values = [_draws_along_one_axis(idata.posterior[rv.name]) for rv in model.free_RVs]
+    per_study = np.concatenate([
+        function(*[value[start:start + _DRAWS_PER_BLOCK] for value in values])
+        for start in range(0, n_chains * n_draws, _DRAWS_PER_BLOCK)
+    ])
+    shape = (n_chains, n_draws, len(studies))
+    idata.add_groups(log_likelihood=az.dict_to_dataset(
+        {STUDY_LOG_LIKELIHOOD: per_study.reshape(shape)}, library=pm,
+        coords={"chain": idata.posterior["chain"].values, "draw": idata.posterior["draw"].values, "study_id": studies},
+        dims={STUDY_LOG_LIKELIHOOD: ["study_id"]},
+    ))
     return idata
+
+
+def _draws_along_one_axis(variable) -> np.ndarray:
+    """A posterior variable's values with chain and draw flattened into the first axis (chain by
+    chain), also where it has no elements (xarray cannot stack those)."""
+    values = variable.transpose("chain", "draw", ...).to_numpy()
+    return values.reshape(values.shape[0] * values.shape[1], *values.shape[2:])
 
 
 def model_change(main_data: ModelData, data: ModelData, left_out: str) -> str:
@@ -221,8 +259,9 @@ def pareto_k_threshold(n_draws: int) -> float:
 
 
 def _prior_log_density(distribution: type[pm.Distribution], parameters: dict, values: np.ndarray) -> np.ndarray:
-    """The model's own prior (crsmeta.model.build) at ``values``, elementwise."""
-    return pm.logp(distribution.dist(**parameters), values).eval()
+    """The model's own prior (crsmeta.model.build) at ``values``, elementwise (numpy evaluates it:
+    nothing to compile)."""
+    return pm.logp(distribution.dist(**parameters), values).eval(mode=_NUMPY_MODE)
 
 
 def _relative_efficiency(log_weight: np.ndarray) -> float:
