@@ -11,12 +11,13 @@ import pandas as pd
 import pymc as pm
 import pytensor
 import pytest
+import xarray as xr
 from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
 
 from conftest import change_row, model_data
 
 from crsmeta.model.build import build_model
-from crsmeta.model.nutpie_model import compile_nutpie_model, numba_functions
+from crsmeta.model.nutpie_model import add_derived_draws, compile_nutpie_model, numba_functions
 from crsmeta.model.sample import DETERMINISTIC_COMPILATION
 from crsmeta.model.settings import ModelSettings
 from typed_tables import change_frame, typed_changes, typed_summaries
@@ -78,13 +79,29 @@ def test_log_density_gradient_and_expansion_are_the_models(tiny_changes, tiny_su
     np.testing.assert_allclose(gradient, model.compile_dlogp(mode=REFERENCE_MODE)(point), rtol=1e-8, atol=1e-10)
     code, values = call_expand(compiled, x)
     assert code == 0
-    names, slices, shapes = compiled.shape_info
-    as_values = model.replace_rvs_by_values(model.deterministics)
-    deterministics = model.compile_fn(as_values, inputs=model.value_vars, on_unused_input="ignore",
-                                      mode=REFERENCE_MODE)(point)
-    for variable, value in zip(model.deterministics, deterministics, strict=True):
-        where = slices[names.index(variable.name)]
-        np.testing.assert_allclose(values[where].reshape(shapes[names.index(variable.name)]), value, rtol=1e-12)
+    np.testing.assert_array_equal(values, x)  # the trace holds the free parameters; add_derived_draws the rest
+
+
+def test_derived_draws_are_the_models_parameters_and_deterministics(tiny_changes, tiny_summaries) -> None:
+    """add_derived_draws computes, from the free parameters' draws in the sampler's coordinates,
+    every transformed parameter on its own scale and every deterministic, as PyMC's functions do
+    at each draw, with PyMC's names and dimensions."""
+    model = tiny_model(tiny_changes, tiny_summaries)
+    rng = np.random.default_rng(8)
+    points = [{name: value + 0.3 * rng.standard_normal(np.shape(value)) for name, value in model.initial_point().items()}
+              for _ in range(6)]
+    free = xr.Dataset({value.name: (("chain", "draw", *[f"{value.name}_dim_{k}" for k in range(value.ndim)]),
+                                    np.reshape([point[value.name] for point in points], (2, 3, *np.shape(points[0][value.name]))))
+                       for value in model.value_vars})
+    posterior = add_derived_draws(free.assign_coords(chain=[0, 1], draw=[0, 1, 2]), model)
+    derived = [variable for variable in model.unobserved_value_vars if variable.name not in free]
+    reference = model.compile_fn(derived, inputs=model.value_vars, on_unused_input="ignore", mode=REFERENCE_MODE)
+    for index, point in enumerate(points):
+        for variable, expected in zip(derived, reference(point), strict=True):
+            drawn = posterior[variable.name].isel(chain=index // 3, draw=index % 3).to_numpy()
+            np.testing.assert_allclose(drawn, expected, rtol=1e-12, atol=1e-14, err_msg=variable.name)
+    for variable in model.free_RVs + model.deterministics:
+        assert posterior[variable.name].dims == ("chain", "draw", *model.named_vars_to_dims.get(variable.name, ()))
 
 
 def test_other_data_through_the_same_callbacks(tiny_changes, tiny_summaries) -> None:
@@ -110,8 +127,8 @@ def test_draws_are_named_shaped_and_repeatable(tiny_changes, tiny_summaries) -> 
         compiled = compile_nutpie_model(model)
 
     def draws(cores: int):
-        return nutpie.sample(compiled, draws=SETTINGS.draws, tune=SETTINGS.tune, chains=2, cores=cores,
-                             seed=SETTINGS.seed, progress_bar=False).posterior
+        return add_derived_draws(nutpie.sample(compiled, draws=SETTINGS.draws, tune=SETTINGS.tune, chains=2, cores=cores,
+                                               seed=SETTINGS.seed, progress_bar=False).posterior, model)
 
     # the same draws on one thread: the workflow gives the main fit more threads than the others
     first, second = draws(2), draws(1)

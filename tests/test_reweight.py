@@ -15,8 +15,9 @@ from crsmeta.io import write_netcdf
 from crsmeta.model import ModelSettings, fit_analysis
 from crsmeta.model.analyses import PARETO_K_MAX, analysis_settings, reweighting_of
 from crsmeta.model.build import BASELINE_MARKER, build_model, study_log_likelihood
+from crsmeta.model.over_draws import DRAWS_PER_BLOCK
 from crsmeta.model.reweight import (
-    _DRAWS_PER_BLOCK, REWEIGHTED, SAMPLED, MainFit, add_study_log_likelihood, log_weights, model_change, reweight,
+    REWEIGHTED, SAMPLED, MainFit, add_study_log_likelihood, log_weights, model_change, reweight,
     reweight_main,
 )
 from mock_sampler.prior_draws import prior_draws_as_posterior
@@ -79,12 +80,12 @@ def test_the_study_log_likelihood_of_all_draws_at_once_is_that_of_each_draw(tiny
     draw's values are those of the graph at that draw alone, in the draw's own place."""
     settings = FAST.replace(likelihood=likelihood)
     model = build_model(model_data(tiny_changes, tiny_summaries, settings), settings)
-    idata = prior_draws_as_posterior(draws=_DRAWS_PER_BLOCK + 7, chains=2, random_seed=4, model=model)
+    idata = prior_draws_as_posterior(draws=DRAWS_PER_BLOCK + 7, chains=2, random_seed=4, model=model)
     add_study_log_likelihood(idata, model)
     per_study, _ = study_log_likelihood(model)
     one_draw = model.compile_fn(per_study, inputs=model.free_RVs, point_fn=False, on_unused_input="ignore",
                                 mode="FAST_COMPILE")
-    for chain, draw in ((0, 0), (0, _DRAWS_PER_BLOCK + 6), (1, 3), (1, _DRAWS_PER_BLOCK)):
+    for chain, draw in ((0, 0), (0, DRAWS_PER_BLOCK + 6), (1, 3), (1, DRAWS_PER_BLOCK)):
         point = [idata.posterior[rv.name].sel(chain=chain, draw=draw).to_numpy() for rv in model.free_RVs]
         expected = one_draw(*point)
         written = idata.log_likelihood["study"].sel(chain=chain, draw=draw).to_numpy()

@@ -26,13 +26,16 @@ import dataclasses
 from collections.abc import Callable
 from math import prod
 
+import arviz as az
 import numpy as np
 import pymc as pm
 import pytensor
 import pytensor.tensor as pt
+import xarray as xr
 from nutpie.compile_pymc import (
     CompiledPyMCModel, _compute_shapes, _prepare_dims_and_coords, _rv_dict_to_flat_array_wrapper, _wrap_with_lock,
 )
+from pymc.backends.arviz import coords_and_dims_for_inferencedata
 from pymc.initial_point import make_initial_point_fn
 from pymc.pytensorf import compile as compile_pymc
 from pytensor.compile.function.types import Function
@@ -40,6 +43,7 @@ from pytensor.compile.function.types import Function
 import crsmeta.model.numba_special  # noqa: F401  (cacheable erfcx, psi and betainc)
 from crsmeta.model.function_cache import cached_function, shared_values
 from crsmeta.model.nutpie_callbacks import data_table, expand_callback, logp_callback, user_data
+from crsmeta.model.over_draws import draws_along_one_axis, evaluate_over_draws
 
 
 def compile_nutpie_model(model: pm.Model) -> CallbackModel:
@@ -55,7 +59,7 @@ def compile_nutpie_model(model: pm.Model) -> CallbackModel:
     names, _, shapes = functions.shape_info
     initial_point_fn = _rv_dict_to_flat_array_wrapper(
         _wrap_with_lock(initial_point),  # chains ask in parallel
-        names=names[:len(model.free_RVs)], shapes=shapes[:len(model.free_RVs)],
+        names=names, shapes=shapes,
     )
     shared_data = {name: np.array(value, order="C") for name, value in functions.shared_data.items()}
     tables = _data_tables(shared_data, functions.logp, functions.expand)
@@ -96,7 +100,8 @@ class CallbackModel(CompiledPyMCModel):
 @dataclasses.dataclass(frozen=True)
 class NumbaFunctions:
     """The log density with its gradient, and the trace expansion, of the flat parameter vector;
-    the number of parameters; each traced variable's name, slice and shape (nutpie's); and this
+    the number of parameters; each traced variable's name, slice and shape (nutpie's: the free
+    parameters in the sampler's coordinates, :func:`add_derived_draws` adds the rest); and this
     model's values of the shared variables the functions take, by name."""
 
     n_free: int
@@ -129,9 +134,8 @@ def numba_functions(model: pm.Model) -> NumbaFunctions:
         replacements[model.rvs_to_values[var]] = value.astype(var.dtype)
         flat.append(part)
     model_logp = model.logp()
-    remaining = [var for var in model.unobserved_value_vars if var.name not in free_names]
     logp_graph = pytensor.clone_replace([model_logp], replacements)  # decides the log density and its gradient
-    expand_outputs = [*flat, *pytensor.clone_replace(remaining, replacements)]
+    expand_outputs = flat  # the rest of the trace is computed after sampling: add_derived_draws
 
     def logp_and_gradient() -> list:
         rewrites = ["canonicalize", "stabilize"] + ([] if model.check_bounds else ["local_remove_check_parameter"])
@@ -148,15 +152,9 @@ def numba_functions(model: pm.Model) -> NumbaFunctions:
 
     logp_function = compiled(logp_graph, logp_and_gradient, "log density (canonicalize, stabilize) and gradient")
     expand_function = compiled(expand_outputs, lambda: expand_outputs, "expansion")
-    slices = list(free_slices)
-    for var in remaining:
-        size = prod(shapes[var.name])
-        slices.append(slice(offset, offset + size))
-        offset += size
-    names = free_names + [var.name for var in remaining]
     return NumbaFunctions(
         n_free=n_free, logp=logp_function, expand=expand_function,
-        shape_info=(names, slices, [shapes[n] for n in names]),
+        shape_info=(free_names, free_slices, [shapes[name] for name in free_names]),
         shared_data=shared_values(logp_function, logp_graph) | shared_values(expand_function, expand_outputs),
     )
 
@@ -170,3 +168,23 @@ def _data_tables(shared_data: dict[str, np.ndarray], logp: Function,
 def _inputs_of(function: Function, shared_data: dict[str, np.ndarray]) -> list[np.ndarray]:
     """``function``'s shared inputs' values, in the order it takes them."""
     return [shared_data[variable.name] for variable in function.get_shared()]
+
+
+def add_derived_draws(posterior: xr.Dataset, model: pm.Model) -> xr.Dataset:
+    """``posterior`` (the free parameters' draws in the sampler's coordinates, as nutpie traces
+    them here) with the rest of what PyMC's trace holds: each transformed parameter on its own
+    scale and every deterministic, evaluated by numpy over all draws at once
+    (crsmeta.model.over_draws). nutpie computed them at every draw through a compiled trace
+    expansion instead: 19 s of the numba compile of each model structure (docs/benchmarks.md)."""
+    values = [model.rvs_to_values[var] for var in model.free_RVs]
+    value_names = {value.name for value in values}
+    derived = [var for var in model.unobserved_value_vars if var.name not in value_names]
+    results = evaluate_over_draws(derived, values, [draws_along_one_axis(posterior[value.name]) for value in values])
+    n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    coords, dims = coords_and_dims_for_inferencedata(model)
+    dataset = az.dict_to_dataset(
+        {var.name: result.reshape(n_chains, n_draws, *result.shape[1:]) for var, result in zip(derived, results, strict=True)},
+        library=None, coords={**coords, "chain": posterior["chain"].values, "draw": posterior["draw"].values},
+        dims=dims, attrs=posterior.attrs,
+    )
+    return xr.merge([posterior, dataset], combine_attrs="override")

@@ -20,11 +20,6 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 import xarray as xr
-import pytensor
-import pytensor.tensor as pt
-from pytensor.compile.mode import Mode
-from pytensor.graph.replace import vectorize_graph
-from pytensor.graph.rewriting.db import RewriteDatabaseQuery
 
 from crsmeta import tables
 from crsmeta.model.analyses import PARETO_K_MAX, Reweighting
@@ -35,13 +30,11 @@ from crsmeta.model.build import (
 from crsmeta.model.data import ModelData
 from crsmeta.model.diagnostics import FAILED
 from crsmeta.model.effects import stacked_draws
+from crsmeta.model.over_draws import NUMPY_MODE, draws_along_one_axis, evaluate_over_draws
 from crsmeta.model.settings import ModelSettings
 
 SAMPLED, REWEIGHTED = "sampled", "reweighted"
 STUDY_LOG_LIKELIHOOD = "study"  # variable of the log_likelihood group, one value per study and draw
-# numpy's implementations of the ops, after the rewrites that keep logs of small numbers accurate
-_NUMPY_MODE = Mode(linker="py", optimizer=RewriteDatabaseQuery(include=["stabilize"]))
-_DRAWS_PER_BLOCK = 200  # bounds the memory of a block's intermediate arrays (draws × rows)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,37 +110,18 @@ def _main_unusable(main: MainFit) -> str:
 
 
 def add_study_log_likelihood(idata: az.InferenceData, model: pm.Model) -> az.InferenceData:
-    """``idata`` with a ``log_likelihood`` group: each study's log-likelihood at every draw.
-
-    The graph is vectorised over the draws and evaluated by numpy, a block of draws at a time,
-    after PyTensor's stabilising rewrites only: nothing is compiled. A compiled function called
-    draw by draw took 21 s to compile into an empty cache and 1.6 s from a warm one on the
-    bundled main model; this takes about 0.6 s either way (docs/benchmarks.md).
-    """
+    """``idata`` with a ``log_likelihood`` group: each study's log-likelihood at every draw
+    (evaluated by numpy over all draws at once: crsmeta.model.over_draws)."""
     expression, studies = study_log_likelihood(model)
-    batched = {rv: pt.tensor(name=rv.name, dtype=rv.dtype, shape=(None, *rv.type.shape)) for rv in model.free_RVs}
-    function = pytensor.function(list(batched.values()), vectorize_graph(expression, replace=batched),
-                                 mode=_NUMPY_MODE, on_unused_input="ignore")
-    n_chains, n_draws = idata.posterior.sizes["chain"], idata.posterior.sizes["draw"]
-    values = [_draws_along_one_axis(idata.posterior[rv.name]) for rv in model.free_RVs]
-    per_study = np.concatenate([
-        function(*[value[start:start + _DRAWS_PER_BLOCK] for value in values])
-        for start in range(0, n_chains * n_draws, _DRAWS_PER_BLOCK)
-    ])
-    shape = (n_chains, n_draws, len(studies))
+    draws = [draws_along_one_axis(idata.posterior[rv.name]) for rv in model.free_RVs]
+    [per_study] = evaluate_over_draws([expression], model.free_RVs, draws)
+    shape = (idata.posterior.sizes["chain"], idata.posterior.sizes["draw"], len(studies))
     idata.add_groups(log_likelihood=az.dict_to_dataset(
         {STUDY_LOG_LIKELIHOOD: per_study.reshape(shape)}, library=pm,
         coords={"chain": idata.posterior["chain"].values, "draw": idata.posterior["draw"].values, "study_id": studies},
         dims={STUDY_LOG_LIKELIHOOD: ["study_id"]},
     ))
     return idata
-
-
-def _draws_along_one_axis(variable) -> np.ndarray:
-    """A posterior variable's values with chain and draw flattened into the first axis (chain by
-    chain), also where it has no elements (xarray cannot stack those)."""
-    values = variable.transpose("chain", "draw", ...).to_numpy()
-    return values.reshape(values.shape[0] * values.shape[1], *values.shape[2:])
 
 
 def model_change(main_data: ModelData, data: ModelData, left_out: str) -> str:
@@ -261,7 +235,7 @@ def pareto_k_threshold(n_draws: int) -> float:
 def _prior_log_density(distribution: type[pm.Distribution], parameters: dict, values: np.ndarray) -> np.ndarray:
     """The model's own prior (crsmeta.model.build) at ``values``, elementwise (numpy evaluates it:
     nothing to compile)."""
-    return pm.logp(distribution.dist(**parameters), values).eval(mode=_NUMPY_MODE)
+    return pm.logp(distribution.dist(**parameters), values).eval(mode=NUMPY_MODE)
 
 
 def _relative_efficiency(log_weight: np.ndarray) -> float:

@@ -68,7 +68,7 @@ def _sample_nutpie(model: pm.Model, settings: ModelSettings) -> az.InferenceData
     the model compiled by :func:`crsmeta.model.nutpie_model.compile_nutpie_model` and kept for reuse."""
     import nutpie
 
-    from crsmeta.model.nutpie_model import compile_nutpie_model
+    from crsmeta.model.nutpie_model import add_derived_draws, compile_nutpie_model
 
     if model not in _COMPILED:
         _COMPILED[model] = compile_nutpie_model(model)
@@ -76,8 +76,9 @@ def _sample_nutpie(model: pm.Model, settings: ModelSettings) -> az.InferenceData
     idata = nutpie.sample(
         _COMPILED[model], draws=settings.draws, tune=settings.tune, chains=settings.chains,
         target_accept=settings.target_accept, seed=_get_seeds_per_chain(settings.seed, 1)[0],
-        cores=settings.cores, progress_bar=False,
+        cores=settings.cores, progress_bar=False, save_warmup=False,  # nothing reads the tuning draws
     )
+    idata.posterior = add_derived_draws(idata.posterior, model)
     idata.posterior.attrs.update(make_attrs(
         {"sampling_time": time.time() - started, "tuning_steps": settings.tune}, library=nutpie
     ))
