@@ -12,6 +12,7 @@ import pymc as pm
 import pytensor
 import pytest
 import xarray as xr
+from pymc.initial_point import make_initial_point_fn
 from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
 
 from conftest import change_row, model_data
@@ -156,7 +157,7 @@ def test_other_data_and_parameter_counts_compile_to_the_same_code(tiny_changes, 
     for changes in (one_explicit, two_explicit, uncensored):
         model = build_model(model_data(changes, tiny_summaries, SETTINGS), SETTINGS)
         with pytensor.config.change_flags(**DETERMINISTIC_COMPILATION):
-            functions = numba_functions(model)
+            functions = numba_functions(model, make_initial_point_fn(model=model, return_transformed=True))
         n_dim, logp_function = functions.n_free, functions.logp
         sizes.append((n_dim, len(changes)))
         keys.append(CACHED_SRC_FUNCTIONS.get(logp_function.vm.jit_fn.py_func))
@@ -178,7 +179,7 @@ def _log_density_key(model: pm.Model, monkeypatch: pytest.MonkeyPatch) -> str:
 
     monkeypatch.setattr(nutpie_model, "cached_function", take_key)
     with pytest.raises(KeyTaken) as taken, pytensor.config.change_flags(**DETERMINISTIC_COMPILATION):
-        numba_functions(model)
+        numba_functions(model, make_initial_point_fn(model=model, return_transformed=True))
     return str(taken.value)
 
 

@@ -16,7 +16,7 @@ are data (``_free_layout``), and with the model's data also data (crsmeta.model.
 compiled code depends on the model's structure alone.
 
 This leans on nutpie 0.16's ``CompiledPyMCModel`` (its fields and how it hands the callbacks to
-the sampler) and private helpers (``_compute_shapes``, ``_rv_dict_to_flat_array_wrapper``,
+the sampler) and private helpers (``_rv_dict_to_flat_array_wrapper``,
 ``_prepare_dims_and_coords``, ``_wrap_with_lock``); tests/test_nutpie_model.py pins their behaviour.
 """
 
@@ -33,7 +33,7 @@ import pytensor
 import pytensor.tensor as pt
 import xarray as xr
 from nutpie.compile_pymc import (
-    CompiledPyMCModel, _compute_shapes, _prepare_dims_and_coords, _rv_dict_to_flat_array_wrapper, _wrap_with_lock,
+    CompiledPyMCModel, _prepare_dims_and_coords, _rv_dict_to_flat_array_wrapper, _wrap_with_lock,
 )
 from pymc.backends.arviz import coords_and_dims_for_inferencedata
 from pymc.initial_point import make_initial_point_fn
@@ -55,7 +55,7 @@ def compile_nutpie_model(model: pm.Model) -> CallbackModel:
     initial_point = make_initial_point_fn(
         model=model, jitter_rvs=set(model.free_RVs), return_transformed=True
     )
-    functions = numba_functions(model)
+    functions = numba_functions(model, initial_point)
     names, _, shapes = functions.shape_info
     initial_point_fn = _rv_dict_to_flat_array_wrapper(
         _wrap_with_lock(initial_point),  # chains ask in parallel
@@ -111,9 +111,11 @@ class NumbaFunctions:
     shared_data: dict[str, np.ndarray]
 
 
-def numba_functions(model: pm.Model) -> NumbaFunctions:
-    """The model's functions, rewritten and compiled once per graph (crsmeta.model.function_cache)."""
-    shapes = _compute_shapes(model)
+def numba_functions(model: pm.Model, initial_point: Callable[[int], dict[str, np.ndarray]]) -> NumbaFunctions:
+    """The model's functions, rewritten and compiled once per graph (crsmeta.model.function_cache);
+    the free parameters' shapes are those of a point from ``initial_point`` (PyMC's, in the
+    sampler's coordinates)."""
+    shapes = {name: np.shape(value) for name, value in initial_point(0).items()}
     free_names = [model.rvs_to_values[var].name for var in model.free_RVs]
     layout, free_slices, offset = [], [], 0
     for name in free_names:
