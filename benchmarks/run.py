@@ -261,7 +261,7 @@ def main_fit_split(project: Path, sampler: dict) -> dict[str, dict[str, float]]:
     from crsmeta import tables
     from crsmeta.io import load_yaml
     from crsmeta.model import ModelData, ModelSettings, build_model
-    from crsmeta.model.nutpie_model import compile_nutpie_model
+    from crsmeta.model.nutpie_model import add_derived_draws, compile_nutpie_model
     from crsmeta.model.sample import DETERMINISTIC_COMPILATION
 
     steps = {"imports": time.perf_counter() - start}
@@ -285,6 +285,9 @@ def main_fit_split(project: Path, sampler: dict) -> dict[str, dict[str, float]]:
     idata = nutpie.sample(compiled, tune=settings.tune, draws=settings.draws, **sample)
     steps[f"tuning ({settings.tune} steps x {settings.chains} chains)"] = tune_s
     steps[f"draws ({settings.draws} x {settings.chains} chains)"] = time.perf_counter() - start - tune_s
+    start = time.perf_counter()
+    idata.posterior = add_derived_draws(idata.posterior, model)
+    steps["deterministics of the draws (numpy)"] = time.perf_counter() - start
     start = time.perf_counter()
     with model:
         pm.sample_prior_predictive(draws=settings.prior_draws, random_seed=settings.seed)
@@ -538,10 +541,10 @@ WHY_MISSED = [
     "draws.",
     "- Cold: each model structure compiles its log density and gradient once (PyTensor "
     "rewrites and numba/LLVM on one core: most of the main fit job's cold time above), and the main fit compiles "
-    "PyTensor C code for its predictive draws and per-study log-likelihoods; every later fit of the "
-    "structure, in any job or rerun, loads it. PyTensor's JAX backend, whose compile is fast, cannot "
-    "trace the model: its shapes are values of the data (\"Shapes must be 1D sequences of concrete "
-    "values\", also after PyMC's freeze_dims_and_data; probed 2026-12-05). The bundled data had 6 "
+    "PyTensor C code for its predictive draws; every later fit of the structure, in any job or rerun, "
+    "loads it. JAX compiles the same log density and gradient in about 4 s, but each gradient "
+    "then costs ~1.5x numba's, so warm runs would be slower (measured 2026-12-06: \"JAX instead of "
+    "numba\" below). The bundled data had 6 "
     "structures at 01c387a (main; student_t; baseline_adjusted; case_only; two leave-one-outs) and "
     "have 4 since the analyses that leave rows out keep the main model's levels and terms (docs/model.md, "
     "\"One structure for the analyses that leave rows out\").",

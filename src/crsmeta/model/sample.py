@@ -78,9 +78,10 @@ def _sample_nutpie(model: pm.Model, settings: ModelSettings) -> az.InferenceData
         target_accept=settings.target_accept, seed=_get_seeds_per_chain(settings.seed, 1)[0],
         cores=settings.cores, progress_bar=False, save_warmup=False,  # nothing reads the tuning draws
     )
+    sampling_time = time.time() - started
     idata.posterior = add_derived_draws(idata.posterior, model)
     idata.posterior.attrs.update(make_attrs(
-        {"sampling_time": time.time() - started, "tuning_steps": settings.tune}, library=nutpie
+        {"sampling_time": sampling_time, "tuning_steps": settings.tune}, library=nutpie
     ))
     coords, dims = coords_and_dims_for_inferencedata(model)
     data_groups = {
