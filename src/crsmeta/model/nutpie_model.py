@@ -43,7 +43,7 @@ from pytensor.compile.function.types import Function
 import crsmeta.model.numba_special  # noqa: F401  (cacheable erfcx, psi and betainc)
 from crsmeta.model.function_cache import cached_function, shared_values
 from crsmeta.model.nutpie_callbacks import data_table, expand_callback, logp_callback, user_data
-from crsmeta.model.over_draws import draws_along_one_axis, evaluate_over_draws
+from crsmeta.model.over_draws import evaluate_over_posterior
 
 
 def compile_nutpie_model(model: pm.Model) -> CallbackModel:
@@ -181,11 +181,10 @@ def add_derived_draws(posterior: xr.Dataset, model: pm.Model) -> xr.Dataset:
     values = [model.rvs_to_values[var] for var in model.free_RVs]
     value_names = {value.name for value in values}
     derived = [var for var in model.unobserved_value_vars if var.name not in value_names]
-    results = evaluate_over_draws(derived, values, [draws_along_one_axis(posterior[value.name]) for value in values])
-    n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    results = evaluate_over_posterior(derived, values, posterior)
     coords, dims = coords_and_dims_for_inferencedata(model)
     dataset = az.dict_to_dataset(
-        {var.name: result.reshape(n_chains, n_draws, *result.shape[1:]) for var, result in zip(derived, results, strict=True)},
+        {var.name: result for var, result in zip(derived, results, strict=True)},
         library=None, coords={**coords, "chain": posterior["chain"].values, "draw": posterior["draw"].values},
         dims=dims, attrs=posterior.attrs,
     )

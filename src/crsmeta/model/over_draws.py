@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
+import xarray as xr
 from pytensor.compile.mode import Mode
 from pytensor.graph.basic import Variable
 from pytensor.graph.replace import vectorize_graph
@@ -26,11 +27,21 @@ NUMPY_MODE = Mode(linker="py", optimizer=RewriteDatabaseQuery(include=["stabiliz
 DRAWS_PER_BLOCK = 200  # bounds the memory of a block's intermediate arrays (draws × rows)
 
 
-def evaluate_over_draws(outputs: Sequence[Variable], inputs: Sequence[Variable],
-                        draws: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Each of ``outputs`` (graphs of ``inputs``) at every draw: ``draws[i]`` holds input i's
-    values along its first axis, and so does each result (an output that depends on no input is
+def evaluate_over_posterior(outputs: Sequence[Variable], inputs: Sequence[Variable],
+                            posterior: xr.Dataset) -> list[np.ndarray]:
+    """Each of ``outputs`` (graphs of ``inputs``, whose draws ``posterior`` holds under their
+    names) at every draw, as an array (chain, draw, …) (an output that depends on no input is
     repeated at every draw)."""
+    n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    draws = [_draws_along_one_axis(posterior[variable.name]) for variable in inputs]
+    return [values.reshape(n_chains, n_draws, *values.shape[1:])
+            for values in _evaluate_over_draws(outputs, inputs, draws)]
+
+
+def _evaluate_over_draws(outputs: Sequence[Variable], inputs: Sequence[Variable],
+                         draws: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Each of ``outputs`` at every draw: ``draws[i]`` holds input i's values along its first
+    axis, and so does each result."""
     batched = {variable: pt.tensor(name=variable.name, dtype=variable.dtype, shape=(None, *variable.type.shape))
                for variable in inputs}
     vectorised = vectorize_graph(list(outputs), replace=batched)
@@ -45,7 +56,7 @@ def evaluate_over_draws(outputs: Sequence[Variable], inputs: Sequence[Variable],
     return [np.concatenate(parts) for parts in zip(*blocks, strict=True)]
 
 
-def draws_along_one_axis(variable) -> np.ndarray:
+def _draws_along_one_axis(variable: xr.DataArray) -> np.ndarray:
     """A posterior variable's values with chain and draw flattened into the first axis (chain by
     chain), also where it has no elements (xarray cannot stack those)."""
     values = variable.transpose("chain", "draw", ...).to_numpy()

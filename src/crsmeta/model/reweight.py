@@ -30,7 +30,7 @@ from crsmeta.model.build import (
 from crsmeta.model.data import ModelData
 from crsmeta.model.diagnostics import FAILED
 from crsmeta.model.effects import stacked_draws
-from crsmeta.model.over_draws import NUMPY_MODE, draws_along_one_axis, evaluate_over_draws
+from crsmeta.model.over_draws import NUMPY_MODE, evaluate_over_posterior
 from crsmeta.model.settings import ModelSettings
 
 SAMPLED, REWEIGHTED = "sampled", "reweighted"
@@ -113,11 +113,9 @@ def add_study_log_likelihood(idata: az.InferenceData, model: pm.Model) -> az.Inf
     """``idata`` with a ``log_likelihood`` group: each study's log-likelihood at every draw
     (evaluated by numpy over all draws at once: crsmeta.model.over_draws)."""
     expression, studies = study_log_likelihood(model)
-    draws = [draws_along_one_axis(idata.posterior[rv.name]) for rv in model.free_RVs]
-    [per_study] = evaluate_over_draws([expression], model.free_RVs, draws)
-    shape = (idata.posterior.sizes["chain"], idata.posterior.sizes["draw"], len(studies))
+    [per_study] = evaluate_over_posterior([expression], model.free_RVs, idata.posterior)
     idata.add_groups(log_likelihood=az.dict_to_dataset(
-        {STUDY_LOG_LIKELIHOOD: per_study.reshape(shape)}, library=pm,
+        {STUDY_LOG_LIKELIHOOD: per_study}, library=pm,
         coords={"chain": idata.posterior["chain"].values, "draw": idata.posterior["draw"].values, "study_id": studies},
         dims={STUDY_LOG_LIKELIHOOD: ["study_id"]},
     ))
