@@ -1,15 +1,20 @@
 """Model structure on a tiny hand-made dataset: settings, coords, dims, shapes (no sampling)."""
 
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 import pytest
+import yaml
 
 from conftest import model_data
 from crsmeta.comparisons import summary_comparisons
 from crsmeta.errors import InputError
 from crsmeta.model import ModelSettings, build_model
+from crsmeta.model.settings import CONFIG_BLOCKS
 from crsmeta.model.data import contributing_studies
 from crsmeta.model.analyses import analyses_after_data, analysis_settings, leave_one_out_settings
 from typed_tables import typed_changes, typed_summaries
@@ -39,6 +44,32 @@ def test_settings_merge_config_blocks_over_defaults():
     assert ModelSettings.from_config({"seed": 7}).seed == 7
     assert ModelSettings.from_config({"seed": 7, "sampler": {"seed": 8}}).seed == 8
     assert settings.replace(chains=3).chains == 3
+
+
+def _schema_defaults(properties: dict) -> dict:
+    """The defaults under ``properties`` of a JSON Schema, by key, through nested objects."""
+    defaults = {}
+    for key, schema in properties.items():
+        if "properties" in schema:
+            defaults |= _schema_defaults(schema["properties"])
+        elif "default" in schema:
+            defaults[key] = schema["default"]
+    return defaults
+
+
+def test_the_config_schemas_defaults_are_the_settings_defaults():
+    """A workflow run takes a missing model, sampler or diagnostics key from the config schema's
+    default (snakemake.utils.validate fills it in), the package's own callers from ModelSettings:
+    the two must agree, and every setting but the seed (the config's top-level ``seed``) must be
+    in the schema, so that a default changed in one place and not the other fails here."""
+    schema = yaml.safe_load((Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml").read_text())
+    in_schema = {}
+    for block in CONFIG_BLOCKS:
+        in_schema |= _schema_defaults(schema["properties"][block]["properties"])
+    settings = ModelSettings().to_dict()
+    assert {name: settings[name] for name in in_schema} == in_schema
+    assert set(settings) - set(in_schema) == {"seed"}
+    assert {field.name for field in dataclasses.fields(ModelSettings)} == set(settings)
 
 
 def test_unknown_setting_is_an_input_error():
