@@ -524,9 +524,8 @@ def targets_section(results: dict) -> list[str]:
 WHY_MISSED = [
     "## Why the workflow targets are missed",
     "",
-    "- Every analysis is a `fit_model` job of its own (19 on the bundled data, 20 with doe2024); the "
-    "main fit takes half the cores and every other fit one thread, so on 2 cores two run side by side, one "
-    "chain thread each. Only the analyses "
+    "- Every analysis is a `fit_model` job of its own (19 on the bundled data, 20 with doe2024); each "
+    "takes half the cores, so on 2 cores two run side by side, one chain thread each. Only the analyses "
     "whose weights hold are reweighted from the main draws instead (docs/model.md, \"Reweighted instead "
     "of refitted\"; `no_digitised` is the main posterior itself): the bundled studies each inform some "
     "cell almost alone and τ, σ and ρ are prior-driven, so most leave-one-out and all prior analyses "

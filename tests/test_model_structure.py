@@ -16,7 +16,7 @@ from crsmeta.errors import InputError
 from crsmeta.model import ModelSettings, build_model
 from crsmeta.model.settings import CONFIG_BLOCKS
 from crsmeta.model.data import contributing_studies
-from crsmeta.model.analyses import MAIN, analyses_after_data, analysis_settings, fit_threads, leave_one_out_settings
+from crsmeta.model.analyses import analyses_after_data, analysis_settings, leave_one_out_settings
 from typed_tables import typed_changes, typed_summaries
 
 
@@ -75,15 +75,6 @@ def test_the_config_schemas_defaults_are_the_settings_defaults():
 def test_unknown_setting_is_an_input_error():
     with pytest.raises(InputError, match="unknown model setting"):
         ModelSettings.from_config({"model": {"priors": {"tau_scale": 1.0}}})
-
-
-@pytest.mark.parametrize(("cores", "main_threads"), [(1, 1), (2, 1), (3, 1), (8, 4), (100, 4)])
-def test_the_main_fit_takes_half_the_cores_and_every_other_fit_one(cores: int, main_threads: int):
-    """The main fit, whose draws the reweighted analyses wait for, half the cores (at most one per
-    chain); every other fit one thread, so that more of them run side by side."""
-    assert fit_threads(MAIN, cores=cores, chains=4) == main_threads
-    others = ("loo_s1", "corr_low", "student_t", "case_only", "cumulative_2020-01")
-    assert {fit_threads(name, cores=cores, chains=4) for name in others} == {1}
 
 
 def test_analysis_settings_names_every_sensitivity_analysis():

@@ -30,9 +30,8 @@ SBC_SETTINGS = ModelSettings.from_config(config).replace(
 SBC_REPLICATES = range(CALIBRATION["n_datasets"])
 SBC_ROUTES = CALIBRATION["routes"]
 ROBUSTNESS_SCENARIOS = CALIBRATION["scenarios"]
-# one thread a replicate, as a sensitivity analysis' fit (crsmeta.model.analyses.fit_threads):
-# replicates side by side use the cores better than fewer replicates with more threads each
-SBC_THREADS = 1
+# as a fit's threads (model.smk): half the cores, at least one, at most one per chain
+SBC_THREADS = min(SBC_SETTINGS.chains, max(1, workflow.cores // 2))
 SBC_RUN = (f"seed {CALIBRATION['seed']}, {SBC_SETTINGS.chains} chains x {SBC_SETTINGS.draws} draws "
            f"(tune {SBC_SETTINGS.tune}), backend {SBC_SETTINGS.backend}")
 

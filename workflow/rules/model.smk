@@ -9,7 +9,7 @@ from snakemake.logging import logger
 
 from crsmeta.model.analyses import (
     CUMULATIVE_PREFIX, LEAVE_ONE_OUT_PREFIX, MAIN, analyses_after_data, analysis_settings, cumulative_dates,
-    cumulative_on, fit_threads, reweighting_of, settings_after_data, skipped_analyses,
+    cumulative_on, reweighting_of, settings_after_data, skipped_analyses,
 )
 from crsmeta.model.settings import ModelSettings
 
@@ -82,6 +82,17 @@ def main_fit_for(wildcards):
             "main_diagnostics": "results/model/main/diagnostics.tsv"}
 
 
+# Threads of a fit: half the cores, at least one, at most one per chain. Much of a fit job is
+# single-threaded (imports, loading its compiled code, summaries), so two fits side by side use
+# the cores better than one with all of them: 2 cores, bundled data, warm cache, every fit job
+# forced: 229 s with one thread each against ~14 s per fit one after the other (docs/benchmarks.md).
+# The main fit too: it runs first (its priority), and the fits that do not wait for its draws
+# (another likelihood, a covariate, a filter) run beside it. With every core it was 5 s faster warm
+# but, cold, left all but one core idle for the ~3 min of its single-threaded compile while they
+# could compile their own structures (fresh clone, 2 cores: 575 s against 526 s; docs/benchmarks.md).
+FIT_THREADS = min(MODEL_SETTINGS.chains, max(1, workflow.cores // 2))
+
+
 rule fit_model:
     input:
         unpack(main_fit_for),
@@ -106,7 +117,7 @@ rule fit_model:
         config_hash=lambda wildcards: settings_of(wildcards.analysis).config_hash(),
         main_settings=MODEL_SETTINGS.to_dict(),
         study_log_likelihood=KEEP_STUDY_LOG_LIKELIHOOD,
-    threads: lambda wildcards: fit_threads(wildcards.analysis, cores=workflow.cores, chains=MODEL_SETTINGS.chains)
+    threads: FIT_THREADS
     # the main fit first: the analyses that may be reweighted wait for its draws
     priority: lambda wildcards: 1 if wildcards.analysis == MAIN else 0
     # a second attempt (the profile's retries) asks for twice the time and memory: a fit that hit

@@ -103,24 +103,6 @@ def analysis_settings(
     return analyses
 
 
-def fit_threads(analysis: str, cores: int, chains: int) -> int:
-    """The threads of an analysis' fit job on ``cores``: half of them for the main fit (at least
-    one, at most one per chain), one for every other fit.
-
-    Much of a fit job is single-threaded (imports, loading its compiled code, summaries), so many
-    fits side by side use the cores better than fewer fits with more threads each: a warm
-    sensitivity fit of the bundled data took 27.2 s on one thread and 20.9 s on two, 27 against 42
-    core-seconds (docs/benchmarks.md). The main fit is the exception: the analyses that may be
-    reweighted wait for its draws. It takes half the cores, not all, so that the fits that do not
-    wait (another likelihood, a covariate, a filter) compile and sample beside it: with every core
-    it left all but one idle through its single-threaded cold compile (a fresh clone on 2 cores:
-    575 s against 526 s). The draws do not depend on the threads (tests/test_nutpie_model.py).
-    """
-    if analysis == MAIN:
-        return min(chains, max(1, cores // 2))
-    return 1
-
-
 def _spread_priors_scaled(base: ModelSettings, factor: float) -> dict[str, float]:
     """The prior means of the patients' spreads, σ (of their changes) and s (of their baseline
     levels; σ's prior family), times ``factor``: the ``sigma_prior_*`` analyses."""
