@@ -58,8 +58,8 @@ def draw_integrated_tau(idata: az.InferenceData, model: pm.Model, seed: int) -> 
 
 
 def drop_draw_values(group, model: pm.Model) -> None:
-    """Delete from ``group`` (a posterior or prior dataset) the deterministics that carry what τ's
-    draws read (IntegratedTau.draw_values): nothing else reads them."""
+    """Delete from ``group`` (the posterior) the deterministics that carry what τ's draws read
+    (IntegratedTau.draw_values): nothing else reads them (the prior draws leave them out)."""
     for integrated in integrated_tau(model):
         for name in integrated.draw_values():
             del group[name]

@@ -12,7 +12,9 @@ from arviz.data.base import make_attrs
 from pymc.backends.arviz import coords_and_dims_for_inferencedata, find_constants, find_observations
 from pymc.util import _get_seeds_per_chain
 
-from crsmeta.model.integrated_tau import draw_integrated_tau, drop_draw_values
+from crsmeta.model.build import integrated_tau
+from crsmeta.model.integrated_tau import draw_integrated_tau
+from crsmeta.model.over_draws import NUMPY_MODE
 from crsmeta.model.settings import ModelSettings
 
 # PyTensor's numba backend (nutpie's) compiles with LLVM fast-math flags by default: they let
@@ -40,15 +42,29 @@ def sample_model(model: pm.Model, settings: ModelSettings) -> az.InferenceData:
 
 def add_predictive(idata: az.InferenceData, model: pm.Model, settings: ModelSettings) -> az.InferenceData:
     """``idata`` with the prior, prior predictive and posterior predictive groups (seeded from
-    ``settings.seed``): what the report's prior-posterior and predictive checks read."""
+    ``settings.seed``): what the report's prior-posterior and predictive checks read.
+
+    The prior draws are made by numpy (:data:`NUMPY_MODE`), not by compiled code: compiling the
+    model's whole forward graph in C took ~44 s into an empty compile cache (most of what a fresh
+    clone's main fit spent beyond the sampler's own compile), and numpy draws the 500 in ~1.5 s,
+    less than loading the compiled code took. They leave out the deterministics that only carry
+    what τ's draws read (:func:`crsmeta.model.integrated_tau.drop_draw_values`)."""
     with model, pytensor.config.change_flags(**DETERMINISTIC_COMPILATION):
-        prior = pm.sample_prior_predictive(draws=settings.prior_draws, random_seed=settings.seed)
-        drop_draw_values(prior.prior, model)
+        prior = pm.sample_prior_predictive(draws=settings.prior_draws, random_seed=settings.seed,
+                                           var_names=_prior_variables(model), compile_kwargs={"mode": NUMPY_MODE})
         idata.extend(prior)
         pm.sample_posterior_predictive(
             idata, extend_inferencedata=True, random_seed=settings.seed + 1, progressbar=False
         )
     return idata
+
+
+def _prior_variables(model: pm.Model) -> list[str]:
+    """The variables of the prior groups: every random variable and deterministic but those that
+    carry what τ's draws read."""
+    carried = {name for integrated in integrated_tau(model) for name in integrated.draw_values()}
+    variables = model.free_RVs + model.observed_RVs + model.deterministics
+    return [variable.name for variable in variables if variable.name not in carried]
 
 
 def sample_posterior(model: pm.Model, settings: ModelSettings) -> az.InferenceData:
