@@ -141,6 +141,24 @@ def test_sigma_is_sampled_as_its_variance_through_a_softplus(sigma):
     assert float(transform.log_jac_det(pt.as_tensor(np.float64(x))).eval()) == pytest.approx(np.log(slope), abs=1e-5)
 
 
+def test_replicates_of_integrated_rows_have_the_groups_covariance_one_draw_or_many():
+    """The rows' predictive, N(μ, diag(v) + τ²·11ᵀ) per group, drawn for many parameter draws at
+    once (a leading batch dimension, as the posterior predictive draws them) as for one."""
+    from crsmeta.model.build import _compound_symmetry_draws
+
+    group = np.array([0, 0, 1, 2])
+    mean, variance, tau2 = np.array([1.0, -1.0, 0.5, 2.0]), np.array([0.5, 1.0, 0.2, 0.3]), np.array([0.8, 0.1, 0.4])
+    one = _compound_symmetry_draws(mean, variance, tau2, group, rng=np.random.default_rng(1))
+    assert one.shape == (4,)
+    n_draws = 40_000
+    many = _compound_symmetry_draws(np.tile(mean, (n_draws, 1)), np.tile(variance, (n_draws, 1)),
+                                    np.tile(tau2, (n_draws, 1)), group[None, :], rng=np.random.default_rng(2))
+    assert many.shape == (n_draws, 4)
+    expected = np.diag(variance) + tau2[group][:, None] * (group[:, None] == group[None, :])
+    assert np.allclose(many.mean(axis=0), mean, atol=0.03)
+    assert np.allclose(np.cov(many.T), expected, atol=0.04)
+
+
 def test_one_row_known_by_its_sds_draws_in_pytensors_python_mode(tiny_changes):
     """A machine without a C compiler runs PyTensor's Python implementations: with exactly one
     summary row known by its SDs (the bundled data), setting that row's variance into the vector

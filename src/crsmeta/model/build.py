@@ -934,9 +934,14 @@ def _compound_symmetry_terms(residual, variance, tau2_group, group):
 
 
 def _compound_symmetry_draws(mean, variance, tau2_group, group, rng=None, size=None):
-    """Replicated rows from new study effects: the marginal predictive of the integrated rows."""
-    u = np.sqrt(tau2_group) * rng.standard_normal(tau2_group.shape)
-    return mean + u[group] + np.sqrt(variance) * rng.standard_normal(mean.shape)
+    """Replicated rows from new study effects: the marginal predictive of the integrated rows,
+    also for many parameter draws at once (leading batch dimensions, or ``size``: what the
+    posterior predictive draws at every posterior draw, crsmeta.model.over_draws)."""
+    batch = tuple(size) if size is not None else np.broadcast_shapes(
+        *(np.shape(value)[:-1] for value in (mean, variance, tau2_group, group)))
+    u = np.sqrt(tau2_group) * rng.standard_normal((*batch, np.shape(tau2_group)[-1]))
+    rows = (*batch, np.shape(mean)[-1])
+    return mean + np.take_along_axis(u, np.broadcast_to(group, rows), axis=-1) + np.sqrt(variance) * rng.standard_normal(rows)
 
 
 def _censored_terms(cases, code: np.ndarray, dist) -> pt.TensorVariable:

@@ -14,7 +14,7 @@ from pymc.util import _get_seeds_per_chain
 
 from crsmeta.model.build import integrated_tau
 from crsmeta.model.integrated_tau import draw_integrated_tau
-from crsmeta.model.over_draws import NUMPY_MODE
+from crsmeta.model.over_draws import NUMPY_MODE, draw_over_posterior
 from crsmeta.model.settings import ModelSettings
 
 # PyTensor's numba backend (nutpie's) compiles with LLVM fast-math flags by default: they let
@@ -44,19 +44,30 @@ def add_predictive(idata: az.InferenceData, model: pm.Model, settings: ModelSett
     """``idata`` with the prior, prior predictive and posterior predictive groups (seeded from
     ``settings.seed``): what the report's prior-posterior and predictive checks read.
 
-    The prior draws are made by numpy (:data:`NUMPY_MODE`), not by compiled code: compiling the
-    model's whole forward graph in C took ~44 s into an empty compile cache (most of what a fresh
-    clone's main fit spent beyond the sampler's own compile), and numpy draws the 500 in ~1.5 s,
-    less than loading the compiled code took. They leave out the deterministics that only carry
-    what τ's draws read (:func:`crsmeta.model.integrated_tau.drop_draw_values`)."""
-    with model, pytensor.config.change_flags(**DETERMINISTIC_COMPILATION):
+    Both are drawn by numpy, not by compiled code: compiling the model's forward graphs in C took
+    ~50 s into an empty compile cache (most of what a fresh clone's main fit spent beyond the
+    sampler's own compile), and numpy draws them in ~2.5 s, about what loading the compiled code
+    took. The prior draws (500, one at a time, with :data:`NUMPY_MODE` also for the graphs inside
+    PyMC's symbolic random variables, e.g. ZeroSumNormal) leave out the deterministics that only
+    carry what τ's draws read (:func:`crsmeta.model.integrated_tau.drop_draw_values`); the
+    posterior predictive draws all posterior draws at once (crsmeta.model.over_draws)."""
+    with model, pytensor.config.change_flags(mode=NUMPY_MODE):
         prior = pm.sample_prior_predictive(draws=settings.prior_draws, random_seed=settings.seed,
-                                           var_names=_prior_variables(model), compile_kwargs={"mode": NUMPY_MODE})
-        idata.extend(prior)
-        pm.sample_posterior_predictive(
-            idata, extend_inferencedata=True, random_seed=settings.seed + 1, progressbar=False
-        )
+                                           var_names=_prior_variables(model))
+    idata.extend(prior)
+    idata.add_groups(posterior_predictive=_posterior_predictive(idata.posterior, model, settings.seed + 1))
     return idata
+
+
+def _posterior_predictive(posterior, model: pm.Model, seed: int):
+    """One replicate of every observed variable at each posterior draw, as a dataset with the
+    model's dims (what ``pm.sample_posterior_predictive`` returns)."""
+    observed = model.observed_RVs
+    values = draw_over_posterior(observed, model.free_RVs, posterior, seed)
+    coords, dims = coords_and_dims_for_inferencedata(model)
+    coords |= {"chain": posterior["chain"].values, "draw": posterior["draw"].values}
+    return az.dict_to_dataset({variable.name: value for variable, value in zip(observed, values, strict=True)},
+                              library=pm, coords=coords, dims=dims)
 
 
 def _prior_variables(model: pm.Model) -> list[str]:
