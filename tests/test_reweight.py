@@ -13,7 +13,7 @@ from crsmeta import tables
 from crsmeta.comparisons import summary_comparisons
 from crsmeta.io import write_netcdf
 from crsmeta.model import ModelSettings, fit_analysis
-from crsmeta.model.analyses import PARETO_K_MAX, analysis_settings, reweighting_of
+from crsmeta.model.analyses import PARETO_K_MAX, analysis_settings, fit_priority, reweighting_of
 from crsmeta.model.build import BASELINE_MARKER, build_model, study_log_likelihood
 from crsmeta.model.over_draws import DRAWS_PER_BLOCK
 from crsmeta.model.reweight import (
@@ -51,6 +51,15 @@ def test_only_a_left_out_study_the_priors_of_tau_and_rho_and_row_filters_are_rew
         assert routes[name] is None, name
     assert reweighting_of(FAST, FAST.replace(exclude_studies=("s1", "s2"))) is None
     assert reweighting_of(FAST, FAST.replace(cores=1)).left_out is None  # how a job runs is no change
+
+
+def test_a_run_starts_the_main_fit_then_the_fits_that_do_not_wait_for_its_draws():
+    analyses = analysis_settings(FAST, {}, ["s1", "s2"], contributing=["s1", "s2"])
+    priorities = {name: fit_priority(name, FAST, settings) for name, settings in analyses.items()}
+    assert priorities["main"] == 2
+    assert {name for name, priority in priorities.items() if priority == 1} == {
+        "case_only", "summary_only", "student_t", "baseline_adjusted"}
+    assert priorities["loo_s1"] == priorities["tau_prior_half"] == priorities["no_digitised"] == 0
 
 
 @pytest.mark.parametrize("likelihood", ["normal", "student_t"])

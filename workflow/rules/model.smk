@@ -9,7 +9,7 @@ from snakemake.logging import logger
 
 from crsmeta.model.analyses import (
     CUMULATIVE_PREFIX, LEAVE_ONE_OUT_PREFIX, MAIN, analyses_after_data, analysis_settings, cumulative_dates,
-    cumulative_on, reweighting_of, settings_after_data, skipped_analyses,
+    cumulative_on, fit_priority, reweighting_of, settings_after_data, skipped_analyses,
 )
 from crsmeta.model.settings import ModelSettings
 
@@ -118,8 +118,8 @@ rule fit_model:
         main_settings=MODEL_SETTINGS.to_dict(),
         study_log_likelihood=KEEP_STUDY_LOG_LIKELIHOOD,
     threads: FIT_THREADS
-    # the main fit first: the analyses that may be reweighted wait for its draws
-    priority: lambda wildcards: 1 if wildcards.analysis == MAIN else 0
+    # the main fit first, then the fits that do not wait for its draws (crsmeta.model.analyses.fit_priority)
+    priority: lambda wildcards: fit_priority(wildcards.analysis, MODEL_SETTINGS, settings_of(wildcards.analysis))
     # a second attempt (the profile's retries) asks for twice the time and memory: a fit that hit
     # its time limit or ran out of memory is then not killed the same way again
     resources:

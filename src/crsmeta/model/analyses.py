@@ -206,6 +206,17 @@ def reweighting_of(main: ModelSettings, analysis: ModelSettings) -> Reweighting 
                        row_filters=tuple(f for f in ROW_FILTER_FIELDS if f in changed))
 
 
+def fit_priority(name: str, main: ModelSettings, analysis: ModelSettings) -> int:
+    """The order in which a run starts the fits (Snakemake's ``priority``): the main fit first, as
+    the analyses that may be reweighted wait for its draws; then those sampled whatever it gives
+    (another likelihood, a covariate, kinds of row left out), the longest jobs, several compiling a
+    model structure of their own, so that the short reweightings and refits fill the end of a run
+    instead of a compile running alone there."""
+    if name == MAIN:
+        return 2
+    return 1 if reweighting_of(main, analysis) is None else 0
+
+
 def collect_analyses(paths: Iterable[str | Path]) -> pd.DataFrame:
     """Stack the tables of results/model/<analysis>/*.tsv, naming each row's analysis by its folder.
 
