@@ -1,9 +1,10 @@
 """Graphs of the model's parameters evaluated at every posterior draw at once, by numpy.
 
 What a fit computes from its draws afterwards (each study's log-likelihood, the deterministics
-nutpie's trace leaves out, the posterior predictive draws) is a PyTensor graph of the parameters. Compiled (C or numba) and
-called draw by draw, such a graph cost a compile per model structure: 21 s for the per-study
-log-likelihood of the bundled main model into an empty cache, 19 s for its deterministics
+nutpie's trace leaves out, the posterior predictive draws) is a PyTensor graph of the
+parameters. Compiled (C or numba) and called draw by draw, such a graph cost a compile per model
+structure: 21 s for the per-study log-likelihood of the bundled main model into an empty cache,
+19 s for its deterministics, ~50 s in C for its prior and posterior predictive draws
 (docs/benchmarks.md). Vectorised over the draws instead, numpy runs each operation once per block
 of draws, and nothing is compiled. Only PyTensor's stabilising rewrites run, for logs of small
 numbers; its fusion of elementwise operations is left out, as numpy would run a fused loop one

@@ -46,7 +46,7 @@ def add_predictive(idata: az.InferenceData, model: pm.Model, settings: ModelSett
 
     Both are drawn by numpy, not by compiled code: compiling the model's forward graphs in C took
     ~50 s into an empty compile cache (most of what a fresh clone's main fit spent beyond the
-    sampler's own compile), and numpy draws them in ~2.5 s, about what loading the compiled code
+    sampler's own compile), and numpy draws them in ~2 s, about what loading the compiled code
     took. The prior draws (500, one at a time, with :data:`NUMPY_MODE` also for the graphs inside
     PyMC's symbolic random variables, e.g. ZeroSumNormal) leave out the deterministics that only
     carry what τ's draws read (:func:`crsmeta.model.integrated_tau.drop_draw_values`); the
