@@ -4,7 +4,7 @@ What a fit computes from its draws afterwards (each study's log-likelihood, the 
 nutpie's trace leaves out, the posterior predictive draws) is a PyTensor graph of the
 parameters. Compiled (C or numba) and called draw by draw, such a graph cost a compile per model
 structure: 21 s for the per-study log-likelihood of the bundled main model into an empty cache,
-19 s for its deterministics, ~50 s in C for its prior and posterior predictive draws
+19 s for its deterministics, 4 s in C for its posterior predictive draws
 (docs/benchmarks.md). Vectorised over the draws instead, numpy runs each operation once per block
 of draws, and nothing is compiled. Only PyTensor's stabilising rewrites run, for logs of small
 numbers; its fusion of elementwise operations is left out, as numpy would run a fused loop one
