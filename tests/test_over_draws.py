@@ -7,7 +7,7 @@ import arviz as az
 import numpy as np
 import pymc as pm
 
-from crsmeta.model.over_draws import DRAWS_PER_BLOCK, draw_over_posterior
+from crsmeta.model.over_draws import DRAWS_PER_BLOCK, evaluate_over_posterior
 
 N_ROWS = 40
 N_DRAWS = DRAWS_PER_BLOCK + 7  # a second, shorter block
@@ -27,7 +27,7 @@ def _model_and_posterior() -> tuple[pm.Model, az.InferenceData]:
 
 def test_the_posterior_predictive_draws_once_per_posterior_draw_from_its_own_parameters():
     model, idata = _model_and_posterior()
-    [y] = draw_over_posterior(model.observed_RVs, model.free_RVs, idata.posterior, seed=3)
+    [y] = evaluate_over_posterior(model.observed_RVs, model.free_RVs, idata.posterior, seed=3)
     assert y.shape == (2, N_DRAWS, N_ROWS)
     standardised = (y - idata.posterior["mu"].to_numpy()[..., None]) / idata.posterior["sigma"].to_numpy()[..., None]
     assert abs(standardised.mean()) < 0.02 and abs(standardised.std() - 1.0) < 0.02
@@ -35,9 +35,9 @@ def test_the_posterior_predictive_draws_once_per_posterior_draw_from_its_own_par
 
 def test_the_posterior_predictive_is_seeded_and_no_block_of_draws_repeats_another():
     model, idata = _model_and_posterior()
-    [first] = draw_over_posterior(model.observed_RVs, model.free_RVs, idata.posterior, seed=3)
-    [again] = draw_over_posterior(model.observed_RVs, model.free_RVs, idata.posterior, seed=3)
-    [other] = draw_over_posterior(model.observed_RVs, model.free_RVs, idata.posterior, seed=4)
+    [first] = evaluate_over_posterior(model.observed_RVs, model.free_RVs, idata.posterior, seed=3)
+    [again] = evaluate_over_posterior(model.observed_RVs, model.free_RVs, idata.posterior, seed=3)
+    [other] = evaluate_over_posterior(model.observed_RVs, model.free_RVs, idata.posterior, seed=4)
     np.testing.assert_array_equal(first, again)
     assert not np.array_equal(first, other)
     noise = (first - idata.posterior["mu"].to_numpy()[..., None]) / idata.posterior["sigma"].to_numpy()[..., None]
@@ -55,7 +55,7 @@ def test_a_replicate_is_drawn_anew_at_every_draw_whichever_of_its_parameters_the
         pm.Normal("w", 0.0, 1.0, observed=rng.normal(size=N_ROWS))
     sigma_draws = rng.uniform(0.5, 2.0, size=(1, N_DRAWS))
     posterior = az.from_dict(posterior={"sigma": sigma_draws}).posterior
-    y, w = draw_over_posterior(model.observed_RVs, model.free_RVs, posterior, seed=5)
+    y, w = evaluate_over_posterior(model.observed_RVs, model.free_RVs, posterior, seed=5)
     assert y.shape == w.shape == (1, N_DRAWS, N_ROWS)
     assert abs((y / sigma_draws[..., None]).std() - 1.0) < 0.02
     assert abs(w.std() - 1.0) < 0.02 and not np.allclose(w[0, 0], w[0, 1])

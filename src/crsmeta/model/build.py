@@ -941,7 +941,8 @@ def _compound_symmetry_draws(mean, variance, tau2_group, group, rng=None, size=N
         *(np.shape(value)[:-1] for value in (mean, variance, tau2_group, group)))
     u = np.sqrt(tau2_group) * rng.standard_normal((*batch, np.shape(tau2_group)[-1]))
     rows = (*batch, np.shape(mean)[-1])
-    return mean + np.take_along_axis(u, np.broadcast_to(group, rows), axis=-1) + np.sqrt(variance) * rng.standard_normal(rows)
+    study_effects = np.take_along_axis(u, np.broadcast_to(group, rows), axis=-1)
+    return mean + study_effects + np.sqrt(variance) * rng.standard_normal(rows)
 
 
 def _censored_terms(cases, code: np.ndarray, dist) -> pt.TensorVariable:

@@ -58,11 +58,15 @@ def draw_integrated_tau(idata: az.InferenceData, model: pm.Model, seed: int) -> 
 
 
 def drop_draw_values(group, model: pm.Model) -> None:
-    """Delete from ``group`` (the posterior) the deterministics that carry what τ's draws read
-    (IntegratedTau.draw_values): nothing else reads them (the prior draws leave them out)."""
-    for integrated in integrated_tau(model):
-        for name in integrated.draw_values():
-            del group[name]
+    """Delete from ``group`` (the posterior) the deterministics that carry what τ's draws read:
+    nothing else reads them (the prior draws leave them out)."""
+    for name in draw_value_names(model):
+        del group[name]
+
+
+def draw_value_names(model: pm.Model) -> set[str]:
+    """The names of the deterministics that carry what τ's draws read (IntegratedTau.draw_values)."""
+    return {name for integrated in integrated_tau(model) for name in integrated.draw_values()}
 
 
 def _log_weights(integrated: IntegratedTau, posterior) -> tuple[np.ndarray, np.ndarray]:

@@ -35,25 +35,16 @@ DRAWS_PER_BLOCK = 200  # bounds the memory of a block's intermediate arrays (dra
 
 
 def evaluate_over_posterior(outputs: Sequence[Variable], inputs: Sequence[Variable],
-                            posterior: xr.Dataset) -> list[np.ndarray]:
+                            posterior: xr.Dataset, seed: int | None = None) -> list[np.ndarray]:
     """Each of ``outputs`` (graphs of ``inputs``, whose draws ``posterior`` holds under their
     names) at every draw, as an array (chain, draw, …) (an output that depends on no input is
-    repeated at every draw)."""
+    repeated at every draw). A random output (the posterior predictive) is drawn anew at every
+    draw, each block of draws from its own generators, seeded by ``seed`` and the block's and
+    generator's positions."""
     n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
     draws = [_draws_along_one_axis(posterior[variable.name]) for variable in inputs]
     return [values.reshape(n_chains, n_draws, *values.shape[1:])
-            for values in _evaluate_over_draws(outputs, inputs, draws)]
-
-
-def draw_over_posterior(variables: Sequence[Variable], inputs: Sequence[Variable], posterior: xr.Dataset,
-                        seed: int) -> list[np.ndarray]:
-    """One draw of each of the random ``variables`` at every draw of ``posterior`` (the posterior
-    predictive: ``inputs`` as in :func:`evaluate_over_posterior`), each block of draws from its own
-    generators, seeded by ``seed`` and the block's and generator's positions."""
-    n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
-    draws = [_draws_along_one_axis(posterior[variable.name]) for variable in inputs]
-    return [values.reshape(n_chains, n_draws, *values.shape[1:])
-            for values in _evaluate_over_draws(variables, inputs, draws, seed=seed)]
+            for values in _evaluate_over_draws(outputs, inputs, draws, seed=seed)]
 
 
 def _evaluate_over_draws(outputs: Sequence[Variable], inputs: Sequence[Variable],

@@ -12,9 +12,8 @@ from arviz.data.base import make_attrs
 from pymc.backends.arviz import coords_and_dims_for_inferencedata, find_constants, find_observations
 from pymc.util import _get_seeds_per_chain
 
-from crsmeta.model.build import integrated_tau
-from crsmeta.model.integrated_tau import draw_integrated_tau
-from crsmeta.model.over_draws import NUMPY_MODE, draw_over_posterior
+from crsmeta.model.integrated_tau import draw_integrated_tau, draw_value_names
+from crsmeta.model.over_draws import NUMPY_MODE, evaluate_over_posterior
 from crsmeta.model.settings import ModelSettings
 
 # PyTensor's numba backend (nutpie's) compiles with LLVM fast-math flags by default: they let
@@ -49,7 +48,7 @@ def add_predictive(idata: az.InferenceData, model: pm.Model, settings: ModelSett
     sampler's own compile), and numpy draws them in ~2 s, about what loading the compiled code
     took. The prior draws (500, one at a time, with :data:`NUMPY_MODE` also for the graphs inside
     PyMC's symbolic random variables, e.g. ZeroSumNormal) leave out the deterministics that only
-    carry what τ's draws read (:func:`crsmeta.model.integrated_tau.drop_draw_values`); the
+    carry what τ's draws read (:func:`crsmeta.model.integrated_tau.draw_value_names`); the
     posterior predictive draws all posterior draws at once (crsmeta.model.over_draws)."""
     with model, pytensor.config.change_flags(mode=NUMPY_MODE):
         prior = pm.sample_prior_predictive(draws=settings.prior_draws, random_seed=settings.seed,
@@ -63,7 +62,7 @@ def _posterior_predictive(posterior, model: pm.Model, seed: int):
     """One replicate of every observed variable at each posterior draw, as a dataset with the
     model's dims (what ``pm.sample_posterior_predictive`` returns)."""
     observed = model.observed_RVs
-    values = draw_over_posterior(observed, model.free_RVs, posterior, seed)
+    values = evaluate_over_posterior(observed, model.free_RVs, posterior, seed=seed)
     coords, dims = coords_and_dims_for_inferencedata(model)
     coords |= {"chain": posterior["chain"].values, "draw": posterior["draw"].values}
     return az.dict_to_dataset({variable.name: value for variable, value in zip(observed, values, strict=True)},
@@ -73,7 +72,7 @@ def _posterior_predictive(posterior, model: pm.Model, seed: int):
 def _prior_variables(model: pm.Model) -> list[str]:
     """The variables of the prior groups: every random variable and deterministic but those that
     carry what τ's draws read."""
-    carried = {name for integrated in integrated_tau(model) for name in integrated.draw_values()}
+    carried = draw_value_names(model)
     variables = model.free_RVs + model.observed_RVs + model.deterministics
     return [variable.name for variable in variables if variable.name not in carried]
 
