@@ -21,7 +21,7 @@ divided by σ², which is smooth and finite down to σ = 0; the model interpolat
 at its s[marker] and σ[marker] (crsmeta.model.build). The simulation is numpy only.
 
 Simulating a table takes up to ~1 s (the medians' at n = 66), in every fit job that builds the
-model, so the workflow keeps them on disk (:func:`_kept_on_disk`).
+model, so the workflow keeps them on disk (:func:`kept_on_disk`).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def standard_normals(n: int, stream: tuple[int, ...] = _STREAM) -> tuple[np.ndar
 def mean_ratio_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
     """(b/σ², Var/σ²) of y = log(mean post / mean pre) − σ²/2 − θ in cohorts of ``n``, on
     :data:`BASELINE_SD_GRID` × :data:`CHANGE_SD_GRID`."""
-    bias, variance = _kept_on_disk("mean_ratio", n, lambda: np.stack(_simulated_mean_ratio_tables(n)))
+    bias, variance = kept_on_disk("mean_ratio", n, lambda: np.stack(_simulated_mean_ratio_tables(n)))
     return bias, variance
 
 
@@ -79,7 +79,7 @@ def _simulated_mean_ratio_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
 def median_ratio_variance_table(n: int) -> np.ndarray:
     """Var/σ² of y = median(log post) − median(log pre) in cohorts of ``n`` (its mean is θ), on
     :data:`BASELINE_SD_GRID` × :data:`CHANGE_SD_GRID`."""
-    return _kept_on_disk("median_ratio_variance", n, lambda: _simulated_median_ratio_variance_table(n))
+    return kept_on_disk("median_ratio_variance", n, lambda: _simulated_median_ratio_variance_table(n))
 
 
 def _simulated_median_ratio_variance_table(n: int) -> np.ndarray:
@@ -94,18 +94,18 @@ def _simulated_median_ratio_variance_table(n: int) -> np.ndarray:
     return variance
 
 
-def _kept_on_disk(name: str, n: int, simulate: Callable[[], np.ndarray]) -> np.ndarray:
+def kept_on_disk(name: str, n: int, simulate: Callable[[], np.ndarray], source: Path = Path(__file__)) -> np.ndarray:
     """``simulate()``, read from a file in the folder ``$CRSMETA_TABLE_CACHE`` names when an earlier
     process wrote it there, else simulated (and written there, when the variable is set).
 
-    A table is a fixed function of this module's code (its grids, seed and number of cohorts),
-    numpy's version (its random streams) and n, so the file's name holds a hash of all three: a
+    A table is a fixed function of the code of its module ``source`` (its grids, seed and number
+    of cohorts), numpy's version (its random streams) and n, so the file's name holds a hash of all three: a
     change to any of them simulates anew, and a file read is the same array, bit for bit, as one
     simulated now."""
     folder = os.environ.get(TABLE_CACHE_VARIABLE)
     if not folder:
         return simulate()
-    key = hashlib.sha256(Path(__file__).read_bytes() + f"{name} {n} numpy {np.__version__}".encode()).hexdigest()
+    key = hashlib.sha256(source.read_bytes() + f"{name} {n} numpy {np.__version__}".encode()).hexdigest()
     path = Path(folder) / f"{name}_{n}_{key[:20]}.npy"
     if path.exists():
         return np.load(path, allow_pickle=False)

@@ -165,15 +165,16 @@ def log_sd_from_quantiles(low: float, high: float, n: float, spread_type: str) -
     log-transformed quantiles: 2Φ⁻¹((0.75n − 0.125)/(n + 0.25)) for an IQR and
     2Φ⁻¹((n − 0.375)/(n + 0.25)) for a range.
     """
-    return (math.log(high) - math.log(low)) / _wan_denominator(n, spread_type)
+    return (math.log(high) - math.log(low)) / wan_denominator(n, spread_type)
 
 
 def sd_from_quantiles(low: float, high: float, n: float, spread_type: str) -> float:
     """SD from an IQR or range on the natural scale (Wan et al. 2014), for temperature."""
-    return (high - low) / _wan_denominator(n, spread_type)
+    return (high - low) / wan_denominator(n, spread_type)
 
 
-def _wan_denominator(n: float, spread_type: str) -> float:
+def wan_denominator(n: float, spread_type: str) -> float:
+    """Wan et al.'s (2014) expected width, in SDs, of a normal sample's IQR or range of n."""
     if spread_type == "iqr":
         return 2 * float(stats.norm.ppf((0.75 * n - 0.125) / (n + 0.25)))
     return 2 * float(stats.norm.ppf((n - 0.375) / (n + 0.25)))

@@ -40,7 +40,7 @@ import pytensor.tensor as pt
 from pymc.logprob.transforms import Transform
 from scipy.special import gammaln
 
-from crsmeta import cohort_log_ratio, cv_shift
+from crsmeta import cohort_log_ratio, cv_shift, median_spread
 from crsmeta.model.data import (
     CENSOR_CODES, LEARNED_METHODS, SE_AS_PRIOR_METHODS, ModelData, baseline_spread_groups, on_difference_scale,
     ratio_of_levels, reads_baseline_sd, se_learned_from_sigma, summary_medians,
@@ -510,9 +510,13 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
     d_pre = _data("summary_disp_pre", np.where(known_by_sds, obs["disp_pre"].to_numpy(dtype=float), 0.0))
     d_post = _data("summary_disp_post", np.where(known_by_sds, obs["disp_post"].to_numpy(dtype=float), 0.0))
     medians = _data("summary_medians", medians_flag.astype(float))
-    change_var = summary_change_variance(d_pre, d_post, rho, medians)
+    quantile_efficiency, quantile_correlation, from_quantiles = _median_difference_tables(obs, medians_flag)
+    correlation = pre_post_correlation(rho, medians, _data("summary_quantile_correlation", quantile_correlation),
+                                       _data("summary_from_quantiles", from_quantiles.astype(float)))
+    efficiency_of_sds = _data("summary_efficiency_of_sds",
+                              np.where(from_quantiles, quantile_efficiency, obs["efficiency"].to_numpy(dtype=float)))
     variance = pt.switch(pt.gt(_data("summary_known_by_sds", known_by_sds.astype(float)), 0.0),
-                         efficiency * change_var / n + extra, variance)
+                         efficiency_of_sds * summary_change_variance(d_pre, d_post, correlation) / n + extra, variance)
     from_sigma = pt.switch(pt.gt(_data("summary_reads_ratio_variance", reads_ratio_variance.astype(float)), 0.0),
                            ratio_variance, efficiency * sigma_row**2 / n)
     se_as_prior_flag = _data("summary_se_as_prior", se_as_prior.astype(float))
@@ -626,25 +630,51 @@ def _cv_shift_bias_tables(obs: pd.DataFrame) -> np.ndarray:
 def cv_shift_bias_at(tables, sigma) -> pt.TensorVariable:
     """Each row's table (rows × :data:`crsmeta.cv_shift.SIGMA_GRID`) at its σ, linearly interpolated; constant
     beyond the grid's end."""
-    tables, sigma = pt.as_tensor_variable(tables), pt.as_tensor_variable(sigma)
-    low, weight = _grid_cell(cv_shift.SIGMA_GRID, sigma)
-    first_of_row = pt.arange(tables.shape[0]) * len(cv_shift.SIGMA_GRID)
+    return row_tables_at(tables, cv_shift.SIGMA_GRID, sigma)
+
+
+def row_tables_at(tables, grid: np.ndarray, value) -> pt.TensorVariable:
+    """Each row's table (rows × the evenly spaced ``grid``) at ``value`` (one, or one per row),
+    linearly interpolated; constant beyond the grid's ends."""
+    tables, value = pt.as_tensor_variable(tables), pt.as_tensor_variable(value)
+    low, weight = _grid_cell(grid, value)
+    first_of_row = pt.arange(tables.shape[0]) * len(grid)
     flat = tables.reshape((-1,))
     return (1 - weight) * flat[first_of_row + low] + weight * flat[first_of_row + low + 1]
 
 
-def summary_change_variance(d_pre, d_post, rho, medians):
-    """n/efficiency times the variance of a row's post − pre statistic (log scale for markers),
-    from the dispersions of the two sides and ρ, the patients' pre/post correlation.
+def _median_difference_tables(obs: pd.DataFrame, medians: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per summary row, its finite-sample efficiency and r(n, ρ) on
+    :data:`median_spread.ROOT_ONE_MINUS_RHO_GRID` (:func:`median_spread.median_difference_terms`)
+    where it is a change of medians whose dispersions come from their IQRs or ranges, and which
+    rows those are; NaN efficiency and zeros elsewhere."""
+    spread = obs["method"].map(median_spread.SPREAD_OF_METHOD)
+    from_quantiles = (spread.notna() & medians).to_numpy()
+    efficiency = np.full(len(obs), np.nan)
+    correlation = np.zeros((len(obs), median_spread.ROOT_ONE_MINUS_RHO_GRID.size))
+    for position in np.flatnonzero(from_quantiles):
+        efficiency[position], correlation[position] = median_spread.median_difference_terms(
+            obs["n_effective"].iloc[position], spread.iloc[position])
+    return efficiency, correlation, from_quantiles
 
-    For means, d_pre² + d_post² − 2ρ·d_pre·d_post. For medians (``medians`` 1; also a statistic
-    not stated, whose efficiency is the median's) the two sample medians of a bivariate normal
-    correlate by (2/π)·arcsin ρ, not ρ (asymptotically; Sheppard's orthant probability), so
-    Var(median post − median pre) = (π/2)(d_pre² + d_post²)/n − 2·arcsin(ρ)·d_pre·d_post/n:
-    with ρ = 0.5 the subtracted covariance is 2/3 of the means' (tests/test_model_build.py
-    checks it by Monte Carlo).
+
+def pre_post_correlation(rho, medians, quantile_correlation, from_quantiles) -> pt.TensorVariable:
+    """r of each summary row, the correlation its variance subtracts (:func:`summary_change_variance`):
+    ρ, the patients' pre/post correlation, for means; for medians, whose sample medians of
+    correlated normals correlate by (2/π)·arcsin ρ, not ρ (asymptotically; Sheppard's orthant
+    probability), that, or where both sides' dispersions come from quantiles (``from_quantiles``
+    1), its finite-sample r(n, ρ) from the row's table (:mod:`crsmeta.median_spread`): with ρ = 0.5
+    the asymptotic covariance is 2/3 of the means' (tests/test_model_build.py checks both by Monte Carlo).
     """
-    correlation = pt.switch(pt.gt(medians, 0.0), (2.0 / np.pi) * pt.arcsin(rho), rho)
+    asymptotic = pt.switch(pt.gt(medians, 0.0), (2.0 / np.pi) * pt.arcsin(rho), rho)
+    finite = row_tables_at(quantile_correlation, median_spread.ROOT_ONE_MINUS_RHO_GRID, pt.sqrt(1.0 - rho))
+    return pt.switch(pt.gt(from_quantiles, 0.0), finite, asymptotic)
+
+
+def summary_change_variance(d_pre, d_post, correlation):
+    """n/efficiency times the variance of a row's post − pre statistic (log scale for markers),
+    from the dispersions of the two sides and their statistics' ``correlation``
+    (:func:`pre_post_correlation`): d_pre² + d_post² − 2r·d_pre·d_post."""
     return d_pre**2 + d_post**2 - 2 * correlation * d_pre * d_post
 
 
