@@ -225,6 +225,29 @@ def test_a_change_of_medians_with_their_quantiles_has_the_variance_a_simulation_
     assert asymptotic.mean() > 1.1 * y.var()
 
 
+def test_only_changes_of_medians_with_their_quantiles_take_the_finite_sample_terms(tiny_changes):
+    """The model picks the rows the simulated terms are for: medians with an IQR or range on both
+    sides, at the row's n; a mean with SDs keeps ρ and the means' efficiency."""
+    from crsmeta.model.build import _median_difference_tables
+    from crsmeta.model.data import summary_medians
+
+    quantiles = {"statistic": "median", "spread_type": "iqr"}
+    summaries = summary_frame([
+        summary_row("q", "tocilizumab", "IL-6", "pre", value=300, n=14, spread_low=100, spread_high=900, **quantiles),
+        summary_row("q", "tocilizumab", "IL-6", "post", value=90, n=14, spread_low=20, spread_high=400, **quantiles),
+        summary_row("m", "tocilizumab", "CRP", "pre", value=100, spread_type="sd", spread=50, n=10),
+        summary_row("m", "tocilizumab", "CRP", "post", value=40, spread_type="sd", spread=20, n=10),
+    ], columns=SUMMARY_COLUMNS)
+    obs = model_data(tiny_changes, summaries, SETTINGS).observations
+    efficiency, correlation, from_quantiles = _median_difference_tables(obs, summary_medians(obs))
+    median_row = (obs["study_id"] == "q").to_numpy()
+    np.testing.assert_array_equal(from_quantiles, median_row)
+    expected_efficiency, expected_correlation = median_spread.median_difference_terms(14, "iqr")
+    assert efficiency[median_row] == pytest.approx([expected_efficiency])
+    np.testing.assert_allclose(correlation[median_row][0], expected_correlation)
+    assert np.isnan(efficiency[~median_row]).all() and not correlation[~median_row].any()
+
+
 def test_a_p_value_printed_as_greater_than_makes_its_row_less_likely_where_it_would_be_precise():
     """``p > x`` is the event se² ≥ floor: the row's likelihood is the integral above the floor,
     here checked against a numerical integral over se², and with a finite gradient."""
