@@ -137,6 +137,23 @@ def test_a_route_of_means_without_spread_draws_the_baseline_spread_and_simulates
     assert calibration.prior_truth(case_spec, FEW_DRAWS, 4)["baseline_sd"] == {}
 
 
+def test_a_route_of_medians_with_quantiles_draws_rho_and_gives_every_marker_that_correlation(mock_sampling) -> None:
+    """The rows of ``iqr`` read ρ as their patients' pre/post correlation: the truth draws it from
+    ρ's prior, apart from θ, τ and σ (the same draws as without it), the dataset's patients of
+    every marker correlate by it, and it is ranked. Mocked sampler."""
+    seeds = calibration.replicate_seeds(11, "iqr", 3)
+    spec = dataclasses.replace(calibration.route_design("iqr").spec, seed=seeds.simulation)
+    truth = calibration.prior_truth(spec, FEW_DRAWS, seeds.truth, rho=True)
+    assert 0 < truth["rho"][""] < 1
+    without = calibration.prior_truth(spec, FEW_DRAWS, seeds.truth)
+    assert without["rho"] == {} and {k: v for k, v in truth.items() if k != "rho"} == {
+        k: v for k, v in without.items() if k != "rho"}
+    ranks = calibration.run_replicate(3, 11, FEW_DRAWS, thin_to=60, route="iqr")
+    assert ranks.loc[ranks["kind"] == "rho", "parameter"].tolist() == ["rho"]
+    assert calibration.recorded_truth(ranks)["rho"] == truth["rho"]
+    assert calibration._correlation_of_every_marker(spec, truth["rho"]) == dict.fromkeys(spec.markers, truth["rho"][""])
+
+
 @pytest.mark.slow
 def test_a_real_replicate_of_one_route_samples_and_ranks_every_parameter() -> None:
     ranks = calibration.run_replicate(0, 3, ModelSettings(chains=2, draws=30, tune=30, cores=1), thin_to=29,

@@ -338,3 +338,24 @@ def test_a_misspecified_dataset_keeps_the_design_of_the_same_seed(dataset, missp
             pd.testing.assert_frame_equal(mine[columns], theirs[columns])
             values_differ |= not mine.equals(theirs)
     assert values_differ
+
+
+@pytest.mark.parametrize(("marker", "rho"), [("IL-6", 0.3), ("IL-6", 0.9), ("temperature", 0.5)])
+def test_a_pre_post_correlation_in_the_spec_is_the_patients_and_keeps_their_median_change(marker, rho) -> None:
+    """With ``pre_post_correlation`` a patient's change depends on the baseline level so that the
+    log levels (°C) correlate by it; the median change stays θ + shift·τ, and the same random
+    numbers are taken (the pre levels are the independent arm's)."""
+    independent_spec, independent = _arm(marker, Misspecification(), 200_000, shift=1.0)
+    spec = replace(independent_spec, pre_post_correlation={marker: rho})
+    truth = draw_truth(spec.with_truth({("tocilizumab", marker): -0.5}, {marker: 0.4}, {marker: 0.8}),
+                       np.random.default_rng(0))
+    arm = draw_arm(spec, truth, np.random.default_rng(1), "tocilizumab", marker, 200_000, 1.0)
+    np.testing.assert_array_equal(arm.pre, independent.pre)
+    scale = (lambda level: level) if marker == "temperature" else np.log
+    assert np.corrcoef(scale(arm.pre), scale(arm.post))[0, 1] == pytest.approx(rho, abs=0.01)
+    assert np.median(scale(arm.post)) - np.median(scale(arm.pre)) == pytest.approx(-0.5 + 0.4, abs=0.02)
+
+
+def test_a_pre_post_correlation_outside_0_and_1_is_refused() -> None:
+    with pytest.raises(ValueError, match="pre_post_correlation of IL-6"):
+        SimulationSpec(pre_post_correlation={"IL-6": 1.0})

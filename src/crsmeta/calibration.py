@@ -66,8 +66,11 @@ BAND = 0.95
 N_BINS = 10
 THIN_TO = 99
 """Posterior draws the rank is taken among (fewer when the fit has fewer)."""
-KINDS = ("theta", "tau", "sigma", "baseline_sd")
-"""Kinds of parameter ranked; ``baseline_sd`` (s[marker]) only where the route's rows read it."""
+KINDS = ("theta", "tau", "sigma", "baseline_sd", "rho")
+"""Kinds of parameter ranked; ``baseline_sd`` (s[marker]) only where the route's rows read it,
+``rho`` (ρ) only where its truth is drawn from its prior (:attr:`Route.rho_from_prior`)."""
+SCALAR_KINDS = ("rho",)
+"""Kinds of one parameter, named without a key."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +80,10 @@ class Route:
 
     spec: SimulationSpec
     enters_as: tuple[str, ...]
+    rho_from_prior: bool = False
+    """Whether the patients' pre/post correlation of log levels is drawn from ρ's prior (and
+    ranked): for rows that read ρ as that correlation (medians with their quantiles). Elsewhere
+    it is what the simulator's patients give, s/√(s² + σ²), which ρ's prior does not draw."""
 
 
 _NO_STUDIES = {field.name: 0 for field in dataclasses.fields(SimulationSpec) if field.name.startswith("n_")}
@@ -111,8 +118,9 @@ ROUTES: dict[str, Route] = {
     # both sides' SDs (or SEs): for the log-ratio markers the row's mean shift from its own CVs
     "sd": Route(_cohorts("mean_sd", frac_missing_sd=0.0), ("sd_reported",)),
     "se": Route(_cohorts("mean_se"), ("sd_reported",)),
-    "iqr": Route(_cohorts("median_iqr"), ("iqr_log", "iqr")),
-    "range": Route(_cohorts("median_range"), ("range_log", "range")),
+    # the patients' pre/post correlation drawn from ρ's prior, the one these rows read (docs/validation.md)
+    "iqr": Route(_cohorts("median_iqr"), ("iqr_log", "iqr"), rho_from_prior=True),
+    "range": Route(_cohorts("median_range"), ("range_log", "range"), rho_from_prior=True),
     "p_exact": Route(_cohorts("mean_p_exact"), ("p_value_exact",)),
     # a marker's "p > x" or "p < x" bounds nothing on its log ratio (crsmeta.comparisons): such rows
     # learn their SE; temperature's keep their bounds
@@ -206,12 +214,15 @@ def _model_data(spec: SimulationSpec, settings: ModelSettings) -> ModelData:
     return ModelData.from_tables(simulated.changes, simulated.comparisons, settings)
 
 
-def prior_truth(spec: SimulationSpec, settings: ModelSettings, seed: int) -> dict[str, dict]:
-    """θ, τ and σ drawn from the model's prior; the design (``spec``'s seed) decides the coords."""
+def prior_truth(spec: SimulationSpec, settings: ModelSettings, seed: int, *, rho: bool = False) -> dict[str, dict]:
+    """θ, τ and σ drawn from the model's prior (s where rows read it, ρ when ``rho``); the design
+    (``spec``'s seed) decides the coords. ρ is drawn apart, from a generator of its own, so that
+    θ, τ and σ are the same draws with or without it."""
     data = _model_data(spec, settings)
     model = build_model(data, settings)
     names = ["theta", "tau", "sigma", *(["baseline_sd"] if "baseline_sd" in model.named_vars else [])]
     theta, tau, sigma, *baseline_sd = pm.draw([model[name] for name in names], random_seed=seed)
+    drawn_rho = {"": float(pm.draw(model["rho"], random_seed=np.random.default_rng([seed, 1])))} if rho else {}
     interventions, markers = data.coords["intervention"], data.coords["marker"]
     missing = set(spec.interventions) - set(interventions) | set(spec.markers) - set(markers)
     if missing:
@@ -221,6 +232,7 @@ def prior_truth(spec: SimulationSpec, settings: ModelSettings, seed: int) -> dic
         "tau": {m: float(tau[b]) for b, m in enumerate(markers)},
         "sigma": {m: float(sigma[b]) for b, m in enumerate(markers)},
         "baseline_sd": {m: float(value) for m, value in zip(model.coords.get(BASELINE_MARKER, ()), *baseline_sd)},
+        "rho": drawn_rho,
     }
 
 
@@ -269,12 +281,19 @@ def fit_replicate(replicate: int, master_seed: int, settings: ModelSettings, rou
     seeds = replicate_seeds(master_seed, route, replicate)
     settings = settings.replace(seed=seeds.sampler + sampler_seed_offset)
     spec = dataclasses.replace(route_design(route).spec, seed=seeds.simulation)
-    truth = prior_truth(spec, settings, seeds.truth) if truth is None else truth
+    design = route_design(route)
+    truth = prior_truth(spec, settings, seeds.truth, rho=design.rho_from_prior) if truth is None else truth
     simulated = dataclasses.replace(
-        spec.with_truth(truth["theta"], truth["tau"], truth["sigma"], baseline_sd=truth.get("baseline_sd", {})),
+        spec.with_truth(truth["theta"], truth["tau"], truth["sigma"], baseline_sd=truth.get("baseline_sd", {}),
+                        pre_post_correlation=_correlation_of_every_marker(spec, truth.get("rho", {}))),
         misspecification=misspecification)
     model = build_model(_model_data(simulated, settings), settings)
     return truth, sample_model(model, settings)
+
+
+def _correlation_of_every_marker(spec: SimulationSpec, rho: Mapping[str, float]) -> dict[str, float]:
+    """The model's one ρ as every marker's pre/post correlation; none when not drawn."""
+    return {marker: rho[""] for marker in spec.markers} if rho else {}
 
 
 def _parameter_rows(truth: Mapping[str, Mapping], idata: az.InferenceData, thin_to: int) -> list[dict]:
@@ -284,11 +303,12 @@ def _parameter_rows(truth: Mapping[str, Mapping], idata: az.InferenceData, thin_
     divergences = int(idata.sample_stats["diverging"].sum())
     rows = []
     for kind, values in truth.items():
-        if not values:  # baseline_sd where no row reads it
+        if not values:  # baseline_sd where no row reads it, rho where not drawn
             continue
         draws = idata.posterior[kind].stack(sample=("chain", "draw"))
         for key, true_value in values.items():
             selector = (dict(zip(("intervention", "marker"), key)) if kind == "theta"
+                        else {} if kind in SCALAR_KINDS
                         else {BASELINE_MARKER if kind == "baseline_sd" else "marker": key})
             sample = draws.sel(selector).to_numpy()
             n_draws = min(thin_to, sample.size)
@@ -308,12 +328,16 @@ def _parameter_rows(truth: Mapping[str, Mapping], idata: az.InferenceData, thin_
 
 def _parameter_name(kind: str, key: tuple[str, str] | str) -> str:
     """A parameter's name in the tables: ``theta[intervention,marker]``, ``tau[marker]``, ``sigma[marker]``,
-    ``baseline_sd[marker]``."""
+    ``baseline_sd[marker]``, ``rho``."""
+    if kind in SCALAR_KINDS:
+        return kind
     return f"{kind}[{','.join(key) if kind == 'theta' else key}]"
 
 
 def _parameter_key(kind: str, name: str) -> tuple[str, ...] | str:
     """The key of :func:`prior_truth`'s ``kind`` from a parameter's name (:func:`_parameter_name`)."""
+    if kind in SCALAR_KINDS:
+        return ""
     inside = name[len(kind) + 1:-1]
     return tuple(inside.split(",")) if kind == "theta" else inside
 

@@ -450,7 +450,7 @@ cells as the truth or fewer."""
 
 # --- simulation-based calibration (SYNTHETIC) ------------------------------------------------
 
-SBC_KIND = one_of("theta", "tau", "sigma", "baseline_sd")
+SBC_KIND = one_of("theta", "tau", "sigma", "baseline_sd", "rho")
 
 SBC_RANKS = Table("SBC ranks", {
     "route": TEXT, "replicate": COUNT, "master_seed": COUNT, "parameter": TEXT, "kind": SBC_KIND, "truth": NUMBER,

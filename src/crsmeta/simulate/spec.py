@@ -104,6 +104,11 @@ class SimulationSpec:
         "IL-2": ("pg/mL",), "TNF-alpha": ("pg/mL", "ng/L"), "ferritin": ("ng/mL", "µg/L"),
         "CRP": ("mg/L", "mg/dL"), "temperature": ("°C", "°F"),
     })
+    # marker → the correlation of the patients' log levels (°C for temperature) before and after;
+    # where given, a patient's change depends on the baseline level so that they correlate by it
+    # (crsmeta.simulate.truth.draw_arm); elsewhere changes are independent of the level and the
+    # correlation is s/√(s² + σ²)
+    pre_post_correlation: Mapping[str, float] = field(default_factory=dict)
     frac_missing_sd: float = 0.3
     frac_digitised_series: float = 0.25
     post_hours: float = 24.0
@@ -116,12 +121,20 @@ class SimulationSpec:
         sigma: Mapping[str, float],
         seed: int | None = None,
         baseline_sd: Mapping[str, float] | None = None,
+        pre_post_correlation: Mapping[str, float] | None = None,
     ) -> "SimulationSpec":
         """The same spec with a given truth (e.g. drawn from the model's prior for SBC);
-        ``baseline_sd`` replaces the log-SD of those markers' baseline levels (their centre kept)."""
+        ``baseline_sd`` replaces the log-SD of those markers' baseline levels (their centre kept),
+        ``pre_post_correlation`` their patients' pre/post correlation."""
         baseline = dict(self.baseline) | {m: (self.baseline[m][0], float(s)) for m, s in (baseline_sd or {}).items()}
+        correlation = dict(self.pre_post_correlation) | dict(pre_post_correlation or {})
         return replace(self, theta=dict(theta), tau=dict(tau), sigma=dict(sigma), baseline=baseline,
-                       seed=self.seed if seed is None else seed)
+                       pre_post_correlation=correlation, seed=self.seed if seed is None else seed)
+
+    def __post_init__(self) -> None:
+        for marker, rho in self.pre_post_correlation.items():
+            if not 0 < rho < 1:
+                raise ValueError(f"pre_post_correlation of {marker} must lie in (0, 1), not {rho!r}")
 
 
 def spec_from_config(synthetic: Mapping[str, Any]) -> SimulationSpec:

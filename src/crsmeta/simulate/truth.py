@@ -73,11 +73,24 @@ def draw_arm(
     departures = spec.misspecification
     change = _changes(rng, cell["theta"] + study_shift * cell["tau"], cell["sigma"], n, departures.change_df)
     centre, spread = spec.baseline[marker]
+    dependence = _baseline_dependence(spec.pre_post_correlation.get(marker), spread, cell["sigma"])
     if is_difference(marker):
         pre = _levels(rng, centre, spread, n, departures.level_skewness)
-        return Arm(intervention, marker, pre, pre + change)
-    pre = np.exp(_levels(rng, np.log(centre), spread, n, departures.level_skewness))
-    return Arm(intervention, marker, pre, pre * np.exp(change))
+        return Arm(intervention, marker, pre, pre + change + dependence * (pre - centre))
+    log_pre = _levels(rng, np.log(centre), spread, n, departures.level_skewness)
+    pre = np.exp(log_pre)
+    return Arm(intervention, marker, pre, pre * np.exp(change + dependence * (log_pre - np.log(centre))))
+
+
+def _baseline_dependence(rho: float | None, spread: float, sigma: float) -> float:
+    """β in a patient's change θ + u + β·(level − centre) + ε, ε ~ Normal(0, σ²), for which
+    the pre and post levels (logs; °C) correlate by ``rho``: post − centre = (1 + β)·(pre − centre)
+    + θ + u + ε correlates by (1 + β)s/√((1 + β)²s² + σ²), which is ρ at 1 + β = ρσ/(s√(1 − ρ²)).
+    0 where ``rho`` is None (the model's patient-level assumption). The change's mean stays
+    θ + u, so a median's or a mean log level's change is still θ + u; its SD is no longer σ."""
+    if rho is None:
+        return 0.0
+    return rho * sigma / (spread * np.sqrt(1.0 - rho**2)) - 1.0
 
 
 def _changes(rng: np.random.Generator, mean: float, sd: float, n: int, df: float | None) -> np.ndarray:
