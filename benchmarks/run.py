@@ -255,14 +255,13 @@ def main_fit_split(project: Path, sampler: dict) -> dict[str, dict[str, float]]:
     """
     start = time.perf_counter()
     import nutpie
-    import pymc as pm
     import pytensor
 
     from crsmeta import tables
     from crsmeta.io import load_yaml
     from crsmeta.model import ModelData, ModelSettings, build_model
     from crsmeta.model.nutpie_model import add_derived_draws, compile_nutpie_model
-    from crsmeta.model.sample import DETERMINISTIC_COMPILATION
+    from crsmeta.model.sample import DETERMINISTIC_COMPILATION, add_predictive
 
     steps = {"imports": time.perf_counter() - start}
     start = time.perf_counter()
@@ -289,9 +288,7 @@ def main_fit_split(project: Path, sampler: dict) -> dict[str, dict[str, float]]:
     idata.posterior = add_derived_draws(idata.posterior, model)
     steps["deterministics of the draws (numpy)"] = time.perf_counter() - start
     start = time.perf_counter()
-    with model:
-        pm.sample_prior_predictive(draws=settings.prior_draws, random_seed=settings.seed)
-        pm.sample_posterior_predictive(idata, random_seed=settings.seed + 1, progressbar=False)
+    add_predictive(idata, model, settings)  # as the fit job draws them (crsmeta.model.fit)
     steps["prior and posterior predictive"] = time.perf_counter() - start
     return {"steps": steps}
 
@@ -540,8 +537,8 @@ WHY_MISSED = [
     "gradient as one fused loop: not started). A fit short only of ESS samples again with twice the "
     "draws.",
     "- Cold: each model structure compiles its log density and gradient once (PyTensor "
-    "rewrites and numba/LLVM on one core: most of the main fit job's cold time above), and the main fit compiles "
-    "PyTensor C code for its predictive draws; every later fit of the structure, in any job or rerun, "
+    "rewrites and numba/LLVM on one core: most of the main fit job's cold time above; the main fit's predictive "
+    "draws compile nothing since 4f60ed1, numpy draws them); every later fit of the structure, in any job or rerun, "
     "loads it. JAX compiles the same log density and gradient in about 4 s, but each gradient "
     "then costs ~1.5x numba's, so warm runs would be slower (measured 2026-12-06: \"JAX instead of "
     "numba\" below). The bundled data had 6 "
