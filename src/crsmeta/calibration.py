@@ -280,8 +280,8 @@ def fit_replicate(replicate: int, master_seed: int, settings: ModelSettings, rou
     seed is the replicate's plus ``sampler_seed_offset``."""
     seeds = replicate_seeds(master_seed, route, replicate)
     settings = settings.replace(seed=seeds.sampler + sampler_seed_offset)
-    spec = dataclasses.replace(route_design(route).spec, seed=seeds.simulation)
     design = route_design(route)
+    spec = dataclasses.replace(design.spec, seed=seeds.simulation)
     truth = prior_truth(spec, settings, seeds.truth, rho=design.rho_from_prior) if truth is None else truth
     simulated = dataclasses.replace(
         spec.with_truth(truth["theta"], truth["tau"], truth["sigma"], baseline_sd=truth.get("baseline_sd", {}),

@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from crsmeta.cohort_log_ratio import MIN_PATIENTS, kept_on_disk
+from crsmeta import cohort_log_ratio
+from crsmeta.cohort_log_ratio import kept_on_disk
 from crsmeta.comparisons import wan_denominator
 
 ROOT_ONE_MINUS_RHO_GRID = np.linspace(0.0, np.sqrt(0.8), 21)
@@ -38,7 +39,7 @@ ROOT_ONE_MINUS_RHO_GRID = np.linspace(0.0, np.sqrt(0.8), 21)
 cross term is small there, and ρ's Beta(5, 5) prior puts 2% of its mass below)."""
 SIMULATED_COHORTS = 10_000
 MAX_PATIENTS = 200
-"""Larger cohorts take this one's tables (within 1% of the asymptotic values, which hold there)."""
+"""Larger cohorts take this one's tables (near the asymptotic values there)."""
 QUANTILES = {"iqr": (25, 50, 75), "range": (0, 50, 100)}
 """Percentiles printed with the median, by kind of spread (as numpy computes a sample's)."""
 SPREAD_OF_METHOD = {"iqr_log": "iqr", "iqr": "iqr", "range_log": "range", "range": "range"}
@@ -48,8 +49,9 @@ _SOURCE = Path(__file__)
 
 
 def patients(n: float) -> int:
-    """A row's n as the whole number of patients its table is simulated for."""
-    return min(MAX_PATIENTS, max(MIN_PATIENTS, int(round(n))))
+    """A row's n as the whole number of patients its table is simulated for: the cohort tables'
+    (:func:`crsmeta.cohort_log_ratio.patients`), at most :data:`MAX_PATIENTS`."""
+    return min(MAX_PATIENTS, cohort_log_ratio.patients(n))
 
 
 def median_difference_terms(n: float, spread: str) -> tuple[float, np.ndarray]:
