@@ -197,6 +197,58 @@ def test_the_variance_of_a_difference_of_medians_or_means_matches_monte_carlo(rh
         assert derived == pytest.approx(simulated, rel=0.04)
 
 
+@pytest.mark.parametrize("rho", [0.2, 0.5, 0.9])
+def test_a_ratio_of_means_with_their_cvs_has_the_variance_of_patients_whose_log_levels_correlate_by_rho(rho):
+    """ρ is the correlation of the patients' log levels for every row: a ratio of means, whose
+    delta-method variance is in the levels' own correlation, converts it by the log-normal
+    moments. Its variance then matches a Monte Carlo of log-normal patients, and the levels'
+    correlation it implies is the one they have."""
+    from crsmeta.model.build import log_normal_levels_correlation, summary_change_variance
+
+    n, s_pre, s_post, repeats = 201, 0.9, 0.6, 20000
+    rng = np.random.default_rng(12)
+    z_pre = rng.standard_normal((repeats, n))
+    z_post = rho * z_pre + np.sqrt(1 - rho**2) * rng.standard_normal((repeats, n))
+    pre, post = np.exp(s_pre * z_pre), np.exp(0.3 + s_post * z_post)
+    cv_pre, cv_post = np.sqrt(np.expm1(s_pre**2)), np.sqrt(np.expm1(s_post**2))
+    correlation = log_normal_levels_correlation(pt.as_tensor(rho), cv_pre, cv_post).eval()
+    assert correlation == pytest.approx(np.corrcoef(pre.ravel(), post.ravel())[0, 1], abs=0.01)
+    simulated = np.var(np.log(post.mean(axis=1)) - np.log(pre.mean(axis=1)))
+    assert summary_change_variance(cv_pre, cv_post, correlation) / n == pytest.approx(simulated, rel=0.04)
+
+
+def test_only_means_of_a_log_ratio_marker_with_their_sds_take_the_levels_correlation(tiny_changes):
+    """The conversion of ρ is for the rows whose d are CVs, a ratio of means with SDs; a difference
+    of temperatures with SDs subtracts ρ itself (°C is its levels' scale)."""
+    from pytensor.graph.replace import graph_replace
+
+    from crsmeta.model.build import _summary_moments
+
+    summaries = summary_frame([
+        summary_row("m", "tocilizumab", "CRP", "pre", value=100, spread_type="sd", spread=50, n=10),
+        summary_row("m", "tocilizumab", "CRP", "post", value=40, spread_type="sd", spread=30, n=10),
+        summary_row("t", "tocilizumab", "temperature", "pre", value=39.5, spread_type="sd", spread=0.6, n=10),
+        summary_row("t", "tocilizumab", "temperature", "post", value=38.4, spread_type="sd", spread=0.5, n=10),
+    ], columns=SUMMARY_COLUMNS)
+    data = model_data(tiny_changes, summaries, SETTINGS)
+    obs = data.observations
+    rho = 0.6
+    with pm.Model(coords=data.coords) as model:
+        _, variance, _ = _summary_moments(data, SETTINGS, pt.zeros(len(obs)), pt.ones(len(data.coords["marker"])))
+        variance = graph_replace(variance, {model["rho"]: pt.constant(rho)}).eval()
+    for marker in ("CRP", "temperature"):
+        row = np.flatnonzero(obs["marker"] == marker)[0]
+        d_pre, d_post, n = obs[["disp_pre", "disp_post", "n_effective"]].iloc[row]
+        r = rho
+        if marker == "CRP":
+            assert (d_pre, d_post) == pytest.approx((0.5, 0.75))  # CVs
+            s_pre, s_post = np.sqrt(np.log1p(d_pre**2)), np.sqrt(np.log1p(d_post**2))
+            r = np.expm1(rho * s_pre * s_post) / (d_pre * d_post)
+            assert r < rho
+        expected = (d_pre**2 + d_post**2 - 2 * r * d_pre * d_post) / n + obs["extra_var"].iloc[row]
+        assert variance[row] == pytest.approx(expected, rel=1e-9)
+
+
 @pytest.mark.parametrize(("spread", "n", "sigma"), [("iqr", 12, 0.3), ("iqr", 12, 1.0), ("range", 8, 1.0),
                                                      ("iqr", 30, 2.0)])
 def test_a_change_of_medians_with_their_quantiles_has_the_variance_a_simulation_of_its_cohorts_gives(spread, n, sigma):

@@ -115,10 +115,11 @@ ROUTES: dict[str, Route] = {
                            ("exact", "censored")),
     "effect_se": Route(_cohorts("effect_se"), ("se_reported",)),
     "effect_ci": Route(_cohorts("effect_ci"), ("ci_reported",)),
+    # the patients' pre/post correlation (of their log levels; °C) drawn from ρ's prior, the one
+    # these rows read (docs/validation.md)
     # both sides' SDs (or SEs): for the log-ratio markers the row's mean shift from its own CVs
-    "sd": Route(_cohorts("mean_sd", frac_missing_sd=0.0), ("sd_reported",)),
-    "se": Route(_cohorts("mean_se"), ("sd_reported",)),
-    # the patients' pre/post correlation drawn from ρ's prior, the one these rows read (docs/validation.md)
+    "sd": Route(_cohorts("mean_sd", frac_missing_sd=0.0), ("sd_reported",), rho_from_prior=True),
+    "se": Route(_cohorts("mean_se"), ("sd_reported",), rho_from_prior=True),
     "iqr": Route(_cohorts("median_iqr"), ("iqr_log", "iqr"), rho_from_prior=True),
     "range": Route(_cohorts("median_range"), ("range_log", "range"), rho_from_prior=True),
     "p_exact": Route(_cohorts("mean_p_exact"), ("p_value_exact",)),

@@ -42,8 +42,8 @@ from scipy.special import gammaln
 
 from crsmeta import cohort_log_ratio, cv_shift, median_spread
 from crsmeta.model.data import (
-    CENSOR_CODES, LEARNED_METHODS, SE_AS_PRIOR_METHODS, ModelData, baseline_spread_groups, on_difference_scale,
-    ratio_of_levels, reads_baseline_sd, se_learned_from_sigma, summary_medians,
+    CENSOR_CODES, LEARNED_METHODS, SE_AS_PRIOR_METHODS, ModelData, baseline_spread_groups, known_by_their_sds,
+    on_difference_scale, ratio_of_levels, reads_baseline_sd, se_learned_from_sigma, summary_medians,
 )
 from crsmeta.model.ordered_shapes import order_broadcast_shape_checks
 from crsmeta.model.settings import ModelSettings
@@ -513,6 +513,16 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
     quantile_efficiency, quantile_correlation, from_quantiles = _median_difference_tables(obs, medians_flag)
     correlation = pre_post_correlation(rho, medians, _data("summary_quantile_correlation", quantile_correlation),
                                        _data("summary_from_quantiles", from_quantiles.astype(float)))
+    # means of a log-ratio marker with their SDs: d is each side's CV, and the levels, not their
+    # logs, correlate (CV 1 where a row is not one, so no branch divides by 0); a term of the
+    # model when a row before the analysis' filters is one, as the other terms are
+    if _means_with_cvs(data.before_filters.observations).any():
+        of_log_normal_means = _means_with_cvs(obs)
+        cv_pre, cv_post = (_data(f"summary_cv_{side}",
+                                 np.where(of_log_normal_means, obs[f"disp_{side}"].to_numpy(dtype=float), 1.0))
+                           for side in ("pre", "post"))
+        correlation = pt.switch(pt.gt(_data("summary_log_normal_means", of_log_normal_means.astype(float)), 0.0),
+                                log_normal_levels_correlation(rho, cv_pre, cv_post), correlation)
     efficiency_of_sds = _data("summary_efficiency_of_sds",
                               np.where(from_quantiles, quantile_efficiency, obs["efficiency"].to_numpy(dtype=float)))
     variance = pt.switch(pt.gt(_data("summary_known_by_sds", known_by_sds.astype(float)), 0.0),
@@ -658,9 +668,27 @@ def _median_difference_tables(obs: pd.DataFrame, medians: np.ndarray) -> tuple[n
     return efficiency, correlation, from_quantiles
 
 
+def _means_with_cvs(obs: pd.DataFrame) -> np.ndarray:
+    """Summary rows known by their SDs whose dispersions are CVs: means of a log-ratio marker."""
+    difference = obs["marker"].map(on_difference_scale).to_numpy(dtype=bool)
+    return known_by_their_sds(obs) & ~summary_medians(obs) & ~difference
+
+
+def log_normal_levels_correlation(rho, cv_pre, cv_post) -> pt.TensorVariable:
+    """The correlation of a patient's levels before and after when their logs correlate by ``rho``,
+    from the levels' coefficients of variation: (e^{ρ·s_pre·s_post} − 1)/(cv_pre·cv_post), with
+    s² = log(1 + cv²) (log-normal moments). A ratio of means with their SDs has a delta-method
+    variance in the levels' correlation; converted, ρ is the log levels' correlation for every row,
+    as it is for medians, and every ρ in (0, 1) is one the patients can have (a correlation of
+    the levels themselves cannot reach 1 when the two sides' spreads differ)."""
+    s_pre, s_post = pt.sqrt(pt.log1p(cv_pre**2)), pt.sqrt(pt.log1p(cv_post**2))
+    return pt.expm1(rho * s_pre * s_post) / (cv_pre * cv_post)
+
+
 def pre_post_correlation(rho, medians, quantile_correlation, from_quantiles) -> pt.TensorVariable:
     """r of each summary row, the correlation its variance subtracts (:func:`summary_change_variance`):
-    ρ, the patients' pre/post correlation, for means; for medians, whose sample medians of
+    ρ, the patients' pre/post correlation of their log levels (°C for temperature), for means
+    (of a log-ratio marker's levels, converted by :func:`log_normal_levels_correlation`); for medians, whose sample medians of
     correlated normals correlate by (2/π)·arcsin ρ, not ρ (asymptotically; Sheppard's orthant
     probability), that, or where both sides' dispersions come from quantiles (``from_quantiles``
     1), its finite-sample r(n, ρ) from the row's table (:mod:`crsmeta.median_spread`): with ρ = 0.5

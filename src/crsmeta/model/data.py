@@ -178,8 +178,7 @@ class ModelData:
     def correlation_rows(self) -> np.ndarray:
         """Positions of the summary rows whose SE comes from their pre and post SDs and the
         pre/post correlation ρ: the only rows that inform ρ."""
-        obs = self.observations
-        return np.flatnonzero(obs["se_known"].isna() & obs["disp_pre"].notna())
+        return np.flatnonzero(known_by_their_sds(self.observations))
 
 
 def baseline_level(frame: pd.DataFrame) -> np.ndarray:
@@ -221,6 +220,11 @@ def baseline_spread_groups(cases: pd.DataFrame) -> pd.DataFrame:
     }).reset_index()
     usable = (groups["n"] >= 2) & ~groups["censored"] & (groups["sum_of_squares"] > 0)
     return groups.loc[usable, BASELINE_SPREAD_COLUMNS].reset_index(drop=True)
+
+
+def known_by_their_sds(obs: pd.DataFrame) -> np.ndarray:
+    """Summary rows whose SE comes from their pre and post dispersions and ρ (no SE of their own)."""
+    return (obs["se_known"].isna() & obs["disp_pre"].notna()).to_numpy()
 
 
 def summary_medians(obs: pd.DataFrame) -> np.ndarray:
