@@ -247,6 +247,13 @@ def test_only_means_of_a_log_ratio_marker_with_their_sds_take_the_levels_correla
             assert r < rho
         expected = (d_pre**2 + d_post**2 - 2 * r * d_pre * d_post) / n + obs["extra_var"].iloc[row]
         assert variance[row] == pytest.approx(expected, rel=1e-9)
+    # without such a mean (before the analysis' filters) the model has no term for it: the bundled
+    # data's graph, and its compiled code, stay as they were
+    temperature_only = model_data(tiny_changes, summaries[summaries["marker"] == "temperature"], SETTINGS)
+    with pm.Model(coords=temperature_only.coords) as model:
+        _summary_moments(temperature_only, SETTINGS, pt.zeros(len(temperature_only.observations)),
+                         pt.ones(len(temperature_only.coords["marker"])))
+    assert "summary_log_normal_means" not in model.named_vars
 
 
 @pytest.mark.parametrize(("spread", "n", "sigma"), [("iqr", 12, 0.3), ("iqr", 12, 1.0), ("range", 8, 1.0),
