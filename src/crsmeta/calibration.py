@@ -115,11 +115,14 @@ ROUTES: dict[str, Route] = {
                            ("exact", "censored")),
     "effect_se": Route(_cohorts("effect_se"), ("se_reported",)),
     "effect_ci": Route(_cohorts("effect_ci"), ("ci_reported",)),
+    # both sides' SDs (or SEs): for the log-ratio markers the row's mean shift from its own CVs,
+    # whose small-sample correction assumes changes independent of the baseline; so the patients
+    # correlate as such changes make them, not by a draw from ρ's prior, with which their θ leant
+    # low (docs/validation.md, "Means with SDs and ρ drawn from its prior")
+    "sd": Route(_cohorts("mean_sd", frac_missing_sd=0.0), ("sd_reported",)),
+    "se": Route(_cohorts("mean_se"), ("sd_reported",)),
     # the patients' pre/post correlation (of their log levels; °C) drawn from ρ's prior, the one
     # these rows read (docs/validation.md)
-    # both sides' SDs (or SEs): for the log-ratio markers the row's mean shift from its own CVs
-    "sd": Route(_cohorts("mean_sd", frac_missing_sd=0.0), ("sd_reported",), rho_from_prior=True),
-    "se": Route(_cohorts("mean_se"), ("sd_reported",), rho_from_prior=True),
     "iqr": Route(_cohorts("median_iqr"), ("iqr_log", "iqr"), rho_from_prior=True),
     "range": Route(_cohorts("median_range"), ("range_log", "range"), rho_from_prior=True),
     "p_exact": Route(_cohorts("mean_p_exact"), ("p_value_exact",)),
