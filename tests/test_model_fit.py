@@ -140,8 +140,9 @@ def test_gate_names_the_failing_parameters_and_what_to_change():
 def test_a_log_ratio_of_arithmetic_means_is_centred_on_theta_plus_the_shift_of_its_own_cvs():
     """Structure only (no sampling): at θ = 0, σ = 0.6, ρ = 0.5, τ = 0.3 the mean-based row's
     log-likelihood, its study effect integrated out, is Normal(y | shift, √(delta-method SE² + τ²))
-    (ρ of the log levels converted to the levels' by the log-normal moments), the shift (s_post² − s_pre²)/2 from the printed CVs (s² = log(1 + CV²)) plus its small-sample
-    correction at σ (crsmeta.cv_shift), not σ²/2."""
+    (ρ of the log levels converted to the levels' by the log-normal moments), the shift
+    (s_post² − s_pre²)/2 from the printed CVs (s² = log(1 + CV²)) plus its small-sample correction
+    at σ (crsmeta.cv_shift), not σ²/2."""
     from scipy import stats
 
     from crsmeta.model.build import build_model

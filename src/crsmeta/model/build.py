@@ -498,15 +498,13 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
     extra = _data("summary_extra_var", obs["extra_var"].to_numpy(dtype=float)) + weight * (1 - weight) * shift**2
     se_known = _data("summary_se_known", np.nan_to_num(obs["se_known"].to_numpy(dtype=float)))
     variance = se_known**2 + extra
-    disp_rows = data.correlation_rows()
     corr_prior = pm.Data("corr_prior", np.array(settings.corr_prior, dtype=float))  # as tau_prior_scale
     distribution, parameters = correlation_prior(corr_prior)
     rho = distribution("rho", **parameters)  # its prior alone when no row is known by its SDs
     # every row, with a flag, rather than the rows known by their SDs set into the vector: with one
     # such row, PyTensor's Python implementation of that set (the mode without a C compiler)
     # refuses it as broadcasting (pytensor 2.38, AdvancedIncSubtensor1._check_runtime_broadcasting)
-    known_by_sds = np.zeros(len(obs), dtype=bool)
-    known_by_sds[disp_rows] = True
+    known_by_sds = known_by_their_sds(obs)
     d_pre = _data("summary_disp_pre", np.where(known_by_sds, obs["disp_pre"].to_numpy(dtype=float), 0.0))
     d_post = _data("summary_disp_post", np.where(known_by_sds, obs["disp_post"].to_numpy(dtype=float), 0.0))
     medians = _data("summary_medians", medians_flag.astype(float))
@@ -688,8 +686,8 @@ def log_normal_levels_correlation(rho, cv_pre, cv_post) -> pt.TensorVariable:
 def pre_post_correlation(rho, medians, quantile_correlation, from_quantiles) -> pt.TensorVariable:
     """r of each summary row, the correlation its variance subtracts (:func:`summary_change_variance`):
     ρ, the patients' pre/post correlation of their log levels (°C for temperature), for means
-    (of a log-ratio marker's levels, converted by :func:`log_normal_levels_correlation`); for medians, whose sample medians of
-    correlated normals correlate by (2/π)·arcsin ρ, not ρ (asymptotically; Sheppard's orthant
+    (of a log-ratio marker's levels, converted by :func:`log_normal_levels_correlation`); for
+    medians, whose sample medians of correlated normals correlate by (2/π)·arcsin ρ, not ρ (asymptotically; Sheppard's orthant
     probability), that, or where both sides' dispersions come from quantiles (``from_quantiles``
     1), its finite-sample r(n, ρ) from the row's table (:mod:`crsmeta.median_spread`): with ρ = 0.5
     the asymptotic covariance is 2/3 of the means' (tests/test_model_build.py checks both by Monte Carlo).
