@@ -38,13 +38,13 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 from pymc.logprob.transforms import Transform
-from scipy.special import gammaln
 
 from crsmeta import cohort_log_ratio, cv_shift, median_spread
 from crsmeta.model.data import (
     CENSOR_CODES, LEARNED_METHODS, SE_AS_PRIOR_METHODS, ModelData, baseline_spread_groups, known_by_their_sds,
     on_difference_scale, ratio_of_levels, reads_baseline_sd, se_learned_from_sigma, summary_medians,
 )
+from crsmeta.model.integrated_normal import log_integrated_normal
 from crsmeta.model.ordered_shapes import order_broadcast_shape_checks
 from crsmeta.model.settings import ModelSettings
 
@@ -1118,9 +1118,6 @@ def _log_normal(y, mu, variance):
 
 def _log_integrated_normal(y, mu, added_variance, b, x0, shape: float, grid: np.ndarray = LOG_GRID):
     """log ∫_{x0}^∞ N(y; mu, b/x + V) Gamma(x; shape, 1) dx per element (the arguments
-    broadcast), by the trapezoid rule on z = log(x − x0) at the evenly spaced points ``grid``."""
-    x = x0[..., None] + np.exp(grid)
-    variance = b[..., None] / x + added_variance[..., None]
-    log_normal = -0.5 * (LOG_2PI + pt.log(variance) + (y - mu)[..., None] ** 2 / variance)
-    log_gamma = (shape - 1.0) * pt.log(x) - x - float(gammaln(shape))
-    return pt.logsumexp(log_normal + log_gamma + grid, axis=-1) + np.log(grid[1] - grid[0])
+    broadcast), by the trapezoid rule on z = log(x − x0) at the evenly spaced points ``grid``:
+    one fused op with its gradient (crsmeta.model.integrated_normal)."""
+    return log_integrated_normal(y, mu, added_variance, b, x0, shape, grid)
