@@ -11,9 +11,9 @@ import pytensor.tensor as pt
 import pytest
 from scipy.special import gammaln
 
-from crsmeta.model.build import LOG_2PI, LOG_GRID, TAU_PATH_LOG_GRID
+from crsmeta.model.build import LOG_GRID, TAU_PATH_LOG_GRID
 from crsmeta.model.function_cache import graph_key
-from crsmeta.model.integrated_normal import log_integrated_normal
+from crsmeta.model.integrated_normal import LOG_2PI, log_integrated_normal
 
 SHAPE = 3.0
 NAMES = ("y", "mu", "added_variance", "b", "x0")

@@ -44,11 +44,10 @@ from crsmeta.model.data import (
     CENSOR_CODES, LEARNED_METHODS, SE_AS_PRIOR_METHODS, ModelData, baseline_spread_groups, known_by_their_sds,
     on_difference_scale, ratio_of_levels, reads_baseline_sd, se_learned_from_sigma, summary_medians,
 )
-from crsmeta.model.integrated_normal import log_integrated_normal
+from crsmeta.model.integrated_normal import LOG_2PI, log_integrated_normal
 from crsmeta.model.ordered_shapes import order_broadcast_shape_checks
 from crsmeta.model.settings import ModelSettings
 
-LOG_2PI = float(np.log(2 * np.pi))
 # Grid on z = log(x − x0) for integrating a learned se² out (x = b/se²): the integrand is smooth
 # in z, each of its modes at least ~0.5 wide, so the trapezoid rule at this spacing is exact to
 # rounding over residuals up to ~1e5 prior SEs (tests/test_model_build.py). The grid is fixed, not

@@ -4,7 +4,7 @@ This integral is the likelihood of every summary row whose SE the model learns
 (:class:`crsmeta.model.build._LearnedRows`): per row, and where τ is integrated out per row and
 point of τ's grid. Written as PyTensor expressions, the trapezoid rule on the grid's points is a
 rows × points array for each of a dozen elementwise steps, a logsumexp, and as many again in the
-gradient: the largest part of the bundled model's log density and of its compile
+gradient, each a node of the compiled log density, whose gradient costs about as much per node
 (docs/benchmarks.md). Here one loop per element runs over the grid once, with a streaming
 logsumexp that accumulates the value and its five partial derivatives together (one exp per
 point), in numba for the log density and in the same compiled loop over arrays when PyTensor
@@ -28,7 +28,7 @@ from pytensor.link.numba.dispatch.basic import numba_njit, register_funcify_and_
 from pytensor.scalar.basic import ScalarOp, float64
 from pytensor.tensor.elemwise import Elemwise
 
-LOG_2PI = math.log(2.0 * math.pi)
+LOG_2PI = math.log(2.0 * math.pi)  # also the Gaussian rows' (crsmeta.model.build)
 CACHE_VERSION = "crsmeta-integrated-normal-1"
 N_PARTIALS = 5  # ∂/∂y, ∂/∂mu, ∂/∂V, ∂/∂b, ∂/∂x0
 
