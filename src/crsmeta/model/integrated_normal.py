@@ -117,13 +117,16 @@ class LogIntegratedNormal(ScalarOp):
         return self.first + self.step * np.arange(self.count)
 
     @property
+    def exp_grid(self) -> np.ndarray:
+        return np.exp(self.grid)
+
+    @property
     def log_constant(self) -> float:
         return math.log(self.step) - math.lgamma(self.shape)
 
     def impl(self, y, mu, added_variance, b, x0):
-        grid = self.grid
         return _integrate(float(y), float(mu), float(added_variance), float(b), float(x0), self.shape,
-                          self.log_constant, grid, np.exp(grid))
+                          self.log_constant, self.grid, self.exp_grid)
 
     def L_op(self, inputs, outputs, output_gradients):
         if any(not isinstance(gradient.type, DisconnectedType) for gradient in output_gradients[1:]):
@@ -145,9 +148,8 @@ class _LogIntegratedNormalArrays:
 
     def __call__(self, *inputs):
         arrays = np.broadcast_arrays(*(np.asarray(value, dtype=float) for value in inputs))
-        grid = self.op.grid
         flat = [np.ascontiguousarray(array).ravel() for array in arrays]
-        outputs = _integrate_arrays(*flat, self.op.shape, self.op.log_constant, grid, np.exp(grid))
+        outputs = _integrate_arrays(*flat, self.op.shape, self.op.log_constant, self.op.grid, self.op.exp_grid)
         return tuple(output.reshape(arrays[0].shape) for output in outputs)
 
 
@@ -162,8 +164,7 @@ class _LogIntegratedNormalElemwise(Elemwise):
 
 @register_funcify_and_cache_key(LogIntegratedNormal)
 def _funcify_log_integrated_normal(op, node=None, **kwargs):
-    shape, log_constant, grid = op.shape, op.log_constant, op.grid
-    exp_grid = np.exp(grid)
+    shape, log_constant, grid, exp_grid = op.shape, op.log_constant, op.grid, op.exp_grid
 
     @numba_njit
     def log_integrated_normal(y, mu, added_variance, b, x0):
