@@ -217,14 +217,19 @@ def test_a_ratio_of_means_with_their_cvs_has_the_variance_of_patients_whose_log_
     assert summary_change_variance(cv_pre, cv_post, correlation) / n == pytest.approx(simulated, rel=0.04)
 
 
-def test_only_means_of_a_log_ratio_marker_with_their_sds_take_the_levels_correlation(tiny_changes):
+def test_means_of_a_log_ratio_marker_take_the_levels_correlation_and_with_both_sds_the_simulated_variance_too(
+        tiny_changes):
     """The conversion of ρ is for the rows whose d are CVs, a ratio of means with SDs; a difference
-    of temperatures with SDs subtracts ρ itself (°C is its levels' scale)."""
+    of temperatures with SDs subtracts ρ itself (°C is its levels' scale). Means with both sides'
+    SDs, shifted by their CVs, average that variance with the one of the shifted ratio simulated
+    at σ (crsmeta.cv_shift)."""
     from pytensor.graph.replace import graph_replace
 
     from crsmeta.model.build import _summary_moments
 
     summaries = summary_frame([
+        summary_row("o", "tocilizumab", "CRP", "pre", value=100, spread_type="sd", spread=50, n=10),
+        summary_row("o", "tocilizumab", "CRP", "post", value=40, n=10),
         summary_row("m", "tocilizumab", "CRP", "pre", value=100, spread_type="sd", spread=50, n=10),
         summary_row("m", "tocilizumab", "CRP", "post", value=40, spread_type="sd", spread=30, n=10),
         summary_row("t", "tocilizumab", "temperature", "pre", value=39.5, spread_type="sd", spread=0.6, n=10),
@@ -232,28 +237,40 @@ def test_only_means_of_a_log_ratio_marker_with_their_sds_take_the_levels_correla
     ], columns=SUMMARY_COLUMNS)
     data = model_data(tiny_changes, summaries, SETTINGS)
     obs = data.observations
-    rho = 0.6
+    sigma = 0.8
     with pm.Model(coords=data.coords) as model:
-        _, variance, _ = _summary_moments(data, SETTINGS, pt.zeros(len(obs)), pt.ones(len(data.coords["marker"])))
-        variance = graph_replace(variance, {model["rho"]: pt.constant(rho)}).eval()
-    for marker in ("CRP", "temperature"):
-        row = np.flatnonzero(obs["marker"] == marker)[0]
+        _, variance, _ = _summary_moments(data, SETTINGS, pt.zeros(len(obs)),
+                                          pt.fill(pt.ones(len(data.coords["marker"])), sigma))
+        rho = pt.scalar("rho")
+        variance_at = pytensor.function([rho], graph_replace(variance, {model["rho"]: rho}),
+                                        mode=Mode(linker="py", optimizer="fast_compile"))  # no C compile
+        at_rho = {value: variance_at(value) for value in (0.3, 0.6)}
+    for study in ("o", "t"):
+        row = np.flatnonzero(obs["study_id"] == study)[0]
         d_pre, d_post, n = obs[["disp_pre", "disp_post", "n_effective"]].iloc[row]
-        r = rho
-        if marker == "CRP":
-            assert (d_pre, d_post) == pytest.approx((0.5, 0.75))  # CVs
+        r = 0.6
+        if study == "o":
+            assert (d_pre, d_post) == pytest.approx((0.5, 0.5))  # the pre CV, for both sides
             s_pre, s_post = np.sqrt(np.log1p(d_pre**2)), np.sqrt(np.log1p(d_post**2))
-            r = np.expm1(rho * s_pre * s_post) / (d_pre * d_post)
-            assert r < rho
+            r = np.expm1(0.6 * s_pre * s_post) / (d_pre * d_post)
+            assert r < 0.6
         expected = (d_pre**2 + d_post**2 - 2 * r * d_pre * d_post) / n + obs["extra_var"].iloc[row]
-        assert variance[row] == pytest.approx(expected, rel=1e-9)
+        assert at_rho[0.6][row] == pytest.approx(expected, rel=1e-9)
+    row = np.flatnonzero(obs["study_id"] == "m")[0]
+    d_pre, d_post, n = obs[["disp_pre", "disp_post", "n_effective"]].iloc[row]
+    assert (d_pre, d_post) == pytest.approx((0.5, 0.75))  # CVs
+    simulated = np.interp(sigma, cv_shift.SIGMA_GRID, cv_shift.cv_shift_tables(0.5, 10)[1])
+    for rho in (0.3, 0.6):
+        r = np.expm1(rho * np.sqrt(np.log1p(d_pre**2) * np.log1p(d_post**2))) / (d_pre * d_post)
+        of_sds = (d_pre**2 + d_post**2 - 2 * r * d_pre * d_post) / n
+        assert at_rho[rho][row] == pytest.approx((of_sds + simulated) / 2 + obs["extra_var"].iloc[row], rel=1e-9)
     # without such a mean (before the analysis' filters) the model has no term for it: the bundled
     # data's graph, and its compiled code, stay as they were
     temperature_only = model_data(tiny_changes, summaries[summaries["marker"] == "temperature"], SETTINGS)
     with pm.Model(coords=temperature_only.coords) as model:
         _summary_moments(temperature_only, SETTINGS, pt.zeros(len(temperature_only.observations)),
                          pt.ones(len(temperature_only.coords["marker"])))
-    assert "summary_log_normal_means" not in model.named_vars
+    assert not {"summary_log_normal_means", "summary_shifted_by_cvs"} & set(model.named_vars)
 
 
 @pytest.mark.parametrize(("spread", "n", "sigma"), [("iqr", 12, 0.3), ("iqr", 12, 1.0), ("range", 8, 1.0),
@@ -347,10 +364,10 @@ def test_a_p_value_printed_as_greater_than_makes_its_row_less_likely_where_it_wo
 
 
 def test_a_mean_row_with_printed_sds_takes_its_shift_from_its_own_cvs_not_from_sigma(tiny_changes, monkeypatch):
-    """Apart from the small-sample correction of its CV shift (crsmeta.cv_shift), the row's
-    term does not move with σ[marker] (its variance comes from its SDs and ρ, its shift from its
-    CVs); the same row without SDs does. The correction is the row's own table, from its pre CV
-    and n."""
+    """Apart from the small-sample correction of its CV shift and half of its variance, simulated
+    at σ[marker] (crsmeta.cv_shift), the row's term does not move with σ[marker] (its shift comes
+    from its CVs, the other half of its variance from its SDs and ρ); the same row without SDs
+    does. The tables are the row's own, from its pre CV and n."""
     quick = Mode(linker="py", optimizer="fast_compile")  # a few log densities: no C compile needed
 
     def sigma_effect(summaries: pd.DataFrame) -> float:
@@ -365,11 +382,13 @@ def test_a_mean_row_with_printed_sds_takes_its_shift_from_its_own_cvs_not_from_s
 
     printed = {"pre": {"spread_type": "sd", "spread": 150}, "post": {"spread_type": "sd", "spread": 20}}
     corrected = build_model(model_data(tiny_changes, with_row(printed), SETTINGS), SETTINGS)
-    np.testing.assert_array_equal(corrected["summary_cv_shift_bias"].get_value(),
-                                  [cv_shift.cv_shift_bias_table(1.5, 40)])
+    bias, variance = cv_shift.cv_shift_tables(1.5, 40)
+    np.testing.assert_array_equal(corrected["summary_cv_shift_bias"].get_value(), [bias])
+    np.testing.assert_array_equal(corrected["summary_cv_shift_variance"].get_value(), [variance])
     without = sigma_effect(tables.frame(tables.HARMONISED_SUMMARIES))
     assert abs(sigma_effect(with_row(printed)) - without) > 1e-3
-    monkeypatch.setattr(cv_shift, "cv_shift_bias_table", lambda cv_pre, n: np.zeros_like(cv_shift.SIGMA_GRID))
+    monkeypatch.setattr(cv_shift, "cv_shift_tables",
+                        lambda cv_pre, n: np.stack([np.zeros_like(cv_shift.SIGMA_GRID), np.full_like(cv_shift.SIGMA_GRID, 0.1)]))
     assert sigma_effect(with_row(printed)) - without == pytest.approx(0.0, abs=1e-9)
     assert abs(sigma_effect(with_row({})) - without) > 0.1
 

@@ -139,10 +139,11 @@ def test_gate_names_the_failing_parameters_and_what_to_change():
 
 def test_a_log_ratio_of_arithmetic_means_is_centred_on_theta_plus_the_shift_of_its_own_cvs():
     """Structure only (no sampling): at θ = 0, σ = 0.6, ρ = 0.5, τ = 0.3 the mean-based row's
-    log-likelihood, its study effect integrated out, is Normal(y | shift, √(delta-method SE² + τ²))
-    (ρ of the log levels converted to the levels' by the log-normal moments), the shift
+    log-likelihood, its study effect integrated out, is Normal(y | shift, √(SE² + τ²)), the shift
     (s_post² − s_pre²)/2 from the printed CVs (s² = log(1 + CV²)) plus its small-sample correction
-    at σ (crsmeta.cv_shift), not σ²/2."""
+    at σ (crsmeta.cv_shift), not σ²/2, and SE² the mean of the delta-method variance (ρ of the log
+    levels converted to the levels' by the log-normal moments) and the shifted ratio's variance
+    simulated at σ."""
     from scipy import stats
 
     from crsmeta.model.build import build_model
@@ -158,9 +159,10 @@ def test_a_log_ratio_of_arithmetic_means_is_centred_on_theta_plus_the_shift_of_i
     point["tau_log__"] = np.log(np.full_like(point["tau_log__"], 0.3))
     logp = model.compile_logp(vars=[model["y_marginal"]], jacobian=False, mode="FAST_COMPILE")(point)  # no C compile
     d_pre, d_post = 0.5, 0.75
-    # ρ = 0.5 is the log levels' correlation: the delta-method SE subtracts the levels' own
+    # ρ = 0.5 is the log levels' correlation: the delta-method variance subtracts the levels' own
     levels_covariance = np.expm1(0.5 * np.sqrt(np.log1p(d_pre**2) * np.log1p(d_post**2)))
-    se = np.sqrt((d_pre**2 + d_post**2 - 2 * levels_covariance) / 10)
-    shift = (np.log1p(d_post**2) - np.log1p(d_pre**2)) / 2
-    shift += np.interp(0.6, cv_shift.SIGMA_GRID, cv_shift.cv_shift_bias_table(d_pre, 10))  # its correction at σ
-    assert logp == pytest.approx(stats.norm.logpdf(np.log(0.4), shift, np.sqrt(se**2 + 0.3**2)))
+    of_sds = (d_pre**2 + d_post**2 - 2 * levels_covariance) / 10
+    correction, simulated = (np.interp(0.6, cv_shift.SIGMA_GRID, table) for table in cv_shift.cv_shift_tables(d_pre, 10))
+    shift = (np.log1p(d_post**2) - np.log1p(d_pre**2)) / 2 + correction
+    se2 = (of_sds + simulated) / 2
+    assert logp == pytest.approx(stats.norm.logpdf(np.log(0.4), shift, np.sqrt(se2 + 0.3**2)))

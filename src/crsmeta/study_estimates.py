@@ -235,9 +235,9 @@ def _summary_record(row: pd.Series, printed_shift: float, sigma2: dict[str, floa
     elif np.isfinite(printed_shift):
         shift = float(printed_shift)
         notes.append(f"shifted by mean_weight {weight:g} × the row's own (s_post² − s_pre²)/2")
-        table = cv_shift.observation_bias_table(row)
-        if table is not None:
-            shift += _cv_shift_correction(row, table, sigma2, notes)
+        tables = cv_shift.observation_tables(row)
+        if tables is not None:
+            shift += _cv_shift_correction(row, tables[0], sigma2, notes)
     elif np.isfinite(sigma2.get(row["marker"], np.nan)):
         shift = sigma2[row["marker"]] / 2
         notes.append(f"shifted by mean_weight {weight:g} × σ̂²/2 = {shift:.3g} (σ̂² from the case data)"

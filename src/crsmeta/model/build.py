@@ -42,7 +42,8 @@ from pymc.logprob.transforms import Transform
 from crsmeta import cohort_log_ratio, cv_shift, median_spread
 from crsmeta.model.data import (
     CENSOR_CODES, LEARNED_METHODS, SE_AS_PRIOR_METHODS, ModelData, baseline_spread_groups, known_by_their_sds,
-    on_difference_scale, ratio_of_levels, reads_baseline_sd, se_learned_from_sigma, summary_medians,
+    on_difference_scale, ratio_of_levels, reads_baseline_sd, se_learned_from_sigma, shifted_by_their_cvs,
+    summary_medians,
 )
 from crsmeta.model.integrated_normal import LOG_2PI, log_integrated_normal
 from crsmeta.model.ordered_shapes import order_broadcast_shape_checks
@@ -476,7 +477,9 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
     a ratio of two cohorts' means, what the log of a sample mean falls short by at the baseline
     log-SD s[marker] (:func:`_cohort_ratio_moments`). The row's mean is shifted by
     mean_weight times it; an unstated statistic (mean_weight 0.5) adds the variance of that
-    unknown shift, 0.25 · shift². A learned se²'s prior mean is the simulated variance of such a
+    unknown shift, 0.25 · shift². Rows known by their dispersions have the variance of those and
+    ρ (:func:`summary_change_variance`), a row shifted by its CVs averaged with the one simulated
+    at σ[marker] (:func:`cv_shifted_row_variance`). A learned se²'s prior mean is the simulated variance of such a
     ratio (and of temperature's difference of two medians) at s[marker] and σ[marker],
     σ[marker]²·efficiency/n for temperature's other rows.
     """
@@ -486,7 +489,8 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
     weight = _data("summary_mean_weight", obs["mean_weight"].to_numpy(dtype=float))
     sigma_row = sigma[_data("summary_marker_idx", data.index(obs, "marker", "marker"))]
     printed_shift = obs["mean_shift"].to_numpy(dtype=float)
-    bias_of_printed_shift = cv_shift_bias_at(_data("summary_cv_shift_bias", _cv_shift_bias_tables(obs)), sigma_row)
+    cv_shift_bias, cv_shift_variance = _cv_shift_tables(obs)
+    bias_of_printed_shift = cv_shift_at(_data("summary_cv_shift_bias", cv_shift_bias), sigma_row)
     se_as_prior = obs["method"].isin(SE_AS_PRIOR_METHODS).to_numpy()
     medians_flag = summary_medians(obs)
     ratio_bias, ratio_variance, reads_ratio_variance = _cohort_ratio_moments(data, settings, obs, sigma_row)
@@ -522,8 +526,14 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
                                 log_normal_levels_correlation(rho, cv_pre, cv_post), correlation)
     efficiency_of_sds = _data("summary_efficiency_of_sds",
                               np.where(from_quantiles, quantile_efficiency, obs["efficiency"].to_numpy(dtype=float)))
-    variance = pt.switch(pt.gt(_data("summary_known_by_sds", known_by_sds.astype(float)), 0.0),
-                         efficiency_of_sds * summary_change_variance(d_pre, d_post, correlation) / n + extra, variance)
+    of_sds = efficiency_of_sds * summary_change_variance(d_pre, d_post, correlation) / n
+    variance = pt.switch(pt.gt(_data("summary_known_by_sds", known_by_sds.astype(float)), 0.0), of_sds + extra, variance)
+    # means with both sides' SDs, shifted by their CVs (:func:`cv_shifted_row_variance`), a term of
+    # the model when a row before the analysis' filters is one
+    if shifted_by_their_cvs(data.before_filters.observations).any():
+        simulated = cv_shift_at(_data("summary_cv_shift_variance", cv_shift_variance), sigma_row)
+        variance = pt.switch(pt.gt(_data("summary_shifted_by_cvs", shifted_by_their_cvs(obs).astype(float)), 0.0),
+                             cv_shifted_row_variance(of_sds, simulated) + extra, variance)
     from_sigma = pt.switch(pt.gt(_data("summary_reads_ratio_variance", reads_ratio_variance.astype(float)), 0.0),
                            ratio_variance, efficiency * sigma_row**2 / n)
     se_as_prior_flag = _data("summary_se_as_prior", se_as_prior.astype(float))
@@ -622,19 +632,19 @@ def _grid_cell(grid: np.ndarray, value) -> tuple[pt.TensorVariable, pt.TensorVar
     return low, position - low
 
 
-def _cv_shift_bias_tables(obs: pd.DataFrame) -> np.ndarray:
-    """Per summary row, what its CV-based shift falls short by at each σ of
-    :data:`cv_shift.SIGMA_GRID` (:func:`cv_shift.cv_shift_bias_table`); zeros for rows whose shift
-    does not come from both sides' printed CVs."""
-    tables = np.zeros((len(obs), len(cv_shift.SIGMA_GRID)))
+def _cv_shift_tables(obs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per summary row, what its CV-based shift falls short by and the variance of the shifted
+    row at each σ of :data:`cv_shift.SIGMA_GRID` (:func:`cv_shift.cv_shift_tables`); zeros for
+    rows whose shift does not come from both sides' printed CVs."""
+    tables = np.zeros((2, len(obs), len(cv_shift.SIGMA_GRID)))
     for position, (_, row) in enumerate(obs.iterrows()):
-        table = cv_shift.observation_bias_table(row)
+        table = cv_shift.observation_tables(row)
         if table is not None:
-            tables[position] = table
-    return tables
+            tables[:, position] = table
+    return tables[0], tables[1]
 
 
-def cv_shift_bias_at(tables, sigma) -> pt.TensorVariable:
+def cv_shift_at(tables, sigma) -> pt.TensorVariable:
     """Each row's table (rows × :data:`crsmeta.cv_shift.SIGMA_GRID`) at its σ, linearly interpolated; constant
     beyond the grid's end."""
     return row_tables_at(tables, cv_shift.SIGMA_GRID, sigma)
@@ -694,6 +704,15 @@ def pre_post_correlation(rho, medians, quantile_correlation, from_quantiles) -> 
     asymptotic = pt.switch(pt.gt(medians, 0.0), (2.0 / np.pi) * pt.arcsin(rho), rho)
     finite = row_tables_at(quantile_correlation, median_spread.ROOT_ONE_MINUS_RHO_GRID, pt.sqrt(1.0 - rho))
     return pt.switch(pt.gt(from_quantiles, 0.0), finite, asymptotic)
+
+
+def cv_shifted_row_variance(of_sds, simulated):
+    """The variance of a ratio of means shifted by its own CVs: the mean of its delta-method
+    variance from its CVs and ρ (``of_sds``, :func:`summary_change_variance` / n) and of the one
+    simulated at σ[marker] (``simulated``, :mod:`crsmeta.cv_shift`). The first alone is too small
+    where σ is large and heavy-tailed throughout; the second alone is calibrated but vanishes with
+    σ, a funnel the sampler diverges in (docs/model.md, "Its variance")."""
+    return (of_sds + simulated) / 2
 
 
 def summary_change_variance(d_pre, d_post, correlation):

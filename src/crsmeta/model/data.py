@@ -10,6 +10,7 @@ import pandas as pd
 
 from crsmeta import tables
 from crsmeta.comparisons import MEDIAN_EFFICIENCY
+from crsmeta.cv_shift import has_shift_from_cvs
 from crsmeta.errors import InputError
 from crsmeta.model.settings import ModelSettings
 from crsmeta.vocabulary import ChangeScale, change_scale
@@ -225,6 +226,12 @@ def baseline_spread_groups(cases: pd.DataFrame) -> pd.DataFrame:
 def known_by_their_sds(obs: pd.DataFrame) -> np.ndarray:
     """Summary rows whose SE comes from their pre and post dispersions and ρ (no SE of their own)."""
     return (obs["se_known"].isna() & obs["disp_pre"].notna()).to_numpy()
+
+
+def shifted_by_their_cvs(obs: pd.DataFrame) -> np.ndarray:
+    """Summary rows of means with both sides' SDs (or SEs) whose shift comes from their CVs: the
+    shift's bias is simulated at σ[marker], and so is half of their variance (:mod:`crsmeta.cv_shift`)."""
+    return obs["flags"].map(has_shift_from_cvs).to_numpy(dtype=bool)
 
 
 def summary_medians(obs: pd.DataFrame) -> np.ndarray:
