@@ -125,6 +125,10 @@ ROUTES: dict[str, Route] = {
     # these rows read (docs/validation.md)
     "iqr": Route(_cohorts("median_iqr"), ("iqr_log", "iqr"), rho_from_prior=True),
     "range": Route(_cohorts("median_range"), ("range_log", "range"), rho_from_prior=True),
+    # both in cohorts of 4 to 10, where the d read from quantiles is least precise and the rows'
+    # variance is inflated most (crsmeta.median_spread)
+    "small_iqr_range": Route(_cohorts("median_iqr", n_cohorts_median_range=_COHORTS, cohort_size=(4, 10)),
+                             ("iqr_log", "iqr", "range_log", "range"), rho_from_prior=True),
     "p_exact": Route(_cohorts("mean_p_exact"), ("p_value_exact",)),
     # a marker's "p > x" or "p < x" bounds nothing on its log ratio (crsmeta.comparisons): such rows
     # learn their SE; temperature's keep their bounds

@@ -19,7 +19,15 @@ with efficiency(n) = n·A(n)/E[d²] and r(n, ρ) = C(n, ρ)·E[d²]/(A(n)·E[d_p
 s = 1), whose mean is Var[y]: both simulated on fixed common random numbers per n and kind of
 spread (the same row always gets the same numbers), r on a grid even in √(1 − ρ), along which it
 is smooth up to ρ = 1 (in ρ it turns steeply there). The model interpolates r linearly at its ρ
-(crsmeta.model.build). The simulation is numpy only and kept on disk as the cohort tables are
+(crsmeta.model.build).
+
+That variance is right on average, but each row's is read from its own estimated d, so the row's
+z-score y/√variance has a heavier tail than a normal's (a t-like one: its d is too small as
+often as too large, and a small d makes a large z): in cohorts of 5 an IQR row's 95% interval
+covers 86–87%, a range row's 90–92%. The model's Normal likelihood therefore takes the variance times κ(n) ≥ 1,
+the square of the 95th percentile of |z| over 1.96, so that the row's own 95% interval covers 95%
+(as a t's wider quantile does for a mean with an estimated SD), simulated on the same cohorts at ρ =
+:data:`INFLATION_RHO`. The simulation is numpy only and kept on disk as the cohort tables are
 (crsmeta.cohort_log_ratio).
 """
 
@@ -40,6 +48,11 @@ cross term is small there, and ρ's Beta(5, 5) prior puts 2% of its mass below).
 SIMULATED_COHORTS = 10_000
 MAX_PATIENTS = 200
 """Larger cohorts take this one's tables (near the asymptotic values there)."""
+INFLATION_RHO = 0.5
+"""ρ at which κ(n) is simulated: the mean of ρ's default prior, Beta(5, 5). κ varies with ρ much
+less than with n (docs/model.md, "Medians printed with their IQRs or ranges")."""
+NORMAL_95 = 1.959963984540054
+"""The standard normal's two-sided 95% quantile, which κ(n) scales a row's to."""
 QUANTILES = {"iqr": (25, 50, 75), "range": (0, 50, 100)}
 """Percentiles printed with the median, by kind of spread (as numpy computes a sample's)."""
 SPREAD_OF_METHOD = {"iqr_log": "iqr", "iqr": "iqr", "range_log": "range", "range": "range"}
@@ -54,11 +67,11 @@ def patients(n: float) -> int:
     return min(MAX_PATIENTS, cohort_log_ratio.patients(n))
 
 
-def median_difference_terms(n: float, spread: str) -> tuple[float, np.ndarray]:
-    """(efficiency(n), r(n, ρ) on :data:`ROOT_ONE_MINUS_RHO_GRID`) of a change of medians printed
-    with their ``spread`` ("iqr" or "range") in a cohort of ``n``."""
+def median_difference_terms(n: float, spread: str) -> tuple[float, np.ndarray, float]:
+    """(efficiency(n), r(n, ρ) on :data:`ROOT_ONE_MINUS_RHO_GRID`, κ(n)) of a change of medians
+    printed with their ``spread`` ("iqr" or "range") in a cohort of ``n`` (module docstring)."""
     table = _terms_table(patients(n), spread)
-    return float(table[0]), table[1:]
+    return float(table[0]), table[1:-1], float(table[-1])
 
 
 @functools.lru_cache(maxsize=256)
@@ -69,7 +82,7 @@ def _terms_table(n: int, spread: str) -> np.ndarray:
 
 
 def _simulated_terms(n: int, spread: str) -> np.ndarray:
-    """[efficiency(n), r(n, ρ) on the grid], r such that the row's variance at s_pre = s_post
+    """[efficiency(n), r(n, ρ) on the grid, κ(n)], r such that the row's variance at s_pre = s_post
     averages to the simulated Var[y] exactly: taken from the variance of the simulated y itself,
     not from the covariance of its two medians, whose noise the difference of two close
     variances (ρ near 1) would multiply."""
@@ -80,11 +93,25 @@ def _simulated_terms(n: int, spread: str) -> np.ndarray:
     correlation = []
     for root in ROOT_ONE_MINUS_RHO_GRID:
         rho = 1.0 - root**2
-        median_post, d_post = _median_and_dispersion(rho * pre + np.sqrt(1.0 - rho**2) * noise, n, spread)
+        median_post, d_post = _median_and_dispersion(_correlated(pre, noise, rho), n, spread)
         variance = (median_post - median_pre).var(ddof=1)
         both_sides = variance_per_d_squared * (np.mean(d_pre**2) + np.mean(d_post**2))
         correlation.append((both_sides - variance) / (2 * variance_per_d_squared * np.mean(d_pre * d_post)))
-    return np.array([n * variance_per_d_squared, *correlation])
+    median_post, d_post = _median_and_dispersion(_correlated(pre, noise, INFLATION_RHO), n, spread)
+    r = np.interp(np.sqrt(1.0 - INFLATION_RHO), ROOT_ONE_MINUS_RHO_GRID, correlation)
+    row_variance = variance_per_d_squared * (d_pre**2 + d_post**2 - 2 * r * d_pre * d_post)
+    inflation = _variance_inflation((median_post - median_pre) / np.sqrt(row_variance))
+    return np.array([n * variance_per_d_squared, *correlation, inflation])
+
+
+def _correlated(pre: np.ndarray, noise: np.ndarray, rho: float) -> np.ndarray:
+    return rho * pre + np.sqrt(1.0 - rho**2) * noise
+
+
+def _variance_inflation(z: np.ndarray) -> float:
+    """κ: (95th percentile of |z| / 1.96)², at least 1. A quantile rather than E[z²], which
+    in cohorts of a few patients is dominated by the rare rows whose d is near 0."""
+    return max(1.0, float(np.quantile(np.abs(z), 0.95) / NORMAL_95) ** 2)
 
 
 def _median_and_dispersion(levels: np.ndarray, n: int, spread: str) -> tuple[np.ndarray, np.ndarray]:

@@ -478,8 +478,9 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
     log-SD s[marker] (:func:`_cohort_ratio_moments`). The row's mean is shifted by
     mean_weight times it; an unstated statistic (mean_weight 0.5) adds the variance of that
     unknown shift, 0.25 · shift². Rows known by their dispersions have the variance of those and
-    ρ (:func:`summary_change_variance`), a row shifted by its CVs averaged with the one simulated
-    at σ[marker] (:func:`cv_shifted_row_variance`). A learned se²'s prior mean is the simulated variance of such a
+    ρ (:func:`summary_change_variance`), a change of medians with their quantiles times κ(n) for
+    its estimated d (:mod:`crsmeta.median_spread`), a row shifted by its CVs averaged with the one
+    simulated at σ[marker] (:func:`cv_shifted_row_variance`). A learned se²'s prior mean is the simulated variance of such a
     ratio (and of temperature's difference of two medians) at s[marker] and σ[marker],
     σ[marker]²·efficiency/n for temperature's other rows.
     """
@@ -511,7 +512,7 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
     d_pre = _data("summary_disp_pre", np.where(known_by_sds, obs["disp_pre"].to_numpy(dtype=float), 0.0))
     d_post = _data("summary_disp_post", np.where(known_by_sds, obs["disp_post"].to_numpy(dtype=float), 0.0))
     medians = _data("summary_medians", medians_flag.astype(float))
-    quantile_efficiency, quantile_correlation, from_quantiles = _median_difference_tables(obs, medians_flag)
+    quantile_variance_factor, quantile_correlation, from_quantiles = _median_difference_tables(obs, medians_flag)
     correlation = pre_post_correlation(rho, medians, _data("summary_quantile_correlation", quantile_correlation),
                                        _data("summary_from_quantiles", from_quantiles.astype(float)))
     # means of a log-ratio marker with their SDs: d is each side's CV, and the levels, not their
@@ -525,7 +526,7 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
         correlation = pt.switch(pt.gt(_data("summary_log_normal_means", of_log_normal_means.astype(float)), 0.0),
                                 log_normal_levels_correlation(rho, cv_pre, cv_post), correlation)
     efficiency_of_sds = _data("summary_efficiency_of_sds",
-                              np.where(from_quantiles, quantile_efficiency, obs["efficiency"].to_numpy(dtype=float)))
+                              np.where(from_quantiles, quantile_variance_factor, obs["efficiency"].to_numpy(dtype=float)))
     of_sds = efficiency_of_sds * summary_change_variance(d_pre, d_post, correlation) / n
     variance = pt.switch(pt.gt(_data("summary_known_by_sds", known_by_sds.astype(float)), 0.0), of_sds + extra, variance)
     # means with both sides' SDs, shifted by their CVs (:func:`cv_shifted_row_variance`), a term of
@@ -661,18 +662,19 @@ def row_tables_at(tables, grid: np.ndarray, value) -> pt.TensorVariable:
 
 
 def _median_difference_tables(obs: pd.DataFrame, medians: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per summary row, its finite-sample efficiency and r(n, ρ) on
-    :data:`median_spread.ROOT_ONE_MINUS_RHO_GRID` (:func:`median_spread.median_difference_terms`)
-    where it is a change of medians whose dispersions come from their IQRs or ranges, and which
-    rows those are; NaN efficiency and zeros elsewhere."""
+    """Per summary row, its finite-sample efficiency times its variance inflation κ(n) and its
+    r(n, ρ) on :data:`median_spread.ROOT_ONE_MINUS_RHO_GRID`
+    (:func:`median_spread.median_difference_terms`) where it is a change of medians whose
+    dispersions come from their IQRs or ranges, and which rows those are; NaN and zeros elsewhere."""
     spread = obs["method"].map(median_spread.SPREAD_OF_METHOD)
     from_quantiles = (spread.notna() & medians).to_numpy()
-    efficiency = np.full(len(obs), np.nan)
+    inflated_efficiency = np.full(len(obs), np.nan)
     correlation = np.zeros((len(obs), median_spread.ROOT_ONE_MINUS_RHO_GRID.size))
     for position in np.flatnonzero(from_quantiles):
-        efficiency[position], correlation[position] = median_spread.median_difference_terms(
+        efficiency, correlation[position], inflation = median_spread.median_difference_terms(
             obs["n_effective"].iloc[position], spread.iloc[position])
-    return efficiency, correlation, from_quantiles
+        inflated_efficiency[position] = efficiency * inflation
+    return inflated_efficiency, correlation, from_quantiles
 
 
 def _means_with_cvs(obs: pd.DataFrame) -> np.ndarray:
