@@ -26,8 +26,7 @@ import numpy as np
 import pytensor.tensor as pt
 
 from crsmeta import median_spread
-from crsmeta.comparisons import log_sd_from_quantiles
-from crsmeta.median_spread import NORMAL_95
+from crsmeta.comparisons import Z95, log_sd_from_quantiles
 from crsmeta.model.build import pre_post_correlation, summary_change_variance
 
 DESIGNS = [(spread, n, sigma) for spread in ("iqr", "range") for n in (5, 12, 30) for sigma in (0.3, 1.0, 2.0)]
@@ -63,8 +62,8 @@ def main() -> None:
         y, asymptotic, finite, inflation, rho = row_variances(spread, n, sigma, args.log_sd, args.cohorts, rng)
         z = np.abs(y) / np.sqrt(finite)
         print(f"| {spread} | {n} | {sigma} | {rho:.2f} | {y.var() / asymptotic.mean():.2f} | "
-              f"{y.var() / finite.mean():.2f} | {np.mean(y**2 / finite):.2f} | {np.mean(z < NORMAL_95):.3f} | "
-              f"{inflation:.2f} | {np.mean(z < NORMAL_95 * np.sqrt(inflation)):.3f} |")
+              f"{y.var() / finite.mean():.2f} | {np.mean(y**2 / finite):.2f} | {np.mean(z < Z95):.3f} | "
+              f"{inflation:.2f} | {np.mean(z < Z95 * np.sqrt(inflation)):.3f} |")
 
 
 if __name__ == "__main__":

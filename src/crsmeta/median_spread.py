@@ -40,7 +40,7 @@ import numpy as np
 
 from crsmeta import cohort_log_ratio
 from crsmeta.cohort_log_ratio import kept_on_disk
-from crsmeta.comparisons import wan_denominator
+from crsmeta.comparisons import Z95, wan_denominator
 
 ROOT_ONE_MINUS_RHO_GRID = np.linspace(0.0, np.sqrt(0.8), 21)
 """√(1 − ρ) at which r(n, ρ) is tabulated: ρ from 1 down to 0.2 (below 0.2, 0.2's value: the
@@ -51,8 +51,6 @@ MAX_PATIENTS = 200
 INFLATION_RHO = 0.5
 """ρ at which κ(n) is simulated: the mean of ρ's default prior, Beta(5, 5). κ varies with ρ much
 less than with n (docs/model.md, "Medians printed with their IQRs or ranges")."""
-NORMAL_95 = 1.959963984540054
-"""The standard normal's two-sided 95% quantile, which κ(n) scales a row's to."""
 QUANTILES = {"iqr": (25, 50, 75), "range": (0, 50, 100)}
 """Percentiles printed with the median, by kind of spread (as numpy computes a sample's)."""
 SPREAD_OF_METHOD = {"iqr_log": "iqr", "iqr": "iqr", "range_log": "range", "range": "range"}
@@ -111,7 +109,7 @@ def _correlated(pre: np.ndarray, noise: np.ndarray, rho: float) -> np.ndarray:
 def _variance_inflation(z: np.ndarray) -> float:
     """κ: (95th percentile of |z| / 1.96)², at least 1. A quantile rather than E[z²], which
     in cohorts of a few patients is dominated by the rare rows whose d is near 0."""
-    return max(1.0, float(np.quantile(np.abs(z), 0.95) / NORMAL_95) ** 2)
+    return max(1.0, float(np.quantile(np.abs(z), 0.95) / Z95) ** 2)
 
 
 def _median_and_dispersion(levels: np.ndarray, n: int, spread: str) -> tuple[np.ndarray, np.ndarray]:
