@@ -24,11 +24,11 @@ is smooth up to ρ = 1 (in ρ it turns steeply there). The model interpolates r 
 That variance is right on average, but each row's is read from its own estimated d, so the row's
 z-score y/√variance has a heavier tail than a normal's (a t-like one: its d is too small as
 often as too large, and a small d makes a large z): in cohorts of 5 an IQR row's 95% interval
-covers 86–87%, a range row's 90–92%. The model's Normal likelihood therefore takes the variance times κ(n) ≥ 1,
-the square of the 95th percentile of |z| over 1.96, so that the row's own 95% interval covers 95%
-(as a t's wider quantile does for a mean with an estimated SD), simulated on the same cohorts at ρ =
-:data:`INFLATION_RHO`. The simulation is numpy only and kept on disk as the cohort tables are
-(crsmeta.cohort_log_ratio).
+covers 86–87%, a range row's 90–92%. The model's Normal likelihood therefore takes the variance
+times κ(n) ≥ 1, the square of the 95th percentile of |z| over 1.96, so that the row's own 95%
+interval covers 95% (as a t's wider quantile does for a mean with an estimated SD), simulated on
+the same cohorts at ρ = :data:`INFLATION_RHO`. The simulation is numpy only and kept on disk as
+the cohort tables are (crsmeta.cohort_log_ratio).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ MAX_PATIENTS = 200
 """Larger cohorts take this one's tables (near the asymptotic values there)."""
 INFLATION_RHO = 0.5
 """ρ at which κ(n) is simulated: the mean of ρ's default prior, Beta(5, 5). κ varies with ρ much
-less than with n (docs/model.md, "Medians printed with their IQRs or ranges")."""
+less than with n (docs/model.md, "Their estimated d: the variance inflation κ(n)")."""
 QUANTILES = {"iqr": (25, 50, 75), "range": (0, 50, 100)}
 """Percentiles printed with the median, by kind of spread (as numpy computes a sample's)."""
 SPREAD_OF_METHOD = {"iqr_log": "iqr", "iqr": "iqr", "range_log": "range", "range": "range"}
