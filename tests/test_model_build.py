@@ -222,9 +222,10 @@ def test_means_of_a_log_ratio_marker_take_the_levels_correlation_and_with_both_s
     """The conversion of ρ is for the rows whose d are CVs, a ratio of means with SDs; a difference
     of temperatures with SDs subtracts ρ itself (°C is its levels' scale). Means with both sides'
     SDs, shifted by their CVs, average that variance with the one of the shifted ratio simulated
-    at σ (crsmeta.cv_shift)."""
+    at σ (crsmeta.cv_shift); the others take κ(n, λ) (crsmeta.mean_spread)."""
     from pytensor.graph.replace import graph_replace
 
+    from crsmeta import mean_spread
     from crsmeta.model.build import _summary_moments
 
     summaries = summary_frame([
@@ -254,7 +255,8 @@ def test_means_of_a_log_ratio_marker_take_the_levels_correlation_and_with_both_s
             s_pre, s_post = np.sqrt(np.log1p(d_pre**2)), np.sqrt(np.log1p(d_post**2))
             r = np.expm1(0.6 * s_pre * s_post) / (d_pre * d_post)
             assert r < 0.6
-        expected = (d_pre**2 + d_post**2 - 2 * r * d_pre * d_post) / n + obs["extra_var"].iloc[row]
+        inflation = mean_spread.mean_difference_inflation(n, d_pre, d_post)  # their d are the rows' own
+        expected = inflation * (d_pre**2 + d_post**2 - 2 * r * d_pre * d_post) / n + obs["extra_var"].iloc[row]
         assert at_rho[0.6][row] == pytest.approx(expected, rel=1e-9)
     row = np.flatnonzero(obs["study_id"] == "m")[0]
     d_pre, d_post, n = obs[["disp_pre", "disp_post", "n_effective"]].iloc[row]
@@ -345,6 +347,53 @@ def test_a_change_of_medians_of_a_few_patients_has_a_95_percent_interval_that_co
     z = (median_post - median_pre) / np.sqrt(efficiency * summary_change_variance(d_pre, d_post, correlation) / n)
     assert np.mean(np.abs(z) < 1.96) < 0.935
     assert np.mean(np.abs(z) < 1.96 * np.sqrt(inflation)) == pytest.approx(0.95, abs=0.01)
+
+
+def test_a_change_of_means_with_their_sds_takes_the_variance_inflation_of_its_n_and_sd_ratio(tiny_changes):
+    """κ(n, λ) goes to the rows known by their printed SDs, at their n and the ratio of their two
+    SDs; not to a change of medians with quantiles (its own κ) nor to a log-ratio marker's means
+    shifted by their CVs (half their variance simulated)."""
+    from crsmeta import mean_spread
+    from crsmeta.model.build import _median_difference_tables, _sd_inflation
+    from crsmeta.model.data import shifted_by_their_cvs, summary_medians
+
+    quantiles = {"statistic": "median", "spread_type": "iqr"}
+    summaries = summary_frame([
+        summary_row("q", "tocilizumab", "IL-6", "pre", value=300, n=14, spread_low=100, spread_high=900, **quantiles),
+        summary_row("q", "tocilizumab", "IL-6", "post", value=90, n=14, spread_low=20, spread_high=400, **quantiles),
+        summary_row("m", "tocilizumab", "CRP", "pre", value=100, spread_type="sd", spread=50, n=6),
+        summary_row("m", "tocilizumab", "CRP", "post", value=40, spread_type="sd", spread=10, n=6),
+        summary_row("t", "tocilizumab", "temperature", "pre", value=39.5, spread_type="sd", spread=0.6, n=6),
+        summary_row("t", "tocilizumab", "temperature", "post", value=38.4, spread_type="sd", spread=0.3, n=6),
+    ], columns=SUMMARY_COLUMNS)
+    obs = model_data(tiny_changes, summaries, SETTINGS).observations
+    _, _, from_quantiles = _median_difference_tables(obs, summary_medians(obs))
+    inflation = _sd_inflation(obs, from_quantiles)
+    temperature = (obs["study_id"] == "t").to_numpy()
+    assert shifted_by_their_cvs(obs)[(obs["study_id"] == "m").to_numpy()].all()
+    assert inflation[temperature] == pytest.approx([mean_spread.mean_difference_inflation(6, 0.6, 0.3)])
+    assert inflation[~temperature] == pytest.approx([1.0, 1.0])
+    # unequal SDs (λ = 0.5) make the tail heavier than equal ones would, short of a t with n − 1 df
+    assert mean_spread.mean_difference_inflation(6, 1, 1) < inflation[temperature][0] < (2.571 / 1.96) ** 2
+
+
+@pytest.mark.parametrize(("n", "sd_ratio", "rho"), [(4, 0.7, 0.7), (5, 1.0, 0.5), (5, 0.4, 0.4), (8, 0.5, 0.5),
+                                                     (12, 0.7, 0.8)])
+def test_a_change_of_means_of_a_few_patients_has_a_95_percent_interval_that_covers_95_percent(n, sd_ratio, rho):
+    """A row's variance comes from its own sample SDs, so y/√variance is t-like; times κ(n, λ) read
+    at the row's own SD ratio, the row's 95% interval covers 95% (88–93% without it) where ρ is
+    about λ, as a change independent of the baseline level makes it. Fresh cohorts of normal pairs."""
+    from crsmeta import mean_spread
+    from crsmeta.model.build import summary_change_variance
+
+    rng = np.random.default_rng(12)
+    first, noise = rng.standard_normal((40000, n)), rng.standard_normal((40000, n))
+    pre, post = sd_ratio * first, rho * first + np.sqrt(1 - rho**2) * noise
+    d_pre, d_post = pre.std(axis=1, ddof=1), post.std(axis=1, ddof=1)
+    z = (post.mean(axis=1) - pre.mean(axis=1)) / np.sqrt(summary_change_variance(d_pre, d_post, rho) / n)
+    inflation = mean_spread.mean_difference_inflation(n, d_pre, d_post)
+    assert np.mean(np.abs(z) < 1.96) < 0.94
+    assert np.mean(np.abs(z) < 1.96 * np.sqrt(inflation)) == pytest.approx(0.95, abs=0.012)
 
 
 def test_a_p_value_printed_as_greater_than_makes_its_row_less_likely_where_it_would_be_precise():

@@ -129,6 +129,9 @@ ROUTES: dict[str, Route] = {
     # variance is inflated most (crsmeta.median_spread)
     "small_iqr_range": Route(_cohorts("median_iqr", n_cohorts_median_range=_COHORTS, cohort_size=(4, 10)),
                              ("iqr_log", "iqr", "range_log", "range"), rho_from_prior=True),
+    # both in cohorts of 4 to 10, where a row's variance, read from its own SDs, is least precise
+    "small_sd_se": Route(_cohorts("mean_sd", n_cohorts_mean_se=_COHORTS, frac_missing_sd=0.0, cohort_size=(4, 10)),
+                         ("sd_reported",)),
     "p_exact": Route(_cohorts("mean_p_exact"), ("p_value_exact",)),
     # a marker's "p > x" or "p < x" bounds nothing on its log ratio (crsmeta.comparisons): such rows
     # learn their SE; temperature's keep their bounds

@@ -98,7 +98,7 @@ def _simulated_terms(n: int, spread: str) -> np.ndarray:
     median_post, d_post = _median_and_dispersion(_correlated(pre, noise, INFLATION_RHO), n, spread)
     r = np.interp(np.sqrt(1.0 - INFLATION_RHO), ROOT_ONE_MINUS_RHO_GRID, correlation)
     row_variance = variance_per_d_squared * (d_pre**2 + d_post**2 - 2 * r * d_pre * d_post)
-    inflation = _variance_inflation((median_post - median_pre) / np.sqrt(row_variance))
+    inflation = variance_inflation((median_post - median_pre) / np.sqrt(row_variance))
     return np.array([n * variance_per_d_squared, *correlation, inflation])
 
 
@@ -106,7 +106,7 @@ def _correlated(pre: np.ndarray, noise: np.ndarray, rho: float) -> np.ndarray:
     return rho * pre + np.sqrt(1.0 - rho**2) * noise
 
 
-def _variance_inflation(z: np.ndarray) -> float:
+def variance_inflation(z: np.ndarray) -> float:
     """κ: (95th percentile of |z| / 1.96)², at least 1. A quantile rather than E[z²], which
     in cohorts of a few patients is dominated by the rare rows whose d is near 0."""
     return max(1.0, float(np.quantile(np.abs(z), 0.95) / Z95) ** 2)

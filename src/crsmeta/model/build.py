@@ -39,7 +39,7 @@ import pymc as pm
 import pytensor.tensor as pt
 from pymc.logprob.transforms import Transform
 
-from crsmeta import cohort_log_ratio, cv_shift, median_spread
+from crsmeta import cohort_log_ratio, cv_shift, mean_spread, median_spread
 from crsmeta.model.data import (
     CENSOR_CODES, LEARNED_METHODS, SE_AS_PRIOR_METHODS, ModelData, baseline_spread_groups, known_by_their_sds,
     on_difference_scale, ratio_of_levels, reads_baseline_sd, se_learned_from_sigma, shifted_by_their_cvs,
@@ -478,8 +478,9 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
     log-SD s[marker] (:func:`_cohort_ratio_moments`). The row's mean is shifted by
     mean_weight times it; an unstated statistic (mean_weight 0.5) adds the variance of that
     unknown shift, 0.25 · shift². Rows known by their dispersions have the variance of those and
-    ρ (:func:`summary_change_variance`), a change of medians with their quantiles times κ(n) for
-    its estimated d (:mod:`crsmeta.median_spread`), a row shifted by its CVs averaged with the one
+    ρ (:func:`summary_change_variance`), times κ for their estimated d: κ(n) for a change of medians
+    with their quantiles (:mod:`crsmeta.median_spread`), κ(n, λ) for one of means with their SDs
+    (:mod:`crsmeta.mean_spread`) unless shifted by its CVs; a row shifted by its CVs averaged with the one
     simulated at σ[marker] (:func:`cv_shifted_row_variance`). A learned se²'s prior mean is the simulated variance of such a
     ratio (and of temperature's difference of two medians) at s[marker] and σ[marker],
     σ[marker]²·efficiency/n for temperature's other rows.
@@ -526,7 +527,8 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
         correlation = pt.switch(pt.gt(_data("summary_log_normal_means", of_log_normal_means.astype(float)), 0.0),
                                 log_normal_levels_correlation(rho, cv_pre, cv_post), correlation)
     efficiency_of_sds = _data("summary_efficiency_of_sds",
-                              np.where(from_quantiles, quantile_variance_factor, obs["efficiency"].to_numpy(dtype=float)))
+                              np.where(from_quantiles, quantile_variance_factor,
+                                       obs["efficiency"].to_numpy(dtype=float) * _sd_inflation(obs, from_quantiles)))
     of_sds = efficiency_of_sds * summary_change_variance(d_pre, d_post, correlation) / n
     variance = pt.switch(pt.gt(_data("summary_known_by_sds", known_by_sds.astype(float)), 0.0), of_sds + extra, variance)
     # means with both sides' SDs, shifted by their CVs (:func:`cv_shifted_row_variance`), a term of
@@ -675,6 +677,19 @@ def _median_difference_tables(obs: pd.DataFrame, medians: np.ndarray) -> tuple[n
             obs["n_effective"].iloc[position], spread.iloc[position])
         inflated_efficiency[position] = efficiency * inflation
     return inflated_efficiency, correlation, from_quantiles
+
+
+def _sd_inflation(obs: pd.DataFrame, from_quantiles: np.ndarray) -> np.ndarray:
+    """Per summary row, κ(n, λ) of a row known by its printed SDs (or SEs), neither by its
+    quantiles (``from_quantiles``: κ(n) of their own) nor shifted by its CVs, whose variance's
+    simulated half already gives them nearly normal tails (docs/model.md, "Their estimated d");
+    1 elsewhere (:func:`mean_spread.mean_difference_inflation`)."""
+    by_printed_sds = known_by_their_sds(obs) & ~from_quantiles & ~shifted_by_their_cvs(obs)
+    inflation = np.ones(len(obs))
+    for position in np.flatnonzero(by_printed_sds):
+        row = obs.iloc[position]
+        inflation[position] = mean_spread.mean_difference_inflation(row["n_effective"], row["disp_pre"], row["disp_post"])
+    return inflation
 
 
 def _means_with_cvs(obs: pd.DataFrame) -> np.ndarray:
