@@ -303,18 +303,23 @@ def test_a_change_of_medians_with_their_quantiles_has_the_variance_a_simulation_
     assert asymptotic.mean() > 1.1 * y.var()
 
 
-def test_only_changes_of_medians_with_their_quantiles_take_the_finite_sample_terms(tiny_changes):
-    """The model picks the rows the simulated terms are for: medians with an IQR or range on both
-    sides, at the row's n; a mean with SDs keeps ρ and the means' efficiency."""
-    from crsmeta.model.build import _median_difference_tables
-    from crsmeta.model.data import summary_medians
+def test_each_row_known_by_its_dispersions_takes_the_finite_sample_terms_of_its_kind(tiny_changes):
+    """The model picks the rows each set of simulated terms is for: medians with an IQR or range on
+    both sides take efficiency(n)·κ(n) and r(n, ρ) (crsmeta.median_spread); means with SDs keep ρ
+    and the means' efficiency, times κ(n, λ) at their n and SD ratio (crsmeta.mean_spread), except a
+    log-ratio marker's means shifted by their CVs (half their variance simulated)."""
+    from crsmeta import mean_spread
+    from crsmeta.model.build import _median_difference_tables, _sd_inflation
+    from crsmeta.model.data import shifted_by_their_cvs, summary_medians
 
     quantiles = {"statistic": "median", "spread_type": "iqr"}
     summaries = summary_frame([
         summary_row("q", "tocilizumab", "IL-6", "pre", value=300, n=14, spread_low=100, spread_high=900, **quantiles),
         summary_row("q", "tocilizumab", "IL-6", "post", value=90, n=14, spread_low=20, spread_high=400, **quantiles),
-        summary_row("m", "tocilizumab", "CRP", "pre", value=100, spread_type="sd", spread=50, n=10),
-        summary_row("m", "tocilizumab", "CRP", "post", value=40, spread_type="sd", spread=20, n=10),
+        summary_row("m", "tocilizumab", "CRP", "pre", value=100, spread_type="sd", spread=50, n=6),
+        summary_row("m", "tocilizumab", "CRP", "post", value=40, spread_type="sd", spread=10, n=6),
+        summary_row("t", "tocilizumab", "temperature", "pre", value=39.5, spread_type="sd", spread=0.6, n=6),
+        summary_row("t", "tocilizumab", "temperature", "post", value=38.4, spread_type="sd", spread=0.3, n=6),
     ], columns=SUMMARY_COLUMNS)
     obs = model_data(tiny_changes, summaries, SETTINGS).observations
     variance_factor, correlation, from_quantiles = _median_difference_tables(obs, summary_medians(obs))
@@ -324,6 +329,14 @@ def test_only_changes_of_medians_with_their_quantiles_take_the_finite_sample_ter
     assert variance_factor[median_row] == pytest.approx([efficiency * inflation])
     np.testing.assert_allclose(correlation[median_row][0], expected_correlation)
     assert np.isnan(variance_factor[~median_row]).all() and not correlation[~median_row].any()
+
+    sd_inflation = _sd_inflation(obs, from_quantiles)
+    temperature = (obs["study_id"] == "t").to_numpy()
+    assert shifted_by_their_cvs(obs)[(obs["study_id"] == "m").to_numpy()].all()
+    assert sd_inflation[temperature] == pytest.approx([mean_spread.mean_difference_inflation(6, 0.6, 0.3)])
+    assert sd_inflation[~temperature] == pytest.approx([1.0, 1.0])
+    # unequal SDs (λ = 0.5) make the tail heavier than equal ones would, short of a t with n − 1 df
+    assert mean_spread.mean_difference_inflation(6, 1, 1) < sd_inflation[temperature][0] < (2.571 / 1.96) ** 2
 
 
 @pytest.mark.parametrize(("spread", "n", "rho"), [("iqr", 5, 0.5), ("iqr", 6, 0.8), ("range", 5, 0.3),
@@ -347,34 +360,6 @@ def test_a_change_of_medians_of_a_few_patients_has_a_95_percent_interval_that_co
     z = (median_post - median_pre) / np.sqrt(efficiency * summary_change_variance(d_pre, d_post, correlation) / n)
     assert np.mean(np.abs(z) < 1.96) < 0.935
     assert np.mean(np.abs(z) < 1.96 * np.sqrt(inflation)) == pytest.approx(0.95, abs=0.01)
-
-
-def test_a_change_of_means_with_their_sds_takes_the_variance_inflation_of_its_n_and_sd_ratio(tiny_changes):
-    """κ(n, λ) goes to the rows known by their printed SDs, at their n and the ratio of their two
-    SDs; not to a change of medians with quantiles (its own κ) nor to a log-ratio marker's means
-    shifted by their CVs (half their variance simulated)."""
-    from crsmeta import mean_spread
-    from crsmeta.model.build import _median_difference_tables, _sd_inflation
-    from crsmeta.model.data import shifted_by_their_cvs, summary_medians
-
-    quantiles = {"statistic": "median", "spread_type": "iqr"}
-    summaries = summary_frame([
-        summary_row("q", "tocilizumab", "IL-6", "pre", value=300, n=14, spread_low=100, spread_high=900, **quantiles),
-        summary_row("q", "tocilizumab", "IL-6", "post", value=90, n=14, spread_low=20, spread_high=400, **quantiles),
-        summary_row("m", "tocilizumab", "CRP", "pre", value=100, spread_type="sd", spread=50, n=6),
-        summary_row("m", "tocilizumab", "CRP", "post", value=40, spread_type="sd", spread=10, n=6),
-        summary_row("t", "tocilizumab", "temperature", "pre", value=39.5, spread_type="sd", spread=0.6, n=6),
-        summary_row("t", "tocilizumab", "temperature", "post", value=38.4, spread_type="sd", spread=0.3, n=6),
-    ], columns=SUMMARY_COLUMNS)
-    obs = model_data(tiny_changes, summaries, SETTINGS).observations
-    _, _, from_quantiles = _median_difference_tables(obs, summary_medians(obs))
-    inflation = _sd_inflation(obs, from_quantiles)
-    temperature = (obs["study_id"] == "t").to_numpy()
-    assert shifted_by_their_cvs(obs)[(obs["study_id"] == "m").to_numpy()].all()
-    assert inflation[temperature] == pytest.approx([mean_spread.mean_difference_inflation(6, 0.6, 0.3)])
-    assert inflation[~temperature] == pytest.approx([1.0, 1.0])
-    # unequal SDs (λ = 0.5) make the tail heavier than equal ones would, short of a t with n − 1 df
-    assert mean_spread.mean_difference_inflation(6, 1, 1) < inflation[temperature][0] < (2.571 / 1.96) ** 2
 
 
 @pytest.mark.parametrize(("n", "sd_ratio", "rho"), [(4, 0.7, 0.7), (5, 1.0, 0.5), (5, 0.4, 0.4), (8, 0.5, 0.5),
