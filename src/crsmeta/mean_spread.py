@@ -14,10 +14,11 @@ the estimate pools both sides' n − 1 degrees of freedom (κ 1.35 at n = 5), wh
 wider than the other leaves about n − 1 (κ 2.0, a t₄'s). So κ(n, λ) is simulated on a grid of
 λ = the smaller SD over the larger, at ρ = :data:`median_spread.INFLATION_RHO`, and the model
 reads it at the row's printed λ. Where ρ ≈ λ (as a patient's change independent of the baseline
-level makes them) the intervals then cover 94–95.6% in cohorts of 4–30 (validation/mean_sd_inflation.py,
-tests/test_model_build.py); at ρ far above λ somewhat less. The model leaves out the means of a
-log-ratio marker shifted by their CVs, whose variance is half simulated (crsmeta.model.build).
-Numpy only, kept on disk as the cohort tables are (crsmeta.cohort_log_ratio).
+level makes them) the intervals then cover 94–95.6% in cohorts of 4–30
+(validation/mean_sd_inflation.py, tests/test_model_build.py); at ρ far above λ somewhat less.
+The model leaves out the means of a log-ratio marker shifted by their CVs, whose variance is half
+simulated (crsmeta.model.build). Numpy only, kept on disk as the cohort tables are
+(crsmeta.cohort_log_ratio).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import functools
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from crsmeta import cohort_log_ratio
 from crsmeta.cohort_log_ratio import kept_on_disk
@@ -38,7 +40,7 @@ _SEED = 20261208
 _SOURCE = Path(__file__)
 
 
-def mean_difference_inflation(n: float, sd_pre, sd_post):
+def mean_difference_inflation(n: float, sd_pre: ArrayLike, sd_post: ArrayLike) -> np.ndarray:
     """κ of a change of means printed with SDs ``sd_pre`` and ``sd_post`` (or the SEs × √n) in a
     cohort of ``n``, interpolated at their ratio λ (module docstring); elementwise over arrays of
     SDs."""

@@ -526,9 +526,9 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
                            for side in ("pre", "post"))
         correlation = pt.switch(pt.gt(_data("summary_log_normal_means", of_log_normal_means.astype(float)), 0.0),
                                 log_normal_levels_correlation(rho, cv_pre, cv_post), correlation)
+    of_printed_sds = obs["efficiency"].to_numpy(dtype=float) * _sd_inflation(obs, from_quantiles)
     efficiency_of_sds = _data("summary_efficiency_of_sds",
-                              np.where(from_quantiles, quantile_variance_factor,
-                                       obs["efficiency"].to_numpy(dtype=float) * _sd_inflation(obs, from_quantiles)))
+                              np.where(from_quantiles, quantile_variance_factor, of_printed_sds))
     of_sds = efficiency_of_sds * summary_change_variance(d_pre, d_post, correlation) / n
     variance = pt.switch(pt.gt(_data("summary_known_by_sds", known_by_sds.astype(float)), 0.0), of_sds + extra, variance)
     # means with both sides' SDs, shifted by their CVs (:func:`cv_shifted_row_variance`), a term of
@@ -687,8 +687,8 @@ def _sd_inflation(obs: pd.DataFrame, from_quantiles: np.ndarray) -> np.ndarray:
     by_printed_sds = known_by_their_sds(obs) & ~from_quantiles & ~shifted_by_their_cvs(obs)
     inflation = np.ones(len(obs))
     for position in np.flatnonzero(by_printed_sds):
-        row = obs.iloc[position]
-        inflation[position] = mean_spread.mean_difference_inflation(row["n_effective"], row["disp_pre"], row["disp_post"])
+        n, sd_pre, sd_post = obs[["n_effective", "disp_pre", "disp_post"]].iloc[position]
+        inflation[position] = mean_spread.mean_difference_inflation(n, sd_pre, sd_post)
     return inflation
 
 
