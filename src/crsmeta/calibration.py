@@ -115,6 +115,8 @@ ROUTES: dict[str, Route] = {
                            ("exact", "censored")),
     "effect_se": Route(_cohorts("effect_se"), ("se_reported",)),
     "effect_ci": Route(_cohorts("effect_ci"), ("ci_reported",)),
+    # in cohorts of 4 to 10, where the printed SE, itself estimated, is least precise
+    "small_effect_se": Route(_cohorts("effect_se", cohort_size=(4, 10)), ("se_reported",)),
     # both sides' SDs (or SEs): for the log-ratio markers the row's mean shift from its own CVs,
     # whose small-sample correction assumes changes independent of the baseline; so the patients
     # correlate as such changes make them, not by a draw from ρ's prior, with which their θ leant
