@@ -25,6 +25,7 @@ import numpy as np
 
 from crsmeta import cv_shift, mean_spread
 from crsmeta.comparisons import Z95
+from crsmeta.model.build import log_normal_levels_correlation, summary_change_variance
 
 SIZES = (4, 6, 10, 20)
 TEMPERATURE_DESIGNS = [(0.6, 0.3), (0.6, 0.6), (0.4, 0.9)]  # (s, σ) in °C
@@ -37,7 +38,7 @@ def temperature_z(n: int, s: float, sigma: float, cohorts: int, rng: np.random.G
     post = pre + rng.normal(0.0, sigma, pre.shape)
     rho = s / np.hypot(s, sigma)
     d_pre, d_post = pre.std(axis=1, ddof=1), post.std(axis=1, ddof=1)
-    variance = (d_pre**2 + d_post**2 - 2 * rho * d_pre * d_post) / n
+    variance = summary_change_variance(d_pre, d_post, rho) / n
     z = (post.mean(axis=1) - pre.mean(axis=1)) / np.sqrt(variance)
     return z, z / np.sqrt(mean_spread.mean_difference_inflation(n, d_pre, d_post))
 
@@ -52,8 +53,8 @@ def marker_z(n: int, s: float, sigma: float, cohorts: int, rng: np.random.Genera
     cv_pre, cv_post = pre.std(axis=1, ddof=1) / mean_pre, post.std(axis=1, ddof=1) / mean_post
     error = np.log(mean_post / mean_pre) - (np.log1p(cv_post**2) - np.log1p(cv_pre**2)) / 2 - bias
     rho = s / np.hypot(s, sigma)
-    levels_correlation = np.expm1(rho * np.sqrt(np.log1p(cv_pre**2) * np.log1p(cv_post**2))) / (cv_pre * cv_post)
-    delta = (cv_pre**2 + cv_post**2 - 2 * levels_correlation * cv_pre * cv_post) / n
+    levels_correlation = log_normal_levels_correlation(rho, cv_pre, cv_post).eval()
+    delta = summary_change_variance(cv_pre, cv_post, levels_correlation) / n
     inflation = mean_spread.mean_difference_inflation(n, cv_pre, cv_post)
     return error / np.sqrt((delta + simulated) / 2), error / np.sqrt((inflation * delta + simulated) / 2)
 

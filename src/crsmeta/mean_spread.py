@@ -29,9 +29,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike
 
-from crsmeta import cohort_log_ratio
 from crsmeta.cohort_log_ratio import kept_on_disk
-from crsmeta.median_spread import INFLATION_RHO, MAX_PATIENTS, variance_inflation
+from crsmeta.median_spread import INFLATION_RHO, correlated, patients, variance_inflation
 
 SD_RATIO_GRID = np.linspace(0.0, 1.0, 11)
 """λ, the smaller of a row's two SDs over the larger, at which κ(n, λ) is tabulated."""
@@ -46,11 +45,7 @@ def mean_difference_inflation(n: float, sd_pre: ArrayLike, sd_post: ArrayLike) -
     SDs."""
     larger = np.maximum(sd_pre, sd_post)
     ratio = np.divide(np.minimum(sd_pre, sd_post), larger, out=np.ones(np.shape(larger)), where=larger > 0)
-    return np.interp(ratio, SD_RATIO_GRID, _inflation_table(_patients(n)))
-
-
-def _patients(n: float) -> int:
-    return min(MAX_PATIENTS, cohort_log_ratio.patients(n))
+    return np.interp(ratio, SD_RATIO_GRID, _inflation_table(patients(n)))
 
 
 @functools.lru_cache(maxsize=256)
@@ -63,7 +58,7 @@ def _simulated_inflation(n: int) -> np.ndarray:
     post side's 1 (κ is symmetric in the two sides), on fixed common random numbers per n."""
     rng = np.random.default_rng([_SEED, n])
     first, noise = rng.standard_normal((SIMULATED_COHORTS, n)), rng.standard_normal((SIMULATED_COHORTS, n))
-    post = INFLATION_RHO * first + np.sqrt(1.0 - INFLATION_RHO**2) * noise
+    post = correlated(first, noise, INFLATION_RHO)
     sd_post = post.std(axis=1, ddof=1)
     inflation = []
     for ratio in SD_RATIO_GRID:

@@ -91,18 +91,19 @@ def _simulated_terms(n: int, spread: str) -> np.ndarray:
     correlation = []
     for root in ROOT_ONE_MINUS_RHO_GRID:
         rho = 1.0 - root**2
-        median_post, d_post = _median_and_dispersion(_correlated(pre, noise, rho), n, spread)
+        median_post, d_post = _median_and_dispersion(correlated(pre, noise, rho), n, spread)
         variance = (median_post - median_pre).var(ddof=1)
         both_sides = variance_per_d_squared * (np.mean(d_pre**2) + np.mean(d_post**2))
         correlation.append((both_sides - variance) / (2 * variance_per_d_squared * np.mean(d_pre * d_post)))
-    median_post, d_post = _median_and_dispersion(_correlated(pre, noise, INFLATION_RHO), n, spread)
+    median_post, d_post = _median_and_dispersion(correlated(pre, noise, INFLATION_RHO), n, spread)
     r = np.interp(np.sqrt(1.0 - INFLATION_RHO), ROOT_ONE_MINUS_RHO_GRID, correlation)
     row_variance = variance_per_d_squared * (d_pre**2 + d_post**2 - 2 * r * d_pre * d_post)
     inflation = variance_inflation((median_post - median_pre) / np.sqrt(row_variance))
     return np.array([n * variance_per_d_squared, *correlation, inflation])
 
 
-def _correlated(pre: np.ndarray, noise: np.ndarray, rho: float) -> np.ndarray:
+def correlated(pre: np.ndarray, noise: np.ndarray, rho: float) -> np.ndarray:
+    """Standard normals correlated with ``pre`` by ``rho``, from independent ``noise``."""
     return rho * pre + np.sqrt(1.0 - rho**2) * noise
 
 
