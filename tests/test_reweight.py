@@ -53,12 +53,12 @@ def test_only_a_left_out_study_the_priors_of_tau_and_rho_and_row_filters_are_rew
     assert reweighting_of(FAST, FAST.replace(cores=1)).left_out is None  # how a job runs is no change
 
 
-def test_a_run_starts_the_main_fit_then_the_fits_that_do_not_wait_for_its_draws():
+def test_a_run_starts_the_main_fit_then_the_structures_of_their_own_then_the_fits_that_reuse_its_code():
     analyses = analysis_settings(FAST, {}, ["s1", "s2"], contributing=["s1", "s2"])
     priorities = {name: fit_priority(name, FAST, settings) for name, settings in analyses.items()}
-    assert priorities["main"] == 2
-    assert {name for name, priority in priorities.items() if priority == 1} == {
-        "case_only", "summary_only", "student_t", "baseline_adjusted"}
+    assert priorities["main"] == 3
+    assert {name for name, priority in priorities.items() if priority == 2} == {"student_t", "baseline_adjusted"}
+    assert {name for name, priority in priorities.items() if priority == 1} == {"case_only", "summary_only"}
     assert priorities["loo_s1"] == priorities["tau_prior_half"] == priorities["no_digitised"] == 0
 
 

@@ -86,8 +86,8 @@ def main_fit_for(wildcards):
 # single-threaded (imports, loading its compiled code, summaries), so two fits side by side use
 # the cores better than one with all of them: 2 cores, bundled data, warm cache, every fit job
 # forced: 229 s with one thread each against ~14 s per fit one after the other (docs/benchmarks.md).
-# The main fit too: it runs first (its priority), and the fits that do not wait for its draws
-# (another likelihood, a covariate, a filter) run beside it. With every core it was 5 s faster warm
+# The main fit too: it runs first (its priority), and the fits that compile a structure of their
+# own (another likelihood, a covariate) run beside it. With every core it was 5 s faster warm
 # but, cold, left all but one core idle for the ~3 min of its single-threaded compile while they
 # could compile their own structures (fresh clone, 2 cores: 575 s against 526 s; docs/benchmarks.md).
 FIT_THREADS = min(MODEL_SETTINGS.chains, max(1, workflow.cores // 2))
@@ -118,7 +118,7 @@ rule fit_model:
         main_settings=MODEL_SETTINGS.to_dict(),
         study_log_likelihood=KEEP_STUDY_LOG_LIKELIHOOD,
     threads: FIT_THREADS
-    # the main fit first, then the fits that do not wait for its draws (crsmeta.model.analyses.fit_priority)
+    # the main fit first, then the other structures, then the fits on its structure (crsmeta.model.analyses.fit_priority)
     priority: lambda wildcards: fit_priority(wildcards.analysis, MODEL_SETTINGS, settings_of(wildcards.analysis))
     # a second attempt (the profile's retries) asks for twice the time and memory: a fit that hit
     # its time limit or ran out of memory is then not killed the same way again

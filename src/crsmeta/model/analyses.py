@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from crsmeta.io import read_tsv
-from crsmeta.model.settings import ModelSettings
+from crsmeta.model.settings import DATA_FILTERS, ModelSettings
 from crsmeta.studies import PartialDate
 
 SENSITIVITY_DEFAULTS: dict[str, Any] = {
@@ -208,13 +208,27 @@ def reweighting_of(main: ModelSettings, analysis: ModelSettings) -> Reweighting 
 
 def fit_priority(name: str, main: ModelSettings, analysis: ModelSettings) -> int:
     """The order in which a run starts the fits (Snakemake's ``priority``): the main fit first, as
-    the analyses that may be reweighted wait for its draws; then those sampled whatever it gives
-    (another likelihood, a covariate, kinds of row left out), the longest jobs, several compiling a
-    model structure of their own, so that the short reweightings and refits fill the end of a run
+    the analyses that may be reweighted wait for its draws; then those that compile a model
+    structure of their own (another likelihood, a covariate), the longest jobs of a cold run, so
+    that they compile beside the main fit; then those sampled on the main fit's structure whatever
+    its draws give (kinds of row left out), which start once a slot frees, mostly after the main
+    fit has put its compiled code in the cache (beside it, cold, they compiled the same code a
+    second time); the short reweightings and refits last, so that they fill the end of a run
     instead of a compile running alone there."""
     if name == MAIN:
+        return 3
+    if not shares_main_structure(main, analysis):
         return 2
     return 1 if reweighting_of(main, analysis) is None else 0
+
+
+def shares_main_structure(main: ModelSettings, analysis: ModelSettings) -> bool:
+    """Whether ``analysis`` changes only priors' scales, which rows enter and how a job runs:
+    settings that are data of the compiled model (crsmeta.model.build), so that its fit loads the
+    main fit's compiled code instead of compiling its own."""
+    same_structure = set(PRIOR_FIELDS) | set(DATA_FILTERS) | set(RUN_FIELDS)
+    return all(getattr(main, field.name) == getattr(analysis, field.name)
+               for field in dataclasses.fields(ModelSettings) if field.name not in same_structure)
 
 
 def collect_analyses(paths: Iterable[str | Path]) -> pd.DataFrame:
