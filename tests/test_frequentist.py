@@ -141,7 +141,9 @@ def test_summary_rows_without_a_known_se_are_kept_and_noted():
                              method=["se_reported", "dispersion_from_data"], synthetic=[True, False])
     per_study = per_study_estimates(changes_table({"a": [-1.0, -2.0, -3.0]}), aggregate)
     summary = per_study[per_study["source"] == "summary"].set_index("study_id")
-    assert summary.loc["c", "vi"] == pytest.approx(0.09)
+    # a reported SE of 20 patients' changes, times the model's (t quantile with 19 df / 1.96)²
+    assert summary.loc["c", "vi"] == pytest.approx(0.09 * (stats.t.ppf(0.975, 19) / stats.norm.ppf(0.975)) ** 2)
+    assert "as in the model" in summary.loc["c", "note"]
     assert math.isnan(summary.loc["d", "vi"])
     assert "left to the Bayesian model" in summary.loc["d", "note"]
     table = random_effects(per_study)

@@ -381,6 +381,31 @@ def test_a_change_of_means_of_a_few_patients_has_a_95_percent_interval_that_cove
     assert np.mean(np.abs(z) < 1.96 * np.sqrt(inflation)) == pytest.approx(0.95, abs=0.012)
 
 
+@pytest.mark.parametrize("n", [4, 6, 10])
+def test_a_change_printed_with_its_se_enters_with_the_paired_t_width_its_ci_would_have(tiny_changes, n):
+    """A reported change's SE is s/√n of its patients' changes, so y/SE is a t with n − 1 df: the
+    model reads its SE² times κ(n) = (t₀.₉₇₅/1.96)², which covers 95% (86–92% without), as the
+    same change printed with its paired-t 95% CI already did (the CI's half-width over 1.96)."""
+    from crsmeta import mean_spread
+    from scipy import stats
+
+    rng = np.random.default_rng(13)
+    changes = rng.standard_normal((40000, n))
+    z = changes.mean(axis=1) / (changes.std(axis=1, ddof=1) / np.sqrt(n))
+    inflation = mean_spread.reported_se_inflation(n)
+    assert np.mean(np.abs(z) < 1.96) < 0.93
+    assert np.mean(np.abs(z) < 1.96 * np.sqrt(inflation)) == pytest.approx(0.95, abs=0.005)
+
+    half_width = stats.t.ppf(0.975, n - 1) * 0.2
+    summaries = summary_frame([
+        summary_row("se", "tocilizumab", "IL-6", "change", n=n, effect_type="log_ratio", estimate=-0.5, se=0.2),
+        summary_row("ci", "tocilizumab", "CRP", "change", n=n, effect_type="log_ratio", estimate=-0.5,
+                    ci_low=-0.5 - half_width, ci_high=-0.5 + half_width),
+    ], columns=SUMMARY_COLUMNS)
+    model = build_model(model_data(tiny_changes, summaries, SETTINGS), SETTINGS)
+    np.testing.assert_allclose(model["summary_se_known"].get_value(), [half_width / 1.959964] * 2, rtol=1e-6)
+
+
 def test_a_p_value_printed_as_greater_than_makes_its_row_less_likely_where_it_would_be_precise():
     """``p > x`` is the event se² ≥ floor: the row's likelihood is the integral above the floor,
     here checked against a numerical integral over se², and with a finite gradient."""

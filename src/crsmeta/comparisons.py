@@ -57,6 +57,7 @@ P_BELOW_NOT_A_CEILING_FLAG = "p_below_not_a_ceiling"
 MEAN_WEIGHT = {"mean": 1.0, "median": 0.0}
 NOT_STATED_MEAN_WEIGHT = 0.5
 Z95 = float(stats.norm.ppf(0.975))
+SE_REPORTED = "se_reported"  # the method of a reported change printed with its SE
 
 PAIR_KEYS = ["study_id", "arm", "intervention", "marker", "co_interventions"]
 PRINTED_CHANGE_USED = ("the arm's printed change entered instead: a pre/post pair and a printed change of the "
@@ -231,7 +232,7 @@ def _effect_observation(row: pd.Series, min_fraction: float) -> dict | str:
     else:  # a mean log ratio (or °C difference) is the model's θ scale itself
         obs["mean_weight"] = 0.0
     if np.isfinite(row["se"]):
-        obs |= {"se_known": float(row["se"]), "method": "se_reported"}
+        obs |= {"se_known": float(row["se"]), "method": SE_REPORTED}
     elif np.isfinite(row["ci_low"]) and np.isfinite(row["ci_high"]):
         obs |= {"se_known": se_from_ci(row["ci_low"], row["ci_high"]), "method": "ci_reported"}
     else:  # a % change of means, like two levels, has its P value from a test of the levels

@@ -19,6 +19,12 @@ level makes them) the intervals then cover 94–95.6% in cohorts of 4–30
 The model leaves out the means of a log-ratio marker shifted by their CVs, whose variance is half
 simulated (crsmeta.model.build). Numpy only, kept on disk as the cohort tables are
 (crsmeta.cohort_log_ratio).
+
+A change printed with its own SE, s/√n of the patients' n changes, is a mean with an estimated
+SD and n − 1 degrees of freedom, so its κ needs no simulation: (t₀.₉₇₅,ₙ₋₁ / 1.96)²
+(:func:`reported_se_inflation`), which makes its Normal 95% interval the paired-t interval its SE
+gives. A change printed with its 95% CI has it already: its SE is the CI's half-width over 1.96
+(crsmeta.comparisons.se_from_ci), the t quantile × s/√n where the CI is a t interval.
 """
 
 from __future__ import annotations
@@ -28,8 +34,10 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy import stats
 
 from crsmeta.cohort_log_ratio import kept_on_disk
+from crsmeta.comparisons import Z95
 from crsmeta.median_spread import INFLATION_RHO, correlated, patients, variance_inflation
 
 SD_RATIO_GRID = np.linspace(0.0, 1.0, 11)
@@ -46,6 +54,16 @@ def mean_difference_inflation(n: float, sd_pre: ArrayLike, sd_post: ArrayLike) -
     larger = np.maximum(sd_pre, sd_post)
     ratio = np.divide(np.minimum(sd_pre, sd_post), larger, out=np.ones(np.shape(larger)), where=larger > 0)
     return np.interp(ratio, SD_RATIO_GRID, _inflation_table(patients(n)))
+
+
+def reported_se_inflation(n: ArrayLike) -> np.ndarray:
+    """κ = (t₀.₉₇₅ with n − 1 df / 1.96)² of a change printed with its SE in a cohort of ``n``
+    (at least 2 patients' worth of df, as crsmeta.comparisons.se_from_p_value); 1 where n is not
+    known (module docstring)."""
+    n = np.asarray(n, dtype=float)
+    known = np.isfinite(n)
+    degrees = np.maximum(np.where(known, n, 2.0) - 1.0, 1.0)
+    return np.where(known, (stats.t.ppf(0.975, degrees) / Z95) ** 2, 1.0)
 
 
 @functools.lru_cache(maxsize=256)

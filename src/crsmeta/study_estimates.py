@@ -20,7 +20,8 @@ the rules are listed in docs/validation.md, "The frequentist cross-check"):
   where it comes from the row's CVs, its small-sample correction at σ̂, crsmeta.cv_shift), else
   σ̂²/2, σ̂² the pooled within-study variance of that marker's case changes
   (:func:`within_study_variance`); ``vi`` gains w(1 − w)·shift² (an unstated statistic), as in
-  the model; the interval is normal. Where no case data inform σ² the row stays unshifted, with
+  the model, and a reported SE's ``se_known²`` is times the model's κ(n) = (t₀.₉₇₅,ₙ₋₁/1.96)²
+  (a CI's SE has its t quantile already); the interval is normal. Where no case data inform σ² the row stays unshifted, with
   ``shift`` empty and a note. Rows whose SE is only bounded (``p < x``, ``p > x``) or depends on
   parameters the model learns (ρ, σ) keep ``vi`` NaN with the reason in ``note``.
 
@@ -40,7 +41,8 @@ import numpy as np
 import pandas as pd
 from scipy import differentiate, optimize, special, stats
 
-from crsmeta import cv_shift, tables
+from crsmeta import cv_shift, mean_spread, tables
+from crsmeta.comparisons import SE_REPORTED
 
 STUDY_KEYS = ["study_id", "intervention", "marker", "population"]
 POOL_KEYS = ["intervention", "marker"]  # one pooled estimate per cell
@@ -247,7 +249,8 @@ def _summary_record(row: pd.Series, printed_shift: float, sigma2: dict[str, floa
         notes.append(f"ratio of means (mean_weight {weight:g}) {UNSHIFTED_NOTE}")
     known = np.isfinite(se) and se > 0
     if known:
-        vi = float(se) ** 2 + (weight * (1 - weight) * shift**2 if np.isfinite(shift) else 0.0)
+        vi = float(se) ** 2 * _reported_se_inflation(method, row["n_effective"], notes)
+        vi += weight * (1 - weight) * shift**2 if np.isfinite(shift) else 0.0
         if method == P_VALUE_EXACT:
             notes.append(P_VALUE_NOTE)
     else:
@@ -261,6 +264,17 @@ def _summary_record(row: pd.Series, printed_shift: float, sigma2: dict[str, floa
         "method": method, "shift": weight * shift if np.isfinite(shift) else np.nan,
         "synthetic": bool(row["synthetic"]), "note": "; ".join(notes),
     }
+
+
+def _reported_se_inflation(method: str, n: float, notes: list[str]) -> float:
+    """The model's κ(n) of a change printed with its SE (crsmeta.mean_spread.reported_se_inflation),
+    1 for other rows; noted where it applies."""
+    if method != SE_REPORTED:
+        return 1.0
+    inflation = float(mean_spread.reported_se_inflation(n))
+    if inflation != 1.0:
+        notes.append(f"SE² × {inflation:.3g} = (t quantile of its n − 1 df / 1.96)², as in the model")
+    return inflation
 
 
 def _cv_shift_correction(row: pd.Series, table: np.ndarray, sigma2: dict[str, float], notes: list[str]) -> float:

@@ -40,6 +40,7 @@ import pytensor.tensor as pt
 from pymc.logprob.transforms import Transform
 
 from crsmeta import cohort_log_ratio, cv_shift, mean_spread, median_spread
+from crsmeta.comparisons import SE_REPORTED
 from crsmeta.model.data import (
     CENSOR_CODES, LEARNED_METHODS, SE_AS_PRIOR_METHODS, ModelData, baseline_spread_groups, known_by_their_sds,
     on_difference_scale, ratio_of_levels, reads_baseline_sd, se_learned_from_sigma, shifted_by_their_cvs,
@@ -480,7 +481,8 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
     unknown shift, 0.25 · shift². Rows known by their dispersions have the variance of those and
     ρ (:func:`summary_change_variance`), times κ for their estimated d: κ(n) for a change of medians
     with their quantiles (:mod:`crsmeta.median_spread`), κ(n, λ) for one of means with their SDs
-    (:mod:`crsmeta.mean_spread`) unless shifted by its CVs; a row shifted by its CVs averaged with the one
+    (:mod:`crsmeta.mean_spread`) unless shifted by its CVs. A change printed with its SE has
+    that SE² times κ(n) (:func:`_reported_se_inflation`). A row shifted by its CVs averaged with the one
     simulated at σ[marker] (:func:`cv_shifted_row_variance`). A learned se²'s prior mean is the simulated variance of such a
     ratio (and of temperature's difference of two medians) at s[marker] and σ[marker],
     σ[marker]²·efficiency/n for temperature's other rows.
@@ -501,7 +503,8 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
                       sigma_row**2 / 2 + ratio_bias)
     mean = mu + weight * shift
     extra = _data("summary_extra_var", obs["extra_var"].to_numpy(dtype=float)) + weight * (1 - weight) * shift**2
-    se_known = _data("summary_se_known", np.nan_to_num(obs["se_known"].to_numpy(dtype=float)))
+    se_known = _data("summary_se_known", np.nan_to_num(obs["se_known"].to_numpy(dtype=float)
+                                                       * np.sqrt(_reported_se_inflation(obs))))
     variance = se_known**2 + extra
     corr_prior = pm.Data("corr_prior", np.array(settings.corr_prior, dtype=float))  # as tau_prior_scale
     distribution, parameters = correlation_prior(corr_prior)
@@ -690,6 +693,14 @@ def _sd_inflation(obs: pd.DataFrame, from_quantiles: np.ndarray) -> np.ndarray:
         n, sd_pre, sd_post = obs[["n_effective", "disp_pre", "disp_post"]].iloc[position]
         inflation[position] = mean_spread.mean_difference_inflation(n, sd_pre, sd_post)
     return inflation
+
+
+def _reported_se_inflation(obs: pd.DataFrame) -> np.ndarray:
+    """Per summary row, κ(n) of a change printed with its SE (:func:`mean_spread.reported_se_inflation`),
+    1 elsewhere: a CI's SE carries its t quantile already, and an exact P value's is only the
+    prior mean of a learned se² (docs/model.md, "Their estimated d")."""
+    reported = obs["method"].eq(SE_REPORTED).to_numpy()
+    return np.where(reported, mean_spread.reported_se_inflation(obs["n_effective"].to_numpy(dtype=float)), 1.0)
 
 
 def _means_with_cvs(obs: pd.DataFrame) -> np.ndarray:
