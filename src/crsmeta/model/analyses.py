@@ -208,13 +208,15 @@ def reweighting_of(main: ModelSettings, analysis: ModelSettings) -> Reweighting 
 
 def fit_priority(name: str, main: ModelSettings, analysis: ModelSettings) -> int:
     """The order in which a run starts the fits (Snakemake's ``priority``): the main fit first, as
-    the analyses that may be reweighted wait for its draws; then those that compile a model
+    the analyses that may be reweighted wait for its draws; then those that always compile a model
     structure of their own (another likelihood, a covariate), the longest jobs of a cold run, so
-    that they compile beside the main fit; then those sampled on the main fit's structure whatever
-    its draws give (kinds of row left out), which start once a slot frees, mostly after the main
-    fit has put its compiled code in the cache (beside it, cold, they compiled the same code a
-    second time); the short reweightings and refits last, so that they fill the end of a run
-    instead of a compile running alone there."""
+    that they compile beside the main fit; then those that leave kinds of row out, sampled whatever
+    the main draws give, whose structure is the main one unless a row they keep needs a term the
+    main rows do not (crsmeta.model.build.model_terms: on the bundled data ``summary_only`` shares
+    it, ``case_only`` does not), so that one sharing it loads the main fit's compiled code rather
+    than compiling it a second time beside it; the short reweightings and refits last, so that
+    they fill the end of a run instead of a compile running alone there. Settings alone decide:
+    priorities are read when the jobs are planned, before the data that decide a structure exist."""
     if name == MAIN:
         return 3
     if not shares_main_structure(main, analysis):
