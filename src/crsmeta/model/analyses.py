@@ -227,7 +227,8 @@ def fit_priority(name: str, main: ModelSettings, analysis: ModelSettings) -> int
 def shares_main_structure(main: ModelSettings, analysis: ModelSettings) -> bool:
     """Whether ``analysis`` changes only priors' scales, which rows enter and how a job runs:
     settings that are data of the compiled model (crsmeta.model.build), so that its fit loads the
-    main fit's compiled code instead of compiling its own."""
+    main fit's compiled code instead of compiling its own, unless the rows it keeps need a term
+    the main rows do not (:func:`fit_priority`)."""
     same_structure = set(PRIOR_FIELDS) | set(DATA_FILTERS) | set(RUN_FIELDS)
     return all(getattr(main, field.name) == getattr(analysis, field.name)
                for field in dataclasses.fields(ModelSettings) if field.name not in same_structure)
