@@ -219,12 +219,12 @@ def fit_priority(name: str, main: ModelSettings, analysis: ModelSettings) -> int
     priorities are read when the jobs are planned, before the data that decide a structure exist."""
     if name == MAIN:
         return 3
-    if not shares_main_structure(main, analysis):
+    if not changes_no_structural_setting(main, analysis):
         return 2
     return 1 if reweighting_of(main, analysis) is None else 0
 
 
-def shares_main_structure(main: ModelSettings, analysis: ModelSettings) -> bool:
+def changes_no_structural_setting(main: ModelSettings, analysis: ModelSettings) -> bool:
     """Whether ``analysis`` changes only priors' scales, which rows enter and how a job runs:
     settings that are data of the compiled model (crsmeta.model.build), so that its fit loads the
     main fit's compiled code instead of compiling its own, unless the rows it keeps need a term
