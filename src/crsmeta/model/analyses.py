@@ -193,8 +193,7 @@ class Reweighting:
 def reweighting_of(main: ModelSettings, analysis: ModelSettings) -> Reweighting | None:
     """The reweighting that gives ``analysis`` from ``main`` (crsmeta.model.reweight), or None
     when it changes more than one left-out study, the priors of τ and ρ and the row filters."""
-    changed = {field.name for field in dataclasses.fields(ModelSettings)
-               if getattr(main, field.name) != getattr(analysis, field.name)} - set(RUN_FIELDS)
+    changed = _changed_settings(main, analysis)
     left_out = sorted(set(analysis.exclude_studies) - set(main.exclude_studies))
     if changed - set(PRIOR_FIELDS) - set(ROW_FILTER_FIELDS) - {"exclude_studies"}:
         return None
@@ -229,9 +228,13 @@ def changes_no_structural_setting(main: ModelSettings, analysis: ModelSettings) 
     settings that are data of the compiled model (crsmeta.model.build), so that its fit loads the
     main fit's compiled code instead of compiling its own, unless the rows it keeps need a term
     the main rows do not (:func:`fit_priority`)."""
-    same_structure = set(PRIOR_FIELDS) | set(DATA_FILTERS) | set(RUN_FIELDS)
-    return all(getattr(main, field.name) == getattr(analysis, field.name)
-               for field in dataclasses.fields(ModelSettings) if field.name not in same_structure)
+    return not _changed_settings(main, analysis) - set(PRIOR_FIELDS) - set(DATA_FILTERS)
+
+
+def _changed_settings(main: ModelSettings, analysis: ModelSettings) -> set[str]:
+    """The settings ``analysis`` gives another value than ``main``, how a job runs aside."""
+    return {field.name for field in dataclasses.fields(ModelSettings)
+            if getattr(main, field.name) != getattr(analysis, field.name)} - set(RUN_FIELDS)
 
 
 def collect_analyses(paths: Iterable[str | Path]) -> pd.DataFrame:
