@@ -58,12 +58,10 @@ def mean_difference_inflation(n: float, sd_pre: ArrayLike, sd_post: ArrayLike) -
 
 def reported_se_inflation(n: ArrayLike) -> np.ndarray:
     """κ = (t₀.₉₇₅ with n − 1 df / 1.96)² of a change printed with its SE in a cohort of ``n``
-    (at least 2 patients' worth of df, as crsmeta.comparisons.se_from_p_value); 1 where n is not
-    known (module docstring)."""
-    n = np.asarray(n, dtype=float)
-    known = np.isfinite(n)
-    degrees = np.maximum(np.where(known, n, 2.0) - 1.0, 1.0)
-    return np.where(known, (stats.t.ppf(0.975, degrees) / Z95) ** 2, 1.0)
+    (at least 2 patients' worth of df, as crsmeta.comparisons.se_from_p_value; every comparison
+    has its n) (module docstring)."""
+    degrees = np.maximum(np.asarray(n, dtype=float) - 1.0, 1.0)
+    return (stats.t.ppf(0.975, degrees) / Z95) ** 2
 
 
 @functools.lru_cache(maxsize=256)

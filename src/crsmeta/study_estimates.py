@@ -272,8 +272,7 @@ def _reported_se_inflation(method: str, n: float, notes: list[str]) -> float:
     if method != SE_REPORTED:
         return 1.0
     inflation = float(mean_spread.reported_se_inflation(n))
-    if inflation != 1.0:
-        notes.append(f"SE² × {inflation:.3g} = (t quantile of its n − 1 df / 1.96)², as in the model")
+    notes.append(f"SE² × {inflation:.3g} = (t quantile of its n − 1 df / 1.96)², as in the model")
     return inflation
 
 
