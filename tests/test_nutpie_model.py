@@ -10,15 +10,21 @@ import nutpie
 import pandas as pd
 import pymc as pm
 import pytensor
+import pytensor.tensor as pt
 import pytest
 import xarray as xr
 from pymc.initial_point import make_initial_point_fn
+from pymc.distributions.dist_math import check_parameters
+from pymc.logprob.utils import ParameterValueError
+from pymc.pytensorf import compile as compile_pymc
+from pytensor.graph.traversal import graph_inputs
+from pytensor.raise_op import Assert
 from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
 
 from conftest import change_row, model_data
 
 from crsmeta.model.build import build_model
-from crsmeta.model.nutpie_model import add_derived_draws, compile_nutpie_model, numba_functions
+from crsmeta.model.nutpie_model import COMPILE_MODE, add_derived_draws, compile_nutpie_model, numba_functions
 from crsmeta.model.sample import DETERMINISTIC_COMPILATION
 from crsmeta.model.settings import ModelSettings
 from typed_tables import change_frame, typed_changes, typed_summaries
@@ -105,21 +111,32 @@ def test_derived_draws_are_the_models_parameters_and_deterministics(tiny_changes
         assert posterior[variable.name].dims == ("chain", "draw", *model.named_vars_to_dims.get(variable.name, ()))
 
 
-def test_other_data_through_the_same_callbacks(tiny_changes, tiny_summaries) -> None:
-    """``with_data`` gives the compiled callbacks another analysis' data (here a doubled τ prior
-    scale): the log density is that model's, and the original model's tables are untouched."""
-    settings = SETTINGS.replace(tau_sd=2 * SETTINGS.tau_sd)
+def test_the_compiled_log_density_has_no_shape_checks_and_the_data_are_checked_first(tiny_changes, tiny_summaries):
+    """The compiled code carries none of PyTensor's runtime shape checks (COMPILE_MODE); data
+    whose lengths do not fit the graph (here the case rows' marker index one element short) are
+    stopped before anything is compiled, not read past by the compiled code."""
     model = tiny_model(tiny_changes, tiny_summaries)
-    fewer = build_model(model_data(tiny_changes, tiny_summaries, settings), settings)
     with pytensor.config.change_flags(**DETERMINISTIC_COMPILATION):
-        compiled, compiled_fewer = compile_nutpie_model(model), compile_nutpie_model(fewer)
-    swapped = compiled.with_data(**compiled_fewer.shared_data)
-    point = fewer.initial_point()
-    x = flat_point(fewer, point)
-    assert call_logp(swapped, x)[1] == pytest.approx(fewer.compile_logp(mode=REFERENCE_MODE)(point), rel=1e-10)
-    assert call_logp(compiled, x)[1] == pytest.approx(model.compile_logp(mode=REFERENCE_MODE)(point), rel=1e-10)
-    with pytest.raises(KeyError, match="unknown shared variable"):
-        compiled.with_data(not_a_variable=np.zeros(1))
+        compiled = compile_nutpie_model(model)
+    assert not any(isinstance(node.op, Assert) for node in compiled.logp_func.maker.fgraph.apply_nodes)
+    index = next(variable for variable in graph_inputs([model.logp()]) if variable.name == "case_marker_idx")
+    index.set_value(index.get_value()[:-1])
+    with pytest.raises(RuntimeError, match="do not fit its graph"):
+        compile_nutpie_model(model)
+
+
+def test_parameter_checks_stay_in_the_compile_mode() -> None:
+    """Only PyTensor's shape checks are removed: PyMC's parameter checks (another op) stay, both
+    the kind PyMC turns into −inf and the kind that must raise."""
+    scale = pytensor.shared(-1.0, name="scale")
+    with pm.Model() as model:
+        pm.Normal("x", 0.0, scale)
+        log_density = compile_pymc(model.value_vars, model.logp(), mode=COMPILE_MODE)
+    assert log_density(0.0) == -np.inf
+    x = pt.dscalar("x")
+    checked = check_parameters(x, scale > 0, msg="scale > 0", can_be_replaced_by_ninf=False)
+    with pytest.raises(ParameterValueError, match="scale > 0"):
+        compile_pymc([x], checked, mode=COMPILE_MODE)(1.0)
 
 
 def test_draws_are_named_shaped_and_repeatable(tiny_changes, tiny_summaries) -> None:

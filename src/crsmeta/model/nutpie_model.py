@@ -18,6 +18,11 @@ compiled code depends on the model's structure alone.
 This leans on nutpie 0.16's ``CompiledPyMCModel`` (its fields and how it hands the callbacks to
 the sampler) and private helpers (``_rv_dict_to_flat_array_wrapper``,
 ``_prepare_dims_and_coords``, ``_wrap_with_lock``); tests/test_nutpie_model.py pins their behaviour.
+
+The compiled log density carries none of PyTensor's runtime shape checks (:data:`COMPILE_MODE`):
+with the data's lengths data too, they were a third of its nodes, 18% of every gradient and 8%
+of a cold compile (docs/benchmarks.md). Each fit checks its data once instead, by evaluating the
+log density with numpy before sampling (:func:`check_data_fit`).
 """
 
 from __future__ import annotations
@@ -39,11 +44,18 @@ from pymc.backends.arviz import coords_and_dims_for_inferencedata
 from pymc.initial_point import make_initial_point_fn
 from pymc.pytensorf import compile as compile_pymc
 from pytensor.compile.function.types import Function
+from pytensor.compile.mode import Mode, get_mode
 
 import crsmeta.model.numba_special  # noqa: F401  (cacheable erfcx, psi and betainc)
 from crsmeta.model.function_cache import cached_function, shared_values
 from crsmeta.model.nutpie_callbacks import data_table, expand_callback, logp_callback, user_data
 from crsmeta.model.over_draws import evaluate_over_posterior
+
+
+# PyTensor's own rewrite for its runtime shape checks (``Assert``); PyMC's parameter checks are
+# another op (``CheckParameterValue``) and stay
+COMPILE_MODE = get_mode("NUMBA").including("local_remove_all_assert")
+DATA_CHECK_MODE = Mode(linker="py", optimizer=None)  # numpy, strict on broadcasts and indices
 
 
 def compile_nutpie_model(model: pm.Model) -> CallbackModel:
@@ -81,20 +93,6 @@ class CallbackModel(CompiledPyMCModel):
     (kept here, with ``shared_data``, so the addresses stay valid while nutpie samples)."""
 
     tables: tuple[np.ndarray, np.ndarray] = ()
-
-    def with_data(self, **updates: np.ndarray) -> CallbackModel:
-        """The same compiled code with other values of some shared variables (same dtypes and ranks)."""
-        shared_data = dict(self.shared_data)
-        for name, value in updates.items():
-            if name not in shared_data:
-                raise KeyError(f"unknown shared variable {name!r}")
-            old = shared_data[name]
-            new = np.array(value, dtype=old.dtype, order="C")
-            if new.ndim != old.ndim:
-                raise ValueError(f"shared variable {name!r} must have rank {old.ndim}, not {new.ndim}")
-            shared_data[name] = new
-        tables = _data_tables(shared_data, self.logp_func, self.expand_func)
-        return dataclasses.replace(self, shared_data=shared_data, tables=tables, user_data=user_data(*tables))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,6 +134,7 @@ def numba_functions(model: pm.Model, initial_point: Callable[[int], dict[str, np
         replacements[model.rvs_to_values[var]] = value.astype(var.dtype)
         flat.append(part)
     model_logp = model.logp()
+    check_data_fit(model, model_logp, initial_point(0))
     logp_graph = pytensor.clone_replace([model_logp], replacements)  # decides the log density and its gradient
     expand_outputs = flat  # the rest of the trace is computed after sampling: add_derived_draws
 
@@ -148,9 +147,10 @@ def numba_functions(model: pm.Model, initial_point: Callable[[int], dict[str, np
     def compiled(graph: list, outputs: Callable[[], list], what: str) -> Function:
         def compile_now() -> Function:
             with model:  # compile_pymc reads check_bounds from the model
-                return compile_pymc([point], outputs(), mode="NUMBA")
+                return compile_pymc([point], outputs(), mode=COMPILE_MODE)
 
-        return cached_function([point], graph, compile_now, [what, f"check_bounds {model.check_bounds}"])
+        return cached_function([point], graph, compile_now,
+                               [what, f"check_bounds {model.check_bounds}", "without shape checks"])
 
     logp_function = compiled(logp_graph, logp_and_gradient, "log density (canonicalize, stabilize) and gradient")
     expand_function = compiled(expand_outputs, lambda: expand_outputs, "expansion")
@@ -159,6 +159,18 @@ def numba_functions(model: pm.Model, initial_point: Callable[[int], dict[str, np
         shape_info=(free_names, free_slices, [shapes[name] for name in free_names]),
         shared_data=shared_values(logp_function, logp_graph) | shared_values(expand_function, expand_outputs),
     )
+
+
+def check_data_fit(model: pm.Model, model_logp: pt.TensorVariable, point: dict[str, np.ndarray]) -> None:
+    """Stop, before anything is compiled or sampled, where the model's data do not fit its graph
+    (lengths that do not broadcast, an index out of range): the compiled log density no longer
+    checks them (:data:`COMPILE_MODE`), and would read past an array. ``model_logp`` is evaluated
+    by numpy, unrewritten, at ``point`` (in the sampler's coordinates): about 0.1 s."""
+    log_density = pytensor.function(model.value_vars, model_logp, mode=DATA_CHECK_MODE, on_unused_input="ignore")
+    try:
+        log_density(**{value.name: point[value.name] for value in model.value_vars})
+    except (ValueError, IndexError) as error:
+        raise RuntimeError(f"the model's data do not fit its graph (a crsmeta bug, not the input's): {error}") from error
 
 
 def _data_tables(shared_data: dict[str, np.ndarray], logp: Function,
