@@ -531,12 +531,12 @@ WHY_MISSED = [
     "- A warm fit: the main fit in one process (the table above) samples for well under half of its "
     "time; imports, building the model and loading its compiled code take about as long. As a job "
     "beside another fit it takes about twice that (the benchmark file's figure above): the two share "
-    "the cores. A gradient of the bundled main model costs ~175 µs (CPU time at a fixed point, "
-    "4cbc3bb) and a draw ~31 of them; PyTensor's per-node profile of it finds no node above 7% of the "
-    "time, so a faster gradient needs fewer, larger nodes (each kind of row's log density and "
-    "gradient as one fused loop: done for the learned-SE integral, 149 µs a gradient since f2a7f2b; "
-    "the rows' means and se² prior means that feed it are next). A fit short only of ESS samples "
-    "again with twice the draws.",
+    "the cores. A gradient of the bundled main model costs ~100 µs (wall at a fixed point, 549dbce, "
+    "which removed PyTensor's runtime shape checks: 111 µs before) and a draw ~29 of them; the fused "
+    "learned-SE integral is a quarter of it and the other ~450 nodes cost ~0.15 µs each, so a faster "
+    "gradient needs fewer, larger nodes (each kind of row's log density and gradient as one fused "
+    "loop: done for the learned-SE integral since f2a7f2b; the rows' means and se² prior means that "
+    "feed it are next). A fit short only of ESS samples again with twice the draws.",
     "- Cold: each model structure compiles its log density and gradient once (PyTensor "
     "rewrites and numba/LLVM on one core: most of the main fit job's cold time above; the main fit's predictive "
     "draws compile nothing since 4f60ed1, numpy draws them); every later fit of the structure, in any job or rerun, "
