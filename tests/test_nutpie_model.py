@@ -13,13 +13,13 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 import xarray as xr
-from pymc.initial_point import make_initial_point_fn
 from pymc.distributions.dist_math import check_parameters
+from pymc.initial_point import make_initial_point_fn
 from pymc.logprob.utils import ParameterValueError
 from pymc.pytensorf import compile as compile_pymc
 from pytensor.graph.traversal import graph_inputs
-from pytensor.raise_op import Assert
 from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
+from pytensor.raise_op import Assert
 
 from conftest import change_row, model_data
 

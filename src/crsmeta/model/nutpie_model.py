@@ -113,7 +113,8 @@ def numba_functions(model: pm.Model, initial_point: Callable[[int], dict[str, np
     """The model's functions, rewritten and compiled once per graph (crsmeta.model.function_cache);
     the free parameters' shapes are those of a point from ``initial_point`` (PyMC's, in the
     sampler's coordinates)."""
-    shapes = {name: np.shape(value) for name, value in initial_point(0).items()}
+    start = initial_point(0)
+    shapes = {name: np.shape(value) for name, value in start.items()}
     free_names = [model.rvs_to_values[var].name for var in model.free_RVs]
     layout, free_slices, offset = [], [], 0
     for name in free_names:
@@ -134,7 +135,7 @@ def numba_functions(model: pm.Model, initial_point: Callable[[int], dict[str, np
         replacements[model.rvs_to_values[var]] = value.astype(var.dtype)
         flat.append(part)
     model_logp = model.logp()
-    check_data_fit(model, model_logp, initial_point(0))
+    check_data_fit(model, model_logp, start)
     logp_graph = pytensor.clone_replace([model_logp], replacements)  # decides the log density and its gradient
     expand_outputs = flat  # the rest of the trace is computed after sampling: add_derived_draws
 
