@@ -9,12 +9,18 @@ table that nutpie passes them as its "user data" pointer, so their code depends 
 it is generated from the function's inputs and outputs, and numba caches it on disk under the key
 of the PyTensor function it calls and a hash of the generated source.
 
-The table: nutpie's user data is ``[logp table, expansion table]`` (two addresses); each function's
-table lists, for each shared input in the function's order, its address followed by its shape.
+The table: nutpie's user data is ``[logp table]`` (one address); the table lists, for each shared
+input in the log density's order, its address followed by its shape.
+
+The trace holds the free parameters in the sampler's coordinates, the point itself (everything else
+is computed from them after sampling: crsmeta.model.nutpie_model.add_derived_draws), so the
+expansion is one fixed callback that copies the point, compiled once per machine instead of a
+PyTensor function compiled per model structure (~6 s of numba each, cold).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 
@@ -32,7 +38,6 @@ LOGP_SIGNATURE = types.int64(  # nutpie's: dim, x, gradient out, log density out
 EXPAND_SIGNATURE = types.int64(  # nutpie's: dim, n_expanded, x, values out, user data
     types.uint64, types.uint64, types.CPointer(types.double), types.CPointer(types.double), types.voidptr,
 )
-LOGP_SLOT, EXPAND_SLOT = 0, 1  # each function's table in nutpie's user data
 
 # nutpie's return codes: 0 success; > 0 a point where the density cannot be evaluated (the sampler
 # treats it as a divergence); < 0 a call that cannot be right (wrong sizes).
@@ -59,15 +64,15 @@ def data_table(arrays: Sequence[np.ndarray]) -> np.ndarray:
     return np.array(entries, dtype=np.uint64)
 
 
-def user_data(logp_table: np.ndarray, expand_table: np.ndarray) -> np.ndarray:
-    """nutpie's user data: the addresses of the two functions' tables (LOGP_SLOT, EXPAND_SLOT)."""
-    return np.array([logp_table.ctypes.data, expand_table.ctypes.data], dtype=np.uint64)
+def user_data(logp_table: np.ndarray) -> np.ndarray:
+    """nutpie's user data: the address of the log density's table."""
+    return np.array([logp_table.ctypes.data], dtype=np.uint64)
 
 
 def logp_callback(function: Function, arrays: Sequence[np.ndarray]) -> CFunc:
     """A cfunc computing ``function``'s log density and gradient of the point, with the shared
     inputs' data (``arrays``, in ``function.get_shared()`` order) found through the table."""
-    unpack, names = _unpack(arrays, LOGP_SLOT)
+    unpack, names = _unpack(arrays)
     source = "\n".join([
         "def logp_callback(dim, x_, gradient_, logp_, user_data_):",
         *unpack,
@@ -92,43 +97,26 @@ def logp_callback(function: Function, arrays: Sequence[np.ndarray]) -> CFunc:
     return _compiled(source, "logp_callback", function, LOGP_SIGNATURE)
 
 
-def expand_callback(function: Function, arrays: Sequence[np.ndarray]) -> CFunc:
-    """A cfunc writing ``function``'s outputs (the traced variables), flattened one after the
-    other, into nutpie's vector of expanded values."""
-    unpack, names = _unpack(arrays, EXPAND_SLOT)
-    outputs = function.maker.fgraph.outputs
-    sizes = " + ".join(f"values[{i}].size" for i in range(len(outputs)))
-    writes = []
-    for i, output in enumerate(outputs):
-        if output.type.ndim == 0:
-            writes += [f"    out[position] = values[{i}][()]", "    position += 1"]
-        else:
-            writes += [f"    flat = np.ascontiguousarray(values[{i}]).reshape(values[{i}].size)",
-                       "    out[position:position + flat.size] = flat", "    position += flat.size"]
-    source = "\n".join([
-        "def expand_callback(dim, n_expanded, x_, out_, user_data_):",
-        *unpack,
-        "    x = numba.carray(x_, (dim,))",
-        "    out = numba.carray(out_, (n_expanded,))",
-        *_arguments(["x", *names]),
-        "    try:",
-        "        values = function(*arguments)",
-        "    except Exception:",
-        f"        return {_EXCEPTION}",
-        f"    if {sizes} != n_expanded:",
-        f"        return {_WRONG_SIZE}",
-        "    position = 0",
-        *writes,
-        "    return 0",
-    ])
-    return _compiled(source, "expand_callback", function, EXPAND_SIGNATURE)
+def _copy_point(dim, n_expanded, x_, out_, user_data_):
+    """nutpie's expansion of a point into the traced values: the point itself."""
+    if n_expanded != dim:
+        return _WRONG_SIZE
+    for i in range(dim):
+        out_[i] = x_[i]
+    return 0
 
 
-def _unpack(arrays: Sequence[np.ndarray], slot: int) -> tuple[list[str], list[str]]:
-    """Source lines that rebuild each array from the function's table, and the arrays' names."""
+@functools.cache
+def copy_point_callback() -> CFunc:
+    """The expansion callback (:func:`_copy_point`), compiled on first use and cached on disk."""
+    return numba.cfunc(EXPAND_SIGNATURE, cache=True, fastmath=False)(_copy_point)
+
+
+def _unpack(arrays: Sequence[np.ndarray]) -> tuple[list[str], list[str]]:
+    """Source lines that rebuild each array from the log density's table, and the arrays' names."""
     lines = [
-        "    tables = numba.carray(user_data_, (2,), np.uint64)",
-        f"    table = numba.carray(address_as_pointer(tables[{slot}]), ({_table_length(arrays)},), np.uint64)",
+        "    tables = numba.carray(user_data_, (1,), np.uint64)",
+        f"    table = numba.carray(address_as_pointer(tables[0]), ({_table_length(arrays)},), np.uint64)",
     ]
     names, position = [], 0
     for i, array in enumerate(arrays):

@@ -48,7 +48,7 @@ from pytensor.compile.mode import Mode, get_mode
 
 import crsmeta.model.numba_special  # noqa: F401  (cacheable erfcx, psi and betainc)
 from crsmeta.model.function_cache import cached_function, shared_values
-from crsmeta.model.nutpie_callbacks import data_table, expand_callback, logp_callback, user_data
+from crsmeta.model.nutpie_callbacks import copy_point_callback, data_table, logp_callback, user_data
 from crsmeta.model.over_draws import evaluate_over_posterior
 
 
@@ -74,43 +74,44 @@ def compile_nutpie_model(model: pm.Model) -> CallbackModel:
         names=names, shapes=shapes,
     )
     shared_data = {name: np.array(value, order="C") for name, value in functions.shared_data.items()}
-    tables = _data_tables(shared_data, functions.logp, functions.expand)
+    logp_inputs = _inputs_of(functions.logp, shared_data)
+    logp_table = data_table(logp_inputs)
     dims, coords = _prepare_dims_and_coords(model, functions.shape_info)
     return CallbackModel(
         dims=dims, _coords=coords, _n_dim=functions.n_free,
         _shapes={name: tuple(shape) for name, shape in zip(names, shapes, strict=True)},
-        compiled_logp_func=logp_callback(functions.logp, _inputs_of(functions.logp, shared_data)),
-        compiled_expand_func=expand_callback(functions.expand, _inputs_of(functions.expand, shared_data)),
-        initial_point_func=initial_point_fn, shared_data=shared_data, user_data=user_data(*tables),
-        n_expanded=sum(prod(shape) for shape in shapes), shape_info=functions.shape_info,
-        logp_func=functions.logp, expand_func=functions.expand, tables=tables,
+        compiled_logp_func=logp_callback(functions.logp, logp_inputs),
+        compiled_expand_func=copy_point_callback(),
+        initial_point_func=initial_point_fn, shared_data=shared_data, user_data=user_data(logp_table),
+        n_expanded=functions.n_free, shape_info=functions.shape_info,
+        logp_func=functions.logp, expand_func=None, logp_table=logp_table,
     )
 
 
 @dataclasses.dataclass(frozen=True)
 class CallbackModel(CompiledPyMCModel):
-    """nutpie's compiled PyMC model with callbacks that find their data through ``tables``
-    (kept here, with ``shared_data``, so the addresses stay valid while nutpie samples)."""
+    """nutpie's compiled PyMC model with a log density callback that finds its data through
+    ``logp_table`` (kept here, with ``shared_data``, so the addresses stay valid while nutpie samples)."""
 
-    tables: tuple[np.ndarray, np.ndarray] = ()
+    logp_table: np.ndarray | None = None
 
 
 @dataclasses.dataclass(frozen=True)
 class NumbaFunctions:
-    """The log density with its gradient, and the trace expansion, of the flat parameter vector;
-    the number of parameters; each traced variable's name, slice and shape (nutpie's: the free
-    parameters in the sampler's coordinates, :func:`add_derived_draws` adds the rest); and this
-    model's values of the shared variables the functions take, by name."""
+    """The log density with its gradient of the flat parameter vector; the number of parameters;
+    each traced variable's name, slice and shape (nutpie's: the free parameters in the sampler's
+    coordinates, the point itself; :func:`add_derived_draws` adds the rest); and this model's
+    values of the shared variables the function takes, by name."""
 
     n_free: int
     logp: Function
-    expand: Function
     shape_info: tuple[list[str], list[slice], list[tuple]]
     shared_data: dict[str, np.ndarray]
 
 
 def numba_functions(model: pm.Model, initial_point: Callable[[int], dict[str, np.ndarray]]) -> NumbaFunctions:
-    """The model's functions, rewritten and compiled once per graph (crsmeta.model.function_cache);
+    """The model's log density and gradient, rewritten and compiled once per graph
+    (crsmeta.model.function_cache);
     the free parameters' shapes are those of a point from ``initial_point`` (PyMC's, in the
     sampler's coordinates)."""
     start = initial_point(0)
@@ -125,7 +126,7 @@ def numba_functions(model: pm.Model, initial_point: Callable[[int], dict[str, np
     n_free = offset
     free_layout = pytensor.shared(np.array(layout, dtype="int64"), name="_free_layout")
     point = pt.dvector("_unconstrained_point")
-    flat, replacements, position = [], {}, 0
+    replacements, position = {}, 0
     for var, name in zip(model.free_RVs, free_names, strict=True):
         ndim = len(shapes[name])
         part = point[free_layout[position]:free_layout[position + 1]]
@@ -133,11 +134,9 @@ def numba_functions(model: pm.Model, initial_point: Callable[[int], dict[str, np
         position += 2 + ndim
         value = pt.reshape(part, dims, ndim=ndim) if ndim else part[0]
         replacements[model.rvs_to_values[var]] = value.astype(var.dtype)
-        flat.append(part)
     model_logp = model.logp()
     check_data_fit(model, model_logp, start)
     logp_graph = pytensor.clone_replace([model_logp], replacements)  # decides the log density and its gradient
-    expand_outputs = flat  # the rest of the trace is computed after sampling: add_derived_draws
 
     def logp_and_gradient() -> list:
         rewrites = ["canonicalize", "stabilize"] + ([] if model.check_bounds else ["local_remove_check_parameter"])
@@ -145,20 +144,18 @@ def numba_functions(model: pm.Model, initial_point: Callable[[int], dict[str, np
         gradient = pt.concatenate([pt.as_tensor(g).ravel() for g in pytensor.grad(logp, list(replacements))])
         return pytensor.clone_replace([logp, gradient], replacements)
 
-    def compiled(graph: list, outputs: Callable[[], list], what: str) -> Function:
-        def compile_now() -> Function:
-            with model:  # compile_pymc reads check_bounds from the model
-                return compile_pymc([point], outputs(), mode=COMPILE_MODE)
+    def compile_now() -> Function:
+        with model:  # compile_pymc reads check_bounds from the model
+            return compile_pymc([point], logp_and_gradient(), mode=COMPILE_MODE)
 
-        return cached_function([point], graph, compile_now,
-                               [what, f"check_bounds {model.check_bounds}", "without shape checks"])
-
-    logp_function = compiled(logp_graph, logp_and_gradient, "log density (canonicalize, stabilize) and gradient")
-    expand_function = compiled(expand_outputs, lambda: expand_outputs, "expansion")
+    logp_function = cached_function(
+        [point], logp_graph, compile_now,
+        ["log density (canonicalize, stabilize) and gradient", f"check_bounds {model.check_bounds}",
+         "without shape checks"])
     return NumbaFunctions(
-        n_free=n_free, logp=logp_function, expand=expand_function,
+        n_free=n_free, logp=logp_function,
         shape_info=(free_names, free_slices, [shapes[name] for name in free_names]),
-        shared_data=shared_values(logp_function, logp_graph) | shared_values(expand_function, expand_outputs),
+        shared_data=shared_values(logp_function, logp_graph),
     )
 
 
@@ -172,12 +169,6 @@ def check_data_fit(model: pm.Model, model_logp: pt.TensorVariable, point: dict[s
         log_density(**{value.name: point[value.name] for value in model.value_vars})
     except (ValueError, IndexError) as error:
         raise RuntimeError(f"the model's data do not fit its graph (a crsmeta bug, not the input's): {error}") from error
-
-
-def _data_tables(shared_data: dict[str, np.ndarray], logp: Function,
-                 expand: Function) -> tuple[np.ndarray, np.ndarray]:
-    """The callbacks' tables of ``shared_data`` (crsmeta.model.nutpie_callbacks.data_table)."""
-    return data_table(_inputs_of(logp, shared_data)), data_table(_inputs_of(expand, shared_data))
 
 
 def _inputs_of(function: Function, shared_data: dict[str, np.ndarray]) -> list[np.ndarray]:
