@@ -9,8 +9,8 @@ table that nutpie passes them as its "user data" pointer, so their code depends 
 it is generated from the function's inputs and outputs, and numba caches it on disk under the key
 of the PyTensor function it calls and a hash of the generated source.
 
-The table: nutpie's user data is ``[logp table]`` (one address); the table lists, for each shared
-input in the log density's order, its address followed by its shape.
+The table, which nutpie gets as the model's user data: for each shared input in the log density's
+order, its address followed by its shape.
 
 The trace holds the free parameters in the sampler's coordinates, the point itself (everything else
 is computed from them after sampling: crsmeta.model.nutpie_model.add_derived_draws), so the
@@ -64,14 +64,10 @@ def data_table(arrays: Sequence[np.ndarray]) -> np.ndarray:
     return np.array(entries, dtype=np.uint64)
 
 
-def user_data(logp_table: np.ndarray) -> np.ndarray:
-    """nutpie's user data: the address of the log density's table."""
-    return np.array([logp_table.ctypes.data], dtype=np.uint64)
-
-
 def logp_callback(function: Function, arrays: Sequence[np.ndarray]) -> CFunc:
     """A cfunc computing ``function``'s log density and gradient of the point, with the shared
-    inputs' data (``arrays``, in ``function.get_shared()`` order) found through the table."""
+    inputs' data (``arrays``, in ``function.get_shared()`` order) found through their table
+    (:func:`data_table`), which nutpie passes as its user data."""
     unpack, names = _unpack(arrays)
     source = "\n".join([
         "def logp_callback(dim, x_, gradient_, logp_, user_data_):",
@@ -113,11 +109,8 @@ def copy_point_callback() -> CFunc:
 
 
 def _unpack(arrays: Sequence[np.ndarray]) -> tuple[list[str], list[str]]:
-    """Source lines that rebuild each array from the log density's table, and the arrays' names."""
-    lines = [
-        "    tables = numba.carray(user_data_, (1,), np.uint64)",
-        f"    table = numba.carray(address_as_pointer(tables[0]), ({_table_length(arrays)},), np.uint64)",
-    ]
+    """Source lines that rebuild each array from the table (nutpie's user data), and the arrays' names."""
+    lines = [f"    table = numba.carray(user_data_, ({_table_length(arrays)},), np.uint64)"]
     names, position = [], 0
     for i, array in enumerate(arrays):
         shape = "".join(f"table[{position + 1 + k}], " for k in range(array.ndim))

@@ -48,7 +48,7 @@ from pytensor.compile.mode import Mode, get_mode
 
 import crsmeta.model.numba_special  # noqa: F401  (cacheable erfcx, psi and betainc)
 from crsmeta.model.function_cache import cached_function, shared_values
-from crsmeta.model.nutpie_callbacks import copy_point_callback, data_table, logp_callback, user_data
+from crsmeta.model.nutpie_callbacks import copy_point_callback, data_table, logp_callback
 from crsmeta.model.over_draws import evaluate_over_posterior
 
 
@@ -58,7 +58,7 @@ COMPILE_MODE = get_mode("NUMBA").including("local_remove_all_assert")
 DATA_CHECK_MODE = Mode(linker="py", optimizer=None)  # numpy, strict on broadcasts and indices
 
 
-def compile_nutpie_model(model: pm.Model) -> CallbackModel:
+def compile_nutpie_model(model: pm.Model) -> CompiledPyMCModel:
     """The model's log density, gradient and trace expansion for ``nutpie.sample``, as C callbacks
     (crsmeta.model.nutpie_callbacks) that nutpie's threads call without the GIL.
 
@@ -75,25 +75,17 @@ def compile_nutpie_model(model: pm.Model) -> CallbackModel:
     )
     shared_data = {name: np.array(value, order="C") for name, value in functions.shared_data.items()}
     logp_inputs = _inputs_of(functions.logp, shared_data)
-    logp_table = data_table(logp_inputs)
     dims, coords = _prepare_dims_and_coords(model, functions.shape_info)
-    return CallbackModel(
+    # the model keeps shared_data and the table (its user data) alive while nutpie samples
+    return CompiledPyMCModel(
         dims=dims, _coords=coords, _n_dim=functions.n_free,
         _shapes={name: tuple(shape) for name, shape in zip(names, shapes, strict=True)},
         compiled_logp_func=logp_callback(functions.logp, logp_inputs),
         compiled_expand_func=copy_point_callback(),
-        initial_point_func=initial_point_fn, shared_data=shared_data, user_data=user_data(logp_table),
+        initial_point_func=initial_point_fn, shared_data=shared_data, user_data=data_table(logp_inputs),
         n_expanded=functions.n_free, shape_info=functions.shape_info,
-        logp_func=functions.logp, expand_func=None, logp_table=logp_table,
+        logp_func=functions.logp, expand_func=None,
     )
-
-
-@dataclasses.dataclass(frozen=True)
-class CallbackModel(CompiledPyMCModel):
-    """nutpie's compiled PyMC model with a log density callback that finds its data through
-    ``logp_table`` (kept here, with ``shared_data``, so the addresses stay valid while nutpie samples)."""
-
-    logp_table: np.ndarray | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,9 +103,8 @@ class NumbaFunctions:
 
 def numba_functions(model: pm.Model, initial_point: Callable[[int], dict[str, np.ndarray]]) -> NumbaFunctions:
     """The model's log density and gradient, rewritten and compiled once per graph
-    (crsmeta.model.function_cache);
-    the free parameters' shapes are those of a point from ``initial_point`` (PyMC's, in the
-    sampler's coordinates)."""
+    (crsmeta.model.function_cache); the free parameters' shapes are those of a point from
+    ``initial_point`` (PyMC's, in the sampler's coordinates)."""
     start = initial_point(0)
     shapes = {name: np.shape(value) for name, value in start.items()}
     free_names = [model.rvs_to_values[var].name for var in model.free_RVs]
