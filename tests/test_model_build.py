@@ -3,6 +3,7 @@ that of the additive form (no sampling: log densities at fixed points and prior 
 
 import functools
 import importlib.util
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -222,7 +223,8 @@ def test_means_of_a_log_ratio_marker_take_the_levels_correlation_and_with_both_s
     """The conversion of ρ is for the rows whose d are CVs, a ratio of means with SDs; a difference
     of temperatures with SDs subtracts ρ itself (°C is its levels' scale). Means with both sides'
     SDs, shifted by their CVs, average that variance with the one of the shifted ratio simulated
-    at σ (crsmeta.cv_shift); the others take κ(n, λ) (crsmeta.mean_spread)."""
+    at σ (crsmeta.cv_shift); the others take κ(n, λ, r) at their own r, which moves with ρ
+    (crsmeta.mean_spread)."""
     from pytensor.graph.replace import graph_replace
 
     from crsmeta import mean_spread
@@ -246,18 +248,18 @@ def test_means_of_a_log_ratio_marker_take_the_levels_correlation_and_with_both_s
         variance_at = pytensor.function([rho], graph_replace(variance, {model["rho"]: rho}),
                                         mode=Mode(linker="py", optimizer="fast_compile"))  # no C compile
         at_rho = {value: variance_at(value) for value in (0.3, 0.6)}
-    for study in ("o", "t"):
+    for study, rho in itertools.product(("o", "t"), (0.3, 0.6)):
         row = np.flatnonzero(obs["study_id"] == study)[0]
         d_pre, d_post, n = obs[["disp_pre", "disp_post", "n_effective"]].iloc[row]
-        r = 0.6
+        r = rho
         if study == "o":
             assert (d_pre, d_post) == pytest.approx((0.5, 0.5))  # the pre CV, for both sides
             s_pre, s_post = np.sqrt(np.log1p(d_pre**2)), np.sqrt(np.log1p(d_post**2))
-            r = np.expm1(0.6 * s_pre * s_post) / (d_pre * d_post)
-            assert r < 0.6
-        inflation = mean_spread.mean_difference_inflation(n, d_pre, d_post)  # their d are the rows' own
+            r = np.expm1(rho * s_pre * s_post) / (d_pre * d_post)
+            assert r < rho
+        inflation = mean_spread.mean_difference_inflation(n, d_pre, d_post, r)  # their d are the rows' own
         expected = inflation * (d_pre**2 + d_post**2 - 2 * r * d_pre * d_post) / n + obs["extra_var"].iloc[row]
-        assert at_rho[0.6][row] == pytest.approx(expected, rel=1e-9)
+        assert at_rho[rho][row] == pytest.approx(expected, rel=1e-9)
     row = np.flatnonzero(obs["study_id"] == "m")[0]
     d_pre, d_post, n = obs[["disp_pre", "disp_post", "n_effective"]].iloc[row]
     assert (d_pre, d_post) == pytest.approx((0.5, 0.75))  # CVs
@@ -309,7 +311,7 @@ def test_each_row_known_by_its_dispersions_takes_the_finite_sample_terms_of_its_
     and the means' efficiency, times κ(n, λ) at their n and SD ratio (crsmeta.mean_spread), except a
     log-ratio marker's means shifted by their CVs (half their variance simulated)."""
     from crsmeta import mean_spread
-    from crsmeta.model.build import _median_difference_tables, _sd_inflation
+    from crsmeta.model.build import _median_difference_tables, _sd_inflation_tables
     from crsmeta.model.data import shifted_by_their_cvs, summary_medians
 
     quantiles = {"statistic": "median", "spread_type": "iqr"}
@@ -330,13 +332,25 @@ def test_each_row_known_by_its_dispersions_takes_the_finite_sample_terms_of_its_
     np.testing.assert_allclose(correlation[median_row][0], expected_correlation)
     assert np.isnan(variance_factor[~median_row]).all() and not correlation[~median_row].any()
 
-    sd_inflation = _sd_inflation(obs, from_quantiles)
+    sd_inflation = _sd_inflation_tables(obs)
     temperature = (obs["study_id"] == "t").to_numpy()
     assert shifted_by_their_cvs(obs)[(obs["study_id"] == "m").to_numpy()].all()
-    assert sd_inflation[temperature] == pytest.approx([mean_spread.mean_difference_inflation(6, 0.6, 0.3)])
-    assert sd_inflation[~temperature] == pytest.approx([1.0, 1.0])
+    np.testing.assert_allclose(sd_inflation[temperature][0], mean_spread.inflation_by_correlation(6, 0.6, 0.3))
+    assert (sd_inflation[~temperature] == 1.0).all()
     # unequal SDs (λ = 0.5) make the tail heavier than equal ones would, short of a t with n − 1 df
-    assert mean_spread.mean_difference_inflation(6, 1, 1) < sd_inflation[temperature][0] < (2.571 / 1.96) ** 2
+    at_half = mean_spread.mean_difference_inflation(6, 0.6, 0.3, 0.5)
+    assert mean_spread.mean_difference_inflation(6, 1, 1, 0.5) < at_half < (2.571 / 1.96) ** 2
+    # and a high r with them heavier still: the variance is then a small difference of two estimates
+    assert mean_spread.mean_difference_inflation(6, 0.6, 0.3, 0.9) > 1.1 * at_half
+    # κ(n, λ, r) is a term of the model only where a row before the analysis' filters takes it: the
+    # bundled data's graph (medians with quantiles, no means with printed SDs) is as it was
+    from crsmeta.model.build import _summary_moments
+
+    for kept, has_term in ((summaries, True), (summaries[summaries["study_id"] != "t"], False)):
+        data = model_data(tiny_changes, kept, SETTINGS)
+        with pm.Model(coords=data.coords) as model:
+            _summary_moments(data, SETTINGS, pt.zeros(len(data.observations)), pt.ones(len(data.coords["marker"])))
+        assert ("summary_sd_inflation" in model.named_vars) is has_term
 
 
 @pytest.mark.parametrize(("spread", "n", "rho"), [("iqr", 5, 0.5), ("iqr", 6, 0.8), ("range", 5, 0.3),
@@ -362,23 +376,44 @@ def test_a_change_of_medians_of_a_few_patients_has_a_95_percent_interval_that_co
     assert np.mean(np.abs(z) < 1.96 * np.sqrt(inflation)) == pytest.approx(0.95, abs=0.01)
 
 
-@pytest.mark.parametrize(("n", "sd_ratio", "rho"), [(4, 0.7, 0.7), (5, 1.0, 0.5), (5, 0.4, 0.4), (8, 0.5, 0.5),
-                                                     (12, 0.7, 0.8)])
-def test_a_change_of_means_of_a_few_patients_has_a_95_percent_interval_that_covers_95_percent(n, sd_ratio, rho):
-    """A row's variance comes from its own sample SDs, so y/√variance is t-like; times κ(n, λ) read
-    at the row's own SD ratio, the row's 95% interval covers 95% (88–93% without it) where ρ is
-    about λ, as a change independent of the baseline level makes it. Fresh cohorts of normal pairs."""
-    from crsmeta import mean_spread
+def _means_z_scores(n: int, sd_ratio: float, rho: float):
+    """z-scores of changes of means of fresh cohorts of normal pairs (pre SD ``sd_ratio``, post SD
+    1, correlation ``rho``) with the variance from their own SDs, and those SDs."""
     from crsmeta.model.build import summary_change_variance
 
     rng = np.random.default_rng(12)
     first, noise = rng.standard_normal((40000, n)), rng.standard_normal((40000, n))
     pre, post = sd_ratio * first, rho * first + np.sqrt(1 - rho**2) * noise
     d_pre, d_post = pre.std(axis=1, ddof=1), post.std(axis=1, ddof=1)
-    z = (post.mean(axis=1) - pre.mean(axis=1)) / np.sqrt(summary_change_variance(d_pre, d_post, rho) / n)
-    inflation = mean_spread.mean_difference_inflation(n, d_pre, d_post)
+    return (post.mean(axis=1) - pre.mean(axis=1)) / np.sqrt(summary_change_variance(d_pre, d_post, rho) / n), d_pre, d_post
+
+
+@pytest.mark.parametrize(("n", "sd_ratio", "rho"), [(4, 0.7, 0.7), (5, 1.0, 0.5), (5, 0.4, 0.4), (8, 0.5, 0.5),
+                                                     (12, 0.7, 0.8), (5, 0.8, 0.1)])
+def test_a_change_of_means_of_a_few_patients_has_a_95_percent_interval_that_covers_95_percent(n, sd_ratio, rho):
+    """A row's variance comes from its own sample SDs, so y/√variance is t-like; times κ(n, λ, r)
+    read at the row's own SD ratio and r (here ρ), the row's 95% interval covers 95% (88–93%
+    without it)."""
+    from crsmeta import mean_spread
+
+    z, d_pre, d_post = _means_z_scores(n, sd_ratio, rho)
+    inflation = mean_spread.mean_difference_inflation(n, d_pre, d_post, rho)
     assert np.mean(np.abs(z) < 1.96) < 0.94
     assert np.mean(np.abs(z) < 1.96 * np.sqrt(inflation)) == pytest.approx(0.95, abs=0.012)
+
+
+@pytest.mark.parametrize(("n", "sd_ratio", "rho"), [(4, 0.5, 0.9), (5, 0.5, 0.9), (6, 0.3, 0.85), (10, 0.5, 0.9)])
+def test_a_change_of_means_with_rho_far_above_its_sd_ratio_covers_with_kappa_read_at_its_own_rho(n, sd_ratio, rho):
+    """Where ρ is far above λ the variance is a small difference of two estimates and its tail
+    heavier: κ read at the row's r covers 93–95% (from the row's estimated λ, which at n = 4 is
+    noisy), where κ simulated at ρ = 0.5 alone, as until 2026-12-08, covered 90.8–93.5%."""
+    from crsmeta import mean_spread
+
+    z, d_pre, d_post = _means_z_scores(n, sd_ratio, rho)
+    coverage = {r: np.mean(np.abs(z) < 1.96 * np.sqrt(mean_spread.mean_difference_inflation(n, d_pre, d_post, r)))
+                for r in (0.5, rho)}
+    assert coverage[rho] == pytest.approx(0.95, abs=0.02)
+    assert coverage[rho] > coverage[0.5] + 0.005
 
 
 @pytest.mark.parametrize("n", [4, 6, 10])

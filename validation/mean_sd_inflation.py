@@ -6,7 +6,7 @@ changes Normal(0, σ²) independent of it, so the two sides correlate by ρ = s/
 SDs' ratio λ is ρ too):
 
 - temperature's, a difference of means with the variance (d_pre² + d_post² − 2ρ·d_pre·d_post)/n
-  from the row's sample SDs (°C), which the model multiplies by κ(n, λ) at the row's own SDs;
+  from the row's sample SDs (°C), which the model multiplies by κ(n, λ, r) at the row's own SDs and r (here ρ);
 - a log-ratio marker's, log(mean post / mean pre) of log-normal levels less the shift from the
   row's own CVs and its simulated bias (crsmeta.cv_shift), with the mean of the delta-method
   variance from its CVs and the variance simulated at σ (crsmeta.model.build.cv_shifted_row_variance),
@@ -40,7 +40,7 @@ def temperature_z(n: int, s: float, sigma: float, cohorts: int, rng: np.random.G
     d_pre, d_post = pre.std(axis=1, ddof=1), post.std(axis=1, ddof=1)
     variance = summary_change_variance(d_pre, d_post, rho) / n
     z = (post.mean(axis=1) - pre.mean(axis=1)) / np.sqrt(variance)
-    return z, z / np.sqrt(mean_spread.mean_difference_inflation(n, d_pre, d_post))
+    return z, z / np.sqrt(mean_spread.mean_difference_inflation(n, d_pre, d_post, rho))
 
 
 def marker_z(n: int, s: float, sigma: float, cohorts: int, rng: np.random.Generator):
@@ -55,7 +55,7 @@ def marker_z(n: int, s: float, sigma: float, cohorts: int, rng: np.random.Genera
     rho = s / np.hypot(s, sigma)
     levels_correlation = log_normal_levels_correlation(rho, cv_pre, cv_post).eval()
     delta = summary_change_variance(cv_pre, cv_post, levels_correlation) / n
-    inflation = mean_spread.mean_difference_inflation(n, cv_pre, cv_post)
+    inflation = mean_spread.mean_difference_inflation(n, cv_pre, cv_post, levels_correlation)
     return error / np.sqrt((delta + simulated) / 2), error / np.sqrt((inflation * delta + simulated) / 2)
 
 

@@ -480,7 +480,7 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
     mean_weight times it; an unstated statistic (mean_weight 0.5) adds the variance of that
     unknown shift, 0.25 · shift². Rows known by their dispersions have the variance of those and
     ρ (:func:`summary_change_variance`), times κ for their estimated d: κ(n) for a change of medians
-    with their quantiles (:mod:`crsmeta.median_spread`), κ(n, λ) for one of means with their SDs
+    with their quantiles (:mod:`crsmeta.median_spread`), κ(n, λ, r) at the row's r for one of means with their SDs
     (:mod:`crsmeta.mean_spread`) unless shifted by its CVs. A change printed with its SE has
     that SE² times κ(n) (:func:`_reported_se_inflation`). A row shifted by its CVs averaged with the one
     simulated at σ[marker] (:func:`cv_shifted_row_variance`). A learned se²'s prior mean is the simulated variance of such a
@@ -529,9 +529,14 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
                            for side in ("pre", "post"))
         correlation = pt.switch(pt.gt(_data("summary_log_normal_means", of_log_normal_means.astype(float)), 0.0),
                                 log_normal_levels_correlation(rho, cv_pre, cv_post), correlation)
-    of_printed_sds = obs["efficiency"].to_numpy(dtype=float) * _sd_inflation(obs, from_quantiles)
     efficiency_of_sds = _data("summary_efficiency_of_sds",
-                              np.where(from_quantiles, quantile_variance_factor, of_printed_sds))
+                              np.where(from_quantiles, quantile_variance_factor, obs["efficiency"].to_numpy(dtype=float)))
+    # means with their printed SDs: times κ(n, λ, r) at the row's r, a term of the model when a row
+    # before the analysis' filters is one (:func:`_sd_inflation_tables`)
+    if _by_printed_sds(data.before_filters.observations).any():
+        inflation = row_tables_at(_data("summary_sd_inflation", _sd_inflation_tables(obs)),
+                                  mean_spread.CORRELATION_GRID, correlation)
+        efficiency_of_sds = efficiency_of_sds * inflation
     of_sds = efficiency_of_sds * summary_change_variance(d_pre, d_post, correlation) / n
     variance = pt.switch(pt.gt(_data("summary_known_by_sds", known_by_sds.astype(float)), 0.0), of_sds + extra, variance)
     # means with both sides' SDs, shifted by their CVs (:func:`cv_shifted_row_variance`), a term of
@@ -672,7 +677,7 @@ def _median_difference_tables(obs: pd.DataFrame, medians: np.ndarray) -> tuple[n
     (:func:`median_spread.median_difference_terms`) where it is a change of medians whose
     dispersions come from their IQRs or ranges, and which rows those are; NaN and zeros elsewhere."""
     spread = obs["method"].map(median_spread.SPREAD_OF_METHOD)
-    from_quantiles = (spread.notna() & medians).to_numpy()
+    from_quantiles = _from_quantiles(obs, medians)
     inflated_efficiency = np.full(len(obs), np.nan)
     correlation = np.zeros((len(obs), median_spread.ROOT_ONE_MINUS_RHO_GRID.size))
     for position in np.flatnonzero(from_quantiles):
@@ -682,17 +687,27 @@ def _median_difference_tables(obs: pd.DataFrame, medians: np.ndarray) -> tuple[n
     return inflated_efficiency, correlation, from_quantiles
 
 
-def _sd_inflation(obs: pd.DataFrame, from_quantiles: np.ndarray) -> np.ndarray:
-    """Per summary row, κ(n, λ) of a row known by its printed SDs (or SEs), neither by its
-    quantiles (``from_quantiles``: κ(n) of their own) nor shifted by its CVs, whose variance's
-    simulated half already gives them nearly normal tails (docs/model.md, "Their estimated d");
-    1 elsewhere (:func:`mean_spread.mean_difference_inflation`)."""
-    by_printed_sds = known_by_their_sds(obs) & ~from_quantiles & ~shifted_by_their_cvs(obs)
-    inflation = np.ones(len(obs))
-    for position in np.flatnonzero(by_printed_sds):
+def _by_printed_sds(obs: pd.DataFrame) -> np.ndarray:
+    """Summary rows known by their printed SDs (or SEs), neither by their quantiles (κ(n) of their
+    own, :func:`_median_difference_tables`) nor shifted by their CVs, whose variance's simulated
+    half already gives them nearly normal tails (docs/model.md, "Their estimated d")."""
+    return known_by_their_sds(obs) & ~_from_quantiles(obs, summary_medians(obs)) & ~shifted_by_their_cvs(obs)
+
+
+def _from_quantiles(obs: pd.DataFrame, medians: np.ndarray) -> np.ndarray:
+    """Summary rows that are changes of ``medians`` whose dispersions come from their IQRs or ranges."""
+    return (obs["method"].map(median_spread.SPREAD_OF_METHOD).notna() & medians).to_numpy()
+
+
+def _sd_inflation_tables(obs: pd.DataFrame) -> np.ndarray:
+    """Per summary row, κ(n, λ, r) on :data:`mean_spread.CORRELATION_GRID` (rows × grid) at its n
+    and printed SD ratio λ for a row :func:`_by_printed_sds` (:func:`mean_spread.inflation_by_correlation`),
+    1 elsewhere; the model reads it at the row's r, which moves with ρ."""
+    tables = np.ones((len(obs), mean_spread.CORRELATION_GRID.size))
+    for position in np.flatnonzero(_by_printed_sds(obs)):
         n, sd_pre, sd_post = obs[["n_effective", "disp_pre", "disp_post"]].iloc[position]
-        inflation[position] = mean_spread.mean_difference_inflation(n, sd_pre, sd_post)
-    return inflation
+        tables[position] = mean_spread.inflation_by_correlation(n, sd_pre, sd_post)
+    return tables
 
 
 def _reported_se_inflation(obs: pd.DataFrame) -> np.ndarray:
