@@ -385,7 +385,8 @@ def _means_z_scores(n: int, sd_ratio: float, rho: float):
     first, noise = rng.standard_normal((40000, n)), rng.standard_normal((40000, n))
     pre, post = sd_ratio * first, rho * first + np.sqrt(1 - rho**2) * noise
     d_pre, d_post = pre.std(axis=1, ddof=1), post.std(axis=1, ddof=1)
-    return (post.mean(axis=1) - pre.mean(axis=1)) / np.sqrt(summary_change_variance(d_pre, d_post, rho) / n), d_pre, d_post
+    z = (post.mean(axis=1) - pre.mean(axis=1)) / np.sqrt(summary_change_variance(d_pre, d_post, rho) / n)
+    return z, d_pre, d_post
 
 
 @pytest.mark.parametrize(("n", "sd_ratio", "rho"), [(4, 0.7, 0.7), (5, 1.0, 0.5), (5, 0.4, 0.4), (8, 0.5, 0.5),

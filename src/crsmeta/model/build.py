@@ -529,8 +529,8 @@ def _summary_moments(data: ModelData, settings: ModelSettings, mu, sigma):
                            for side in ("pre", "post"))
         correlation = pt.switch(pt.gt(_data("summary_log_normal_means", of_log_normal_means.astype(float)), 0.0),
                                 log_normal_levels_correlation(rho, cv_pre, cv_post), correlation)
-    efficiency_of_sds = _data("summary_efficiency_of_sds",
-                              np.where(from_quantiles, quantile_variance_factor, obs["efficiency"].to_numpy(dtype=float)))
+    of_means = obs["efficiency"].to_numpy(dtype=float)
+    efficiency_of_sds = _data("summary_efficiency_of_sds", np.where(from_quantiles, quantile_variance_factor, of_means))
     # means with their printed SDs: times κ(n, λ, r) at the row's r, a term of the model when a row
     # before the analysis' filters is one (:func:`_sd_inflation_tables`)
     if _by_printed_sds(data.before_filters.observations).any():
