@@ -95,13 +95,12 @@ def _simulated_inflation(n: int) -> np.ndarray:
     random numbers per n (so κ is smooth in λ and r)."""
     rng = np.random.default_rng([_SEED, n])
     first, noise = rng.standard_normal((SIMULATED_COHORTS, n)), rng.standard_normal((SIMULATED_COHORTS, n))
+    pre_sides = [(pre.std(axis=1, ddof=1), pre.mean(axis=1)) for pre in (ratio * first for ratio in SD_RATIO_GRID)]
     table = np.empty((SD_RATIO_GRID.size, CORRELATION_GRID.size))
     for j, r in enumerate(CORRELATION_GRID):
         post = correlated(first, noise, r)
         sd_post, mean_post = post.std(axis=1, ddof=1), post.mean(axis=1)
-        for i, ratio in enumerate(SD_RATIO_GRID):
-            pre = ratio * first
-            sd_pre = pre.std(axis=1, ddof=1)
+        for i, (sd_pre, mean_pre) in enumerate(pre_sides):
             variance = (sd_pre**2 + sd_post**2 - 2 * r * sd_pre * sd_post) / n
-            table[i, j] = variance_inflation((mean_post - pre.mean(axis=1)) / np.sqrt(variance))
+            table[i, j] = variance_inflation((mean_post - mean_pre) / np.sqrt(variance))
     return table
